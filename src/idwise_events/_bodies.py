@@ -1,0 +1,202 @@
+"""The body models: the typed fields inside each IDWise webhook envelope.
+
+Tolerant on purpose, because IDWise says its payloads grow: unknown keys are kept
+(``body.model_extra``) and written back out, enum-like fields are open, IDs are opaque strings,
+and every field the specification marks optional may be missing or ``null``. Attributes are
+snake_case; the camelCase wire names are their aliases (both work when building a model in
+Python; parsing the wire format uses the wire names only).
+"""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from ._enums import (
+    FinalDecision,
+    ManualDecision,
+    StepType,
+    SystemDecision,
+    UpdatedJourneyAction,
+    UpdateTrigger,
+)
+
+__all__ = [
+    "AmlMonitorUpdateBody",
+    "FinishedJourneyBody",
+    "FinishedOngoingCheckBody",
+    "FinishedSpotCheckBody",
+    "FinishedStepBody",
+    "FinishedUserStepsBody",
+    "KycRenewalDeadlineExceededBody",
+    "ManuallyReviewedBody",
+    "OverdueStep",
+    "RequiredStep",
+    "StepSubmittedBody",
+    "UpdatedJourneyBody",
+    "VerificationUpdateRequiredBody",
+]
+
+
+class _WireModel(BaseModel):
+    """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=True,
+        extra="allow",
+        frozen=True,
+        # IDs are opaque strings; a numeric stepId or eventId is kept as its decimal text.
+        coerce_numbers_to_str=True,
+        use_attribute_docstrings=True,
+        # Schema titles from the Python name ("Journey id"), not the squashed alias ("Journeyid").
+        field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
+    )
+
+
+# Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
+# members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact
+# `str` match and never build a member.) Deadlines likewise: an aware datetime, else the string.
+class _Body(_WireModel):
+    event_id: str | None = None
+    """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
+    reference_no: str | None = None
+    """Your own reference for the user, as passed when the journey was started (may be null)."""
+
+
+class _JourneyBody(_Body):
+    journey_id: str
+    """The IDWise journey this event is about; use it to fetch the journey result."""
+
+
+class _DecisionBody(_JourneyBody):
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """IDWise's automated decision."""
+    manual_decision: ManualDecision | str | None = Field(None, union_mode="left_to_right")
+    """The reviewer's decision; ``None`` when nobody reviewed the journey (or it was not sent)."""
+    final_decision: FinalDecision | str | None = Field(None, union_mode="left_to_right")
+    """The decision that counts: the manual one if a review happened, else the system one."""
+
+
+class RequiredStep(_WireModel):
+    """A step the user has to submit again (in `VerificationUpdateRequired`)."""
+
+    step_id: str
+    """The journey step to resubmit, e.g. ``"20"``."""
+    reason_code: str | None = None
+    """Why: for reviewer requests the admin-defined reason key (e.g. ``RESUBMIT_BAD_QUALITY``)."""
+    renewal_deadline: AwareDatetime | str | None = Field(None, union_mode="left_to_right")
+    """When the resubmission is due, if IDWise sends it (KYC renewals)."""
+
+
+class OverdueStep(_WireModel):
+    """A step whose KYC-renewal deadline passed (in `KycRenewalDeadlineExceeded`)."""
+
+    step_id: str
+    """The journey step that was not resubmitted in time."""
+    renewal_deadline: AwareDatetime | str = Field(union_mode="left_to_right")
+    """The deadline that passed (ISO-8601 UTC on the wire)."""
+
+
+class FinishedJourneyBody(_DecisionBody):
+    """Body of `FinishedJourney`. Legacy payloads carry no ``eventId`` but always the decisions."""
+
+
+class ManuallyReviewedBody(_JourneyBody):
+    """Body of `ManuallyReviewed`."""
+
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """The automated decision the reviewer saw."""
+    manual_decision: ManualDecision | str = Field(union_mode="left_to_right")
+    """The reviewer's decision."""
+    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    """The decision that counts (the manual one)."""
+
+
+class AmlMonitorUpdateBody(_DecisionBody):
+    """Body of `AmlMonitorUpdate`."""
+
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """The automated decision after the AML change."""
+    previous_system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """The automated decision before the AML change."""
+    updated_aml_version_number: int = Field(alias="updatedAMLVersionNumber")
+    """The applicant's AML record version: starts at 1 and grows by 1 per monitoring update.
+
+    Pass it to IDWise's Get AML History API to fetch what changed.
+    """
+
+
+class FinishedUserStepsBody(_DecisionBody):
+    """Body of `FinishedUserSteps`."""
+
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """A snapshot of the automated decision, often ``Incomplete``: processing may go on."""
+
+
+class FinishedStepBody(_JourneyBody):
+    """Body of `FinishedStep`. IDWise has not published it, so every step field is optional."""
+
+    step_id: str | None = None
+    """The step that was processed, e.g. ``"20"`` (a number on the wire is kept as its text)."""
+    step_type: StepType | str | None = Field(None, union_mode="left_to_right")
+    """The kind of step, when sent."""
+    system_decision: SystemDecision | str | None = Field(None, union_mode="left_to_right")
+    """The automated decision at that point, when sent."""
+
+
+class UpdatedJourneyBody(_DecisionBody):
+    """Body of `UpdatedJourney`. Action-specific extra fields land in ``model_extra``."""
+
+    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    """The decision that counts after the update."""
+    action: UpdatedJourneyAction | str = Field(union_mode="left_to_right")
+    """What caused the update (the list IDWise documents is partial, hence open)."""
+
+
+class VerificationUpdateRequiredBody(_DecisionBody):
+    """Body of `VerificationUpdateRequired`."""
+
+    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    """The decision that counts, before the resubmission."""
+    trigger: UpdateTrigger | str = Field(union_mode="left_to_right")
+    """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
+    required_steps: list[RequiredStep]
+    """The steps the user must submit again."""
+
+
+class KycRenewalDeadlineExceededBody(_JourneyBody):
+    """Body of `KycRenewalDeadlineExceeded`. IDWise sends no decision fields here."""
+
+    required_steps: list[OverdueStep]
+    """The steps that were not resubmitted before their deadline."""
+
+
+class FinishedSpotCheckBody(_Body):
+    """Body of `FinishedSpotCheck`. It names the spot-check journey, not the onboarding one."""
+
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """The automated decision of the spot check."""
+    spot_check_journey_id: str
+    """The spot-check journey; fetch its result with IDWise's Get Spot Check Result API."""
+    journey_id: str | None = None
+    """Not sent by IDWise today; kept optional in case it appears."""
+
+
+class FinishedOngoingCheckBody(_JourneyBody):
+    """Body of `FinishedOngoingCheck` (legacy)."""
+
+    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    """The automated decision of the ongoing check."""
+    ongoing_check_id: str
+    """The ongoing check; ``journey_id`` is the onboarding journey used at enrolment."""
+
+
+class StepSubmittedBody(_JourneyBody):
+    """Body of `StepSubmitted` (legacy: no ``eventId``)."""
+
+    step_id: str
+    """The step that was submitted, e.g. ``"1"``."""
+    step_type: StepType | str = Field(union_mode="left_to_right")
+    """The kind of step: ``Document`` or ``Selfie``."""

@@ -1,0 +1,287 @@
+"""The event models, one per IDWise webhook type, and the `Event` union of them all.
+
+Each webhook is an envelope ``{"event": "<name>", "body": {...}}``. Every event type has one
+model named after its wire name (``"Finished Journey"`` -> `FinishedJourney`) whose ``body`` is
+the matching model from ``_bodies``. Names this version does not know parse to `UnknownEvent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+
+from pydantic import BaseModel, Discriminator, Field, JsonValue, Tag
+
+from ._bodies import (
+    AmlMonitorUpdateBody,
+    FinishedJourneyBody,
+    FinishedOngoingCheckBody,
+    FinishedSpotCheckBody,
+    FinishedStepBody,
+    FinishedUserStepsBody,
+    KycRenewalDeadlineExceededBody,
+    ManuallyReviewedBody,
+    StepSubmittedBody,
+    UpdatedJourneyBody,
+    VerificationUpdateRequiredBody,
+    _Body,
+    _WireModel,
+)
+from ._enums import EventType
+
+__all__ = [
+    "AmlMonitorUpdate",
+    "Event",
+    "FinishedJourney",
+    "FinishedOngoingCheck",
+    "FinishedSpotCheck",
+    "FinishedStep",
+    "FinishedUserSteps",
+    "KnownEvent",
+    "KycRenewalDeadlineExceeded",
+    "ManuallyReviewed",
+    "StepSubmitted",
+    "UnknownEvent",
+    "UpdatedJourney",
+    "VerificationUpdateRequired",
+]
+
+_UNKNOWN_TAG = "<unknown>"
+# `Event`'s tags are the canonical names; the misspelt AML name selects the same model.
+_TAG_BY_NAME: dict[str, str] = {name.value: name.value for name in EventType}
+_TAG_BY_NAME["AML Monior Update"] = EventType.AML_MONITOR_UPDATE.value
+_KNOWN_NAMES: list[JsonValue] = [name for name in sorted(_TAG_BY_NAME)]
+
+
+def _digest_key(envelope: BaseModel) -> str:
+    """Hash the canonical JSON of an envelope: sorted keys, no whitespace, nulls left out.
+
+    Built from the parsed model rather than the raw bytes, so neither key order, whitespace, nor a
+    missing versus ``null`` optional field changes it; leaving nulls out also keeps keys stable
+    when a later version of this library adds an optional field.
+    """
+    data = envelope.model_dump(mode="json", by_alias=True, exclude_none=True)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+class _KnownEvent(_WireModel):
+    event_type: ClassVar[EventType]
+    """The webhook type this model parses, e.g. ``FinishedJourney.event_type``."""
+    event: str
+    body: _Body
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # The first value of the `event` Literal is the canonical name.
+        cls.event_type = EventType(get_args(cls.model_fields["event"].annotation)[0])
+
+    @property
+    def event_id(self) -> str | None:
+        """The ``eventId`` IDWise sent (stable across retries), or ``None`` for legacy payloads."""
+        return self.body.event_id
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key that identifies this event across retries.
+
+        The ``eventId`` when IDWise sent a non-empty one; otherwise ``"sha256:"`` and the hex
+        digest of the envelope's canonical JSON, so a legacy payload retried with other key order
+        or whitespace gets the same key, and any changed value gives a different one.
+        """
+        return self.event_id if self.event_id else _digest_key(self)
+
+
+class FinishedJourney(_KnownEvent):
+    """A journey was fully processed and its result can be fetched.
+
+    Also sent again after a journey is re-processed (KYC-renewal resubmission) and after a manual
+    review, each time with a new ``eventId``: one journey may finish more than once.
+    """
+
+    event: Literal["Finished Journey"]
+    """The wire name of the event."""
+    body: FinishedJourneyBody
+    """The event's payload."""
+
+
+class ManuallyReviewed(_KnownEvent):
+    """A reviewer confirmed or overrode the system decision in the IDWise dashboard.
+
+    IDWise now recommends `UpdatedJourney` (action ``Manual Review``) for review outcomes; a
+    review may produce both events and another `FinishedJourney`.
+    """
+
+    event: Literal["Manually Reviewed"]
+    """The wire name of the event."""
+    body: ManuallyReviewedBody
+    """The event's payload."""
+
+
+class AmlMonitorUpdate(_KnownEvent):
+    """Ongoing AML monitoring changed a monitored record (new or removed match, risk detail).
+
+    Also parsed from ``"AML Monior Update"``, a misspelling in IDWise's documentation; ``event``
+    keeps the string that was sent. Order updates by ``updated_aml_version_number``, not arrival.
+    """
+
+    event: Literal["AML Monitor Update", "AML Monior Update"]
+    """The wire name of the event (the misspelt variant is kept as sent)."""
+    body: AmlMonitorUpdateBody
+    """The event's payload."""
+
+
+class FinishedUserSteps(_KnownEvent):
+    """The user submitted every required step; IDWise may still be processing.
+
+    Always sent before `FinishedJourney`: the moment to start your own custom checks.
+    """
+
+    event: Literal["Finished User Steps"]
+    """The wire name of the event."""
+    body: FinishedUserStepsBody
+    """The event's payload."""
+
+
+class FinishedStep(_KnownEvent):
+    """IDWise finished processing one step (once per side of a two-sided document)."""
+
+    event: Literal["Finished Step"]
+    """The wire name of the event."""
+    body: FinishedStepBody
+    """The event's payload."""
+
+
+class UpdatedJourney(_KnownEvent):
+    """A completed journey changed: its system decision, an AML amendment, a manual review..."""
+
+    event: Literal["Updated Journey"]
+    """The wire name of the event."""
+    body: UpdatedJourneyBody
+    """The event's payload."""
+
+
+class VerificationUpdateRequired(_KnownEvent):
+    """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
+
+    event: Literal["Verification Update Required"]
+    """The wire name of the event."""
+    body: VerificationUpdateRequiredBody
+    """The event's payload."""
+
+
+class KycRenewalDeadlineExceeded(_KnownEvent):
+    """A KYC-renewal deadline passed without the required steps being resubmitted."""
+
+    event: Literal["KYC Renewal Deadline Exceeded"]
+    """The wire name of the event."""
+    body: KycRenewalDeadlineExceededBody
+    """The event's payload."""
+
+
+class FinishedSpotCheck(_KnownEvent):
+    """A selfie spot check (re-authentication of a known user) finished processing."""
+
+    event: Literal["Finished Spot Check"]
+    """The wire name of the event."""
+    body: FinishedSpotCheckBody
+    """The event's payload."""
+
+
+class FinishedOngoingCheck(_KnownEvent):
+    """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
+
+    event: Literal["Finished Ongoing Check"]
+    """The wire name of the event."""
+    body: FinishedOngoingCheckBody
+    """The event's payload."""
+
+
+class StepSubmitted(_KnownEvent):
+    """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
+
+    event: Literal["Step Submitted"]
+    """The wire name of the event."""
+    body: StepSubmittedBody
+    """The event's payload."""
+
+
+class UnknownEvent(_WireModel):
+    """An envelope whose ``event`` this version of the library does not know.
+
+    Not an error: IDWise adds webhook types, and its portal's test request has no documented body.
+    The body is kept as the decoded JSON object, untouched.
+    """
+
+    event: str = Field(strict=True, json_schema_extra={"not": {"enum": _KNOWN_NAMES}})
+    """The event name as sent (never one of the known names)."""
+    body: dict[str, Any]
+    """The decoded body object, as sent."""
+
+    @property
+    def event_id(self) -> str | None:
+        """``body["eventId"]`` when it is a string, else ``None``."""
+        event_id = self.body.get("eventId")
+        return event_id if isinstance(event_id, str) else None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The ``eventId`` when present and non-empty, else the canonical-JSON digest."""
+        return self.event_id if self.event_id else _digest_key(self)
+
+
+KnownEvent = Annotated[
+    Union[  # noqa: UP007 -- `X | Y` on these classes would work, but Union reads better at this length
+        FinishedJourney,
+        ManuallyReviewed,
+        AmlMonitorUpdate,
+        FinishedUserSteps,
+        FinishedStep,
+        UpdatedJourney,
+        VerificationUpdateRequired,
+        KycRenewalDeadlineExceeded,
+        FinishedSpotCheck,
+        FinishedOngoingCheck,
+        StepSubmitted,
+    ],
+    Field(discriminator="event"),
+]
+"""Every webhook type this version knows, discriminated on ``event`` (no unknown fallback)."""
+
+
+def _event_tag(value: Any) -> str | None:
+    """Pick the union member for `Event`: the known model, or `UnknownEvent` for other names."""
+    name = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
+    if not isinstance(name, str):
+        return None
+    return _TAG_BY_NAME.get(name, _UNKNOWN_TAG)
+
+
+Event = Annotated[
+    Union[  # noqa: UP007 -- see KnownEvent
+        Annotated[FinishedJourney, Tag("Finished Journey")],
+        Annotated[ManuallyReviewed, Tag("Manually Reviewed")],
+        Annotated[AmlMonitorUpdate, Tag("AML Monitor Update")],
+        Annotated[FinishedUserSteps, Tag("Finished User Steps")],
+        Annotated[FinishedStep, Tag("Finished Step")],
+        Annotated[UpdatedJourney, Tag("Updated Journey")],
+        Annotated[VerificationUpdateRequired, Tag("Verification Update Required")],
+        Annotated[KycRenewalDeadlineExceeded, Tag("KYC Renewal Deadline Exceeded")],
+        Annotated[FinishedSpotCheck, Tag("Finished Spot Check")],
+        Annotated[FinishedOngoingCheck, Tag("Finished Ongoing Check")],
+        Annotated[StepSubmitted, Tag("Step Submitted")],
+        Annotated[UnknownEvent, Tag(_UNKNOWN_TAG)],
+    ],
+    Discriminator(
+        _event_tag,
+        custom_error_type="invalid_envelope",
+        custom_error_message="Input should be an object with a string 'event' field",
+    ),
+]
+"""Any IDWise webhook: one of the known event models, or `UnknownEvent` for other names.
+
+Use it as a type annotation, in a pydantic ``TypeAdapter`` or in a FastAPI signature;
+[`parse_event`][idwise_events.parse_event] is the fast way to get one from raw bytes.
+"""
