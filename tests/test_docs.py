@@ -1,0 +1,85 @@
+"""The code shown in the docs and the README runs and does what the docs say."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_quickstart_prints_what_the_docs_show(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/index.md quotes the quickstart's output; it must be the real output."""
+    runpy.run_path(str(ROOT / "docs/examples/quickstart.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+
+    index = (ROOT / "docs/index.md").read_text()
+    shown = index.split("Running it prints:\n\n```text\n", 1)[1].split("```", 1)[0]
+    assert printed == shown
+
+
+def test_readme_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's quickstart code accepts a real payload and refuses a broken one."""
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 -- our own README
+
+    ok = namespace["on_webhook"]((ROOT / "tests/payloads/finished_journey.json").read_bytes())
+    unknown = namespace["on_webhook"](b'{"event": "Journey Archived", "body": {}}')
+    bad = namespace["on_webhook"](b'{"event": "Finished Journey", "body": {}}')
+
+    assert (ok, unknown, bad) == (200, 200, 400)
+    printed = capsys.readouterr().out
+    assert "6720a1f3c9e84b2d5f0e122e Complete 3f1c2a9e-7b4d-4e21-9c0a-5d8e6f7a1b27" in printed
+    assert "rejected: invalid 'Finished Journey' event: body.journeyId: Field required" in printed
+
+
+def test_testing_example_tests_pass() -> None:
+    """The tests in docs/examples/testing_handlers.py pass when pytest runs them."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "docs/examples/testing_handlers.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_parse_samples_example_prints_every_type() -> None:
+    """The README's main command parses one sample of each of the eleven types."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples/parse_samples.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12
+    assert lines[0].startswith("FinishedJourney")
+    assert lines[-1].startswith("UnknownEvent")
+
+
+def test_benchmark_script_runs() -> None:
+    """benchmarks/run.py works (a quick run; its timings are not checked here)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "parse_event(bytes) / TypeAdapter(FinishedJourney).validate_json" in result.stdout

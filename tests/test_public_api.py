@@ -1,0 +1,103 @@
+"""The public surface: exported names, their documentation, and what importing costs."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import types
+from enum import Enum
+from pathlib import Path
+
+import pytest
+
+import idwise_events
+import idwise_events.testing
+import idwise_events.testing.strategies
+
+DOCS = Path(__file__).parent.parent / "docs"
+PUBLIC_MODULES = [idwise_events, idwise_events.testing, idwise_events.testing.strategies]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)
+def test_all_is_sorted_and_lists_exactly_the_public_names(module: types.ModuleType) -> None:
+    """`__all__` is sorted and names every public attribute, and only those."""
+    assert module.__all__ == sorted(module.__all__)
+    assert set(module.__all__) == public_names(module)
+
+
+def public_names(module: types.ModuleType) -> set[str]:
+    """The package re-exports everything it shows; a submodule shows what it defines."""
+    names = set()
+    for name, value in vars(module).items():
+        if name.startswith("_") or isinstance(value, types.ModuleType) or name == "annotations":
+            continue
+        defined_here = getattr(value, "__module__", module.__name__) == module.__name__
+        if module is idwise_events or defined_here:
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)
+def test_every_public_name_has_its_own_docstring(module: types.ModuleType) -> None:
+    """Each exported class, function and constant is documented where it is defined."""
+    assert inspect.getdoc(module)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, type):
+            assert value.__dict__.get("__doc__"), name
+        elif callable(value):
+            assert value.__doc__, name
+    docs_text = "".join(path.read_text() for path in DOCS.glob("**/*.md"))
+    for name in module.__all__:
+        assert name in docs_text, f"{module.__name__}.{name} is not in the docs"
+
+
+def test_enum_members_are_documented() -> None:
+    """Every member of every public enum says what it means (except the list of names)."""
+    enums = [v for v in vars(idwise_events).values() if isinstance(v, type) and issubclass(v, Enum)]
+    assert len(enums) == 7
+    source = inspect.getsource(sys.modules["idwise_events._enums"])
+    for enum in enums:
+        if enum is idwise_events.EventType:
+            continue
+        for member in enum:
+            assert f'{member.name} = "{member.value}"\n    """' in source, (
+                f"{enum.__name__}.{member.name}"
+            )
+
+
+def test_importing_the_package_loads_no_framework_or_database_library() -> None:
+    """`import idwise_events` costs pydantic and the standard library, nothing optional."""
+    code = "import sys, idwise_events; print('\\n'.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    roots = {name.split(".")[0] for name in loaded}
+    forbidden = {
+        "flask",
+        "django",
+        "starlette",
+        "fastapi",
+        "aiohttp",
+        "werkzeug",
+        "sqlalchemy",
+        "psycopg",
+        "psycopg2",
+        "redis",
+        "click",
+        "hypothesis",
+        "pytest",
+        "boto3",
+        "anyio",
+    }
+    assert roots & forbidden == set()
+    assert "pydantic" in roots
+    assert "idwise_events.testing" not in loaded
+
+
+def test_version_is_exposed() -> None:
+    """`__version__` matches the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert idwise_events.__version__ == version("idwise-events")
