@@ -42,12 +42,26 @@ from ._events import (
     VerificationUpdateRequired,
 )
 from ._parse import json_schema, parse_event
+from ._store import (
+    AsyncIdempotencyStore,
+    Claimed,
+    ClaimResult,
+    Completed,
+    IdempotencyStore,
+    InProgress,
+    MemoryStore,
+    as_async_store,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AmlMonitorUpdate",
     "AmlMonitorUpdateBody",
+    "AsyncIdempotencyStore",
+    "ClaimResult",
+    "Claimed",
+    "Completed",
     "Event",
     "EventType",
     "FinalDecision",
@@ -61,13 +75,16 @@ __all__ = [
     "FinishedStepBody",
     "FinishedUserSteps",
     "FinishedUserStepsBody",
+    "IdempotencyStore",
     "IdwiseEventsError",
+    "InProgress",
     "KnownEvent",
     "KycRenewalDeadlineExceeded",
     "KycRenewalDeadlineExceededBody",
     "ManualDecision",
     "ManuallyReviewed",
     "ManuallyReviewedBody",
+    "MemoryStore",
     "OverdueStep",
     "PayloadError",
     "RequiredStep",
@@ -84,6 +101,7 @@ __all__ = [
     "VerificationError",
     "VerificationUpdateRequired",
     "VerificationUpdateRequiredBody",
+    "as_async_store",
     "json_schema",
     "parse_event",
 ]

@@ -1,0 +1,300 @@
+"""Exactly-once bookkeeping: the `IdempotencyStore` protocol, its claim results, and `MemoryStore`.
+
+IDWise retries a delivery with the same ``eventId`` until it gets HTTP 200, and several workers may
+receive the same event at once. Before running handlers a worker *claims* the event's idempotency
+key; exactly one claim wins a lease and gets a fencing token, the others learn that the event is
+done or in progress. The winner then *completes* the key (or *releases* it after a failure so that
+IDWise's retry runs it again). A worker that crashed holds its lease only until it expires; then
+the next delivery takes the event over, and the crashed worker's token can no longer complete it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, TypeAlias, cast, runtime_checkable
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "AsyncIdempotencyStore",
+    "ClaimResult",
+    "Claimed",
+    "Completed",
+    "IdempotencyStore",
+    "InProgress",
+    "MemoryStore",
+    "as_async_store",
+]
+
+logger = logging.getLogger("idwise_events")
+
+DEFAULT_RETENTION = timedelta(days=30)
+"""How long completed keys are remembered by default: far beyond IDWise's retry window (~30 min)."""
+
+MIN_RETRY_AFTER = timedelta(seconds=1)
+"""The shortest ``retry_after`` a store reports for an event in progress."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC (the default clock of every store)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """You hold the lease: run the handlers, then `complete` (or `release` on failure)."""
+
+    token: str
+    """The fencing token: only it can complete or release this claim."""
+    fingerprint_mismatch: bool = False
+    """True when the key was first claimed with a different body (see `IdempotencyStore.claim`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The event was processed already: acknowledge it without running the handlers again."""
+
+    fingerprint_mismatch: bool = False
+    """True when this delivery's body differs from the one that was processed."""
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """Another worker holds a live lease on the event: ask the sender to come back later."""
+
+    retry_after: timedelta
+    """Time until that lease expires (at least one second): a sensible ``Retry-After``."""
+    fingerprint_mismatch: bool = False
+    """True when this delivery's body differs from the one being processed."""
+
+
+ClaimResult: TypeAlias = Claimed | Completed | InProgress
+"""What [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim] returns."""
+
+
+@runtime_checkable
+class IdempotencyStore(Protocol):
+    """Where idempotency keys are claimed, completed and remembered (synchronous).
+
+    Implement these four methods to plug in your own backend; the contract tests in
+    ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
+    [`StoreError`][idwise_events.StoreError] when the backend is unavailable, and nothing else.
+    """
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """Try to take the event ``key`` for processing, in one atomic step.
+
+        Inserts the key if it is absent, or takes over a claim whose lease has expired (its
+        worker crashed), and returns `Claimed` with a new token; never a read followed by a write.
+        Otherwise returns `Completed` or `InProgress`. ``fingerprint`` (the SHA-256 of the raw
+        body) is stored with the first claim; a later claim of the same key with another
+        fingerprint sets ``fingerprint_mismatch`` on its result and logs a warning.
+        """
+        ...
+
+    def complete(self, key: str, token: str) -> bool:
+        """Mark ``key`` processed. False if ``token`` no longer holds the claim (taken over)."""
+        ...
+
+    def release(self, key: str, token: str) -> bool:
+        """Drop the claim after a failure so the next delivery runs the event again.
+
+        False if ``token`` no longer holds the claim.
+        """
+        ...
+
+    def purge(self) -> int:
+        """Forget completed keys older than the retention, and claims expired as long ago.
+
+        Returns how many keys were removed.
+        """
+        ...
+
+
+class AsyncIdempotencyStore(Protocol):
+    """The async twin of `IdempotencyStore`, for `Dispatcher.handle_async`.
+
+    [`as_async_store`][idwise_events.as_async_store] turns any synchronous store into one.
+    """
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """As [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        ...
+
+    async def complete(self, key: str, token: str) -> bool:
+        """As [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
+        ...
+
+    async def release(self, key: str, token: str) -> bool:
+        """As [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
+        ...
+
+    async def purge(self) -> int:
+        """As [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
+        ...
+
+
+def report_fingerprint_mismatch(key: str) -> None:
+    """Log that ``key`` came with a body other than the first one (never silently ignored)."""
+    logger.warning(
+        "idempotency key %r was delivered with a different body than when first claimed; "
+        "treating it as the same event",
+        key,
+    )
+
+
+def retry_after(lease_expires_at: datetime, now: datetime) -> timedelta:
+    """Time left on a lease, never less than `MIN_RETRY_AFTER`."""
+    return max(lease_expires_at - now, MIN_RETRY_AFTER)
+
+
+class _Record:
+    __slots__ = ("completed_at", "fingerprint", "lease_expires_at", "token")
+
+    def __init__(self, token: str, fingerprint: str, lease_expires_at: datetime) -> None:
+        self.token = token
+        self.fingerprint = fingerprint
+        self.lease_expires_at = lease_expires_at
+        self.completed_at: datetime | None = None
+
+
+class MemoryStore:
+    """An in-process store: thread-safe and asyncio-safe, lost when the process exits.
+
+    Right for development, tests and a single-process app; use
+    [`SqlStore`][idwise_events.stores.sql.SqlStore] when events must be remembered across
+    restarts or shared by several processes or machines.
+
+    Args:
+        retention: How long completed keys are remembered (`purge` forgets older ones).
+        clock: Returns the current time, timezone-aware; inject one in tests.
+    """
+
+    blocking = False
+    """Calls never wait on I/O (the lock is held for microseconds): async code calls it inline."""
+
+    def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
+        self.retention = retention
+        self._clock = clock
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+        # Tokens only need to be unique within this store: a counter is enough and cheap.
+        self._tokens = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(<{len(self._records)} keys>, retention={self.retention})"
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        now = self._clock()
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                token = str(next(self._tokens))
+                self._records[key] = _Record(token, fingerprint, now + lease)
+                return Claimed(token)
+            mismatch = record.fingerprint != fingerprint
+            if record.completed_at is not None:
+                result: ClaimResult = Completed(mismatch)
+            elif record.lease_expires_at <= now:
+                record.token = str(next(self._tokens))
+                record.lease_expires_at = now + lease
+                result = Claimed(record.token, mismatch)
+            else:
+                result = InProgress(retry_after(record.lease_expires_at, now), mismatch)
+        if mismatch:
+            report_fingerprint_mismatch(key)
+        return result
+
+    def complete(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
+        now = self._clock()
+        with self._lock:
+            record = self._records.get(key)
+            if record is None or record.token != token:
+                return False
+            if record.completed_at is None:
+                record.completed_at = now
+            return True
+
+    def release(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
+        with self._lock:
+            record = self._records.get(key)
+            if record is None or record.token != token or record.completed_at is not None:
+                return False
+            del self._records[key]
+            return True
+
+    def purge(self) -> int:
+        """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
+        cutoff = self._clock() - self.retention
+        with self._lock:
+            stale = [
+                key
+                for key, record in self._records.items()
+                if (record.completed_at or record.lease_expires_at) < cutoff
+            ]
+            for key in stale:
+                del self._records[key]
+        return len(stale)
+
+
+class _InlineAsyncStore:
+    """Calls a store that never blocks straight from the event loop."""
+
+    def __init__(self, store: IdempotencyStore) -> None:
+        self.store = store
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        return self.store.claim(key, lease=lease, fingerprint=fingerprint)
+
+    async def complete(self, key: str, token: str) -> bool:
+        return self.store.complete(key, token)
+
+    async def release(self, key: str, token: str) -> bool:
+        return self.store.release(key, token)
+
+    async def purge(self) -> int:
+        return self.store.purge()
+
+
+class _ThreadedAsyncStore(_InlineAsyncStore):
+    """Runs each call of a blocking store in a worker thread, so the event loop keeps going."""
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        return await asyncio.to_thread(self.store.claim, key, lease=lease, fingerprint=fingerprint)
+
+    async def complete(self, key: str, token: str) -> bool:
+        return await asyncio.to_thread(self.store.complete, key, token)
+
+    async def release(self, key: str, token: str) -> bool:
+        return await asyncio.to_thread(self.store.release, key, token)
+
+    async def purge(self) -> int:
+        return await asyncio.to_thread(self.store.purge)
+
+
+def as_async_store(store: IdempotencyStore | AsyncIdempotencyStore) -> AsyncIdempotencyStore:
+    """An async view of ``store`` that never blocks the event loop.
+
+    A store that is already async is returned as it is. A synchronous store whose ``blocking``
+    attribute is false (`MemoryStore`) is called inline; any other synchronous store, such as
+    [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
+    (``asyncio.to_thread``). The docs' Idempotency page explains why threads rather than an async
+    driver, with the measured cost.
+    """
+    if inspect.iscoroutinefunction(store.claim):
+        return cast(AsyncIdempotencyStore, store)
+    sync_store = cast(IdempotencyStore, store)
+    if getattr(sync_store, "blocking", True):
+        return _ThreadedAsyncStore(sync_store)
+    return _InlineAsyncStore(sync_store)

@@ -1,0 +1,117 @@
+"""MemoryStore specifics and the async path: as_async_store never blocks the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from idwise_events import (
+    Claimed,
+    Completed,
+    IdempotencyStore,
+    InProgress,
+    MemoryStore,
+    StoreError,
+    as_async_store,
+)
+from idwise_events.stores.sql import SqlStore
+
+LEASE = timedelta(minutes=5)
+
+
+def test_stores_satisfy_the_protocol(tmp_path: Path) -> None:
+    """MemoryStore and SqlStore are IdempotencyStores (runtime-checkable protocol)."""
+    sql = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    assert isinstance(MemoryStore(), IdempotencyStore)
+    assert isinstance(sql, IdempotencyStore)
+    sql.close()
+
+
+def test_memory_store_repr_shows_size_not_keys() -> None:
+    """The repr counts keys without listing them."""
+    store = MemoryStore()
+    store.claim("evt-secret-ish", lease=LEASE, fingerprint="a")
+    assert repr(store) == "MemoryStore(<1 keys>, retention=30 days, 0:00:00)"
+
+
+def test_asyncio_tasks_sharing_a_memory_store_get_one_claim_per_key() -> None:
+    """Many tasks interleaving on one loop still win each key once."""
+    store = as_async_store(MemoryStore())
+    keys = [f"evt-{number}" for number in range(200)]
+
+    async def worker() -> list[str]:
+        wins = []
+        for key in keys:
+            result = await store.claim(key, lease=LEASE, fingerprint="a")
+            await asyncio.sleep(0)  # let the other tasks in between claims
+            if isinstance(result, Claimed):
+                wins.append(key)
+        return wins
+
+    async def main() -> list[list[str]]:
+        return list(await asyncio.gather(*(worker() for _ in range(20))))
+
+    wins = [key for task_wins in asyncio.run(main()) for key in task_wins]
+    assert Counter(wins) == Counter(keys)
+
+
+def test_async_view_of_a_memory_store_runs_the_same_flow() -> None:
+    """Claim, complete and purge through the async view behave as the sync store does."""
+    sync_store = MemoryStore()
+    store = as_async_store(sync_store)
+
+    async def flow() -> None:
+        claim = await store.claim("evt-1", lease=LEASE, fingerprint="a")
+        assert isinstance(claim, Claimed)
+        assert isinstance(await store.claim("evt-1", lease=LEASE, fingerprint="a"), InProgress)
+        assert await store.complete("evt-1", claim.token) is True
+        assert await store.release("evt-1", claim.token) is False
+        assert await store.purge() == 0
+
+    asyncio.run(flow())
+    assert sync_store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+
+
+def test_an_async_store_is_returned_unchanged() -> None:
+    """A store that is already async needs no wrapping."""
+    wrapped = as_async_store(MemoryStore())
+    assert as_async_store(wrapped) is wrapped
+
+
+def test_a_blocking_store_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    """While SqlStore waits on a locked SQLite file, other tasks keep running on the loop."""
+    path = tmp_path / "events.db"
+    sync_store = SqlStore(f"sqlite:///{path}", busy_timeout=timedelta(milliseconds=500))
+    sync_store.create_table()
+    store = as_async_store(sync_store)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+
+    async def main() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        with pytest.raises(StoreError):
+            await store.claim("evt-1", lease=LEASE, fingerprint="a")
+        ticking.cancel()
+        return ticks
+
+    try:
+        ticks = asyncio.run(main())
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        sync_store.close()
+    # The claim waited ~0.5 s for the lock; a blocked loop would not have ticked at all.
+    assert ticks >= 10
