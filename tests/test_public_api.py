@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 
 import idwise_events
+import idwise_events.stores.sql
 import idwise_events.testing
+import idwise_events.testing.postgres
 import idwise_events.testing.strategies
 
 DOCS = Path(__file__).parent.parent / "docs"
-PUBLIC_MODULES = [idwise_events, idwise_events.testing, idwise_events.testing.strategies]
+PUBLIC_MODULES = [
+    idwise_events,
+    idwise_events.stores.sql,
+    idwise_events.testing,
+    idwise_events.testing.postgres,
+    idwise_events.testing.strategies,
+]
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)
@@ -32,10 +40,22 @@ def public_names(module: types.ModuleType) -> set[str]:
     for name, value in vars(module).items():
         if name.startswith("_") or isinstance(value, types.ModuleType) or name == "annotations":
             continue
-        defined_here = getattr(value, "__module__", module.__name__) == module.__name__
-        if module is idwise_events or defined_here:
+        if module is idwise_events or defined_in(module, name, value):
             names.add(name)
     return names
+
+
+def defined_in(module: types.ModuleType, name: str, value: object) -> bool:
+    """Whether ``name`` was defined in ``module`` rather than imported into it."""
+    if hasattr(value, "__module__") and not isinstance(value, (str, int, float)):
+        return getattr(value, "__module__", None) == module.__name__
+    # A constant: imported if another module of the package (or typing) has it under that name.
+    sources = [
+        other
+        for module_name, other in list(sys.modules.items())
+        if module_name == "typing" or module_name.startswith("idwise_events.")
+    ]
+    return not any(getattr(other, name, None) is value for other in sources if other is not module)
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda module: module.__name__)

@@ -1,0 +1,1 @@
+"""Idempotency store backends beyond the in-process `MemoryStore` (each needs its extra)."""

@@ -1,0 +1,381 @@
+"""`SqlStore`: the idempotency store on SQLAlchemy 2 Core, for SQLite, PostgreSQL or any dialect.
+
+```python
+from idwise_events.stores.sql import SqlStore
+
+store = SqlStore("sqlite:///idwise-events.db")                        # embedded, one machine
+store = SqlStore("postgresql+psycopg://app@db.internal/app")          # shared by many machines
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql, sqlite
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'idwise_events.stores.sql needs SQLAlchemy: pip install "idwise-events[sql]"'
+        ' (add "postgres" for the PostgreSQL driver)'
+    ) from exc
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIModule
+
+from .._errors import StoreError
+from .._store import (
+    DEFAULT_RETENTION,
+    Claimed,
+    ClaimResult,
+    Clock,
+    Completed,
+    InProgress,
+    report_fingerprint_mismatch,
+    retry_after,
+    utc_now,
+)
+from ._compiled import CompiledStatement, read_time, time_binder
+
+__all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
+
+DEFAULT_TABLE_NAME = "idwise_events_idempotency"
+"""The table `SqlStore` uses unless told otherwise."""
+
+_IN_PROGRESS, _COMPLETED = "in_progress", "completed"
+# Every operation is one statement: autocommit spares a BEGIN and a COMMIT round trip each.
+_AUTOCOMMIT = "AUTOCOMMIT"
+_MAX_KEY_LENGTH = 255
+_T = TypeVar("_T")
+
+
+class _UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; ``timestamptz`` on PostgreSQL, naive UTC text elsewhere."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(timezone.utc)
+        # SQLite (and MySQL) keep no offset: store UTC wall time, so text comparisons stay right.
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def idempotency_table(
+    name: str = DEFAULT_TABLE_NAME,
+    *,
+    schema: str | None = None,
+    metadata: sa.MetaData | None = None,
+) -> sa.Table:
+    """The table definition `SqlStore` uses: add it to your own ``MetaData`` to migrate it."""
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("key", sa.String(_MAX_KEY_LENGTH), primary_key=True),
+        sa.Column("status", sa.String(11), nullable=False),
+        sa.Column("token", sa.String(32), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("lease_expires_at", _UtcDateTime(), nullable=False),
+        sa.Column("completed_at", _UtcDateTime(), nullable=True),
+        schema=schema,
+    )
+
+
+class SqlStore:
+    """Idempotency keys in a SQL table, through SQLAlchemy 2 Core.
+
+    - **SQLite** (``sqlite:///path.db``): the embedded default for one machine. The file is put
+      in WAL mode and connections wait up to ``busy_timeout`` for a lock, so threads and processes
+      on the machine can share it.
+    - **PostgreSQL** (``postgresql+psycopg://…``, ``pip install "idwise-events[postgres]"``): the
+      production choice, and the shared store when the app runs on several machines.
+    - **Any other dialect** SQLAlchemy supports, through a portable path (primary-key conflict,
+      then a conditional UPDATE).
+
+    On SQLite and PostgreSQL a claim is one ``INSERT … ON CONFLICT DO UPDATE … WHERE lease
+    expired … RETURNING`` statement and a completion one ``UPDATE``, each committed on its own.
+    The table is created on first use (or call `create_table`); leases are compared with the
+    app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
+    last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
+    driver's exception as its cause; a connection found dead is retried once on a fresh one, so the
+    store recovers by itself when the database comes back.
+
+    Args:
+        url_or_engine: A database URL, or an existing SQLAlchemy ``Engine`` (used as it is; create
+            it with ``isolation_level="AUTOCOMMIT"`` to save a round trip per statement).
+        table_name: The table to use; one table can serve several apps only if their event ids
+            cannot collide.
+        schema: The schema of the table, where the database has schemas.
+        retention: How long completed keys are remembered; `purge` forgets older ones.
+        busy_timeout: SQLite only (for an engine this store creates): how long to wait for a
+            lock held by another connection before failing with `StoreError`.
+        clock: Returns the current time, timezone-aware; inject one in tests.
+    """
+
+    blocking = True
+    """Calls wait on the database: async code runs them in a worker thread."""
+
+    def __init__(
+        self,
+        url_or_engine: str | sa.Engine,
+        *,
+        table_name: str = DEFAULT_TABLE_NAME,
+        schema: str | None = None,
+        retention: timedelta = DEFAULT_RETENTION,
+        busy_timeout: timedelta = timedelta(seconds=5),
+        clock: Clock = utc_now,
+    ) -> None:
+        self._owns_engine = not isinstance(url_or_engine, sa.Engine)
+        self.engine = (
+            url_or_engine
+            if isinstance(url_or_engine, sa.Engine)
+            else _create_engine(url_or_engine, busy_timeout)
+        )
+        self.table = idempotency_table(table_name, schema=schema)
+        self.retention = retention
+        self._clock = clock
+        self._table_ready = False
+        self._table_lock = threading.Lock()
+        dialect = self.engine.dialect
+        self._time = time_binder(dialect)
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
+        self._build_statements(dialect)
+
+    def __repr__(self) -> str:
+        # The URL's repr hides the password.
+        return f"SqlStore({self.engine.url!r}, table_name={self.table.name!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections, if this store created its engine from a URL."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def create_table(self) -> None:
+        """Create the table if it does not exist (done automatically on first use).
+
+        Safe to call from several processes at once. On SQLite it also switches the database file
+        to WAL mode (a lasting property of the file).
+        """
+        try:
+            with self.engine.connect() as conn:
+                if self.engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                try:
+                    self.table.create(conn, checkfirst=True)
+                    conn.commit()
+                except sa.exc.DatabaseError:
+                    # Another process created it between our check and our CREATE: fine if it
+                    # exists now.
+                    conn.rollback()
+                    if not sa.inspect(conn).has_table(self.table.name, schema=self.table.schema):
+                        raise
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+        self._table_ready = True
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        key = _stored_key(key)
+        now = self._clock()
+        values = {
+            "k": key,
+            "t": uuid.uuid4().hex,  # unique across every process and machine sharing the table
+            "fp": fingerprint,
+            "expires": self._time(now + lease),
+            "now": self._time(now),
+        }
+        result = self._run(lambda connection: self._claim(connection, values, now))
+        if result.fingerprint_mismatch:
+            report_fingerprint_mismatch(key)
+        return result
+
+    def complete(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
+        values = {"k": _stored_key(key), "t": token, "now": self._time(self._clock())}
+        # Matches on the token whatever the status, so a retry after a lost reply still says True.
+        return self._run(lambda connection: self._complete.rowcount(connection, values) == 1)
+
+    def release(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
+        values = {"k": _stored_key(key), "t": token}
+        return self._run(lambda connection: self._release.rowcount(connection, values) == 1)
+
+    def purge(self) -> int:
+        """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
+        values = {"cutoff": self._time(self._clock() - self.retention)}
+        return self._run(lambda connection: self._purge.rowcount(connection, values))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _build_statements(self, dialect: sa.Dialect) -> None:
+        """Compile every statement once, for this engine's dialect."""
+        t = self.table
+        in_progress: sa.ColumnElement[str] = sa.literal_column(f"'{_IN_PROGRESS}'")
+        completed: sa.ColumnElement[str] = sa.literal_column(f"'{_COMPLETED}'")
+        row = {
+            "key": sa.bindparam("k"),
+            "status": in_progress,
+            "token": sa.bindparam("t"),
+            "fingerprint": sa.bindparam("fp"),
+            "lease_expires_at": sa.bindparam("expires"),
+        }
+        lease_expired = (t.c.status == in_progress) & (t.c.lease_expires_at <= sa.bindparam("now"))
+        self._upsert: CompiledStatement | None = None
+        if dialect.name in ("postgresql", "sqlite"):
+            dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+            insert = dialect_insert(t).values(row)
+            # A conflicting row is taken over only if its lease expired; the fingerprint of the
+            # first claim is kept, and RETURNING tells us which of the two happened.
+            upsert = insert.on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={
+                    "token": insert.excluded.token,
+                    "lease_expires_at": insert.excluded.lease_expires_at,
+                },
+                where=lease_expired,
+            ).returning(t.c.token, t.c.fingerprint)
+            self._upsert = CompiledStatement(upsert, dialect)
+        statements: dict[str, sa.ClauseElement] = {
+            "insert": sa.insert(t).values(row),
+            "take_over": sa.update(t)
+            .where(t.c.key == sa.bindparam("k"), lease_expired)
+            .values(token=sa.bindparam("t"), lease_expires_at=sa.bindparam("expires")),
+            "lookup": sa.select(t.c.status, t.c.lease_expires_at, t.c.fingerprint).where(
+                t.c.key == sa.bindparam("k")
+            ),
+            "complete": sa.update(t)
+            .where(t.c.key == sa.bindparam("k"), t.c.token == sa.bindparam("t"))
+            .values(status=completed, completed_at=sa.bindparam("now")),
+            "release": sa.delete(t).where(
+                t.c.key == sa.bindparam("k"),
+                t.c.token == sa.bindparam("t"),
+                t.c.status == in_progress,
+            ),
+            "purge": sa.delete(t).where(
+                ((t.c.status == completed) & (t.c.completed_at < sa.bindparam("cutoff")))
+                | ((t.c.status == in_progress) & (t.c.lease_expires_at < sa.bindparam("cutoff")))
+            ),
+        }
+        compiled = {name: CompiledStatement(stmt, dialect) for name, stmt in statements.items()}
+        self._insert, self._take_over = compiled["insert"], compiled["take_over"]
+        self._lookup, self._complete = compiled["lookup"], compiled["complete"]
+        self._release, self._purge = compiled["release"], compiled["purge"]
+
+    def _claim(self, connection: Any, values: dict[str, Any], now: datetime) -> ClaimResult:
+        for _ in range(3):  # a claim released between our statements is simply claimed again
+            if self._upsert is not None:
+                rows = self._upsert.rows(connection, values)
+                if rows:
+                    return Claimed(values["t"], fingerprint_mismatch=rows[0][1] != values["fp"])
+            else:
+                claimed = self._claim_portably(connection, values)
+                if claimed is not None:
+                    return claimed
+            existing = self._lookup.rows(connection, values)
+            if existing:
+                status, lease_expires_at, fingerprint = existing[0]
+                mismatch = fingerprint != values["fp"]
+                if status == _COMPLETED:
+                    return Completed(mismatch)
+                return InProgress(retry_after(read_time(lease_expires_at), now), mismatch)
+        return InProgress(retry_after(now, now))
+
+    def _claim_portably(self, connection: Any, values: dict[str, Any]) -> Claimed | None:
+        """Any dialect: insert, and on a primary-key conflict take over an expired lease."""
+        try:
+            self._insert.rowcount(connection, values)
+            connection.commit()
+        except self._integrity_error:
+            connection.rollback()
+            if self._take_over.rowcount(connection, values) != 1:
+                return None
+            existing = self._lookup.rows(connection, values)
+            mismatch = bool(existing) and existing[0][2] != values["fp"]
+            return Claimed(values["t"], fingerprint_mismatch=mismatch)
+        return Claimed(values["t"])
+
+    def _run(self, operation: Callable[[Any], _T]) -> _T:
+        """Run one operation on a pooled connection; every database failure becomes StoreError."""
+        if not self._table_ready:
+            with self._table_lock:
+                if not self._table_ready:
+                    self.create_table()
+        for attempt in (1, 2):
+            connection = None
+            try:
+                connection = self.engine.raw_connection()
+                result = operation(connection)
+                connection.commit()  # a no-op on autocommit connections
+                return result
+            except self._dbapi_error as exc:
+                dead = connection is not None and self.engine.dialect.is_disconnect(
+                    cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
+                )
+                if dead and connection is not None:
+                    connection.invalidate(exc)
+                if dead and attempt == 1:
+                    continue  # the database restarted since this connection was pooled
+                raise StoreError(_describe(self.engine.dialect.name, exc)) from exc
+            except sa.exc.SQLAlchemyError as exc:  # raised while connecting
+                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+            finally:
+                if connection is not None:
+                    connection.close()  # back to the pool (rolled back if still open)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
+            raise ValueError(
+                "an in-memory SQLite database is private to one connection, so it cannot hold"
+                " claims for several workers: use MemoryStore, or a file (sqlite:///events.db)"
+            )
+        return sa.create_engine(
+            parsed,
+            isolation_level=_AUTOCOMMIT,
+            connect_args={"timeout": busy_timeout.total_seconds()},
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+        # Fail fast (StoreError, then 503) rather than hang when the server is unreachable.
+        return sa.create_engine(
+            parsed, isolation_level=_AUTOCOMMIT, connect_args={"connect_timeout": 5}
+        )
+    return sa.create_engine(parsed, isolation_level=_AUTOCOMMIT)
+
+
+def _stored_key(key: str) -> str:
+    """Keys longer than the column are stored as their digest (IDWise's ids are far shorter)."""
+    if len(key) <= _MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _driver_error(exc: sa.exc.SQLAlchemyError) -> BaseException:
+    """The driver's own exception inside SQLAlchemy's wrapper, so every StoreError has one kind."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        return exc.orig
+    return exc
+
+
+def _describe(dialect: str, exc: Exception) -> str:
+    """Name the failure without the driver's message, which may quote connection details."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{dialect} idempotency store unavailable ({type(cause).__name__})"

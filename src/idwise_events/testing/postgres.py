@@ -1,0 +1,164 @@
+"""A throwaway PostgreSQL server for tests and benchmarks: ``initdb`` + ``pg_ctl`` on loopback.
+
+```python
+from idwise_events.stores.sql import SqlStore
+from idwise_events.testing.postgres import TemporaryPostgres
+
+with TemporaryPostgres() as server:
+    store = SqlStore(server.url)
+    ...
+```
+
+Needs the PostgreSQL server programs (``initdb``, ``pg_ctl``) on ``PATH`` or in ``bin_dir``. The
+server refuses to run as root, so under root it runs as the ``postgres`` user (through
+``runuser``). It listens on 127.0.0.1 only, on a free port, with trust authentication, and its data
+directory is deleted when it is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["TemporaryPostgres", "postgres_programs_available"]
+
+_SERVER_USER = "postgres"
+
+
+def postgres_programs_available(bin_dir: str | None = None) -> bool:
+    """True if ``initdb`` and ``pg_ctl`` can be found (and, as root, the ``postgres`` user)."""
+    if any(_program(name, bin_dir) is None for name in ("initdb", "pg_ctl")):
+        return False
+    return not _is_root() or (shutil.which("runuser") is not None and _user_exists(_SERVER_USER))
+
+
+class TemporaryPostgres:
+    """A PostgreSQL server in a temporary directory, started on enter and removed on exit.
+
+    Args:
+        fsync: Keep PostgreSQL's durability settings. Off by default: a throwaway test server
+            need not survive a power cut, and tests run faster without it. Benchmarks should
+            pass ``True`` so that they measure what production does.
+        bin_dir: Where the server programs are, if not on ``PATH``.
+        start_timeout: Seconds to wait for the server to accept connections.
+    """
+
+    def __init__(
+        self, *, fsync: bool = False, bin_dir: str | None = None, start_timeout: int = 60
+    ) -> None:
+        self.fsync = fsync
+        self.bin_dir = bin_dir
+        self.start_timeout = start_timeout
+        self.port = 0
+        self._dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the server's ``postgres`` database (psycopg driver)."""
+        return f"postgresql+psycopg://{_SERVER_USER}@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is up."""
+        return self._dir is not None and (self._dir / "data" / "postmaster.pid").exists()
+
+    def start(self) -> None:
+        """Create the cluster on first use, then start the server (on a new free port)."""
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="idwise-events-pg-"))
+            if _is_root():
+                shutil.chown(self._dir, user=_SERVER_USER)
+            self._as_server_user(
+                "initdb", "-D", str(self._data), "-U", _SERVER_USER, "--auth=trust",
+                "-E", "UTF8", "--no-sync",
+            )  # fmt: skip
+        if self.port == 0:
+            self.port = _free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir}"
+        if not self.fsync:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._as_server_user(
+            "pg_ctl", "-D", str(self._data), "-l", str(self._dir / "server.log"),
+            "-o", options, "-w", "-t", str(self.start_timeout), "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown); `start` brings it back on the same port."""
+        if self.running:
+            self._as_server_user("pg_ctl", "-D", str(self._data), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        """Stop the server and delete its data directory."""
+        try:
+            self.stop()
+        finally:
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+
+    def __enter__(self) -> TemporaryPostgres:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def _data(self) -> Path:
+        assert self._dir is not None  # noqa: S101 -- only called after start() made it
+        return self._dir / "data"
+
+    def _as_server_user(self, program: str, *args: str) -> None:
+        path = _program(program, self.bin_dir)
+        if path is None:
+            raise FileNotFoundError(f"{program} not found on PATH; install the PostgreSQL server")
+        command = [path, *args]
+        if _is_root():
+            command = ["runuser", "-u", _SERVER_USER, "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 -- fixed argv
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{program} failed ({result.returncode}): {result.stderr.strip() or result.stdout}"
+            )
+
+
+def _program(name: str, bin_dir: str | None) -> str | None:
+    if bin_dir is not None:
+        candidate = Path(bin_dir) / name
+        return str(candidate) if candidate.exists() else None
+    return shutil.which(name)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _user_exists(name: str) -> bool:
+    import pwd  # Unix only, like running as root
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

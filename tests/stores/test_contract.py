@@ -1,0 +1,228 @@
+"""The IdempotencyStore contract, run against every backend: memory, SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from idwise_events import Claimed, Completed, InProgress
+
+from .conftest import FakeClock, StoreFactory
+
+LEASE = timedelta(minutes=5)
+
+
+def claimed(result: object) -> Claimed:
+    assert isinstance(result, Claimed), result
+    return result
+
+
+def test_first_claim_wins_and_a_second_is_told_to_retry(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """The first claim gets a token; a concurrent one gets InProgress with the time left."""
+    store = make_store(clock=clock)
+    first = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+    clock.advance(timedelta(minutes=1))
+
+    second = store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+    assert second == InProgress(retry_after=timedelta(minutes=4))
+    assert first.token
+    assert not first.fingerprint_mismatch
+
+
+def test_after_complete_the_key_is_completed(make_store: StoreFactory, clock: FakeClock) -> None:
+    """Once completed, every later delivery is reported Completed."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+
+    assert store.complete("evt-1", token) is True
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+    clock.advance(LEASE * 10)  # long after the lease: still done
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+
+
+def test_complete_is_idempotent_for_the_holder(make_store: StoreFactory, clock: FakeClock) -> None:
+    """Completing twice with the same token still says True (a retried call after a lost reply)."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+
+    assert store.complete("evt-1", token) is True
+    assert store.complete("evt-1", token) is True
+    assert store.release("evt-1", token) is False  # a completed event cannot be released
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+
+
+def test_after_release_the_key_can_be_claimed_again(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A released claim (handler failed) lets the next delivery run the event."""
+    store = make_store(clock=clock)
+    first = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+
+    assert store.release("evt-1", first.token) is True
+    second = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+
+    assert second.token != first.token
+    assert store.complete("evt-1", first.token) is False
+    assert store.complete("evt-1", second.token) is True
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_token_is_fenced(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """A crashed worker's claim is taken over after its lease; its token can no longer finish."""
+    store = make_store(clock=clock)
+    crashed = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+    clock.advance(LEASE)
+
+    retry = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+
+    assert retry.token != crashed.token
+    assert store.complete("evt-1", crashed.token) is False
+    assert store.release("evt-1", crashed.token) is False
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == InProgress(retry_after=LEASE)
+    assert store.complete("evt-1", retry.token) is True
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+
+
+def test_a_late_completion_still_counts_if_nobody_took_over(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Fencing is by token, not by time: a slow worker nobody replaced may still complete."""
+    store = make_store(clock=clock)
+    slow = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+    clock.advance(LEASE * 2)
+
+    assert store.complete("evt-1", slow.token) is True
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+
+
+def test_retry_after_is_never_below_one_second(make_store: StoreFactory, clock: FakeClock) -> None:
+    """A lease about to expire still asks for a retry after one second, not zero."""
+    store = make_store(clock=clock)
+    store.claim("evt-1", lease=timedelta(seconds=10), fingerprint="a")
+    clock.advance(timedelta(seconds=9.5))
+
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == InProgress(
+        retry_after=timedelta(seconds=1)
+    )
+
+
+def test_unknown_keys_and_tokens_are_refused(make_store: StoreFactory, clock: FakeClock) -> None:
+    """Completing or releasing a key nobody claimed, or with a wrong token, does nothing."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+
+    assert store.complete("evt-2", token) is False
+    assert store.release("evt-2", token) is False
+    assert store.complete("evt-1", "not-the-token") is False
+    assert store.release("evt-1", "not-the-token") is False
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == InProgress(retry_after=LEASE)
+
+
+@pytest.mark.parametrize("stage", ["in progress", "completed", "taken over"])
+def test_a_different_body_under_the_same_key_is_reported(
+    make_store: StoreFactory,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    stage: str,
+) -> None:
+    """The same key with another body is flagged and logged, never silently a duplicate."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+    if stage == "completed":
+        store.complete("evt-1", token)
+    if stage == "taken over":
+        clock.advance(LEASE)
+
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        result = store.claim("evt-1", lease=LEASE, fingerprint="b")
+
+    assert result.fingerprint_mismatch is True
+    expected = {"in progress": InProgress, "completed": Completed, "taken over": Claimed}[stage]
+    assert type(result) is expected
+    assert "evt-1" in caplog.text
+    assert "different body" in caplog.text
+
+
+def test_the_same_body_is_not_reported(
+    make_store: StoreFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ordinary retry (same body) raises no mismatch warning."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+    store.complete("evt-1", token)
+
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+    assert caplog.records == []
+
+
+def test_purge_removes_what_it_should_and_nothing_else(
+    make_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Purge forgets completed keys past the retention and claims expired as long ago, only."""
+    retention = timedelta(days=30)
+    store = make_store(clock=clock, retention=retention)
+
+    old_done = claimed(store.claim("old-done", lease=LEASE, fingerprint="a")).token
+    store.complete("old-done", old_done)
+    store.claim("old-abandoned", lease=LEASE, fingerprint="a")
+    clock.advance(retention)
+    recent_done = claimed(store.claim("recent-done", lease=LEASE, fingerprint="a")).token
+    store.complete("recent-done", recent_done)
+    store.claim("recent-abandoned", lease=LEASE, fingerprint="a")
+    clock.advance(LEASE * 2)  # everything above is now past its lease
+    store.claim("live", lease=LEASE, fingerprint="a")
+
+    assert store.purge() == 2
+    assert store.purge() == 0
+
+    assert store.claim("recent-done", lease=LEASE, fingerprint="a") == Completed()
+    assert store.claim("live", lease=LEASE, fingerprint="a") == InProgress(retry_after=LEASE)
+    # The purged completed key is forgotten: a delivery now would be claimed afresh.
+    assert isinstance(store.claim("old-done", lease=LEASE, fingerprint="a"), Claimed)
+    # Expired but recent claims are kept (and taken over as usual).
+    assert isinstance(store.claim("recent-abandoned", lease=LEASE, fingerprint="a"), Claimed)
+
+
+def test_sixteen_threads_claiming_the_same_keys_get_one_claim_per_key(
+    make_store: StoreFactory,
+) -> None:
+    """Under real concurrency every key is claimed exactly once."""
+    store = make_store()
+    keys = [f"evt-{number}" for number in range(500)]
+    start = threading.Barrier(16)
+    wins: list[str] = []
+    errors: list[BaseException] = []
+    wins_lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            start.wait(timeout=30)
+            mine = [
+                key
+                for key in keys
+                if isinstance(store.claim(key, lease=LEASE, fingerprint="a"), Claimed)
+            ]
+        except BaseException as exc:  # reported below; a thread cannot fail the test itself
+            errors.append(exc)
+            return
+        with wins_lock:
+            wins.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert not any(thread.is_alive() for thread in threads)
+    assert Counter(wins) == Counter(keys)

@@ -1,0 +1,222 @@
+"""SqlStore beyond the shared contract: processes, outages, locking, configuration, the DDL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateTable
+
+from idwise_events import Claimed, Completed, StoreError
+from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
+from idwise_events.testing.postgres import TemporaryPostgres, _free_port
+
+from .conftest import postgres_url
+
+LEASE = timedelta(minutes=5)
+DOCS = Path(__file__).parent.parent.parent / "docs"
+
+
+def claim_keys(url: str, table: str, keys: list[str], start: Any, results: Any) -> None:
+    """Run in a child process: claim every key with a store of its own, report the wins."""
+    try:
+        with closing(SqlStore(url, table_name=table)) as store:
+            start.wait(timeout=180)
+            claims = {key: store.claim(key, lease=LEASE, fingerprint="a") for key in keys}
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        results.put(repr(exc) + " caused by " + repr(exc.__cause__))
+        return
+    results.put([key for key, claim in claims.items() if isinstance(claim, Claimed)])
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[..., SqlStore]]:
+    """SqlStore, closed (its connections disposed) when the test ends."""
+    stores: list[SqlStore] = []
+
+    def factory(*args: Any, **options: Any) -> SqlStore:
+        stores.append(SqlStore(*args, **options))
+        return stores[-1]
+
+    yield factory
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    return postgres_url(request.getfixturevalue("postgres"))
+
+
+def test_four_processes_claiming_the_same_keys_get_one_claim_per_key(sql_url: str) -> None:
+    """Separate processes, each with its own store and connections, never both win a key.
+
+    The table does not exist beforehand, so the processes also race to create it.
+    """
+    context = multiprocessing.get_context("spawn")
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    keys = [f"evt-{number}" for number in range(500)]
+    start = context.Barrier(4)
+    results = context.Queue()
+    workers = [
+        context.Process(target=claim_keys, args=(sql_url, table, keys, start, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    reports = [results.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert [report for report in reports if isinstance(report, str)] == []
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    wins = [key for report in reports for key in report]
+    assert Counter(wins) == Counter(keys)
+
+
+def test_postgres_outage_gives_store_error_and_the_store_recovers(
+    open_store: Callable[..., SqlStore],
+) -> None:
+    """Stopping PostgreSQL mid-test raises StoreError; after a restart the same store works."""
+    if not postgres_available():
+        pytest.skip("needs its own PostgreSQL server to stop and start")
+    with TemporaryPostgres() as server:
+        store = open_store(server.url)
+        token = store.claim("evt-1", lease=LEASE, fingerprint="a")
+        assert isinstance(token, Claimed)
+
+        server.stop()
+        with pytest.raises(StoreError) as caught:
+            store.claim("evt-2", lease=LEASE, fingerprint="a")
+        assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+        with pytest.raises(StoreError):
+            store.complete("evt-1", token.token)
+
+        server.start()
+        assert store.complete("evt-1", token.token) is True
+        assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+        assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
+
+
+def postgres_available() -> bool:
+    from idwise_events.testing.postgres import postgres_programs_available
+
+    return postgres_programs_available()
+
+
+def test_sqlite_locked_past_the_busy_timeout_gives_store_error(
+    tmp_path: Path, open_store: Callable[..., SqlStore]
+) -> None:
+    """A lock held longer than busy_timeout fails the claim with StoreError, then clears."""
+    path = tmp_path / "events.db"
+    store = open_store(f"sqlite:///{path}", busy_timeout=timedelta(milliseconds=200))
+    store.create_table()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="sqlite idempotency store unavailable") as caught:
+            store.claim("evt-1", lease=LEASE, fingerprint="a")
+        assert "locked" in str(caught.value.__cause__)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert isinstance(store.claim("evt-1", lease=LEASE, fingerprint="a"), Claimed)
+
+
+def test_refused_connection_gives_store_error_without_the_password(
+    open_store: Callable[..., SqlStore],
+) -> None:
+    """An unreachable database is a StoreError whose message and repr hide the credentials."""
+    url = f"postgresql+psycopg://app:CANARY-pw-41@127.0.0.1:{_free_port()}/events"
+    store = open_store(url)
+
+    with pytest.raises(StoreError) as caught:
+        store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+    assert "CANARY-pw-41" not in str(caught.value)
+    assert "CANARY-pw-41" not in repr(store)
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused(url: str) -> None:
+    """An in-memory SQLite database cannot be shared by workers: refused with advice."""
+    with pytest.raises(ValueError, match="MemoryStore"):
+        SqlStore(url)
+
+
+def test_table_is_created_on_first_use_in_wal_mode(
+    tmp_path: Path, open_store: Callable[..., SqlStore]
+) -> None:
+    """No setup call is needed; the SQLite file ends up in WAL mode with the documented table."""
+    path = tmp_path / "events.db"
+    store = open_store(f"sqlite:///{path}")
+
+    assert isinstance(store.claim("evt-1", lease=LEASE, fingerprint="a"), Claimed)
+    store.create_table()  # idempotent
+
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        columns = [row[1] for row in raw.execute(f"PRAGMA table_info({DEFAULT_TABLE_NAME})")]
+    assert columns == ["key", "status", "token", "fingerprint", "lease_expires_at", "completed_at"]
+
+
+def test_an_engine_can_be_passed_and_timestamps_are_utc(sql_url: str) -> None:
+    """A ready Engine is used as it is; times come back timezone-aware in UTC."""
+    engine = sa.create_engine(sql_url)
+    store = SqlStore(engine, table_name=f"t_{uuid.uuid4().hex[:12]}")
+    token = store.claim("evt-1", lease=LEASE, fingerprint="f" * 64)
+    assert isinstance(token, Claimed)
+    assert store.complete("evt-1", token.token)
+
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(store.table)).one()
+    assert row.status == "completed"
+    assert row.fingerprint == "f" * 64
+    assert row.completed_at.tzinfo is not None
+    assert row.completed_at.utcoffset() == timedelta(0)
+    assert row.lease_expires_at - row.completed_at == pytest.approx(LEASE, abs=timedelta(seconds=5))
+    assert row.completed_at.astimezone(timezone.utc) == row.completed_at
+    engine.dispose()
+
+
+def test_keys_longer_than_the_column_are_stored_as_a_digest(
+    sql_url: str, open_store: Callable[..., SqlStore]
+) -> None:
+    """An unusually long key still works, and consistently."""
+    store = open_store(sql_url, table_name=f"t_{uuid.uuid4().hex[:12]}")
+    key = "x" * 1000
+    token = store.claim(key, lease=LEASE, fingerprint="a")
+    assert isinstance(token, Claimed)
+    assert store.complete(key, token.token)
+    assert store.claim(key, lease=LEASE, fingerprint="a") == Completed()
+    assert isinstance(store.claim(key + "y", lease=LEASE, fingerprint="a"), Claimed)
+
+
+def test_documented_postgresql_ddl_is_the_table_the_store_creates() -> None:
+    """The DDL shown on the Idempotency page is exactly what SqlStore creates on PostgreSQL."""
+    page = (DOCS / "idempotency.md").read_text()
+    documented = page.split("```sql\n", 1)[1].split("```", 1)[0]
+    compiled = str(
+        CreateTable(idempotency_table()).compile(
+            dialect=sa.create_engine("postgresql+psycopg://").dialect
+        )
+    )
+
+    def normalised(sql: str) -> str:
+        return re.sub(r"\s+", " ", sql).replace("( ", "(").replace(" )", ")").strip(" ;")
+
+    assert normalised(documented) == normalised(compiled)
