@@ -1,114 +1,53 @@
-"""Benchmarks: each figure is a ratio of two timings taken in the same run, on the same body.
+"""Benchmarks: each figure is a ratio of two timings taken in the same run.
 
     python benchmarks/run.py           # full run, prints every ratio against its bar
-    python benchmarks/run.py --quick   # a few rounds, to check the script itself works
+    python benchmarks/run.py --quick   # a few short rounds, to check the script itself works
 
 Timings on a shared machine are noisy, so each side is measured in alternating rounds and the
-best round counts. The script exits 1 when a bar from DESIGN.md is missed in a full run.
+best round counts. The script exits 1 when a bar from DESIGN.md is missed in a full run. The
+PostgreSQL rows start a throwaway server (fsync on) when the server programs are installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import timeit
-from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
 
-from pydantic import TypeAdapter
-
-from idwise_events import FinishedJourney, parse_event
-from idwise_events.testing import make_event
-
-CURRENT = make_event(FinishedJourney).model_dump_json(by_alias=True, exclude_none=True).encode()
-LEGACY = make_event(FinishedJourney, event_id=None, manual_decision="Approved").model_dump_json(
-    by_alias=True
-)
-UNKNOWN = json.dumps({"event": "Journey Archived", "body": {"eventId": "e-1", "a": 1}}).encode()
-
-
-@dataclass
-class Comparison:
-    """``subject`` timed against ``baseline``; ``bar`` is the highest acceptable ratio."""
-
-    title: str
-    subject: Callable[[], object]
-    baseline: Callable[[], object]
-    bar: float | None = None
-
-
-def best_of(func: Callable[[], object], number: int) -> float:
-    """Seconds per call in the best of one round of ``number`` calls."""
-    return timeit.timeit(func, number=number) / number
-
-
-def measure(comparison: Comparison, rounds: int, number: int) -> tuple[float, float]:
-    subject = baseline = float("inf")
-    for _ in range(rounds):  # alternate, so a noisy moment hits both sides alike
-        subject = min(subject, best_of(comparison.subject, number))
-        baseline = min(baseline, best_of(comparison.baseline, number))
-    return subject, baseline
-
-
-def comparisons() -> list[Comparison]:
-    one_model = TypeAdapter(FinishedJourney)  # a bare cached adapter for the one right model
-    return [
-        Comparison(
-            "parse_event(bytes) / TypeAdapter(FinishedJourney).validate_json",
-            lambda: parse_event(CURRENT),
-            lambda: one_model.validate_json(CURRENT),
-            bar=1.2,
-        ),
-        Comparison(
-            "parse_event(bytes) / json.loads + FinishedJourney.model_validate",
-            lambda: parse_event(CURRENT),
-            lambda: FinishedJourney.model_validate(json.loads(CURRENT)),
-            bar=0.5,  # at least 2x faster
-        ),
-        Comparison(
-            "parse_event(str) / parse_event(bytes)",
-            lambda: parse_event(CURRENT.decode()),
-            lambda: parse_event(CURRENT),
-        ),
-        Comparison(
-            "parse_event(unknown event) / parse_event(known event)",
-            lambda: parse_event(UNKNOWN),
-            lambda: parse_event(CURRENT),
-        ),
-        Comparison(
-            "legacy parse + idempotency_key / parse_event(bytes)",
-            lambda: parse_event(LEGACY).idempotency_key,
-            lambda: parse_event(CURRENT),
-        ),
-    ]
+from harness import Comparison, measure
+from parsing import parsing_comparisons
+from stores import store_comparisons
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few rounds; bars not enforced")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few short rounds; bars not enforced")
     args = parser.parse_args(argv)
-    rounds, number = (2, 200) if args.quick else (15, 20_000)
+    rounds = 2 if args.quick else 15
 
     missed = []
-    print(f"{'comparison':66} {'subject':>10} {'baseline':>10} {'ratio':>7}  bar")
-    for comparison in comparisons():
-        subject, baseline = measure(comparison, rounds, number)
-        ratio = subject / baseline
-        verdict = ""
-        if comparison.bar is not None:
-            ok = ratio <= comparison.bar
-            verdict = f"<= {comparison.bar:.2f}x {'ok' if ok else 'MISSED'}"
-            if not ok:
-                missed.append(comparison.title)
-        print(
-            f"{comparison.title:66} {subject * 1e6:8.2f}us {baseline * 1e6:8.2f}us"
-            f" {ratio:6.2f}x  {verdict}"
-        )
+    print(f"{'comparison':66} {'subject':>10} {'baseline':>10} {'ratio':>7}  bar", flush=True)
+    with ExitStack() as resources:
+        comparisons: list[Comparison] = [*parsing_comparisons(), *store_comparisons(resources)]
+        for comparison in comparisons:
+            subject, baseline = measure(comparison, rounds=rounds, quick=args.quick)
+            ratio = subject / baseline
+            verdict = ""
+            if comparison.bar is not None:
+                ok = ratio <= comparison.bar
+                verdict = f"<= {comparison.bar:.2f}x {'ok' if ok else 'MISSED'}"
+                if not ok:
+                    missed.append(comparison.title)
+            times = f"{_time(subject)} {_time(baseline)}"
+            print(f"{comparison.title:66} {times} {ratio:6.2f}x  {verdict}", flush=True)
     if missed and not args.quick:
-        print(f"missed {len(missed)} bar(s)", file=sys.stderr)
+        print(f"missed {len(missed)} bar(s): {', '.join(missed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1e6:8.2f}us" if seconds < 1e-3 else f"{seconds * 1e3:8.2f}ms"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""Store benchmarks: SqlStore claim+complete against the same SQL sent through the driver itself.
+
+Each event is claimed then completed (two statements, each committed on its own, as the store
+does). Both sides use the same database file or server, durable settings (fsync on), fresh keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import uuid
+from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from tempfile import mkdtemp
+from typing import Any
+
+from harness import Comparison
+from idwise_events import Claimed, MemoryStore, as_async_store
+from idwise_events.stores.sql import SqlStore
+from idwise_events.testing.postgres import TemporaryPostgres, postgres_programs_available
+from parsing import parse_current
+
+LEASE = timedelta(minutes=5)
+FINGERPRINT = "f" * 64
+_KEYS = itertools.count()  # cheap fresh keys: a uuid4 costs as much as a MemoryStore claim
+
+# What SqlStore sends, written out by hand for the driver-only baseline.
+CLAIM_SQL = (
+    "INSERT INTO {table} (key, status, token, fingerprint, lease_expires_at)"
+    " VALUES ({p}, 'in_progress', {p}, {p}, {p})"
+    " ON CONFLICT (key) DO UPDATE SET token = excluded.token,"
+    " lease_expires_at = excluded.lease_expires_at"
+    " WHERE {table}.status = 'in_progress' AND {table}.lease_expires_at <= {p}"
+    " RETURNING token, fingerprint"
+)
+COMPLETE_SQL = (
+    "UPDATE {table} SET status = 'completed', completed_at = {p} WHERE key = {p} AND token = {p}"
+)
+
+
+def store_cycle(store: Any) -> None:
+    """One event through a store: claim, then complete with the token (fresh keys: Claimed)."""
+    key = f"evt-{next(_KEYS)}"
+    claim = store.claim(key, lease=LEASE, fingerprint=FINGERPRINT)
+    assert isinstance(claim, Claimed)
+    store.complete(key, claim.token)
+
+
+def driver_cycle(connection: Any, claim_sql: str, complete_sql: str, *, sqlite_text: bool) -> None:
+    """The same two statements through the DB-API connection directly (autocommit)."""
+    key, token = f"evt-{next(_KEYS)}", uuid.uuid4().hex  # the store makes a uuid4 token too
+    now = datetime.now(timezone.utc)
+    expires = now + LEASE
+    if sqlite_text:  # SQLite keeps naive UTC text, as SqlStore writes it
+        now_v: Any = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        expires_v: Any = expires.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    else:
+        now_v, expires_v = now, expires
+    # fetchall, not fetchone: SQLite commits an autocommit statement only once it is stepped to
+    # the end, and the store reads the whole (one-row) result too.
+    rows = connection.execute(claim_sql, (key, token, FINGERPRINT, expires_v, now_v)).fetchall()
+    assert rows[0][0] == token
+    connection.execute(complete_sql, (now_v, key, token))
+
+
+async def async_cycles(store: Any, count: int) -> None:
+    """``count`` events through an async store, inside one event loop."""
+    for _ in range(count):
+        key = f"evt-{next(_KEYS)}"
+        claim = await store.claim(key, lease=LEASE, fingerprint=FINGERPRINT)
+        assert isinstance(claim, Claimed)
+        await store.complete(key, claim.token)
+
+
+class CalledInline:
+    """The baseline for the thread hop: the sync store called straight from the event loop."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> Any:
+        """Claim without leaving the event loop's thread."""
+        return self.store.claim(key, lease=lease, fingerprint=fingerprint)
+
+    async def complete(self, key: str, token: str) -> bool:
+        """Complete without leaving the event loop's thread."""
+        return self.store.complete(key, token)
+
+
+def store_comparisons(stack: ExitStack) -> list[Comparison]:
+    """Comparisons for MemoryStore, SqlStore on SQLite and (if installed) PostgreSQL."""
+    memory = MemoryStore()
+    comparisons = [
+        Comparison(
+            "MemoryStore claim+complete / parse_event(bytes)",
+            lambda: store_cycle(memory),
+            parse_current,
+        )
+    ]
+
+    folder = Path(mkdtemp(prefix="idwise-bench-"))
+    sqlite_store = SqlStore(f"sqlite:///{folder / 'events.db'}", table_name="store_side")
+    stack.callback(sqlite_store.close)
+    _create_table(f"sqlite:///{folder / 'events.db'}", "driver_side")
+    sqlite_raw = sqlite3.connect(folder / "events.db", isolation_level=None, timeout=5)
+    stack.callback(sqlite_raw.close)
+    claim_sql, complete_sql = _sql("driver_side", "?")
+    comparisons += [
+        Comparison(
+            "SqlStore(SQLite) claim+complete / same SQL via sqlite3",
+            lambda: store_cycle(sqlite_store),
+            lambda: driver_cycle(sqlite_raw, claim_sql, complete_sql, sqlite_text=True),
+            bar=1.5,
+            number=100,
+        ),
+        Comparison(
+            "SqlStore(SQLite) x20 in a loop via as_async_store / inline",
+            lambda: asyncio.run(async_cycles(as_async_store(sqlite_store), 20)),
+            lambda: asyncio.run(async_cycles(CalledInline(sqlite_store), 20)),
+            number=5,
+        ),
+    ]
+
+    if postgres_programs_available():
+        import psycopg
+
+        server = stack.enter_context(TemporaryPostgres(fsync=True))
+        pg_store = SqlStore(server.url, table_name="store_side")
+        stack.callback(pg_store.close)
+        _create_table(server.url, "driver_side")
+        pg_raw = psycopg.connect(
+            f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True
+        )
+        stack.callback(pg_raw.close)
+        pg_claim_sql, pg_complete_sql = _sql("driver_side", "%s")
+        comparisons.append(
+            Comparison(
+                "SqlStore(PostgreSQL) claim+complete / same SQL via psycopg",
+                lambda: store_cycle(pg_store),
+                lambda: driver_cycle(pg_raw, pg_claim_sql, pg_complete_sql, sqlite_text=False),
+                bar=1.5,
+                number=100,
+            )
+        )
+    return comparisons
+
+
+def _create_table(url: str, table: str) -> None:
+    store = SqlStore(url, table_name=table)
+    store.create_table()
+    store.close()
+
+
+def _sql(table: str, placeholder: str) -> tuple[str, str]:
+    return (
+        CLAIM_SQL.format(table=table, p=placeholder),
+        COMPLETE_SQL.format(table=table, p=placeholder),
+    )
