@@ -13,6 +13,19 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
+def test_snippet_includes_in_the_docs_name_existing_files() -> None:
+    """Every `--8<--` include is intact (no formatter mangled it) and names a real file."""
+    included = []
+    for page in (ROOT / "docs").glob("**/*.md"):
+        for line in page.read_text().splitlines():
+            if "--8" in line:
+                assert line.startswith('--8<-- "'), f"{page.name}: {line}"
+                included.append(line.split('"')[1])
+    assert included
+    for path in included:
+        assert (ROOT / path).is_file(), path
+
+
 def test_quickstart_prints_what_the_docs_show(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/index.md quotes the quickstart's output; it must be the real output."""
     runpy.run_path(str(ROOT / "docs/examples/quickstart.py"), run_name="__main__")
@@ -38,6 +51,24 @@ def test_readme_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "6720a1f3c9e84b2d5f0e122e Complete 3f1c2a9e-7b4d-4e21-9c0a-5d8e6f7a1b27" in printed
     assert "rejected: invalid 'Finished Journey' event: body.journeyId: Field required" in printed
+
+
+@pytest.mark.parametrize("database", [None, "events.db"])
+def test_idempotency_example_processes_a_retried_event_once(
+    database: str | None, tmp_path: Path
+) -> None:
+    """docs/examples/idempotency_flow.py runs its handler once for three deliveries."""
+    args = [str(tmp_path / database)] if database else []
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs/examples/idempotency_flow.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.splitlines() == [
+        "processing Finished User Steps 7a2e4f90",
+        "[200, 200, 200]",
+    ]
 
 
 def test_testing_example_tests_pass() -> None:
