@@ -42,6 +42,7 @@ from ._events import (
     VerificationUpdateRequired,
 )
 from ._parse import json_schema, parse_event
+from ._request import WebhookRequest, WebhookResponse
 
 __version__ = "0.1.0"
 
@@ -84,6 +85,8 @@ __all__ = [
     "VerificationError",
     "VerificationUpdateRequired",
     "VerificationUpdateRequiredBody",
+    "WebhookRequest",
+    "WebhookResponse",
     "json_schema",
     "parse_event",
 ]
