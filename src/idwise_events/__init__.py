@@ -1,5 +1,7 @@
 """idwise_events: receive IDWise identity-verification webhooks, typed, verified, exactly once."""
 
+from ._allowlist import IpAllowlist
+from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
 from ._bodies import (
     AmlMonitorUpdateBody,
     FinishedJourneyBody,
@@ -47,8 +49,11 @@ from ._request import WebhookRequest, WebhookResponse
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllOf",
     "AmlMonitorUpdate",
     "AmlMonitorUpdateBody",
+    "BasicAuth",
+    "BearerAuth",
     "Event",
     "EventType",
     "FinalDecision",
@@ -62,13 +67,16 @@ __all__ = [
     "FinishedStepBody",
     "FinishedUserSteps",
     "FinishedUserStepsBody",
+    "HeaderAuth",
     "IdwiseEventsError",
+    "IpAllowlist",
     "KnownEvent",
     "KycRenewalDeadlineExceeded",
     "KycRenewalDeadlineExceededBody",
     "ManualDecision",
     "ManuallyReviewed",
     "ManuallyReviewedBody",
+    "NoAuth",
     "OverdueStep",
     "PayloadError",
     "RequiredStep",
@@ -85,6 +93,7 @@ __all__ = [
     "VerificationError",
     "VerificationUpdateRequired",
     "VerificationUpdateRequiredBody",
+    "Verifier",
     "WebhookRequest",
     "WebhookResponse",
     "json_schema",
