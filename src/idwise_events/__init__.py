@@ -2,6 +2,7 @@
 
 from ._allowlist import IpAllowlist
 from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from ._auth_env import verifier_from_env
 from ._bodies import (
     AmlMonitorUpdateBody,
     FinishedJourneyBody,
@@ -98,4 +99,5 @@ __all__ = [
     "WebhookResponse",
     "json_schema",
     "parse_event",
+    "verifier_from_env",
 ]
