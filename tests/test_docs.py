@@ -40,8 +40,9 @@ def test_readme_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "rejected: invalid 'Finished Journey' event: body.journeyId: Field required" in printed
 
 
-def test_testing_example_tests_pass() -> None:
-    """The tests in docs/examples/testing_handlers.py pass when pytest runs them."""
+@pytest.mark.parametrize(("example", "tests"), [("testing_handlers.py", 3), ("testing_auth.py", 2)])
+def test_testing_example_tests_pass(example: str, tests: int) -> None:
+    """The tests in the docs' testing examples pass when pytest runs them."""
     result = subprocess.run(
         [
             sys.executable,
@@ -50,14 +51,14 @@ def test_testing_example_tests_pass() -> None:
             "-q",
             "-p",
             "no:cacheprovider",
-            str(ROOT / "docs/examples/testing_handlers.py"),
+            str(ROOT / "docs/examples" / example),
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert f"{tests} passed" in result.stdout
 
 
 def test_parse_samples_example_prints_every_type() -> None:
