@@ -32,6 +32,7 @@ class IpAllowlist(_Combinable):
     Raises:
         ValueError: If ``networks`` is empty or holds something that is not an IP network
             (host bits set included), or ``trusted_proxies`` is negative.
+        TypeError: If ``trusted_proxies`` is not an ``int`` (``True`` is not one proxy).
 
     Example:
         ```python
