@@ -61,6 +61,32 @@ def test_testing_example_tests_pass(example: str, tests: int) -> None:
     assert f"{tests} passed" in result.stdout
 
 
+def test_verification_example_runs_and_its_handler_answers_401_or_200(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verification page's examples pass with IDWise's headers and refuse the rest with 401."""
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "test-token")
+    monkeypatch.setenv("IDWISE_WEBHOOK_HEADERS", '{"X-Tenant": "acme"}')
+    namespace = runpy.run_path(str(ROOT / "docs/examples/verification.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+
+    assert printed.splitlines() == [
+        "no_auth: []",
+        "basic: ['Authorization']",
+        "bearer: ['Authorization']",
+        "headers: ['X-Api-Key', 'X-Tenant']",
+        "combined: ['Authorization', 'X-Api-Key']",
+        "spoofed X-Forwarded-For refused",
+    ]
+    handle = namespace["handle"]
+    body = (ROOT / "tests/payloads/finished_journey.json").read_bytes()
+    right = {"authorization": "Bearer test-token", "X-Tenant": "acme"}
+    assert handle(body, right, None) == 200
+    assert handle(body, {"Authorization": "Bearer test-token"}, None) == 401
+    assert handle(b"not json", {**right, "X-Tenant": "other"}, None) == 401
+    assert "accepted FinishedJourney" in capsys.readouterr().out
+
+
 def test_parse_samples_example_prints_every_type() -> None:
     """The README's main command parses one sample of each of the eleven types."""
     result = subprocess.run(
