@@ -73,7 +73,7 @@ def test_construction_stores_what_it_was_given_without_indexing() -> None:
     assert request.client_ip == "203.0.113.9"
     assert request._index is None  # built on the first lookup only
     request.header("a")
-    assert request._index == {"a": ["1"]}
+    assert request._index == {"a": ("1",)}
 
 
 def test_defaults_are_no_headers_and_no_client_address() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from ._auth import _Combinable
-from ._credentials import IpNetwork, client_addresses
+from ._credentials import IpNetwork, client_address, parse_address
 from ._errors import VerificationError
 from ._request import WebhookRequest
 
@@ -40,7 +41,7 @@ class IpAllowlist(_Combinable):
         ```
     """
 
-    __slots__ = ("_networks", "_trusted_proxies")
+    __slots__ = ("_allows", "_networks", "_trusted_proxies")
 
     def __init__(
         self, networks: Iterable[str | IpNetwork] | str, *, trusted_proxies: int = 0
@@ -59,6 +60,9 @@ class IpAllowlist(_Combinable):
             raise ValueError("IpAllowlist: trusted_proxies must be 0 or more")
         self._networks = tuple(parsed)
         self._trusted_proxies = trusted_proxies
+        # IDWise sends from a handful of addresses: remember the verdict per address text, which
+        # saves parsing it (the bulk of the cost). A flood of new addresses only churns the cache.
+        self._allows: Callable[[str | None], bool] = lru_cache(maxsize=1024)(self._check)
 
     @property
     def networks(self) -> tuple[IpNetwork, ...]:
@@ -72,11 +76,14 @@ class IpAllowlist(_Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if its client address is in one of the networks."""
-        for address in client_addresses(request, self._trusted_proxies):
-            for network in self._networks:  # addresses are not secret: stopping early is fine
-                if address in network:
-                    return
-        raise VerificationError("client address is not allowed")
+        if not self._allows(client_address(request, self._trusted_proxies)):
+            raise VerificationError("client address is not allowed")
+
+    def _check(self, text: str | None) -> bool:
+        # Addresses are not secret: stopping at the first match is fine.
+        return any(
+            address in network for address in parse_address(text) for network in self._networks
+        )
 
     def __repr__(self) -> str:
         networks = [str(network) for network in self._networks]

@@ -74,6 +74,8 @@ def matches_any(presented: bytes | None, digests: tuple[bytes, ...]) -> bool:
 def single_header(request: WebhookRequest, name: str) -> str | None:
     """The value of header ``name``; ``None`` if absent or repeated with different values."""
     values = request.header_values(name)
+    if len(values) == 1:
+        return values[0]
     if not values or any(value != values[0] for value in values):
         return None
     return values[0]
@@ -114,21 +116,25 @@ def basic_pair(request: WebhookRequest) -> bytes | None:
     return decoded
 
 
-def client_addresses(request: WebhookRequest, trusted_proxies: int) -> tuple[IpAddress, ...]:
-    """The client's address (and its IPv4 form when IPv4-mapped); empty when unknown or invalid.
+def client_address(request: WebhookRequest, trusted_proxies: int) -> str | None:
+    """The client's address as sent, or ``None`` when there is none to trust.
 
     With no trusted proxy it is the connecting peer; ``X-Forwarded-For`` is ignored, since any
     client can send one. With ``N`` trusted proxies it is the ``N``-th entry from the right of
     ``X-Forwarded-For`` (every value joined), the one the outermost trusted proxy wrote.
     """
     if trusted_proxies == 0:
-        text = request.client_ip
-    else:
-        forwarded = request.header_values("x-forwarded-for")
-        entries = [entry.strip() for value in forwarded for entry in value.split(",")]
-        if len(entries) < trusted_proxies:
-            return ()
-        text = entries[-trusted_proxies]
+        return request.client_ip
+    forwarded = request.header_values("x-forwarded-for")
+    joined = forwarded[0] if len(forwarded) == 1 else ",".join(forwarded)
+    entries = joined.rsplit(",", trusted_proxies)  # only the right-most N are split off
+    if not forwarded or len(entries) < trusted_proxies:
+        return None
+    return entries[-trusted_proxies].strip()
+
+
+def parse_address(text: str | None) -> tuple[IpAddress, ...]:
+    """The address (and its IPv4 form when it is IPv4-mapped); empty when missing or invalid."""
     if not text:
         return ()
     try:

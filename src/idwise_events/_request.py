@@ -50,7 +50,7 @@ class WebhookRequest:
         else:
             self.headers = tuple(headers)  # an iterator can be read only once
         self.client_ip = client_ip
-        self._index: dict[str, list[str]] | None = None
+        self._index: dict[str, tuple[str, ...]] | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or ``None`` if it is absent."""
@@ -59,15 +59,18 @@ class WebhookRequest:
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of header ``name`` (case-insensitive) in the order received; may be empty."""
-        return tuple(self._headers_by_name().get(name.lower(), ()))
+        return self._headers_by_name().get(name.lower(), ())
 
-    def _headers_by_name(self) -> dict[str, list[str]]:
+    def _headers_by_name(self) -> dict[str, tuple[str, ...]]:
         index = self._index
         if index is None:
-            index = {}
             pairs = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
-            for name, value in pairs:
-                index.setdefault(name.lower(), []).append(value)
+            index = {name.lower(): (value,) for name, value in pairs}
+            if len(index) != len(self.headers):  # a repeated name, maybe in another case: rare
+                index = {}
+                for name, value in pairs:
+                    key = name.lower()
+                    index[key] = (*index.get(key, ()), value)
             self._index = index
         return index
 
