@@ -1,5 +1,8 @@
 """Benchmarks: each figure is a ratio of two timings taken in the same run, on the same body.
 
+The verifier rows have no bar: they show each verifier's per-request cost (building the
+`WebhookRequest` from realistic headers included) next to parsing the same body.
+
     python benchmarks/run.py           # full run, prints every ratio against its bar
     python benchmarks/run.py --quick   # a few rounds, to check the script itself works
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import timeit
 from collections.abc import Callable
@@ -18,8 +22,18 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
-from idwise_events import FinishedJourney, parse_event
-from idwise_events.testing import make_event
+from idwise_events import (
+    BasicAuth,
+    BearerAuth,
+    FinishedJourney,
+    HeaderAuth,
+    IpAllowlist,
+    NoAuth,
+    Verifier,
+    WebhookRequest,
+    parse_event,
+)
+from idwise_events.testing import auth_headers, make_event
 
 CURRENT = make_event(FinishedJourney).model_dump_json(by_alias=True, exclude_none=True).encode()
 LEGACY = make_event(FinishedJourney, event_id=None, manual_decision="Approved").model_dump_json(
@@ -49,6 +63,50 @@ def measure(comparison: Comparison, rounds: int, number: int) -> tuple[float, fl
         subject = min(subject, best_of(comparison.subject, number))
         baseline = min(baseline, best_of(comparison.baseline, number))
     return subject, baseline
+
+
+def verifier_comparisons() -> list[Comparison]:
+    """One row per verifier: ``verify`` on a fresh request, as a dispatcher would call it."""
+    token, key = "kqX0c2VjcmV0LXRva2VuLWZvci1iZW5jaG1hcmtz", "7f3e9b1c5d2a4e6f8091a2b3c4d5e6f7"
+    # NoAuth warns that it is unauthenticated; here that is the point, so keep stderr quiet.
+    logging.getLogger("idwise_events").addHandler(logging.NullHandler())
+    verifiers: list[tuple[str, Verifier]] = [
+        ("NoAuth", NoAuth()),
+        ("BasicAuth", BasicAuth("idwise", "correct-horse-battery-staple")),
+        ("BearerAuth", BearerAuth([token, "previous-token-during-rotation"])),
+        ("HeaderAuth", HeaderAuth({"X-Api-Key": key, "X-Tenant": "acme"})),
+        ("IpAllowlist", IpAllowlist(["203.0.113.0/24", "2001:db8::/32"], trusted_proxies=1)),
+        (
+            "AllOf(Bearer, Header, IpAllowlist)",
+            BearerAuth(token)
+            & HeaderAuth({"X-Api-Key": key})
+            & IpAllowlist(["203.0.113.0/24"], trusted_proxies=1),
+        ),
+    ]
+    rows = []
+    for name, verifier in verifiers:
+        headers = {
+            "Host": "hooks.example.com",
+            "User-Agent": "IDWise-Webhooks",
+            "Content-Type": "application/json",
+            "Content-Length": str(len(CURRENT)),
+            "Accept-Encoding": "gzip",
+            "X-Forwarded-For": "203.0.113.9",
+            **auth_headers(verifier),
+        }
+        verify = verify_fresh_request(verifier, headers)
+        verify()  # the headers must pass, or the row would time an exception
+        rows.append(
+            Comparison(f"{name}.verify / parse_event(bytes)", verify, lambda: parse_event(CURRENT))
+        )
+    return rows
+
+
+def verify_fresh_request(verifier: Verifier, headers: dict[str, str]) -> Callable[[], None]:
+    def run() -> None:
+        verifier.verify(WebhookRequest(CURRENT, headers, "10.0.0.2"))
+
+    return run
 
 
 def comparisons() -> list[Comparison]:
@@ -81,6 +139,7 @@ def comparisons() -> list[Comparison]:
             lambda: parse_event(LEGACY).idempotency_key,
             lambda: parse_event(CURRENT),
         ),
+        *verifier_comparisons(),
     ]
 
 

@@ -110,3 +110,6 @@ def test_benchmark_script_runs() -> None:
         check=True,
     )
     assert "parse_event(bytes) / TypeAdapter(FinishedJourney).validate_json" in result.stdout
+    for verifier in ["NoAuth", "BasicAuth", "BearerAuth", "HeaderAuth", "IpAllowlist", "AllOf("]:
+        assert f"\n{verifier}" in result.stdout
+    assert result.stderr == ""
