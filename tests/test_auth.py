@@ -168,6 +168,8 @@ def test_basic_auth_accepts_every_rotated_pair() -> None:
         (("id:wise", CANARY), {}, "must not contain ':'"),
         (("idwise", CANARY + "\ud800"), {}, "password must be valid Unicode"),
         ((), {"credentials": [("a", "b"), ("c", " ")]}, "password must not be empty"),
+        ((), {"credentials": ("ab", "cd")}, r"must be \(username, password\) pairs"),
+        ((), {"credentials": [("a", "b", "c")]}, r"must be \(username, password\) pairs"),
     ],
 )
 def test_basic_auth_configuration_errors_are_clear_and_never_show_the_secret(

@@ -139,6 +139,8 @@ class BasicAuth(_Combinable):
             pairs = [(username, password)]
         if not pairs:
             raise ValueError("BasicAuth: no credentials given")
+        if any(isinstance(pair, str) or len(pair) != 2 for pair in pairs):
+            raise ValueError("BasicAuth: credentials must be (username, password) pairs")
         for user, secret in pairs:
             check_secret(user, "BasicAuth username")
             check_secret(secret, "BasicAuth password")
