@@ -4,8 +4,9 @@
     python benchmarks/run.py --quick   # a few short rounds, to check the script itself works
 
 Timings on a shared machine are noisy, so each side is measured in alternating rounds and the
-best round counts. The script exits 1 when a bar from DESIGN.md is missed in a full run. The
-PostgreSQL rows start a throwaway server (fsync on) when the server programs are installed.
+best round counts. The script exits 1 when a bar from DESIGN.md is missed in a full run.
+Verifier rows include building the `WebhookRequest`; the PostgreSQL rows start a throwaway
+server (fsync on) when the server programs are installed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import sys
 from contextlib import ExitStack
 
+from auth import verifier_comparisons
 from harness import Comparison, measure
 from parsing import parsing_comparisons
 from stores import store_comparisons
@@ -28,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     missed = []
     print(f"{'comparison':66} {'subject':>10} {'baseline':>10} {'ratio':>7}  bar", flush=True)
     with ExitStack() as resources:
-        comparisons: list[Comparison] = [*parsing_comparisons(), *store_comparisons(resources)]
+        comparisons: list[Comparison] = [
+            *parsing_comparisons(),
+            *verifier_comparisons(),
+            *store_comparisons(resources),
+        ]
         for comparison in comparisons:
             subject, baseline = measure(comparison, rounds=rounds, quick=args.quick)
             ratio = subject / baseline

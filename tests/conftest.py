@@ -1,9 +1,12 @@
-"""Shared test data: the model class for each event type."""
+"""Shared test data: the model class for each event type, and the canary secret's guard."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any, get_args
 
+import pytest
 from hypothesis import settings
 
 from idwise_events import EventType, KnownEvent
@@ -17,3 +20,18 @@ settings.load_profile("idwise")
 MODELS: dict[EventType, type[Any]] = {
     model.event_type: model for model in get_args(get_args(KnownEvent)[0])
 }
+
+# A secret that must never show up anywhere it could leak: reprs, error messages, log records.
+CANARY = "CANARY-s3cr3t-9f2b"
+
+
+@pytest.fixture
+def no_canary_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Capture every log record of the test and fail it if one mentions the canary secret."""
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    assert CANARY not in caplog.text
+    for record in caplog.records:
+        assert CANARY not in record.getMessage()
+        assert CANARY not in repr(record.args)
+        assert CANARY not in (record.exc_text or "")

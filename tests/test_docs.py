@@ -20,7 +20,7 @@ def test_snippet_includes_in_the_docs_name_existing_files() -> None:
         for line in page.read_text().splitlines():
             if "--8" in line:
                 assert line.startswith('--8<-- "'), f"{page.name}: {line}"
-                included.append(line.split('"')[1])
+                included.append(line.split('"')[1].split(":")[0])  # file[:section]
     assert included
     for path in included:
         assert (ROOT / path).is_file(), path
@@ -71,8 +71,9 @@ def test_idempotency_example_processes_a_retried_event_once(
     ]
 
 
-def test_testing_example_tests_pass() -> None:
-    """The tests in docs/examples/testing_handlers.py pass when pytest runs them."""
+@pytest.mark.parametrize(("example", "tests"), [("testing_handlers.py", 3), ("testing_auth.py", 2)])
+def test_testing_example_tests_pass(example: str, tests: int) -> None:
+    """The tests in the docs' testing examples pass when pytest runs them."""
     result = subprocess.run(
         [
             sys.executable,
@@ -81,14 +82,40 @@ def test_testing_example_tests_pass() -> None:
             "-q",
             "-p",
             "no:cacheprovider",
-            str(ROOT / "docs/examples/testing_handlers.py"),
+            str(ROOT / "docs/examples" / example),
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert f"{tests} passed" in result.stdout
+
+
+def test_verification_example_runs_and_its_handler_answers_401_or_200(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verification page's examples pass with IDWise's headers and refuse the rest with 401."""
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "test-token")
+    monkeypatch.setenv("IDWISE_WEBHOOK_HEADERS", '{"X-Tenant": "acme"}')
+    namespace = runpy.run_path(str(ROOT / "docs/examples/verification.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+
+    assert printed.splitlines() == [
+        "no_auth: []",
+        "basic: ['Authorization']",
+        "bearer: ['Authorization']",
+        "headers: ['X-Api-Key', 'X-Tenant']",
+        "combined: ['Authorization', 'X-Api-Key']",
+        "spoofed X-Forwarded-For refused",
+    ]
+    handle = namespace["handle"]
+    body = (ROOT / "tests/payloads/finished_journey.json").read_bytes()
+    right = {"authorization": "Bearer test-token", "X-Tenant": "acme"}
+    assert handle(body, right, None) == 200
+    assert handle(body, {"Authorization": "Bearer test-token"}, None) == 401
+    assert handle(b"not json", {**right, "X-Tenant": "other"}, None) == 401
+    assert "accepted FinishedJourney" in capsys.readouterr().out
 
 
 def test_parse_samples_example_prints_every_type() -> None:
@@ -114,3 +141,6 @@ def test_benchmark_script_runs() -> None:
         check=True,
     )
     assert "parse_event(bytes) / TypeAdapter(FinishedJourney).validate_json" in result.stdout
+    for verifier in ["NoAuth", "BasicAuth", "BearerAuth", "HeaderAuth", "IpAllowlist", "AllOf("]:
+        assert f"\n{verifier}" in result.stdout
+    assert result.stderr == ""

@@ -1,4 +1,4 @@
-"""idwise_events.testing: make_event builds valid, realistic events with the changes asked for."""
+"""idwise_events.testing: make_event builds realistic events, auth_headers what IDWise sends."""
 
 from __future__ import annotations
 
@@ -6,15 +6,23 @@ import pytest
 from pydantic import ValidationError
 
 from idwise_events import (
+    AllOf,
     AmlMonitorUpdate,
+    BasicAuth,
+    BearerAuth,
     FinishedJourney,
+    HeaderAuth,
+    IpAllowlist,
     ManuallyReviewed,
+    NoAuth,
     SystemDecision,
+    Verifier,
+    WebhookRequest,
     parse_event,
 )
-from idwise_events.testing import SAMPLE_BODIES, make_event
+from idwise_events.testing import SAMPLE_BODIES, auth_headers, make_event
 
-from .conftest import MODELS
+from .conftest import CANARY, MODELS
 
 
 @pytest.mark.parametrize("model", list(MODELS.values()), ids=lambda model: model.__name__)
@@ -60,3 +68,60 @@ def test_sample_bodies_do_not_change_between_calls() -> None:
     before = {model: dict(body) for model, body in SAMPLE_BODIES.items()}
     make_event(FinishedJourney, system_decision="Refer", journey_id="other")
     assert before == SAMPLE_BODIES
+
+
+@pytest.mark.parametrize(
+    ("verifier", "expected"),
+    [
+        (BasicAuth("idwise", "p:w"), {"Authorization": "Basic aWR3aXNlOnA6dw=="}),
+        (BearerAuth(["current", "previous"]), {"Authorization": "Bearer current"}),
+        (
+            HeaderAuth({"X-Api-Key": ["new", "old"], "X-Tenant": "acme"}),
+            {"X-Api-Key": "new", "X-Tenant": "acme"},
+        ),
+        (
+            BearerAuth("token") & HeaderAuth({"X-Api-Key": "key"}) & IpAllowlist(["192.0.2.0/24"]),
+            {"Authorization": "Bearer token", "X-Api-Key": "key"},
+        ),
+        (IpAllowlist(["192.0.2.0/24"]), {}),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_auth_headers_are_what_idwise_sends_and_pass_verification(
+    verifier: Verifier, expected: dict[str, str]
+) -> None:
+    """They carry the first (current) credential of each kind, and the verifier accepts them."""
+    headers = auth_headers(verifier)
+
+    assert headers == expected
+    verifier.verify(WebhookRequest(b"{}", headers, client_ip="192.0.2.1"))
+
+
+def test_auth_headers_for_no_auth_are_empty() -> None:
+    """NoAuth needs no header at all."""
+    assert auth_headers(NoAuth()) == {}
+
+
+def test_auth_headers_refuse_a_configuration_no_request_can_satisfy() -> None:
+    """Basic and Bearer together would need two Authorization headers: that is an error."""
+    with pytest.raises(ValueError, match="different 'Authorization' headers") as caught:
+        auth_headers(AllOf(BasicAuth("idwise", CANARY), BearerAuth(CANARY)))
+
+    assert CANARY not in str(caught.value)
+    same = AllOf(BearerAuth(CANARY), HeaderAuth({"authorization": f"Bearer {CANARY}"}))
+    assert auth_headers(same) == {"Authorization": f"Bearer {CANARY}"}
+
+
+class OwnVerifier:
+    """A verifier of the user's own: auth_headers cannot know what it needs."""
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Accept everything."""
+
+
+def test_auth_headers_refuse_unknown_verifiers_but_skip_them_inside_all_of() -> None:
+    """Alone, an unknown verifier is a TypeError; inside AllOf it adds no headers."""
+    with pytest.raises(TypeError, match="not OwnVerifier"):
+        auth_headers(OwnVerifier())
+
+    assert auth_headers(BearerAuth("token") & OwnVerifier()) == {"Authorization": "Bearer token"}

@@ -1,5 +1,8 @@
 """idwise_events: receive IDWise identity-verification webhooks, typed, verified, exactly once."""
 
+from ._allowlist import IpAllowlist
+from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from ._auth_env import verifier_from_env
 from ._bodies import (
     AmlMonitorUpdateBody,
     FinishedJourneyBody,
@@ -42,6 +45,7 @@ from ._events import (
     VerificationUpdateRequired,
 )
 from ._parse import json_schema, parse_event
+from ._request import WebhookRequest, WebhookResponse
 from ._store import (
     AsyncIdempotencyStore,
     Claimed,
@@ -56,9 +60,12 @@ from ._store import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllOf",
     "AmlMonitorUpdate",
     "AmlMonitorUpdateBody",
     "AsyncIdempotencyStore",
+    "BasicAuth",
+    "BearerAuth",
     "ClaimResult",
     "Claimed",
     "Completed",
@@ -75,9 +82,11 @@ __all__ = [
     "FinishedStepBody",
     "FinishedUserSteps",
     "FinishedUserStepsBody",
+    "HeaderAuth",
     "IdempotencyStore",
     "IdwiseEventsError",
     "InProgress",
+    "IpAllowlist",
     "KnownEvent",
     "KycRenewalDeadlineExceeded",
     "KycRenewalDeadlineExceededBody",
@@ -85,6 +94,7 @@ __all__ = [
     "ManuallyReviewed",
     "ManuallyReviewedBody",
     "MemoryStore",
+    "NoAuth",
     "OverdueStep",
     "PayloadError",
     "RequiredStep",
@@ -101,7 +111,11 @@ __all__ = [
     "VerificationError",
     "VerificationUpdateRequired",
     "VerificationUpdateRequiredBody",
+    "Verifier",
+    "WebhookRequest",
+    "WebhookResponse",
     "as_async_store",
     "json_schema",
     "parse_event",
+    "verifier_from_env",
 ]

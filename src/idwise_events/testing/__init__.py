@@ -1,10 +1,11 @@
-"""Helpers for testing your own webhook handlers without IDWise: realistic events on demand.
+"""Helpers for testing your own webhook handlers without IDWise: realistic events and headers.
 
 ```python
 from idwise_events import FinishedJourney
-from idwise_events.testing import make_event
+from idwise_events.testing import auth_headers, make_event
 
 event = make_event(FinishedJourney, system_decision="Refer")
+headers = auth_headers(verifier)  # what IDWise sends for the verifier's configuration
 ```
 
 Hypothesis strategies for property tests live in
@@ -18,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
+from .._auth import Verifier, _Combinable
 from .._events import (
     AmlMonitorUpdate,
     FinishedJourney,
@@ -33,7 +35,7 @@ from .._events import (
     VerificationUpdateRequired,
 )
 
-__all__ = ["SAMPLE_BODIES", "make_event"]
+__all__ = ["SAMPLE_BODIES", "auth_headers", "make_event"]
 
 _JOURNEY = {"journeyId": "6720a1f3c9e84b2d5f0e122e", "referenceNo": "cust-000842"}
 
@@ -112,3 +114,33 @@ def make_event(event_type: type[_E], /, **fields: Any) -> _E:
     envelope = {"event": event_type.event_type.value, "body": body}
     # mypy widens `type[_E]` to its bound's union here; the class we call is the one we return.
     return cast(_E, event_type.model_validate(envelope, by_name=False))
+
+
+def auth_headers(verifier: Verifier) -> dict[str, str]:
+    """The headers IDWise sends to an endpoint that ``verifier`` protects.
+
+    For each credential verifier, the first (current) credential: ``Authorization`` for
+    [`BasicAuth`][idwise_events.BasicAuth] and [`BearerAuth`][idwise_events.BearerAuth], every
+    configured header for [`HeaderAuth`][idwise_events.HeaderAuth], all of them for
+    [`AllOf`][idwise_events.AllOf]. [`NoAuth`][idwise_events.NoAuth] and
+    [`IpAllowlist`][idwise_events.IpAllowlist] add none (set the request's ``client_ip`` instead),
+    nor do verifiers of your own inside an `AllOf`.
+
+    Raises:
+        TypeError: If ``verifier`` is not one of the verifiers idwise_events provides.
+        ValueError: If two parts of an `AllOf` need different values for one header, so that no
+            request could pass.
+
+    Example:
+        ```python
+        verifier = BearerAuth("test-token") & HeaderAuth({"X-Tenant": "acme"})
+        request = WebhookRequest(body, auth_headers(verifier))
+        verifier.verify(request)  # passes
+        ```
+    """
+    if not isinstance(verifier, _Combinable):
+        raise TypeError(
+            "auth_headers() knows the verifiers idwise_events provides,"
+            f" not {type(verifier).__name__}"
+        )
+    return verifier._example_headers()

@@ -1,0 +1,332 @@
+"""Verifiers: check that a delivery carries the credentials configured in the IDWise portal.
+
+IDWise signs nothing (no HMAC, no timestamp): it sends the Basic credentials, Bearer token or
+custom headers you configured, from its own IP ranges. Each verifier checks one of those; `AllOf`
+(or ``a & b``) requires several. Every comparison hashes both sides and uses
+`hmac.compare_digest`, and every configured credential is checked, so timing reveals neither
+the secrets, nor their length, nor which one failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import SecretStr
+
+from ._credentials import (
+    basic_pair,
+    check_header_name,
+    check_header_secret,
+    check_secret,
+    count,
+    digest,
+    encode,
+    matches_any,
+    scheme_credentials,
+    single_header,
+)
+from ._errors import VerificationError
+from ._request import WebhookRequest
+
+__all__ = ["AllOf", "BasicAuth", "BearerAuth", "HeaderAuth", "NoAuth", "Verifier"]
+
+_log = logging.getLogger("idwise_events")
+_INVALID = "missing or invalid credentials"
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Anything that decides whether a delivery is authentic.
+
+    Implement ``verify`` to return ``None`` for an authentic request and raise
+    [`VerificationError`][idwise_events.VerificationError] otherwise. There is deliberately no
+    boolean variant: a forgotten ``if`` must not accept a forged request.
+    """
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Return if ``request`` is authentic; raise `VerificationError` if it is not."""
+
+
+class _Combinable(ABC):
+    """What every verifier here shares: ``a & b``, and example headers for `testing`."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest) -> None:
+        """Return if ``request`` is authentic; raise `VerificationError` if it is not."""
+
+    def __and__(self, other: Verifier) -> AllOf:
+        if not isinstance(other, Verifier):
+            return NotImplemented
+        return AllOf(self, other)
+
+    def __rand__(self, other: Verifier) -> AllOf:
+        if not isinstance(other, Verifier):
+            return NotImplemented
+        return AllOf(other, self)
+
+    def _example_headers(self) -> dict[str, str]:
+        """The headers IDWise sends for this configuration (first credential of each kind)."""
+        return {}
+
+
+class NoAuth(_Combinable):
+    """Accept every request: the portal's "No Authentication" setting.
+
+    Anyone who finds the URL can then post forged events. Constructing one logs a warning on the
+    ``idwise_events`` logger; combine with [`IpAllowlist`][idwise_events.IpAllowlist] at least.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        _log.warning(
+            "NoAuth: this webhook endpoint is unauthenticated and accepts forged requests;"
+            " configure credentials in the IDWise portal or restrict it with IpAllowlist"
+        )
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Accept the request."""
+
+    def __repr__(self) -> str:
+        return "NoAuth()"
+
+
+class BasicAuth(_Combinable):
+    """HTTP Basic authentication: the portal's "Basic Authentication" username and password.
+
+    Pass one pair, or several with ``credentials`` while you rotate them (the first is the current
+    one). The ``Authorization: Basic ...`` header must be strict base64 of the UTF-8
+    ``username:password``; the scheme name is case-insensitive.
+
+    Args:
+        username: The username configured in the portal (must not contain a colon).
+        password: Its password (may contain colons).
+        credentials: Instead of ``username`` and ``password``: every accepted
+            ``(username, password)`` pair.
+
+    Raises:
+        ValueError: If no pair is given, both forms are, or a username or password is empty or
+            unusable. The message names the argument, never its value.
+
+    Example:
+        ```python
+        BasicAuth("idwise", "correct horse battery staple")
+        BasicAuth(credentials=[("idwise", "new password"), ("idwise", "old password")])
+        ```
+    """
+
+    __slots__ = ("_digests", "_pairs")
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        credentials: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        pairs = list(credentials)
+        if username is not None or password is not None:
+            if pairs:
+                raise ValueError("BasicAuth: pass username and password, or credentials, not both")
+            if username is None or password is None:
+                raise ValueError("BasicAuth: username and password must be given together")
+            pairs = [(username, password)]
+        if not pairs:
+            raise ValueError("BasicAuth: no credentials given")
+        if any(isinstance(pair, str) or len(pair) != 2 for pair in pairs):
+            raise ValueError("BasicAuth: credentials must be (username, password) pairs")
+        for user, secret in pairs:
+            check_secret(user, "BasicAuth username")
+            check_secret(secret, "BasicAuth password")
+            if ":" in user:
+                raise ValueError("BasicAuth: a username must not contain ':'")
+        self._pairs = [(SecretStr(user), SecretStr(secret)) for user, secret in pairs]
+        self._digests = tuple(digest(f"{user}:{secret}".encode()) for user, secret in pairs)
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Accept the request only if it carries one of the configured pairs."""
+        if not matches_any(basic_pair(request), self._digests):
+            raise VerificationError(_INVALID)
+
+    def _example_headers(self) -> dict[str, str]:
+        user, secret = (part.get_secret_value() for part in self._pairs[0])
+        encoded = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {encoded}"}
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(<{count(self._pairs, 'credential')}>)"
+
+
+class BearerAuth(_Combinable):
+    """A bearer token: the portal's "Bearer Token" setting (``Authorization: Bearer <token>``).
+
+    Args:
+        token: The token, or every accepted token while you rotate it (the first is the
+            current one). The scheme name is case-insensitive; the token is compared exactly.
+
+    Raises:
+        ValueError: If no token is given, or a token is empty or contains whitespace or control
+            characters (it could not travel in a header). The message never shows the token.
+
+    Example:
+        ```python
+        BearerAuth("kqX0...")
+        BearerAuth(["new-token", "old-token"])
+        ```
+    """
+
+    __slots__ = ("_digests", "_tokens")
+
+    def __init__(self, token: str | Sequence[str]) -> None:
+        tokens = [token] if isinstance(token, str) else list(token)
+        if not tokens:
+            raise ValueError("BearerAuth: no token given")
+        for value in tokens:
+            check_header_secret(value, "BearerAuth token")
+            if any(char.isspace() for char in value):
+                raise ValueError("BearerAuth: a token must not contain whitespace")
+        self._tokens = [SecretStr(value) for value in tokens]
+        self._digests = tuple(digest(value.encode()) for value in tokens)
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Accept the request only if it carries one of the configured tokens."""
+        token = scheme_credentials(single_header(request, "authorization"), "bearer")
+        if not matches_any(encode(token), self._digests):
+            raise VerificationError(_INVALID)
+
+    def _example_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._tokens[0].get_secret_value()}"}
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(<{count(self._tokens, 'token')}>)"
+
+
+class HeaderAuth(_Combinable):
+    """Custom headers: the portal's "Add Header" key/value pairs.
+
+    Every configured header must be present with one of its accepted values. Names are
+    case-insensitive; values are compared exactly. A header sent several times with different
+    values fails.
+
+    Args:
+        headers: Header name to its value, or to every accepted value while you rotate it (the
+            first is the current one).
+
+    Raises:
+        ValueError: If no header is given, a name is not a valid HTTP header name or appears
+            twice (ignoring case), or a value is missing, empty, has surrounding whitespace or
+            control characters. The message names the header, never the value.
+
+    Example:
+        ```python
+        HeaderAuth({"X-Api-Key": "kqX0...", "X-Tenant": "acme"})
+        HeaderAuth({"X-Api-Key": ["new-key", "old-key"]})
+        ```
+    """
+
+    __slots__ = ("_checks", "_names", "_values")
+
+    def __init__(self, headers: Mapping[str, str | Sequence[str]]) -> None:
+        if not headers:
+            raise ValueError("HeaderAuth: no headers given")
+        checks: dict[str, tuple[bytes, ...]] = {}
+        self._names: list[str] = []
+        self._values: list[SecretStr] = []
+        for name, accepted in headers.items():
+            check_header_name(name, "HeaderAuth")
+            if name.lower() in checks:
+                raise ValueError(f"HeaderAuth: header {name!r} is given twice")
+            values = [accepted] if isinstance(accepted, str) else list(accepted)
+            if not values:
+                raise ValueError(f"HeaderAuth: no value given for header {name!r}")
+            for value in values:
+                check_header_secret(value, f"HeaderAuth value of {name!r}")
+            checks[name.lower()] = tuple(digest(value.encode()) for value in values)
+            self._names.append(name)
+            self._values.append(SecretStr(values[0]))
+        self._checks = tuple(checks.items())
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Accept the request only if every configured header has an accepted value."""
+        ok = True
+        for name, digests in self._checks:  # all of them, whatever the outcome so far
+            ok &= matches_any(encode(single_header(request, name)), digests)
+        if not ok:
+            raise VerificationError(_INVALID)
+
+    def _example_headers(self) -> dict[str, str]:
+        return {
+            name: value.get_secret_value()
+            for name, value in zip(self._names, self._values, strict=True)
+        }
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth(headers={self._names!r})"
+
+
+class AllOf(_Combinable):
+    """Require every verifier given, as when the portal has Basic or Bearer plus custom headers.
+
+    ``a & b`` builds the same thing; nested `AllOf` are flattened. Every part runs even after one
+    failed, and the error never says which one did.
+
+    Args:
+        *verifiers: The verifiers that must all accept the request (at least one).
+
+    Raises:
+        ValueError: If no verifier is given.
+        TypeError: If an argument has no ``verify`` method.
+
+    Example:
+        ```python
+        BearerAuth("kqX0...") & HeaderAuth({"X-Tenant": "acme"}) & IpAllowlist(["203.0.113.0/24"])
+        ```
+    """
+
+    __slots__ = ("verifiers",)
+
+    def __init__(self, *verifiers: Verifier) -> None:
+        parts: list[Verifier] = []
+        for verifier in verifiers:
+            if not isinstance(verifier, Verifier):
+                raise TypeError(f"AllOf: {type(verifier).__name__} is not a Verifier")
+            parts.extend(verifier.verifiers if isinstance(verifier, AllOf) else [verifier])
+        if not parts:
+            raise ValueError("AllOf: no verifiers given")
+        self.verifiers: tuple[Verifier, ...] = tuple(parts)
+        """The verifiers that must all accept a request, flattened."""
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Run every verifier; raise one generic error if any of them refused."""
+        ok = True
+        for verifier in self.verifiers:
+            try:
+                verifier.verify(request)
+            except VerificationError:
+                ok = False
+        if not ok:
+            raise VerificationError(_INVALID)
+
+    def _example_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        names: dict[str, str] = {}  # lowercase name -> the spelling kept in `headers`
+        for verifier in self.verifiers:
+            if not isinstance(verifier, _Combinable):
+                continue  # a verifier of your own: its needs are unknown here
+            for name, value in verifier._example_headers().items():
+                kept = names.setdefault(name.lower(), name)
+                if headers.setdefault(kept, value) != value:
+                    raise ValueError(
+                        f"AllOf: two verifiers need different {name!r} headers,"
+                        " so no request can pass"
+                    )
+        return headers
+
+    def __repr__(self) -> str:
+        return f"AllOf({', '.join(repr(verifier) for verifier in self.verifiers)})"

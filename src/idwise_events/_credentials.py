@@ -1,0 +1,151 @@
+"""For the verifiers: read credentials out of a request, compare them in constant time."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Sized
+
+from ._request import WebhookRequest
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# RFC 7230 `token`: the characters a header name may contain.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_secret(value: object, what: str) -> str:
+    """Return ``value`` if it is a usable secret; the error names ``what``, never the value."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty or only whitespace")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate; the error would quote part of the secret
+        raise ValueError(f"{what} must be valid Unicode text") from None
+    return value
+
+
+def check_header_secret(value: object, what: str) -> str:
+    """Like `check_secret`, for a value that travels as a header value as it is."""
+    text = check_secret(value, what)
+    if text != text.strip():
+        raise ValueError(f"{what} must not start or end with whitespace")
+    if _CONTROL.search(text):
+        raise ValueError(f"{what} must not contain control characters")
+    return text
+
+
+def check_header_name(name: object, what: str) -> str:
+    """Return ``name`` if it is a valid HTTP header name (an RFC 7230 token)."""
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise ValueError(f"{what}: {name!r} is not a valid HTTP header name")
+    return name
+
+
+def digest(data: bytes) -> bytes:
+    """SHA-256 of ``data``: what is compared, so every comparison has the same length."""
+    return hashlib.sha256(data).digest()
+
+
+def encode(text: str | None) -> bytes | None:
+    """UTF-8 bytes of a header value; lone surrogates are kept rather than raising."""
+    return None if text is None else text.encode("utf-8", "surrogatepass")
+
+
+def matches_any(presented: bytes | None, digests: tuple[bytes, ...]) -> bool:
+    """Whether ``presented`` is one of the secrets ``digests`` were made from.
+
+    Every digest is compared, without stopping at a match, in constant time.
+    """
+    candidate = digest(b"" if presented is None else presented)
+    ok = False
+    for expected in digests:
+        ok |= hmac.compare_digest(candidate, expected)
+    return ok and presented is not None
+
+
+def single_header(request: WebhookRequest, name: str) -> str | None:
+    """The value of header ``name``; ``None`` if absent or repeated with different values."""
+    values = request.header_values(name)
+    if len(values) == 1:
+        return values[0]
+    if not values or any(value != values[0] for value in values):
+        return None
+    return values[0]
+
+
+def scheme_credentials(value: str | None, scheme: str) -> str | None:
+    """The credentials of an ``Authorization`` value, if it uses ``scheme`` (lowercase).
+
+    RFC 7235: the scheme is case-insensitive and separated from the credentials by one or more
+    spaces. Credentials are returned as sent; ``None`` when missing or for another scheme.
+    """
+    if value is None:
+        return None
+    given, space, rest = value.partition(" ")
+    if not space or not given.isascii() or given.lower() != scheme:
+        return None
+    return rest.lstrip(" ") or None
+
+
+def basic_pair(request: WebhookRequest) -> bytes | None:
+    """The decoded ``user:password`` bytes of a Basic ``Authorization`` header, if well formed.
+
+    Strict: canonical base64 only (no whitespace, no missing padding, no stray bits), valid
+    UTF-8, and a colon. Anything else gives ``None``, never an exception.
+    """
+    encoded = scheme_credentials(single_header(request, "authorization"), "basic")
+    if encoded is None:
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True)
+        decoded.decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError and non-ASCII text are all ValueError
+        return None
+    # b64decode accepts stray bits in the last character ("YR==" decodes like "YQ=="): a request
+    # whose header differs from the canonical encoding is not the one configured.
+    if base64.b64encode(decoded).decode("ascii") != encoded or b":" not in decoded:
+        return None
+    return decoded
+
+
+def client_address(request: WebhookRequest, trusted_proxies: int) -> str | None:
+    """The client's address as sent, or ``None`` when there is none to trust.
+
+    With no trusted proxy it is the connecting peer; ``X-Forwarded-For`` is ignored, since any
+    client can send one. With ``N`` trusted proxies it is the ``N``-th entry from the right of
+    ``X-Forwarded-For`` (every value joined), the one the outermost trusted proxy wrote.
+    """
+    if trusted_proxies == 0:
+        return request.client_ip
+    forwarded = request.header_values("x-forwarded-for")
+    joined = forwarded[0] if len(forwarded) == 1 else ",".join(forwarded)
+    entries = joined.rsplit(",", trusted_proxies)  # only the right-most N are split off
+    if not forwarded or len(entries) < trusted_proxies:
+        return None
+    return entries[-trusted_proxies].strip()
+
+
+def parse_address(text: str | None) -> tuple[IpAddress, ...]:
+    """The address (and its IPv4 form when it is IPv4-mapped); empty when missing or invalid."""
+    if not text:
+        return ()
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return ()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return (address, address.ipv4_mapped)
+    return (address,)
+
+
+def count(items: Sized, noun: str) -> str:
+    """``"1 token"``, ``"2 tokens"``: for reprs that must not show the secrets themselves."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
