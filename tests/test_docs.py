@@ -118,18 +118,29 @@ def test_verification_example_runs_and_its_handler_answers_401_or_200(
     assert "accepted FinishedJourney" in capsys.readouterr().out
 
 
-def test_parse_samples_example_prints_every_type() -> None:
-    """The README's main command parses one sample of each of the eleven types."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples/parse_samples.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = result.stdout.splitlines()
-    assert len(lines) == 12
-    assert lines[0].startswith("FinishedJourney")
-    assert lines[-1].startswith("UnknownEvent")
+def test_main_example_processes_each_type_once_across_runs(tmp_path: Path) -> None:
+    """The README's main command processes each type once and remembers it across runs.
+
+    Retries are skipped, a forged request is refused, and a second run over the same database
+    skips every delivery.
+    """
+    database = str(tmp_path / "events.db")
+    command = [sys.executable, str(ROOT / "examples/receive_samples.py"), database]
+
+    first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    second = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    lines = first.splitlines()
+    assert lines[0] == f"idempotency store: {database}"
+    assert [line.split()[:3] for line in lines[1:3]] == [
+        ["FinishedJourney", "first", "processed"],
+        ["FinishedJourney", "retry", "duplicate,"],
+    ]
+    assert first.count("processed") == 11
+    assert first.count("duplicate, skipped") == 11
+    assert lines[-1].endswith("refused: missing or invalid credentials")
+    assert second.count("processed") == 0
+    assert second.count("duplicate, skipped") == 22
 
 
 def test_benchmark_script_runs() -> None:
