@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import sqlite3
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,12 +31,16 @@ DOCS = Path(__file__).parent.parent.parent / "docs"
 
 def claim_keys(url: str, table: str, keys: list[str], start: Any, results: Any) -> None:
     """Run in a child process: claim every key with a store of its own, report the wins."""
+    # 4 processes hammering one SQLite file: a process may wait its turn for the write lock for
+    # several seconds on a loaded machine (SQLite's lock is not fair). This test is about who
+    # wins each key, not latency, so it waits longer than the 5-second default.
+    patience = timedelta(seconds=60)
     try:
-        with closing(SqlStore(url, table_name=table)) as store:
+        with closing(SqlStore(url, table_name=table, busy_timeout=patience)) as store:
             start.wait(timeout=180)
             claims = {key: store.claim(key, lease=LEASE, fingerprint="a") for key in keys}
     except Exception as exc:  # reported to the parent, which fails the test with it
-        results.put(repr(exc) + " caused by " + repr(exc.__cause__))
+        results.put("".join(traceback.format_exception(exc)))
         return
     results.put([key for key, claim in claims.items() if isinstance(claim, Claimed)])
 

@@ -10,8 +10,10 @@ store = SqlStore("postgresql+psycopg://app@db.internal/app")          # shared b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -49,8 +51,6 @@ DEFAULT_TABLE_NAME = "idwise_events_idempotency"
 """The table `SqlStore` uses unless told otherwise."""
 
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
-# Every operation is one statement: autocommit spares a BEGIN and a COMMIT round trip each.
-_AUTOCOMMIT = "AUTOCOMMIT"
 _MAX_KEY_LENGTH = 255
 _T = TypeVar("_T")
 
@@ -148,10 +148,12 @@ class SqlStore:
         )
         self.table = idempotency_table(table_name, schema=schema)
         self.retention = retention
+        self._busy_timeout = busy_timeout
         self._clock = clock
         self._table_ready = False
         self._table_lock = threading.Lock()
         dialect = self.engine.dialect
+        self._sqlite = dialect.name == "sqlite"
         self._time = time_binder(dialect)
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
@@ -172,22 +174,35 @@ class SqlStore:
         Safe to call from several processes at once. On SQLite it also switches the database file
         to WAL mode (a lasting property of the file).
         """
-        try:
-            with self.engine.connect() as conn:
-                if self.engine.dialect.name == "sqlite":
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-                try:
-                    self.table.create(conn, checkfirst=True)
-                    conn.commit()
-                except sa.exc.DatabaseError:
-                    # Another process created it between our check and our CREATE: fine if it
-                    # exists now.
-                    conn.rollback()
-                    if not sa.inspect(conn).has_table(self.table.name, schema=self.table.schema):
-                        raise
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+        # SQLite answers "database is locked" at once, without waiting, when processes race to
+        # switch a new file to WAL or to create the table: retry for as long as busy_timeout.
+        deadline = time.monotonic() + self._busy_timeout.total_seconds()
+        while True:
+            try:
+                self._create_table_once()
+                break
+            except sa.exc.OperationalError as exc:
+                if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+            except sa.exc.SQLAlchemyError as exc:
+                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
         self._table_ready = True
+
+    def _create_table_once(self) -> None:
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            try:
+                self.table.create(conn, checkfirst=True)
+                conn.commit()
+            except sa.exc.DatabaseError:
+                # Another process created it between our check and our CREATE: fine if it
+                # exists now.
+                conn.rollback()
+                if not sa.inspect(conn).has_table(self.table.name, schema=self.table.schema):
+                    raise
 
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
@@ -310,6 +325,23 @@ class SqlStore:
             return Claimed(values["t"], fingerprint_mismatch=mismatch)
         return Claimed(values["t"])
 
+    def _in_transaction(self, connection: Any, operation: Callable[[Any], _T]) -> _T:
+        """Run ``operation`` so that it commits, and leaves nothing open if it fails."""
+        if self._sqlite:
+            # Take SQLite's write lock up front (waiting up to busy_timeout for it). A statement's
+            # own implicit transaction would start as a read and fail at once, without waiting,
+            # if another process wrote in between.
+            connection.cursor().execute("BEGIN IMMEDIATE")
+        try:
+            result = operation(connection)
+            if self._sqlite or not self._owns_engine:  # ours are otherwise autocommit
+                connection.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                connection.rollback()
+            raise
+        return result
+
     def _run(self, operation: Callable[[Any], _T]) -> _T:
         """Run one operation on a pooled connection; every database failure becomes StoreError."""
         if not self._table_ready:
@@ -320,9 +352,7 @@ class SqlStore:
             connection = None
             try:
                 connection = self.engine.raw_connection()
-                result = operation(connection)
-                connection.commit()  # a no-op on autocommit connections
-                return result
+                return self._in_transaction(connection, operation)
             except self._dbapi_error as exc:
                 dead = connection is not None and self.engine.dialect.is_disconnect(
                     cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
@@ -342,23 +372,25 @@ class SqlStore:
 
 def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
     parsed = sa.make_url(url)
+    connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
             raise ValueError(
                 "an in-memory SQLite database is private to one connection, so it cannot hold"
                 " claims for several workers: use MemoryStore, or a file (sqlite:///events.db)"
             )
-        return sa.create_engine(
-            parsed,
-            isolation_level=_AUTOCOMMIT,
-            connect_args={"timeout": busy_timeout.total_seconds()},
-        )
+        connect_args["timeout"] = busy_timeout.total_seconds()
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
         # Fail fast (StoreError, then 503) rather than hang when the server is unreachable.
-        return sa.create_engine(
-            parsed, isolation_level=_AUTOCOMMIT, connect_args={"connect_timeout": 5}
-        )
-    return sa.create_engine(parsed, isolation_level=_AUTOCOMMIT)
+        connect_args["connect_timeout"] = 5
+    # Every operation is one statement, committed on its own: in autocommit there is neither a
+    # transaction to commit after it nor one to roll back when the connection goes back to the pool.
+    return sa.create_engine(
+        parsed,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        connect_args=connect_args,
+    )
 
 
 def _stored_key(key: str) -> str:
