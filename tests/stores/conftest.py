@@ -39,13 +39,18 @@ def postgres() -> Iterator[TemporaryPostgres | str]:
     if EXTERNAL_URL:
         yield EXTERNAL_URL
         return
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        yield server
+
+
+def require_postgres_programs() -> None:
+    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them."""
     if not postgres_programs_available():
         reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed"
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
         pytest.skip(reason)
-    with TemporaryPostgres() as server:
-        yield server
 
 
 def postgres_url(postgres: TemporaryPostgres | str) -> str:

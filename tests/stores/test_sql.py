@@ -23,7 +23,7 @@ from idwise_events import Claimed, Completed, StoreError
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
-from .conftest import postgres_url
+from .conftest import postgres_url, require_postgres_programs
 
 LEASE = timedelta(minutes=5)
 DOCS = Path(__file__).parent.parent.parent / "docs"
@@ -96,8 +96,7 @@ def test_postgres_outage_gives_store_error_and_the_store_recovers(
     open_store: Callable[..., SqlStore],
 ) -> None:
     """Stopping PostgreSQL mid-test raises StoreError; after a restart the same store works."""
-    if not postgres_available():
-        pytest.skip("needs its own PostgreSQL server to stop and start")
+    require_postgres_programs()  # its own server, to stop and start
     with TemporaryPostgres() as server:
         store = open_store(server.url)
         token = store.claim("evt-1", lease=LEASE, fingerprint="a")
@@ -114,12 +113,6 @@ def test_postgres_outage_gives_store_error_and_the_store_recovers(
         assert store.complete("evt-1", token.token) is True
         assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
         assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
-
-
-def postgres_available() -> bool:
-    from idwise_events.testing.postgres import postgres_programs_available
-
-    return postgres_programs_available()
 
 
 def test_sqlite_locked_past_the_busy_timeout_gives_store_error(
