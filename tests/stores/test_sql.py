@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import re
 import sqlite3
@@ -218,3 +219,37 @@ def test_documented_postgresql_ddl_is_the_table_the_store_creates() -> None:
         return re.sub(r"\s+", " ", sql).replace("( ", "(").replace(" )", ")").strip(" ;")
 
     assert normalised(documented) == normalised(compiled)
+
+
+@pytest.mark.parametrize("key", ["evt\x00nul", "evt\ud800", "é", "x" * 256])
+def test_keys_a_database_might_refuse_are_stored_as_the_same_digest_everywhere(
+    sql_url: str, open_store: Callable[..., SqlStore], key: str
+) -> None:
+    """Keys that are not plain ASCII within 255 characters are stored as "sha256:" + digest."""
+    store = open_store(sql_url, table_name=f"t_{uuid.uuid4().hex[:12]}")
+    assert isinstance(store.claim(key, lease=LEASE, fingerprint="f" * 100), Claimed)
+
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(store.table.c.key, store.table.c.fingerprint)).one()
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    assert row.key == "sha256:" + digest
+    assert row.fingerprint == hashlib.sha256(b"f" * 100).hexdigest()
+
+
+def test_a_value_the_database_refuses_is_a_value_error_not_an_outage(
+    postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
+) -> None:
+    """A driver DataError (here: a table migrated with a shorter key column) is no StoreError."""
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    store = open_store(postgres_url(postgres), table_name=table)
+    store.create_table()
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN key TYPE VARCHAR(10)")
+
+    with pytest.raises(ValueError, match="refused a value of this call") as caught:
+        store.claim("evt-" + "1" * 20, lease=LEASE, fingerprint="a")
+
+    assert not isinstance(caught.value, StoreError)
+    assert "unavailable" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, psycopg.DataError)
+    assert isinstance(store.claim("evt-1", lease=LEASE, fingerprint="a"), Claimed)

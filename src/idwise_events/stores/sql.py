@@ -39,6 +39,7 @@ from .._store import (
     Clock,
     Completed,
     InProgress,
+    check_lease,
     report_fingerprint_mismatch,
     retry_after,
     utc_now,
@@ -52,6 +53,7 @@ DEFAULT_TABLE_NAME = "idwise_events_idempotency"
 
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
 _MAX_KEY_LENGTH = 255
+_FINGERPRINT_LENGTH = 64
 _T = TypeVar("_T")
 
 
@@ -89,7 +91,7 @@ def idempotency_table(
         sa.Column("key", sa.String(_MAX_KEY_LENGTH), primary_key=True),
         sa.Column("status", sa.String(11), nullable=False),
         sa.Column("token", sa.String(32), nullable=False),
-        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("fingerprint", sa.String(_FINGERPRINT_LENGTH), nullable=False),
         sa.Column("lease_expires_at", _UtcDateTime(), nullable=False),
         sa.Column("completed_at", _UtcDateTime(), nullable=True),
         schema=schema,
@@ -113,7 +115,10 @@ class SqlStore:
     app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
     driver's exception as its cause; a connection found dead is retried once on a fresh one, so the
-    store recovers by itself when the database comes back.
+    store recovers by itself when the database comes back. Any text is a valid key or fingerprint:
+    what a database might refuse (too long, NUL, not ASCII) is stored as its SHA-256 digest, the
+    same way on every database. A value the database still refuses is a `ValueError`, not an
+    outage.
 
     Args:
         url_or_engine: A database URL, or an existing SQLAlchemy ``Engine`` (used as it is; create
@@ -157,6 +162,7 @@ class SqlStore:
         self._time = time_binder(dialect)
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
+        self._data_error: type[Exception] = dialect.loaded_dbapi.DataError
         self._build_statements(dialect)
 
     def __repr__(self) -> str:
@@ -206,12 +212,12 @@ class SqlStore:
 
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
-        key = _stored_key(key)
+        check_lease(lease)
         now = self._clock()
         values = {
-            "k": key,
+            "k": _stored_key(key),
             "t": uuid.uuid4().hex,  # unique across every process and machine sharing the table
-            "fp": fingerprint,
+            "fp": _stored_fingerprint(fingerprint),
             "expires": self._time(now + lease),
             "now": self._time(now),
         }
@@ -353,6 +359,14 @@ class SqlStore:
             try:
                 connection = self.engine.raw_connection()
                 return self._in_transaction(connection, operation)
+            except self._data_error as exc:
+                # The database answered: it refused a value. Retrying cannot help, and it is no
+                # outage (StoreError would make the app answer 503 for ever): report it as the
+                # bad value it is. Keys and fingerprints are stored so that it cannot happen.
+                raise ValueError(
+                    f"the {self.engine.dialect.name} idempotency store refused a value of this"
+                    f" call ({type(exc).__name__})"
+                ) from exc
             except self._dbapi_error as exc:
                 dead = connection is not None and self.engine.dialect.is_disconnect(
                     cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
@@ -394,10 +408,30 @@ def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
 
 
 def _stored_key(key: str) -> str:
-    """Keys longer than the column are stored as their digest (IDWise's ids are far shorter)."""
-    if len(key) <= _MAX_KEY_LENGTH:
+    """The key as stored: as it is, or ``"sha256:"`` and its digest if a database might refuse it.
+
+    Any text is a valid key, but not every database can hold every text: PostgreSQL refuses NUL,
+    drivers refuse lone surrogates (not UTF-8), a database in another encoding than UTF-8 refuses
+    what it cannot represent, and the column holds 255 characters. Keys that are not plain ASCII
+    that fits are therefore stored as their digest, the same way on every database. IDWise's ids
+    (about 36 ASCII characters) are stored as they are.
+    """
+    if _fits(key, _MAX_KEY_LENGTH):
         return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return "sha256:" + _digest(key)
+
+
+def _stored_fingerprint(fingerprint: str) -> str:
+    """The fingerprint as stored: as it is, or its hex digest (64 characters), as for keys."""
+    return fingerprint if _fits(fingerprint, _FINGERPRINT_LENGTH) else _digest(fingerprint)
+
+
+def _fits(text: str, length: int) -> bool:
+    return len(text) <= length and text.isascii() and "\x00" not in text
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _driver_error(exc: sa.exc.SQLAlchemyError) -> BaseException:
