@@ -458,3 +458,30 @@ def test_the_json_schema_names_each_event_exactly() -> None:
     assert FinishedSpotCheck.model_json_schema()["properties"]["event"]["const"] == (
         "Finished Spot Check"
     )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"journeyId": float("nan")},
+        {"eventId": float("inf")},
+        {"score": float("nan")},
+        {"scores": [1.0, {"deep": (2.0, float("-inf"))}]},
+    ],
+    ids=["text field", "event id", "unknown field", "nested unknown field"],
+)
+def test_models_built_in_python_refuse_non_finite_numbers(changes: dict[str, Any]) -> None:
+    """NaN and ±Infinity are refused by the models themselves, not only by parse_event."""
+    body = {**SAMPLE_BODIES[FinishedJourney], **changes}
+    with pytest.raises(ValidationError, match="finite number"):
+        FinishedJourney.model_validate({"event": "Finished Journey", "body": body})
+
+
+def test_numbers_in_text_fields_are_kept_as_their_text() -> None:
+    """Opaque ids may arrive as numbers: integers and finite floats are kept as decimal text."""
+    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": 42, "referenceNo": 1.5}
+    event = parse_event(json.dumps({"event": "Finished Journey", "body": body}).encode())
+
+    assert isinstance(event, FinishedJourney)
+    assert event.event_id == "42"
+    assert event.body.reference_no == "1.5"

@@ -9,13 +9,22 @@ Python; parsing the wire format uses the wire names only).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from ._enums import (
     FinalDecision,
@@ -78,6 +87,35 @@ _Text = Annotated[str, _NumbersAsText()]
 """The type of every text field of the bodies: ``str``, or a finite number as its text."""
 
 
+def _finite_numbers_only(value: Any) -> Any:
+    """Refuse NaN and ±Infinity anywhere in the value of a field the models do not know.
+
+    pydantic-core reads those words, which are not JSON, as numbers. Only called for unknown
+    fields, which most payloads do not have, so the usual parse pays nothing for it.
+    """
+    pending = [value]
+    while pending:  # a loop, not recursion: a value built in Python may nest without limit
+        item = pending.pop()
+        kind = type(item)
+        # Exact types first: they are what JSON decodes to, and the cheapest checks.
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise PydanticKnownError("finite_number")
+        elif isinstance(item, (list, tuple)):  # built in Python rather than decoded
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            pending.extend(item.values())
+    return value
+
+
+_ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
+"""The value of a field the models do not know: any JSON value, kept as it is, but finite."""
+
+
 class _WireModel(BaseModel):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
@@ -92,7 +130,12 @@ class _WireModel(BaseModel):
         field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
         # Payloads carry personal data: a logged ValidationError names fields, never their values.
         hide_input_in_errors=True,
+        # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
+        # `_ExtraValue` would otherwise make it `{}`, which means the same).
+        json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
     )
+
+    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)
 
 
 # Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items

@@ -10,7 +10,6 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, from_json
 
-from ._bodies import KycRenewalDeadlineExceededBody, VerificationUpdateRequiredBody
 from ._errors import PayloadError
 from ._events import Event, KnownEvent, UnknownEvent, known_event_name
 
@@ -30,12 +29,6 @@ _MODEL_BY_NAME = {
     for model in get_args(get_args(KnownEvent)[0])
 }
 _MAX_ERRORS_SHOWN = 5
-
-# pydantic-core reads NaN, Infinity and -Infinity, which are not JSON, as numbers. The typed
-# fields refuse them (see `_bodies._NumbersAsText`), but the values of fields this version does
-# not know (`model_extra`, an unknown event's body) are taken as they are: only an event that has
-# such values, or step lists (whose items may), needs its text checked.
-_HAS_STEPS = frozenset({VerificationUpdateRequiredBody, KycRenewalDeadlineExceededBody})
 
 
 def parse_event(
@@ -73,17 +66,14 @@ def parse_event(
             print(event.body.journey_id, event.body.system_decision)
         ```
     """
-    if type(body) is bytes or isinstance(body, bytearray):  # `type` first: bytes is the usual
+    if isinstance(body, (bytes, bytearray)):
         if max_bytes is not None and len(body) > max_bytes:
             raise PayloadError(_too_large(len(body), max_bytes))
         try:
-            known: KnownEvent = _KNOWN.validate_json(body, by_name=False)
+            event: Event = _KNOWN.validate_json(body, by_name=False)
         except ValidationError as exc:
             return _other_name_or_raise(exc, body)
-        fields = known.body  # inlined `_may_hold_non_finite_numbers`: this is the hot path
-        if known.__pydantic_extra__ or fields.__pydantic_extra__ or type(fields) in _HAS_STEPS:
-            _refuse_non_finite_numbers(body)
-        return known
+        return event
     if isinstance(body, str):
         # A character is 1 to 4 UTF-8 bytes: only encode when the count could be over the limit.
         if max_bytes is not None and len(body) * 4 > max_bytes:
@@ -91,12 +81,10 @@ def parse_event(
             if size > max_bytes:
                 raise PayloadError(_too_large(size, max_bytes))
         try:
-            known = _KNOWN.validate_json(body, by_name=False)
+            event = _KNOWN.validate_json(body, by_name=False)
         except ValidationError as exc:
             return _other_name_or_raise(exc, body)
-        if _may_hold_non_finite_numbers(known):
-            _refuse_non_finite_numbers(body)
-        return known
+        return event
     if isinstance(body, memoryview):
         return parse_event(body.tobytes(), max_bytes=max_bytes)
     if isinstance(body, Mapping):
@@ -154,13 +142,12 @@ def _other_name_or_raise(exc: ValidationError, body: bytes | bytearray | str) ->
     except ValidationError as other_exc:
         details = other_exc.errors(include_url=False, include_input=False)
         raise PayloadError(_describe(details, event=name)) from other_exc
-    _refuse_non_finite_numbers(body)
+    if name is None:
+        # pydantic-core reads NaN, Infinity and -Infinity, which are not JSON, as numbers. The
+        # event models refuse them (in text fields and unknown fields alike), but an unknown
+        # event's body is kept as decoded: check its text for them.
+        _refuse_non_finite_numbers(body)
     return event
-
-
-def _may_hold_non_finite_numbers(event: KnownEvent) -> bool:
-    fields = event.body
-    return bool(event.__pydantic_extra__ or fields.__pydantic_extra__ or type(fields) in _HAS_STEPS)
 
 
 def _refuse_non_finite_numbers(body: bytes | bytearray | str) -> None:
