@@ -279,6 +279,7 @@ LEAKY_BODIES: list[tuple[str, Any]] = [
     ("invalid json text", '{"event": "Finished Journey", "body": {"journeyId": "%s", '),
     ("invalid utf-8", b'{"event": "Zzz", "body": {"a": "%s\xff"}}'),
     ("unknown event", b'{"event": "Zzz", "body": ["%s"]}'),
+    ("event not text", b'{"event": ["%s"], "body": {}}'),
     ("other spelling", b'{"event": "finished journey", "body": {"journeyId": ["%s"]}}'),
     ("nan", b'{"event": "Zzz", "body": {"a": "%s", "b": NaN}}'),
     ("mapping", {"event": "Finished Journey", "body": {"journeyId": ["%s"]}}),
