@@ -624,3 +624,14 @@ def test_no_auth_dispatcher_accepts_unauthenticated_events(
     assert response.status == 200
     assert len(seen) == 1
     assert "unauthenticated" in caplog.text
+
+
+def test_answers_are_immutable_so_one_can_be_shared_by_many_deliveries(
+    dispatcher: Dispatcher,
+) -> None:
+    """Adapters and users cannot change an answer's headers for the deliveries after it."""
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    with pytest.raises(TypeError):
+        response.headers["X-Changed"] = "yes"  # type: ignore[index]
+    assert "X-Changed" not in deliver(dispatcher, make_event(FinishedJourney)).headers

@@ -160,10 +160,12 @@ def test_response_defaults_and_is_frozen() -> None:
     response = WebhookResponse(200)
     other = WebhookResponse(200)
 
-    assert (response.status, response.body, response.headers) == (200, b"", {})
-    assert response.headers is not other.headers  # no shared mutable default
+    assert (response.status, response.body, dict(response.headers)) == (200, b"", {})
     with pytest.raises(dataclasses.FrozenInstanceError):
         cast(Any, response).status = 500
+    with pytest.raises(TypeError):  # the default headers cannot be filled in by one response
+        cast(Any, response.headers)["X-A"] = "b"
+    assert dict(other.headers) == {}
 
 
 @pytest.mark.parametrize(

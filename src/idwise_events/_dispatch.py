@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast, get_args, overload
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
-from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, statuses_with
+from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, responses_for
 from ._parse import DEFAULT_MAX_BYTES, parse_event
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
@@ -149,7 +149,7 @@ class Dispatcher:
             raise TypeError("Dispatcher: max_body_bytes must be an int")
         if max_body_bytes <= 0:
             raise ValueError("Dispatcher: max_body_bytes must be positive")
-        self._statuses = statuses_with(statuses or {})
+        self._responses = responses_for(statuses or {})
         self._verifier = verifier
         self._store = store
         self._async_store = as_async_store(store)
@@ -186,7 +186,7 @@ class Dispatcher:
     @property
     def statuses(self) -> Mapping[Outcome, int]:
         """The status answered for each outcome (the defaults with your overrides)."""
-        return MappingProxyType(self._statuses)
+        return MappingProxyType({outcome: r.status for outcome, r in self._responses.items()})
 
     def __repr__(self) -> str:
         count = len(self._registrations)
@@ -304,11 +304,11 @@ class Dispatcher:
         """
         started = time.perf_counter()
         if method.upper() != "POST":
-            return answer(self._statuses, Outcome.METHOD_NOT_ALLOWED, started)
+            return answer(self._responses, Outcome.METHOD_NOT_ALLOWED, started)
         if isinstance(content_length, str):
             content_length = int(content_length) if content_length.isdigit() else None
         if content_length is not None and content_length > self._max_body_bytes:
-            return answer(self._statuses, Outcome.TOO_LARGE, started)
+            return answer(self._responses, Outcome.TOO_LARGE, started)
         return None
 
     def handle(self, request: WebhookRequest) -> WebhookResponse:
@@ -324,27 +324,26 @@ class Dispatcher:
         if store is None:
             raise TypeError("this dispatcher's store is async: use `await handle_async(request)`")
         flow = self._flow(request)
-        result: object = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as done:
-                response: WebhookResponse = done.value
-                return response
-            result, error = None, None
-            what, a, b = step
-            try:
-                if what == _CALL:
-                    result = a.call(b)
-                elif what == _CLAIM:
-                    result = store.claim(a, lease=self._lease, fingerprint=b)
-                elif what == _COMPLETE:
-                    result = store.complete(a, b)
+        try:
+            step = next(flow)
+            while True:
+                what, a, b = step
+                try:
+                    if what == _CALL:
+                        result = a.call(b)
+                    elif what == _CLAIM:
+                        result = store.claim(a, lease=self._lease, fingerprint=b)
+                    elif what == _COMPLETE:
+                        result = store.complete(a, b)
+                    else:
+                        result = store.release(a, b)
+                except Exception as exc:  # thrown back into the flow, which decides what it means
+                    step = flow.throw(exc)
                 else:
-                    result = store.release(a, b)
-            except Exception as exc:  # thrown back into the flow, which decides what it means
-                error = exc
+                    step = flow.send(result)
+        except StopIteration as done:
+            response: WebhookResponse = done.value
+            return response
 
     async def handle_async(self, request: WebhookRequest) -> WebhookResponse:
         """Process one delivery from async code and return the answer for IDWise.
@@ -354,51 +353,50 @@ class Dispatcher:
         """
         store = self._async_store
         flow = self._flow(request)
-        result: object = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = flow.send(result) if error is None else flow.throw(error)
-            except StopIteration as done:
-                response: WebhookResponse = done.value
-                return response
-            result, error = None, None
-            what, a, b = step
-            try:
-                if what == _CALL:
-                    result = await a.call_async(b)
-                elif what == _CLAIM:
-                    result = await store.claim(a, lease=self._lease, fingerprint=b)
-                elif what == _COMPLETE:
-                    result = await store.complete(a, b)
+        try:
+            step = next(flow)
+            while True:
+                what, a, b = step
+                try:
+                    if what == _CALL:
+                        result = await a.call_async(b)
+                    elif what == _CLAIM:
+                        result = await store.claim(a, lease=self._lease, fingerprint=b)
+                    elif what == _COMPLETE:
+                        result = await store.complete(a, b)
+                    else:
+                        result = await store.release(a, b)
+                except Exception as exc:  # thrown back into the flow, which decides what it means
+                    step = flow.throw(exc)
                 else:
-                    result = await store.release(a, b)
-            except Exception as exc:  # thrown back into the flow, which decides what it means
-                error = exc
+                    step = flow.send(result)
+        except StopIteration as done:
+            response: WebhookResponse = done.value
+            return response
 
     def _flow(self, request: WebhookRequest) -> Generator[_Step, Any, WebhookResponse]:
         """One delivery, start to answer; yields the calls that `handle*` must make for it."""
         started = time.perf_counter()
         body = request.body
         if len(body) > self._max_body_bytes:
-            return answer(self._statuses, Outcome.TOO_LARGE, started, request)
+            return answer(self._responses, Outcome.TOO_LARGE, started, request)
         try:
             self._verifier.verify(request)
         except VerificationError:
-            return answer(self._statuses, Outcome.UNAUTHORIZED, started, request)
+            return answer(self._responses, Outcome.UNAUTHORIZED, started, request)
         try:
             event = parse_event(body, max_bytes=self._max_body_bytes)
         except PayloadError as invalid:
             for hook in self._invalid_hooks:
                 yield from self._hook(hook, (request, invalid))
-            return answer(self._statuses, Outcome.INVALID, started, request, detail=str(invalid))
+            return answer(self._responses, Outcome.INVALID, started, request, detail=str(invalid))
 
         key = event.idempotency_key
         try:
             claim = yield (_CLAIM, key, fingerprint(body))
         except StoreError as unavailable:  # the one place a store outage becomes an answer
             return answer(
-                self._statuses,
+                self._responses,
                 Outcome.STORE_UNAVAILABLE,
                 started,
                 request,
@@ -411,10 +409,10 @@ class Dispatcher:
                 yield from self._hook(hook, (event, request))
         if not isinstance(claim, Claimed):
             if isinstance(claim, Completed):
-                return answer(self._statuses, Outcome.DUPLICATE, started, request, event)
+                return answer(self._responses, Outcome.DUPLICATE, started, request, event)
             wait = math.ceil(claim.retry_after.total_seconds())
             return answer(
-                self._statuses, Outcome.IN_PROGRESS, started, request, event, retry_after=wait
+                self._responses, Outcome.IN_PROGRESS, started, request, event, retry_after=wait
             )
 
         for handler in self._handlers[type(event)]:
@@ -428,7 +426,7 @@ class Dispatcher:
                     # The lease expires by itself; what matters in the log is the handler's error.
                     released = f"releasing the claim failed too: {release_error}"
                 return answer(
-                    self._statuses,
+                    self._responses,
                     Outcome.HANDLER_FAILED,
                     started,
                     request,
@@ -445,7 +443,7 @@ class Dispatcher:
             # once the lease expired, run them a second time.
             note = f"processed, but marking it complete failed ({lost})"
         return answer(
-            self._statuses,
+            self._responses,
             Outcome.PROCESSED,
             started,
             request,

@@ -78,8 +78,15 @@ _LEVELS = {
 _BODIES = {outcome: json.dumps({"outcome": outcome.value}).encode() for outcome in Outcome}
 
 
-def statuses_with(overrides: Mapping[Outcome, int]) -> dict[Outcome, int]:
-    """The default statuses with ``overrides`` applied, each checked to be an HTTP status."""
+def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResponse]:
+    """The plain response to each outcome, with the default statuses but for ``overrides``.
+
+    Built once per dispatcher, so that most deliveries are answered without building anything.
+
+    Raises:
+        TypeError: If a key is not an `Outcome`.
+        ValueError: If a status is not an HTTP status code.
+    """
     statuses = dict(DEFAULT_STATUSES)
     for outcome, status in overrides.items():
         if not isinstance(outcome, Outcome):
@@ -87,11 +94,23 @@ def statuses_with(overrides: Mapping[Outcome, int]) -> dict[Outcome, int]:
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
         statuses[outcome] = status
-    return statuses
+    return {
+        outcome: WebhookResponse(status, _BODIES[outcome], MappingProxyType(_headers(outcome)))
+        for outcome, status in statuses.items()
+    }
+
+
+def _headers(outcome: Outcome, retry_after: int | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if outcome is Outcome.METHOD_NOT_ALLOWED:
+        headers["Allow"] = "POST"
+    return headers
 
 
 def answer(
-    statuses: Mapping[Outcome, int],
+    responses: Mapping[Outcome, WebhookResponse],
     outcome: Outcome,
     started: float,
     request: WebhookRequest | None = None,
@@ -103,7 +122,7 @@ def answer(
     exc_info: BaseException | None = None,
     level: int | None = None,
 ) -> WebhookResponse:
-    """The response for ``outcome`` under ``statuses``, and the delivery's one log record.
+    """The response for ``outcome`` (from ``responses``), and the delivery's one log record.
 
     The body is ``{"outcome": ...}``, with the reason a payload was refused as ``detail`` (it
     names fields, never their values). The record carries ``event_type``, ``event_id``,
@@ -111,16 +130,13 @@ def answer(
     value or the body. ``level`` overrides the outcome's usual level (a warning for an event
     processed with something to note).
     """
-    status = statuses[outcome]
-    headers = {"Content-Type": "application/json"}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if outcome is Outcome.METHOD_NOT_ALLOWED:
-        headers["Allow"] = "POST"
-    if detail is None:
-        body = _BODIES[outcome]
-    else:
-        body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
+    response = responses[outcome]
+    status = response.status
+    if retry_after is not None or detail is not None:
+        body = response.body
+        if detail is not None:
+            body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
+        response = WebhookResponse(status, body, _headers(outcome, retry_after))
     level = _LEVELS[outcome] if level is None else level
     if logger.isEnabledFor(level):
         event_type = event.event if event is not None else None
@@ -149,4 +165,4 @@ def answer(
                 "client_ip": client_ip,
             },
         )
-    return WebhookResponse(status, body, headers)
+    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TypeAlias
 
 __all__ = ["WebhookRequest", "WebhookResponse"]
@@ -78,11 +79,12 @@ class WebhookRequest:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         index: dict[str, tuple[str, ...]] = {}
         for name, value in pairs:
-            key = _text(name)
-            text = _text(value)
-            if key is not None and text is not None:
-                key = key.lower()
-                index[key] = (*index[key], text) if key in index else (text,)
+            if type(name) is not str or type(value) is not str:  # bytes from ASGI, or junk
+                name, value = _text(name), _text(value)
+                if name is None or value is None:
+                    continue
+            key = name.lower()
+            index[key] = (*index[key], value) if key in index else (value,)
         self._index = index
         return index
 
@@ -105,11 +107,17 @@ def _text(value: object) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class WebhookResponse:
-    """What to answer IDWise: a status code, a body and headers, for an adapter to send back."""
+    """What to answer IDWise: a status code, a body and headers, for an adapter to send back.
+
+    Immutable, headers included, so that one response can be answered many times.
+    """
 
     status: int
     """The HTTP status code (IDWise treats only 200 as delivered)."""
     body: bytes = b""
     """The response body."""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
     """Response headers, such as ``Content-Type`` and ``Retry-After``."""
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})

@@ -50,7 +50,7 @@ def to_response(response: WebhookResponse) -> dict[str, Any]:
     """The dispatcher's answer as a Lambda proxy response."""
     return {
         "statusCode": response.status,
-        "headers": response.headers,
+        "headers": dict(response.headers),
         "body": base64.b64encode(response.body).decode("ascii"),
         "isBase64Encoded": True,
     }
