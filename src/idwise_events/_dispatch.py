@@ -69,6 +69,7 @@ class _Handler:
     def call(self, args: tuple[Any, ...]) -> object:
         result = self.func(*args)
         if inspect.iscoroutine(result):
+            # asyncio is imported only where a coroutine meets sync code: the import is costly.
             import asyncio
 
             try:
