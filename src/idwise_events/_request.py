@@ -79,7 +79,9 @@ class WebhookRequest:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         index: dict[str, tuple[str, ...]] = {}
         for name, value in pairs:
-            if type(name) is not str or type(value) is not str:  # bytes from ASGI, or junk
+            if type(name) is bytes and type(value) is bytes:  # ASGI's raw headers
+                name, value = name.decode("latin-1"), value.decode("latin-1")
+            elif type(name) is not str or type(value) is not str:
                 name, value = _text(name), _text(value)
                 if name is None or value is None:
                     continue
