@@ -6,7 +6,9 @@
 Timings on a shared machine are noisy, so each side is measured in alternating rounds and the
 best round counts. The script exits 1 when a bar from DESIGN.md is missed in a full run.
 Verifier rows include building the `WebhookRequest`; the PostgreSQL rows start a throwaway
-server (fsync on) when the server programs are installed.
+server (fsync on) when the server programs are installed. The HTTP rows load a uvicorn server
+with `wrk` when it is installed (a quick run only starts the server and checks its routes);
+their times are seconds per request, the inverse of requests per second.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ import sys
 from contextlib import ExitStack
 
 from auth import verifier_comparisons
+from dispatch import dispatch_comparisons
 from harness import Comparison, measure
+from http_load import BAR as HTTP_BAR
+from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
+from http_load import TITLE as HTTP_TITLE
+from http_load import http_comparison
 from parsing import parsing_comparisons
 from stores import store_comparisons
 
@@ -33,23 +40,37 @@ def main(argv: list[str] | None = None) -> int:
         comparisons: list[Comparison] = [
             *parsing_comparisons(),
             *verifier_comparisons(),
+            *dispatch_comparisons(),
             *store_comparisons(resources),
         ]
         for comparison in comparisons:
             subject, baseline = measure(comparison, rounds=rounds, quick=args.quick)
-            ratio = subject / baseline
-            verdict = ""
-            if comparison.bar is not None:
-                ok = ratio <= comparison.bar
-                verdict = f"<= {comparison.bar:.2f}x {'ok' if ok else 'MISSED'}"
-                if not ok:
-                    missed.append(comparison.title)
-            times = f"{_time(subject)} {_time(baseline)}"
-            print(f"{comparison.title:66} {times} {ratio:6.2f}x  {verdict}", flush=True)
+            if not _row(comparison.title, subject, baseline, comparison.bar):
+                missed.append(comparison.title)
+    http = http_comparison(rounds=5, quick=args.quick)
+    if isinstance(http, str):
+        print(f"{HTTP_TITLE:66} {http}", flush=True)
+    else:
+        adapter = 1 / http.adapter_rps
+        rps = f" ({http.adapter_rps:.0f} vs {http.bare_rps:.0f} req/s)"
+        if not _row(HTTP_TITLE, adapter, 1 / http.bare_rps, HTTP_BAR, rps):
+            missed.append(HTTP_TITLE)
+        rps = f"  ({http.adapter_rps:.0f} vs {http.by_hand_rps:.0f} req/s)"
+        _row(HTTP_BY_HAND_TITLE, adapter, 1 / http.by_hand_rps, None, rps)
     if missed and not args.quick:
         print(f"missed {len(missed)} bar(s): {', '.join(missed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _row(title: str, subject: float, baseline: float, bar: float | None, note: str = "") -> bool:
+    """Print one comparison; False if it missed its bar."""
+    ratio = subject / baseline
+    ok = bar is None or ratio <= bar
+    verdict = "" if bar is None else f"<= {bar:.2f}x {'ok' if ok else 'MISSED'}"
+    times = f"{_time(subject)} {_time(baseline)}"
+    print(f"{title:66} {times} {ratio:6.2f}x  {verdict}{note}", flush=True)
+    return ok
 
 
 def _time(seconds: float) -> str:

@@ -9,7 +9,16 @@ from typing import Any, cast
 
 import pytest
 
-from idwise_events import WebhookRequest, WebhookResponse
+from idwise_events import (
+    BasicAuth,
+    BearerAuth,
+    HeaderAuth,
+    IpAllowlist,
+    VerificationError,
+    Verifier,
+    WebhookRequest,
+    WebhookResponse,
+)
 
 CANARY = "CANARY-s3cr3t-9f2b"
 
@@ -34,7 +43,6 @@ def test_header_lookup_ignores_case_for_mappings_and_pairs(
     assert request.header("Authorization") == f"Bearer {CANARY}"
     assert request.header("content-TYPE") == "application/json"
     assert request.header("x-missing") is None
-    assert request.headers is headers
 
 
 def test_repeated_headers_keep_every_value_in_order() -> None:
@@ -51,7 +59,7 @@ def test_repeated_headers_keep_every_value_in_order() -> None:
 
 
 def test_an_iterator_of_pairs_is_kept_so_it_can_be_read_again() -> None:
-    """A one-shot iterator of pairs is stored as a tuple, so lookups and `headers` still work."""
+    """A one-shot iterator of pairs is kept, so every lookup still sees its headers."""
 
     def pairs() -> Iterator[tuple[str, str]]:
         yield ("X-Api-Key", CANARY)
@@ -59,21 +67,61 @@ def test_an_iterator_of_pairs_is_kept_so_it_can_be_read_again() -> None:
     request = WebhookRequest(b"", pairs())
 
     assert request.header("x-api-key") == CANARY
-    assert request.headers == (("X-Api-Key", CANARY),)
     assert request.header_values("X-API-KEY") == (CANARY,)
+    assert repr(request).endswith("headers=<1 headers>, client_ip=None)")
 
 
-def test_construction_stores_what_it_was_given_without_indexing() -> None:
-    """The constructor keeps body, headers and client address as given; no index until a lookup."""
+def test_construction_keeps_body_and_client_address_and_indexes_headers_once() -> None:
+    """The constructor keeps body and client address as given; headers are indexed on demand."""
     headers = {"A": "1"}
     request = WebhookRequest(b"body", headers, client_ip="203.0.113.9")
 
     assert request.body == b"body"
-    assert request.headers is headers
     assert request.client_ip == "203.0.113.9"
-    assert request._index is None  # built on the first lookup only
-    request.header("a")
-    assert request._index == {"a": ("1",)}
+    headers["B"] = "2"  # not read yet: the first lookup indexes what is there then, once
+    assert request.header("b") == "2"
+    headers["C"] = "3"
+    assert request.header("c") is None
+
+
+@pytest.mark.parametrize("body", [bytearray(b"{}"), memoryview(b"{}")])
+def test_a_bytes_like_body_becomes_bytes(body: bytearray | memoryview) -> None:
+    """Framework buffers (bytearray, memoryview) become the immutable bytes verifiers hash."""
+    request = WebhookRequest(body)
+
+    assert request.body == b"{}"
+    assert type(request.body) is bytes
+
+
+def test_bytes_header_pairs_are_read_as_latin_1() -> None:
+    """ASGI's raw header pairs are bytes: names and values read as latin-1, as servers do."""
+    request = WebhookRequest(
+        b"",
+        [(b"authorization", b"Bearer t\xf6k"), (b"X-Forwarded-For", b"203.0.113.9")],
+    )
+
+    assert request.header("Authorization") == "Bearer t\u00f6k"
+    assert request.header_values("x-forwarded-for") == ("203.0.113.9",)
+
+
+def test_header_values_that_are_not_text_are_ignored_not_raised_on() -> None:
+    """A WSGI environ or a sloppy mapping may hold other objects: they count as absent headers.
+
+    Verifiers promise to raise only VerificationError, so the request never hands them anything
+    but text.
+    """
+    environ_like: dict[str, Any] = {
+        "wsgi.input": object(),
+        "X-Count": 5,
+        "X-List": ["a"],
+        "Authorization": "Bearer ok",
+    }
+    request = WebhookRequest(b"", environ_like)
+
+    assert request.header("x-count") is None
+    assert request.header_values("x-list") == ()
+    assert request.header("wsgi.input") is None
+    assert request.header("authorization") == "Bearer ok"
 
 
 def test_defaults_are_no_headers_and_no_client_address() -> None:
@@ -112,7 +160,32 @@ def test_response_defaults_and_is_frozen() -> None:
     response = WebhookResponse(200)
     other = WebhookResponse(200)
 
-    assert (response.status, response.body, response.headers) == (200, b"", {})
-    assert response.headers is not other.headers  # no shared mutable default
+    assert (response.status, response.body, dict(response.headers)) == (200, b"", {})
     with pytest.raises(dataclasses.FrozenInstanceError):
         cast(Any, response).status = 500
+    with pytest.raises(TypeError):  # the default headers cannot be filled in by one response
+        cast(Any, response.headers)["X-A"] = "b"
+    assert dict(other.headers) == {}
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    [
+        BearerAuth(CANARY),
+        BasicAuth("idwise", CANARY),
+        HeaderAuth({"X-Api-Key": CANARY}),
+        IpAllowlist(["203.0.113.0/24"], trusted_proxies=1),
+    ],
+    ids=lambda verifier: type(verifier).__name__,
+)
+@pytest.mark.parametrize(
+    "value", [b"\xff\xfe", 5, ["Bearer x"], None, object()], ids=lambda value: type(value).__name__
+)
+def test_verifiers_given_headers_that_are_not_text_raise_only_verification_error(
+    verifier: Verifier, value: object
+) -> None:
+    """Whatever objects the headers hold, a verifier raises VerificationError and nothing else."""
+    headers = {"Authorization": value, "X-Api-Key": value, "X-Forwarded-For": value}
+
+    with pytest.raises(VerificationError):
+        verifier.verify(WebhookRequest(b"{}", cast(dict[str, str], headers)))

@@ -5,7 +5,6 @@ The dispatcher does all of this for you; this is what it does, step by step.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from idwise_events import (
     InProgress,
     MemoryStore,
     StoreError,
+    fingerprint,
     parse_event,
 )
 from idwise_events.stores.sql import SqlStore
@@ -31,9 +31,9 @@ def handle(event: Event) -> None:
 def receive(raw_body: bytes, store: IdempotencyStore) -> int:
     """Handle one delivery; returns the HTTP status to answer IDWise with."""
     event = parse_event(raw_body)
-    fingerprint = hashlib.sha256(raw_body).hexdigest()
     try:
-        claim = store.claim(event.idempotency_key, lease=LEASE, fingerprint=fingerprint)
+        # The fingerprint (the body's SHA-256) tells a retry from another body under the same key.
+        claim = store.claim(event.idempotency_key, lease=LEASE, fingerprint=fingerprint(raw_body))
     except StoreError:
         return 503  # nothing was processed; IDWise will retry
     if isinstance(claim, Completed):

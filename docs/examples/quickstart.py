@@ -1,4 +1,4 @@
-"""Quickstart: turn a webhook body into a typed event and act on it."""
+"""Parsing by hand: turn a webhook body into a typed event and act on it."""
 
 from __future__ import annotations
 

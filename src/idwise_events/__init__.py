@@ -18,6 +18,7 @@ from ._bodies import (
     UpdatedJourneyBody,
     VerificationUpdateRequiredBody,
 )
+from ._dispatch import Dispatcher
 from ._enums import (
     EventType,
     FinalDecision,
@@ -44,6 +45,7 @@ from ._events import (
     UpdatedJourney,
     VerificationUpdateRequired,
 )
+from ._outcomes import Outcome
 from ._parse import json_schema, parse_event
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
@@ -55,6 +57,7 @@ from ._store import (
     InProgress,
     MemoryStore,
     as_async_store,
+    fingerprint,
 )
 
 __version__ = "0.1.0"
@@ -69,6 +72,7 @@ __all__ = [
     "ClaimResult",
     "Claimed",
     "Completed",
+    "Dispatcher",
     "Event",
     "EventType",
     "FinalDecision",
@@ -95,6 +99,7 @@ __all__ = [
     "ManuallyReviewedBody",
     "MemoryStore",
     "NoAuth",
+    "Outcome",
     "OverdueStep",
     "PayloadError",
     "RequiredStep",
@@ -115,6 +120,7 @@ __all__ = [
     "WebhookRequest",
     "WebhookResponse",
     "as_async_store",
+    "fingerprint",
     "json_schema",
     "parse_event",
     "verifier_from_env",

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeAlias
 
 __all__ = ["WebhookRequest", "WebhookResponse"]
+
+Headers: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
+"""Request headers as a framework hands them over: a mapping, or ``(name, value)`` pairs.
+
+Pairs may repeat a name (ASGI, aiohttp and Lambda v1 keep repeated headers apart) and may be
+bytes, as ASGI's raw headers are; bytes are read as latin-1, the way HTTP servers present them.
+"""
 
 
 class WebhookRequest:
     """One incoming webhook delivery, as any web framework can describe it.
 
     Adapters build one per request from the framework's own request object; verifiers and the
-    dispatcher read it. Building one is cheap: the headers are kept as given and indexed by
-    lowercase name only when a header is first looked up.
+    dispatcher read it through `header` and `header_values`, whatever form the headers were
+    given in. Building one is cheap: the headers are indexed by lowercase name only when a header
+    is first looked up, and only once.
 
     Args:
         body: The raw request body, exactly as received (never a re-serialised one).
-        headers: The request headers, as a mapping or as ``(name, value)`` pairs. Pairs can carry
-            a header that appears several times (ASGI's raw headers do); a mapping cannot.
+        headers: The request headers: a mapping, or ``(name, value)`` pairs of ``str`` or of
+            ``bytes`` (read as latin-1). Pairs can carry a header that appears several times; a
+            mapping cannot. Entries whose value is neither ``str`` nor ``bytes`` (a WSGI
+            ``environ``'s ``wsgi.input``, say) are ignored.
         client_ip: The address of the peer that opened the connection (the last proxy, if there
             are proxies), or ``None`` when unknown.
 
@@ -29,66 +41,85 @@ class WebhookRequest:
         ```
     """
 
-    __slots__ = ("_index", "body", "client_ip", "headers")
+    __slots__ = ("_headers", "_index", "body", "client_ip")
 
     body: bytes
     """The raw request body."""
-    headers: Mapping[str, str] | Collection[tuple[str, str]]
-    """The headers as passed to the constructor (an iterator is kept as a tuple of its pairs)."""
     client_ip: str | None
     """The address of the connecting peer, or ``None`` when unknown."""
 
     def __init__(
         self,
-        body: bytes,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: bytes | bytearray | memoryview,
+        headers: Headers = (),
         client_ip: str | None = None,
     ) -> None:
-        self.body = body
-        if isinstance(headers, (dict, list, tuple, Collection)):  # the common types checked first
-            self.headers = headers
-        else:
-            self.headers = tuple(headers)  # an iterator can be read only once
+        self.body = body if type(body) is bytes else bytes(body)
+        # Kept as given (an iterator as a tuple, since it can be read only once) and indexed on
+        # the first lookup: most deliveries look up one or two headers, some none at all.
+        self._headers: Mapping[str, str] | Collection[tuple[str | bytes, str | bytes]] = (
+            headers if isinstance(headers, (dict, list, tuple, Collection)) else tuple(headers)
+        )
         self.client_ip = client_ip
         self._index: dict[str, tuple[str, ...]] | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or ``None`` if it is absent."""
-        values = self._headers_by_name().get(name.lower())
+        index = self._build_index() if self._index is None else self._index
+        values = index.get(name.lower())
         return values[0] if values else None
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of header ``name`` (case-insensitive) in the order received; may be empty."""
-        return self._headers_by_name().get(name.lower(), ())
+        index = self._build_index() if self._index is None else self._index
+        return index.get(name.lower(), ())
 
-    def _headers_by_name(self) -> dict[str, tuple[str, ...]]:
-        index = self._index
-        if index is None:
-            pairs = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
-            index = {name.lower(): (value,) for name, value in pairs}
-            if len(index) != len(self.headers):  # a repeated name, maybe in another case: rare
-                index = {}
-                for name, value in pairs:
-                    key = name.lower()
-                    index[key] = (*index.get(key, ()), value)
-            self._index = index
+    def _build_index(self) -> dict[str, tuple[str, ...]]:
+        headers = self._headers
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        index: dict[str, tuple[str, ...]] = {}
+        for name, value in pairs:
+            if type(name) is bytes and type(value) is bytes:  # ASGI's raw headers
+                name, value = name.decode("latin-1"), value.decode("latin-1")
+            elif type(name) is not str or type(value) is not str:
+                name, value = _text(name), _text(value)
+                if name is None or value is None:
+                    continue
+            key = name.lower()
+            index[key] = (*index[key], value) if key in index else (value,)
+        self._index = index
         return index
 
     def __repr__(self) -> str:
         # Header values carry the credentials: show only how many there are.
         return (
-            f"WebhookRequest(body=<{len(self.body)} bytes>, headers=<{len(self.headers)} headers>,"
+            f"WebhookRequest(body=<{len(self.body)} bytes>, headers=<{len(self._headers)} headers>,"
             f" client_ip={self.client_ip!r})"
         )
 
 
+def _text(value: object) -> str | None:
+    """A header name or value as text: bytes read as latin-1, as HTTP servers do; else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("latin-1")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookResponse:
-    """What to answer IDWise: a status code, a body and headers, for an adapter to send back."""
+    """What to answer IDWise: a status code, a body and headers, for an adapter to send back.
+
+    Immutable, headers included, so that one response can be answered many times.
+    """
 
     status: int
     """The HTTP status code (IDWise treats only 200 as delivered)."""
     body: bytes = b""
     """The response body."""
-    headers: dict[str, str] = field(default_factory=dict)
-    """Response headers, such as ``Retry-After``."""
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    """Response headers, such as ``Content-Type`` and ``Retry-After``."""
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})

@@ -11,6 +11,7 @@ the next delivery takes the event over, and the crashed worker's token can no lo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import itertools
 import logging
@@ -30,6 +31,7 @@ __all__ = [
     "InProgress",
     "MemoryStore",
     "as_async_store",
+    "fingerprint",
 ]
 
 logger = logging.getLogger("idwise_events")
@@ -144,6 +146,16 @@ class AsyncIdempotencyStore(Protocol):
     async def purge(self) -> int:
         """As [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         ...
+
+
+def fingerprint(body: bytes) -> str:
+    """The ``fingerprint`` that `IdempotencyStore.claim` takes: the body's SHA-256, in hex.
+
+    Two deliveries with the same idempotency key but different fingerprints are not the same
+    event (see `IdempotencyStore.claim`). [`Dispatcher`][idwise_events.Dispatcher] computes it for
+    you; call it when you drive a store by hand.
+    """
+    return hashlib.sha256(body).hexdigest()
 
 
 def report_fingerprint_mismatch(key: str) -> None:

@@ -6,6 +6,7 @@ from idwise_events.testing import auth_headers, make_event
 
 event = make_event(FinishedJourney, system_decision="Refer")
 headers = auth_headers(verifier)  # what IDWise sends for the verifier's configuration
+request = build_request(event, verifier)  # a WebhookRequest for Dispatcher.handle
 ```
 
 Hypothesis strategies for property tests live in
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from .._auth import Verifier, _Combinable
 from .._events import (
     AmlMonitorUpdate,
+    Event,
     FinishedJourney,
     FinishedOngoingCheck,
     FinishedSpotCheck,
@@ -34,8 +36,9 @@ from .._events import (
     UpdatedJourney,
     VerificationUpdateRequired,
 )
+from .._request import WebhookRequest
 
-__all__ = ["SAMPLE_BODIES", "auth_headers", "make_event"]
+__all__ = ["SAMPLE_BODIES", "auth_headers", "build_request", "make_event"]
 
 _JOURNEY = {"journeyId": "6720a1f3c9e84b2d5f0e122e", "referenceNo": "cust-000842"}
 
@@ -144,3 +147,39 @@ def auth_headers(verifier: Verifier) -> dict[str, str]:
             f" not {type(verifier).__name__}"
         )
     return verifier._example_headers()
+
+
+def build_request(
+    event: Event | bytes | str,
+    verifier: Verifier | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    client_ip: str | None = "127.0.0.1",
+) -> WebhookRequest:
+    """The `WebhookRequest` IDWise would send for ``event``, as an adapter would build it.
+
+    Args:
+        event: An event (sent as its wire JSON, ``model_dump_json(by_alias=True)``), or a raw
+            body to send exactly as given.
+        verifier: Add the headers IDWise sends to an endpoint this verifier protects (see
+            `auth_headers`); none when omitted.
+        headers: More headers, added after (and over) those.
+        client_ip: The connecting peer's address.
+
+    Example:
+        ```python
+        response = dispatcher.handle(build_request(make_event(FinishedJourney), verifier))
+        assert response.status == 200
+        ```
+    """
+    if isinstance(event, str):
+        body = event.encode()
+    elif isinstance(event, bytes):
+        body = event
+    else:
+        body = event.model_dump_json(by_alias=True).encode()
+    sent = {"Content-Type": "application/json"}
+    if verifier is not None:
+        sent.update(auth_headers(verifier))
+    sent.update(headers or {})
+    return WebhookRequest(body, sent, client_ip=client_ip)

@@ -1,0 +1,168 @@
+"""The status policy: what each `Outcome` of a delivery answers, and the log record it leaves.
+
+IDWise counts only HTTP 200 as delivered and retries anything else (after 5, 10 and 15 minutes),
+so 200 means "never send this again" and every other status asks for a retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+
+from ._events import Event
+from ._request import WebhookRequest, WebhookResponse
+
+__all__ = ["Outcome"]
+
+logger = logging.getLogger("idwise_events")
+
+
+class Outcome(str, Enum):
+    """What became of one delivery; each answers with a status (the default is given here).
+
+    Override the status of some with ``Dispatcher(statuses={Outcome.UNAUTHORIZED: 403})``.
+    """
+
+    PROCESSED = "processed"
+    """200: every handler ran and returned; the event is done (unknown event names included)."""
+    DUPLICATE = "duplicate"
+    """200: the event was processed before, so it is acknowledged without running handlers."""
+    IN_PROGRESS = "in_progress"
+    """409 with ``Retry-After``: another worker holds the event right now."""
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    """405 with ``Allow: POST``: the request was not a POST."""
+    TOO_LARGE = "too_large"
+    """413: the body, or its announced ``Content-Length``, is over ``max_body_bytes``."""
+    UNAUTHORIZED = "unauthorized"
+    """401: the verifier refused the credentials (the answer does not say which check failed)."""
+    INVALID = "invalid"
+    """400: authenticated, but not a valid IDWise webhook; the ``on_invalid`` hooks saw it."""
+    HANDLER_FAILED = "handler_failed"
+    """500: a handler raised; the claim was released, so IDWise's retry runs the event again."""
+    STORE_UNAVAILABLE = "store_unavailable"
+    """503 with ``Retry-After``: the idempotency store is unreachable; nothing was processed."""
+
+
+DEFAULT_STATUSES: Mapping[Outcome, int] = MappingProxyType(
+    {
+        Outcome.PROCESSED: 200,
+        Outcome.DUPLICATE: 200,
+        Outcome.IN_PROGRESS: 409,
+        Outcome.METHOD_NOT_ALLOWED: 405,
+        Outcome.TOO_LARGE: 413,
+        Outcome.UNAUTHORIZED: 401,
+        Outcome.INVALID: 400,
+        Outcome.HANDLER_FAILED: 500,
+        Outcome.STORE_UNAVAILABLE: 503,
+    }
+)
+
+UNAVAILABLE_RETRY_AFTER = 30
+"""Seconds to suggest waiting when the store is down (IDWise keeps its own schedule anyway)."""
+
+_LEVELS = {
+    Outcome.PROCESSED: logging.INFO,
+    Outcome.DUPLICATE: logging.INFO,
+    Outcome.IN_PROGRESS: logging.INFO,
+    Outcome.METHOD_NOT_ALLOWED: logging.WARNING,
+    Outcome.TOO_LARGE: logging.WARNING,
+    Outcome.UNAUTHORIZED: logging.WARNING,
+    Outcome.INVALID: logging.WARNING,
+    Outcome.HANDLER_FAILED: logging.ERROR,
+    Outcome.STORE_UNAVAILABLE: logging.ERROR,
+}
+_BODIES = {outcome: json.dumps({"outcome": outcome.value}).encode() for outcome in Outcome}
+
+
+def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResponse]:
+    """The plain response to each outcome, with the default statuses but for ``overrides``.
+
+    Built once per dispatcher, so that most deliveries are answered without building anything.
+
+    Raises:
+        TypeError: If a key is not an `Outcome`.
+        ValueError: If a status is not an HTTP status code.
+    """
+    statuses = dict(DEFAULT_STATUSES)
+    for outcome, status in overrides.items():
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"statuses: keys must be Outcome members, not {outcome!r}")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
+        statuses[outcome] = status
+    return {
+        outcome: WebhookResponse(status, _BODIES[outcome], MappingProxyType(_headers(outcome)))
+        for outcome, status in statuses.items()
+    }
+
+
+def _headers(outcome: Outcome, retry_after: int | None = None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if outcome is Outcome.METHOD_NOT_ALLOWED:
+        headers["Allow"] = "POST"
+    return headers
+
+
+def answer(
+    responses: Mapping[Outcome, WebhookResponse],
+    outcome: Outcome,
+    started: float,
+    request: WebhookRequest | None = None,
+    event: Event | None = None,
+    *,
+    retry_after: int | None = None,
+    detail: str | None = None,
+    note: str | None = None,
+    exc_info: BaseException | None = None,
+    level: int | None = None,
+) -> WebhookResponse:
+    """The response for ``outcome`` (from ``responses``), and the delivery's one log record.
+
+    The body is ``{"outcome": ...}``, with the reason a payload was refused as ``detail`` (it
+    names fields, never their values). The record carries ``event_type``, ``event_id``,
+    ``outcome``, ``status``, ``duration_ms`` and ``client_ip`` as attributes; never a header
+    value or the body. ``level`` overrides the outcome's usual level (a warning for an event
+    processed with something to note).
+    """
+    response = responses[outcome]
+    status = response.status
+    if retry_after is not None or detail is not None:
+        body = response.body
+        if detail is not None:
+            body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
+        response = WebhookResponse(status, body, _headers(outcome, retry_after))
+    level = _LEVELS[outcome] if level is None else level
+    if logger.isEnabledFor(level):
+        event_type = event.event if event is not None else None
+        event_id = event.event_id if event is not None else None
+        client_ip = request.client_ip if request is not None else None
+        if event_type is not None:
+            subject = f" {event_type} {event_id or '(no eventId)'}"
+        else:
+            subject = f" from {client_ip}" if client_ip else ""
+        duration_ms = (time.perf_counter() - started) * 1000
+        logger.log(
+            level,
+            "IDWise webhook%s: %s, answered %d in %.1f ms%s",
+            subject,
+            outcome.value,
+            status,
+            duration_ms,
+            "".join(f" ({text})" for text in (detail, note) if text),
+            exc_info=exc_info,
+            extra={
+                "event_type": event_type,
+                "event_id": event_id,
+                "outcome": outcome.value,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client_ip": client_ip,
+            },
+        )
+    return response

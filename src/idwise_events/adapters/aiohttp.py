@@ -1,0 +1,48 @@
+"""aiohttp: a route that answers IDWise's webhooks.
+
+```python
+app.add_routes([route(dispatcher)])  # POST /webhooks/idwise
+```
+"""
+
+from __future__ import annotations
+
+try:
+    from aiohttp import web
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'idwise_events.adapters.aiohttp needs aiohttp: pip install "idwise-events[aiohttp]"'
+    ) from exc
+
+from .._dispatch import Dispatcher
+from .._request import WebhookRequest, WebhookResponse
+from . import DEFAULT_PATH
+
+__all__ = ["handle", "route", "to_response", "to_webhook_request"]
+
+
+async def to_webhook_request(request: web.Request) -> WebhookRequest:
+    """The delivery in an aiohttp request: its raw body, headers and the connecting peer."""
+    return WebhookRequest(await request.read(), request.raw_headers, request.remote)
+
+
+def to_response(response: WebhookResponse) -> web.Response:
+    """The dispatcher's answer as an aiohttp response."""
+    return web.Response(body=response.body, status=response.status, headers=response.headers)
+
+
+async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
+    """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
+    early = dispatcher.early_response(request.method, request.content_length)
+    if early is None:
+        early = await dispatcher.handle_async(await to_webhook_request(request))
+    return to_response(early)
+
+
+def route(dispatcher: Dispatcher, path: str = DEFAULT_PATH) -> web.RouteDef:
+    """A route at ``path``, for ``app.add_routes``, that hands every request to ``dispatcher``."""
+
+    async def idwise_webhook(request: web.Request) -> web.Response:
+        return await handle(request, dispatcher)
+
+    return web.route("*", path, idwise_webhook)

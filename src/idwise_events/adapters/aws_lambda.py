@@ -1,0 +1,73 @@
+"""AWS Lambda: a handler for API Gateway (REST v1, HTTP API v2) and Lambda function URL events.
+
+```python
+handler = lambda_handler(dispatcher)  # the function Lambda calls: handler(event, context)
+```
+
+Needs nothing beyond the standard library. Coroutine handlers run in a fresh event loop for each
+delivery (``asyncio.run``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._dispatch import Dispatcher
+from .._request import WebhookRequest, WebhookResponse
+
+__all__ = ["handle", "lambda_handler", "to_response", "to_webhook_request"]
+
+LambdaEvent = Mapping[str, Any]
+"""An API Gateway or function URL event, as Lambda passes it (decoded JSON)."""
+
+
+def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
+    """The delivery in a Lambda proxy event: the raw body (base64-decoded), headers, source IP.
+
+    Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1).
+
+    Raises:
+        ValueError: If the event says its body is base64 but it is not.
+    """
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        raw = base64.b64decode(body, validate=True)
+    else:
+        # A str body is the text as sent; lone surrogates are kept for the parser to refuse.
+        raw = body.encode("utf-8", "surrogatepass")
+    context = event.get("requestContext") or {}
+    source = (context.get("http") or context.get("identity") or {}).get("sourceIp")
+    multi = event.get("multiValueHeaders")
+    if multi:
+        pairs = [(name, value) for name, values in multi.items() for value in values or ()]
+        return WebhookRequest(raw, pairs, source)
+    return WebhookRequest(raw, event.get("headers") or {}, source)
+
+
+def to_response(response: WebhookResponse) -> dict[str, Any]:
+    """The dispatcher's answer as a Lambda proxy response."""
+    return {
+        "statusCode": response.status,
+        "headers": dict(response.headers),
+        "body": base64.b64encode(response.body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+def handle(event: LambdaEvent, dispatcher: Dispatcher) -> dict[str, Any]:
+    """Answer one invocation: refuse other methods (405) or dispatch the body."""
+    context = event.get("requestContext") or {}
+    method = event.get("httpMethod") or (context.get("http") or {}).get("method") or ""
+    early = dispatcher.early_response(method)
+    return to_response(early or dispatcher.handle(to_webhook_request(event)))
+
+
+def lambda_handler(dispatcher: Dispatcher) -> Callable[[LambdaEvent, Any], dict[str, Any]]:
+    """The function to configure as the Lambda's handler: ``handler(event, context)``."""
+
+    def idwise_webhook(event: LambdaEvent, context: Any) -> dict[str, Any]:
+        return handle(event, dispatcher)
+
+    return idwise_webhook

@@ -1,0 +1,53 @@
+"""Starlette: a route that answers IDWise's webhooks.
+
+```python
+app = Starlette(routes=[route(dispatcher)])  # POST /webhooks/idwise
+```
+"""
+
+from __future__ import annotations
+
+try:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'idwise_events.adapters.starlette needs Starlette: pip install "idwise-events[starlette]"'
+    ) from exc
+
+from .._dispatch import Dispatcher
+from .._request import WebhookRequest, WebhookResponse
+from . import DEFAULT_PATH, ROUTED_METHODS
+
+__all__ = ["handle", "route", "to_response", "to_webhook_request"]
+
+
+async def to_webhook_request(request: Request) -> WebhookRequest:
+    """The delivery in a Starlette request: its raw body, headers and the connecting peer."""
+    client = request.client
+    return WebhookRequest(await request.body(), request.headers.raw, client and client.host)
+
+
+def to_response(response: WebhookResponse) -> Response:
+    """The dispatcher's answer as a Starlette response."""
+    return Response(response.body, status_code=response.status, headers=response.headers)
+
+
+async def handle(request: Request, dispatcher: Dispatcher) -> Response:
+    """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
+    early = dispatcher.early_response(request.method, request.headers.get("content-length"))
+    if early is None:
+        early = await dispatcher.handle_async(await to_webhook_request(request))
+    return to_response(early)
+
+
+def route(
+    dispatcher: Dispatcher, path: str = DEFAULT_PATH, *, name: str = "idwise_events"
+) -> Route:
+    """A route at ``path`` that hands every request to ``dispatcher``."""
+
+    async def idwise_webhook(request: Request) -> Response:
+        return await handle(request, dispatcher)
+
+    return Route(path, idwise_webhook, methods=ROUTED_METHODS, name=name)

@@ -1,0 +1,68 @@
+"""The AWS Lambda adapter's converters for REST v1, HTTP API v2 and function URL events."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from idwise_events import WebhookResponse
+from idwise_events.adapters.aws_lambda import to_response, to_webhook_request
+
+from .conftest import lambda_event
+
+RAW = b' {"event" : "Finished Journey",\n "body": {}}\xff'
+
+
+@pytest.mark.parametrize("shape", ["http-v2", "function-url"])
+def test_a_base64_body_is_decoded_to_the_exact_bytes(shape: str) -> None:
+    """HTTP API v2 and function URLs send the body base64-encoded: decoded byte for byte."""
+    event = lambda_event(shape, "POST", RAW, {"Authorization": "Bearer t"})
+
+    request = to_webhook_request(event)
+
+    assert request.body == RAW
+    assert request.header("authorization") == "Bearer t"
+    assert request.client_ip == "203.0.113.7"
+
+
+def test_a_rest_v1_event_keeps_repeated_headers_and_the_text_body() -> None:
+    """REST v1: every multiValueHeaders value kept; a text body is its UTF-8; sourceIp the peer."""
+    event: dict[str, Any] = {
+        "httpMethod": "POST",
+        "headers": {"X-Forwarded-For": "203.0.113.1"},
+        "multiValueHeaders": {"X-Forwarded-For": ["198.51.100.1", "203.0.113.1"]},
+        "body": '{"event": "Finished Journey", "body": {"referenceNo": "Zoë"}}',
+        "isBase64Encoded": False,
+        "requestContext": {"identity": {"sourceIp": "198.51.100.20"}},
+    }
+
+    request = to_webhook_request(event)
+
+    assert request.body == '{"event": "Finished Journey", "body": {"referenceNo": "Zoë"}}'.encode()
+    assert request.header_values("x-forwarded-for") == ("198.51.100.1", "203.0.113.1")
+    assert request.client_ip == "198.51.100.20"
+
+
+def test_an_event_without_body_or_context_converts_to_an_empty_request() -> None:
+    """A bare test invocation has no body, headers or source: nothing is invented."""
+    request = to_webhook_request({"httpMethod": "POST"})
+
+    assert (request.body, request.header("authorization"), request.client_ip) == (b"", None, None)
+
+
+def test_a_body_marked_base64_that_is_not_is_a_value_error() -> None:
+    """A malformed event is AWS's error, reported as one: ValueError, not a wrong body."""
+    with pytest.raises(ValueError, match=r"base64|Incorrect padding|Non-base64"):
+        to_webhook_request({"body": "not base64!", "isBase64Encoded": True})
+
+
+def test_to_response_is_a_proxy_response_with_a_base64_body() -> None:
+    """statusCode, headers and the body (base64, so any bytes survive) as Lambda expects."""
+    response = to_response(WebhookResponse(401, b'{"outcome": "unauthorized"}', {"X-A": "b"}))
+
+    assert response["statusCode"] == 401
+    assert response["headers"] == {"X-A": "b"}
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == b'{"outcome": "unauthorized"}'

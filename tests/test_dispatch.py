@@ -1,0 +1,637 @@
+"""Dispatcher: every row of the status policy, handler order, hooks, logging, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idwise_events import (
+    BearerAuth,
+    Claimed,
+    ClaimResult,
+    Dispatcher,
+    Event,
+    FinishedJourney,
+    ManuallyReviewed,
+    MemoryStore,
+    NoAuth,
+    Outcome,
+    PayloadError,
+    StoreError,
+    UnknownEvent,
+    VerificationError,
+    WebhookRequest,
+    WebhookResponse,
+    fingerprint,
+)
+from idwise_events.stores.sql import SqlStore
+from idwise_events.testing import build_request, make_event
+
+from .conftest import CANARY
+from .stores.conftest import FakeClock
+
+VERIFIER = BearerAuth(CANARY)
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def dispatcher() -> Dispatcher:
+    return Dispatcher(verifier=VERIFIER)
+
+
+def deliver(dispatcher: Dispatcher, event: Event | bytes, **options: Any) -> WebhookResponse:
+    return dispatcher.handle(build_request(event, VERIFIER, **options))
+
+
+def outcome(response: WebhookResponse) -> str:
+    body: dict[str, str] = json.loads(response.body)
+    return body["outcome"]
+
+
+class RecordingVerifier:
+    """A verifier of the user's own that records that it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verify(self, request: WebhookRequest) -> None:
+        self.calls += 1
+
+
+class FailingStore:
+    """A user's store that delegates to MemoryStore but fails the chosen operations."""
+
+    def __init__(self, *failing: str) -> None:
+        self.inner = MemoryStore()
+        self.failing = set(failing)
+
+    def _check(self, operation: str) -> None:
+        if operation in self.failing:
+            raise StoreError(f"{operation} failed")
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        self._check("claim")
+        return self.inner.claim(key, lease=lease, fingerprint=fingerprint)
+
+    def complete(self, key: str, token: str) -> bool:
+        self._check("complete")
+        return self.inner.complete(key, token)
+
+    def release(self, key: str, token: str) -> bool:
+        self._check("release")
+        return self.inner.release(key, token)
+
+    def purge(self) -> int:
+        return self.inner.purge()
+
+
+# -- the status policy, row by row ---------------------------------------------------------
+
+
+def test_an_authenticated_event_is_processed_once_and_its_retry_is_acknowledged(
+    dispatcher: Dispatcher,
+) -> None:
+    """200 processed, then 200 duplicate for the retry, with the handler run only once."""
+    seen: list[str | None] = []
+    dispatcher.on(FinishedJourney)(lambda event: seen.append(event.event_id))
+    event = make_event(FinishedJourney)
+
+    first, retry = deliver(dispatcher, event), deliver(dispatcher, event)
+
+    assert (first.status, outcome(first)) == (200, "processed")
+    assert (retry.status, outcome(retry)) == (200, "duplicate")
+    assert seen == [event.event_id]
+    assert first.headers["Content-Type"] == "application/json"
+
+
+def test_an_oversized_body_gets_413_before_anything_else() -> None:
+    """413 is decided on size alone: the verifier is not even asked."""
+    verifier = RecordingVerifier()
+    dispatcher = Dispatcher(verifier=verifier, max_body_bytes=64)
+
+    response = dispatcher.handle(WebhookRequest(b"{" + b" " * 100 + b"}"))
+
+    assert (response.status, outcome(response)) == (413, "too_large")
+    assert verifier.calls == 0
+
+
+def test_wrong_credentials_get_401_and_the_body_is_never_parsed(dispatcher: Dispatcher) -> None:
+    """401 before parsing: a malformed body with wrong credentials is refused as unauthenticated."""
+    invalid: list[PayloadError] = []
+    dispatcher.on_invalid(lambda request, error: invalid.append(error))
+
+    response = dispatcher.handle(WebhookRequest(b"not json", {"Authorization": "Bearer guess"}))
+
+    assert (response.status, response.body) == (401, b'{"outcome": "unauthorized"}')
+    assert invalid == []
+
+
+def test_an_invalid_body_gets_400_with_the_reason_and_reaches_the_on_invalid_hook(
+    dispatcher: Dispatcher,
+) -> None:
+    """400 names the failing field; the hook sees the raw request and the PayloadError."""
+    hooked: list[tuple[bytes, str]] = []
+    dispatcher.on_invalid(lambda request, error: hooked.append((request.body, str(error))))
+    body = b'{"event": "Finished Journey", "body": {"eventId": "e1"}}'
+
+    response = deliver(dispatcher, body)
+
+    assert response.status == 400
+    detail = json.loads(response.body)["detail"]
+    assert "body.journeyId: Field required" in detail
+    assert hooked == [(body, detail)]
+
+
+def test_a_failing_on_invalid_hook_is_logged_and_changes_nothing(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hook that raises still leaves the answer 400."""
+
+    @dispatcher.on_invalid
+    def broken(request: WebhookRequest, error: PayloadError) -> None:
+        raise RuntimeError("hook bug")
+
+    response = deliver(dispatcher, b"[]")
+
+    assert response.status == 400
+    assert any("hook" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_an_unknown_event_name_is_acknowledged_after_its_handlers_ran(
+    dispatcher: Dispatcher,
+) -> None:
+    """200 for an event this version does not know; on_unknown and on_any handlers see it."""
+    seen: list[tuple[str, str]] = []
+    dispatcher.on_unknown(lambda event: seen.append(("unknown", event.event)))
+    dispatcher.on_any(lambda event: seen.append(("any", event.event)))
+    dispatcher.on(FinishedJourney)(lambda event: seen.append(("typed", event.event)))
+
+    response = deliver(dispatcher, b'{"event": "Journey Archived", "body": {"eventId": "x1"}}')
+
+    assert (response.status, outcome(response)) == (200, "processed")
+    assert seen == [("unknown", "Journey Archived"), ("any", "Journey Archived")]
+
+
+def test_a_delivery_while_another_worker_holds_the_event_gets_409_with_retry_after() -> None:
+    """409 and a Retry-After of the lease's remaining time; the handler does not run."""
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store, lease=LEASE)
+    ran: list[Event] = []
+    dispatcher.on_any(ran.append)
+    event = make_event(FinishedJourney)
+    request = build_request(event, VERIFIER)
+    store.claim(event.idempotency_key, lease=LEASE, fingerprint=fingerprint(request.body))
+    clock.advance(timedelta(seconds=100.5))
+
+    response = dispatcher.handle(request)
+
+    assert (response.status, outcome(response)) == (409, "in_progress")
+    assert response.headers["Retry-After"] == "200"  # 199.5 s left, rounded up
+    assert ran == []
+
+
+def test_a_handler_error_gets_500_releases_the_claim_and_the_retry_runs_again(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """500 after a handler raised; the retry runs every handler again and gets 200."""
+    calls: list[str] = []
+    fail = [False, True]  # popped from the end: fail once, then succeed
+
+    @dispatcher.on(FinishedJourney)
+    def first(event: FinishedJourney) -> None:
+        calls.append("first")
+
+    @dispatcher.on(FinishedJourney)
+    def flaky(event: FinishedJourney) -> None:
+        calls.append("flaky")
+        if fail.pop():
+            raise RuntimeError("downstream API timed out")
+
+    @dispatcher.on(FinishedJourney)
+    def last(event: FinishedJourney) -> None:
+        calls.append("last")
+
+    event = make_event(FinishedJourney)
+    failed = deliver(dispatcher, event)
+    retried = deliver(dispatcher, event)
+
+    assert (failed.status, outcome(failed)) == (500, "handler_failed")
+    assert (retried.status, outcome(retried)) == (200, "processed")
+    assert calls == ["first", "flaky", "first", "flaky", "last"]
+    [record] = [r for r in caplog.records if getattr(r, "outcome", None) == "handler_failed"]
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "downstream API timed out"
+    assert "flaky raised; claim released" in record.getMessage()
+
+
+def test_when_release_fails_too_the_handler_error_is_the_one_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """500; the log record carries the handler's exception and mentions the failed release."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=FailingStore("release"))
+
+    @dispatcher.on_any
+    def broken(event: Event) -> None:
+        raise ValueError("the handler's own error")
+
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    assert response.status == 500
+    [record] = [r for r in caplog.records if getattr(r, "outcome", None) == "handler_failed"]
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)
+    assert "releasing the claim failed too" in record.getMessage()
+
+
+def test_a_store_outage_gets_503_and_the_event_is_processed_once_the_store_is_back(
+    tmp_path: Path,
+) -> None:
+    """503 with Retry-After while the database cannot be opened; nothing ran; then 200."""
+    database = tmp_path / "missing-dir" / "events.db"
+    down = Dispatcher(verifier=VERIFIER, store=SqlStore(f"sqlite:///{database}"))
+    ran: list[Event] = []
+    down.on_any(ran.append)
+    event = make_event(FinishedJourney)
+
+    unavailable = deliver(down, event)
+
+    assert (unavailable.status, outcome(unavailable)) == (503, "store_unavailable")
+    assert unavailable.headers["Retry-After"] == "30"
+    assert ran == []
+    database.parent.mkdir()
+    back = Dispatcher(verifier=VERIFIER, store=SqlStore(f"sqlite:///{database}"))
+    back.on_any(ran.append)
+    assert deliver(back, event).status == 200
+    assert [e.event_id for e in ran] == [event.event_id]
+
+
+def test_a_failed_completion_after_the_handlers_ran_is_still_acknowledged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """200: the handlers ran, and a 503 would only make IDWise's retry run them again."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=FailingStore("complete"))
+    ran: list[Event] = []
+    dispatcher.on_any(ran.append)
+
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    assert (response.status, outcome(response)) == (200, "processed")
+    assert len(ran) == 1
+    assert any("marking it complete failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_lease_lost_during_the_handlers_is_logged_as_a_possible_second_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """If another delivery took the event over meanwhile, completion fails and the log says so."""
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store, lease=LEASE)
+    event = make_event(FinishedJourney)
+
+    @dispatcher.on(FinishedJourney)
+    def slow(received: FinishedJourney) -> None:
+        clock.advance(LEASE * 2)  # the lease ran out; a retry takes the event over
+        takeover = store.claim(event.idempotency_key, lease=LEASE, fingerprint="other")
+        assert isinstance(takeover, Claimed)
+
+    response = deliver(dispatcher, event)
+
+    assert response.status == 200
+    assert any(
+        "lease expired before the handlers returned" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_an_event_id_redelivered_with_another_body_reaches_the_mismatch_hook(
+    dispatcher: Dispatcher,
+) -> None:
+    """The duplicate is still acknowledged; the hook sees the event as sent the second time."""
+    mismatches: list[tuple[str | None, str]] = []
+    dispatcher.on_fingerprint_mismatch(
+        lambda event, request: mismatches.append((event.event_id, request.header("x-probe") or ""))
+    )
+    event = make_event(FinishedJourney)
+    altered = make_event(FinishedJourney, event_id=event.event_id, system_decision="Refer")
+
+    assert deliver(dispatcher, event).status == 200
+    again = deliver(dispatcher, altered, headers={"X-Probe": "second"})
+
+    assert (again.status, outcome(again)) == (200, "duplicate")
+    assert mismatches == [(event.event_id, "second")]
+
+
+def test_statuses_can_be_overridden_per_outcome() -> None:
+    """The one documented way to change the policy: `statuses={Outcome...: status}`."""
+    dispatcher = Dispatcher(
+        verifier=VERIFIER, statuses={Outcome.UNAUTHORIZED: 403, Outcome.IN_PROGRESS: 503}
+    )
+
+    response = dispatcher.handle(WebhookRequest(b"{}"))
+
+    assert response.status == 403
+    assert dispatcher.statuses[Outcome.IN_PROGRESS] == 503
+    assert dispatcher.statuses[Outcome.PROCESSED] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "content_length", "status"),
+    [
+        ("GET", None, 405),
+        ("put", "10", 405),
+        ("POST", str(2**20 + 1), 413),
+        ("POST", 2**20 + 1, 413),
+        ("POST", str(2**20), None),
+        ("post", None, None),
+        ("POST", "12abc", None),  # not a length: the server or the body read will tell
+    ],
+)
+def test_early_response_refuses_other_methods_and_announced_oversized_bodies(
+    dispatcher: Dispatcher, method: str, content_length: str | int | None, status: int | None
+) -> None:
+    """Adapters ask before reading the body: 405 (with Allow: POST) and 413, or go on."""
+    response = dispatcher.early_response(method, content_length)
+
+    assert (response.status if response else None) == status
+    if status == 405:
+        assert response is not None
+        assert response.headers["Allow"] == "POST"
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+def test_handlers_run_in_registration_order_with_on_any_among_them(
+    dispatcher: Dispatcher,
+) -> None:
+    """Typed and on_any handlers interleave as registered; other types' handlers do not run."""
+    order: list[str] = []
+    dispatcher.on(FinishedJourney)(lambda event: order.append("typed-1"))
+    dispatcher.on_any(lambda event: order.append("any"))
+    dispatcher.on(ManuallyReviewed)(lambda event: order.append("other type"))
+    dispatcher.on(FinishedJourney, ManuallyReviewed)(lambda event: order.append("typed-2"))
+
+    deliver(dispatcher, make_event(FinishedJourney))
+
+    assert order == ["typed-1", "any", "typed-2"]
+
+
+def test_registration_refuses_what_is_not_an_event_class(dispatcher: Dispatcher) -> None:
+    """on() needs event classes: a wire name, a body model or nothing at all is a TypeError."""
+    with pytest.raises(TypeError, match="event class"):
+        dispatcher.on()
+    with pytest.raises(TypeError, match="event classes"):
+        dispatcher.on("Finished Journey")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="callable"):
+        dispatcher.on_any(42)  # type: ignore[arg-type]
+
+
+def test_an_event_nobody_handles_is_still_recorded_so_its_retry_is_a_duplicate(
+    dispatcher: Dispatcher,
+) -> None:
+    """Every accepted event goes through the store, handlers or not."""
+    event = make_event(ManuallyReviewed)
+
+    assert outcome(deliver(dispatcher, event)) == "processed"
+    assert outcome(deliver(dispatcher, event)) == "duplicate"
+
+
+def test_coroutine_handlers_run_under_the_sync_handle(dispatcher: Dispatcher) -> None:
+    """handle() runs an async handler to completion in a fresh event loop."""
+    seen: list[str | None] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def notify(event: FinishedJourney) -> None:
+        await asyncio.sleep(0)
+        seen.append(event.event_id)
+
+    event = make_event(FinishedJourney)
+
+    assert deliver(dispatcher, event).status == 200
+    assert seen == [event.event_id]
+
+
+def test_handle_async_awaits_coroutines_and_runs_plain_handlers_in_a_thread() -> None:
+    """Async handlers run on the loop's thread, plain ones elsewhere, in registration order."""
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    threads: list[tuple[str, int]] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def on_loop(event: FinishedJourney) -> None:
+        threads.append(("async", threading.get_ident()))
+
+    @dispatcher.on(FinishedJourney)
+    def blocking(event: FinishedJourney) -> None:
+        threads.append(("sync", threading.get_ident()))
+
+    async def main() -> tuple[WebhookResponse, int]:
+        response = await dispatcher.handle_async(
+            build_request(make_event(FinishedJourney), VERIFIER)
+        )
+        return response, threading.get_ident()
+
+    response, loop_thread = asyncio.run(main())
+
+    assert response.status == 200
+    assert [kind for kind, _ in threads] == ["async", "sync"]
+    assert threads[0][1] == loop_thread
+    assert threads[1][1] != loop_thread
+
+
+def test_handle_async_keeps_the_event_loop_free_while_handlers_and_the_store_block(
+    tmp_path: Path,
+) -> None:
+    """A slow plain handler and SqlStore's calls run in threads: a ticker task keeps ticking."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store)
+    dispatcher.on_any(lambda event: time.sleep(0.3))
+
+    async def main() -> tuple[int, WebhookResponse]:
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        response = await dispatcher.handle_async(
+            build_request(make_event(FinishedJourney), VERIFIER)
+        )
+        stop.set()
+        await task
+        return ticks, response
+
+    ticks, response = asyncio.run(main())
+    store.close()
+
+    assert response.status == 200
+    assert ticks >= 10
+
+
+def test_the_sync_handle_refuses_an_async_only_store() -> None:
+    """An async store cannot serve handle(): a TypeError says to use handle_async."""
+
+    class AsyncOnly:
+        def __init__(self) -> None:
+            self.inner = MemoryStore()
+
+        async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+            return self.inner.claim(key, lease=lease, fingerprint=fingerprint)
+
+        async def complete(self, key: str, token: str) -> bool:
+            return self.inner.complete(key, token)
+
+        async def release(self, key: str, token: str) -> bool:
+            return self.inner.release(key, token)
+
+        async def purge(self) -> int:
+            return self.inner.purge()
+
+    dispatcher = Dispatcher(verifier=VERIFIER, store=AsyncOnly())
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    with pytest.raises(TypeError, match="handle_async"):
+        dispatcher.handle(request)
+    assert asyncio.run(dispatcher.handle_async(request)).status == 200
+
+
+def test_twenty_threads_delivering_one_event_run_its_handler_once() -> None:
+    """Concurrent duplicates: one 200 processed, the rest 409 or 200 duplicate."""
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    runs: list[str | None] = []
+
+    @dispatcher.on_any
+    def slow(event: Event) -> None:
+        time.sleep(0.05)
+        runs.append(event.event_id)
+
+    body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+    start = threading.Barrier(20)
+
+    def one(_: int) -> str:
+        start.wait()
+        return outcome(deliver(dispatcher, body))
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(one, range(20)))
+
+    assert len(runs) == 1
+    assert outcomes.count("processed") == 1
+    assert set(outcomes) <= {"processed", "in_progress", "duplicate"}
+
+
+# -- construction --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"verifier": object()}, TypeError),
+        ({"verifier": VERIFIER, "store": object()}, TypeError),
+        ({"verifier": VERIFIER, "lease": timedelta(0)}, ValueError),
+        ({"verifier": VERIFIER, "lease": 300}, ValueError),
+        ({"verifier": VERIFIER, "max_body_bytes": 0}, ValueError),
+        ({"verifier": VERIFIER, "max_body_bytes": 1.5}, TypeError),
+        ({"verifier": VERIFIER, "statuses": {Outcome.PROCESSED: 99}}, ValueError),
+        ({"verifier": VERIFIER, "statuses": {"processed": 200}}, TypeError),
+    ],
+)
+def test_bad_configuration_is_refused_at_construction(
+    options: dict[str, Any], error: type[Exception]
+) -> None:
+    """A dispatcher that could not work is not built."""
+    with pytest.raises(error):
+        Dispatcher(**options)
+
+
+def test_the_verifier_is_required() -> None:
+    """No default verifier: an endpoint is never open by omission."""
+    with pytest.raises(TypeError):
+        Dispatcher()  # type: ignore[call-arg]
+
+
+def test_repr_shows_configuration_without_secrets() -> None:
+    """The repr names the verifier and store, never the token."""
+    text = repr(Dispatcher(verifier=VERIFIER))
+
+    assert CANARY not in text
+    assert text.startswith("Dispatcher(verifier=BearerAuth(<1 token>), store=MemoryStore(")
+
+
+# -- logging -------------------------------------------------------------------------------
+
+
+def test_each_delivery_leaves_one_record_with_structured_fields_and_no_secrets(
+    no_canary_in_logs: pytest.LogCaptureFixture,
+) -> None:
+    """One record per delivery (type, id, outcome, status, duration); never the token or body."""
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    event = make_event(FinishedJourney, reference_no=CANARY)  # personal data stays out too
+
+    deliver(dispatcher, event)
+    deliver(dispatcher, event)
+    dispatcher.handle(WebhookRequest(b"x", {"Authorization": f"Bearer {CANARY}x"}, "198.51.100.7"))
+
+    records = no_canary_in_logs.records
+    delivery_records = [r for r in records if hasattr(r, "outcome")]
+    assert [(r.outcome, r.status, r.levelname) for r in delivery_records] == [  # type: ignore[attr-defined]
+        ("processed", 200, "INFO"),
+        ("duplicate", 200, "INFO"),
+        ("unauthorized", 401, "WARNING"),
+    ]
+    first = delivery_records[0]
+    assert first.event_type == "Finished Journey"  # type: ignore[attr-defined]
+    assert first.event_id == event.event_id  # type: ignore[attr-defined]
+    assert first.duration_ms >= 0  # type: ignore[attr-defined]
+    assert delivery_records[2].client_ip == "198.51.100.7"  # type: ignore[attr-defined]
+    assert event.model_dump_json(by_alias=True) not in "".join(r.getMessage() for r in records)
+
+
+def test_a_verification_error_message_is_not_echoed_in_the_answer() -> None:
+    """The 401 says nothing about which check failed."""
+
+    class Picky:
+        def verify(self, request: WebhookRequest) -> None:
+            raise VerificationError("X-Tenant header was 'acme-old'")
+
+    response = Dispatcher(verifier=Picky()).handle(WebhookRequest(b"{}"))
+
+    assert response.body == b'{"outcome": "unauthorized"}'
+
+
+def test_no_auth_dispatcher_accepts_unauthenticated_events(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NoAuth must be chosen explicitly, and then it works (with its warning)."""
+    dispatcher = Dispatcher(verifier=NoAuth())
+    seen: list[UnknownEvent | Event] = []
+    dispatcher.on_any(seen.append)
+
+    response = dispatcher.handle(build_request(make_event(FinishedJourney)))
+
+    assert response.status == 200
+    assert len(seen) == 1
+    assert "unauthenticated" in caplog.text
+
+
+def test_answers_are_immutable_so_one_can_be_shared_by_many_deliveries(
+    dispatcher: Dispatcher,
+) -> None:
+    """Adapters and users cannot change an answer's headers for the deliveries after it."""
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    with pytest.raises(TypeError):
+        response.headers["X-Changed"] = "yes"  # type: ignore[index]
+    assert "X-Changed" not in deliver(dispatcher, make_event(FinishedJourney)).headers

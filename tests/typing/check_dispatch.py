@@ -1,0 +1,82 @@
+"""What type checkers see when users register handlers: checked by mypy and pyright in CI.
+
+Not run by pytest. A line that must be a type error carries an ignore comment for each checker;
+both are told to report an ignore that is not needed, so if the error went away, CI would fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from typing_extensions import assert_type
+
+from idwise_events import (
+    Dispatcher,
+    Event,
+    FinishedJourney,
+    ManuallyReviewed,
+    NoAuth,
+    PayloadError,
+    UnknownEvent,
+    UpdatedJourney,
+    WebhookRequest,
+    WebhookResponse,
+)
+
+dispatcher = Dispatcher(verifier=NoAuth())
+
+
+@dispatcher.on(FinishedJourney)
+def finished(event: FinishedJourney) -> None:
+    assert_type(event.body.journey_id, str)
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed)
+async def decided(event: FinishedJourney | ManuallyReviewed) -> None:
+    assert_type(event, FinishedJourney | ManuallyReviewed)
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed, UpdatedJourney)
+def any_of_three(event: FinishedJourney | ManuallyReviewed | UpdatedJourney) -> None: ...
+
+
+@dispatcher.on(FinishedJourney)
+def wider(event: Event) -> None:  # accepting more than is registered is fine
+    ...
+
+
+@dispatcher.on(FinishedJourney)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+def mismatched(event: ManuallyReviewed) -> None: ...
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+def too_narrow(event: FinishedJourney) -> None: ...
+
+
+@dispatcher.on_unknown
+def unknown(event: UnknownEvent) -> None:
+    assert_type(event.body, dict[str, Any])
+
+
+@dispatcher.on_any
+async def everything(event: Event) -> None: ...
+
+
+@dispatcher.on_invalid
+def invalid(request: WebhookRequest, error: PayloadError) -> None: ...
+
+
+@dispatcher.on_fingerprint_mismatch
+def mismatch(event: Event, request: WebhookRequest) -> None: ...
+
+
+# The decorators hand back the function they were given, types unchanged.
+assert_type(finished, Callable[[FinishedJourney], None])
+
+
+async def serve(request: WebhookRequest) -> WebhookResponse:
+    return await dispatcher.handle_async(request)
+
+
+assert_type(dispatcher.handle(WebhookRequest(b"{}")), WebhookResponse)
