@@ -91,10 +91,8 @@ class _AnySpelling:
         expected = " or ".join(repr(name) for name in names)
 
         def same_name(value: str) -> str:
-            if _folded(value) not in folded:
-                raise PydanticCustomError(
-                    "literal_error", "another name"
-                )  # the union's error shows
+            if _folded(value) not in folded:  # the union's own error is the one shown
+                raise PydanticCustomError("literal_error", "another event name")
             return value
 
         return core_schema.union_schema(
