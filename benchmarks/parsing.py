@@ -7,7 +7,7 @@ import json
 from pydantic import TypeAdapter
 
 from harness import Comparison
-from idwise_events import FinishedJourney, parse_event
+from idwise_events import FinishedJourney, PayloadError, parse_event
 from idwise_events.testing import make_event
 
 CURRENT = make_event(FinishedJourney).model_dump_json(by_alias=True, exclude_none=True).encode()
@@ -15,6 +15,45 @@ LEGACY = make_event(FinishedJourney, event_id=None, manual_decision="Approved").
     by_alias=True
 )
 UNKNOWN = json.dumps({"event": "Journey Archived", "body": {"eventId": "e-1", "a": 1}}).encode()
+
+MIB = 1_048_576
+
+
+def _filled(head: str, item: str, tail: str) -> bytes:
+    """``head`` + as many comma-separated ``item`` as fit in 1 MiB + ``tail``."""
+    count = (MIB - len(head) - len(tail)) // (len(item) + 1)
+    return (head + ",".join([item] * count) + tail).encode()
+
+
+# 1 MiB bodies: each hostile one next to a valid body of the same shape and size.
+_STEPS = (
+    '{"event": "Verification Update Required", "body": {"eventId": "e-1", "journeyId": "j",'
+    ' "systemDecision": "Refer", "finalDecision": "Refer", "trigger": "KYC Renewal",'
+    ' "requiredSteps": ['
+)
+VALID_STEPS = _filled(_STEPS, '{"stepId": "20", "reasonCode": "DOCUMENT_EXPIRED"}', "]}}")
+INVALID_STEPS = _filled(_STEPS, "{}", "]}}")  # the issue's example: each step misses stepId
+_NESTING = "[" * 10 + "]" * 10
+VALID_NESTING = _filled(
+    '{"event": "Finished Journey", "body": {"journeyId": "j", "systemDecision": "Complete", "x": [',
+    _NESTING,
+    "]}}",
+)
+# The costliest rejection found: a name matched only ignoring case (three validations), a
+# body full of values to build, and a missing field, whose error holds the whole body.
+HOSTILE_NESTING = _filled(
+    '{"event": "finished journey", "body": {"systemDecision": "Complete", "x": [',
+    _NESTING,
+    "]}}",
+)
+
+
+def rejected(body: bytes) -> None:
+    try:
+        parse_event(body)
+    except PayloadError:
+        return
+    raise AssertionError("a hostile body was accepted")
 
 
 def parse_current() -> object:
@@ -51,5 +90,18 @@ def parsing_comparisons() -> list[Comparison]:
             "legacy parse + idempotency_key / parse_event(bytes)",
             lambda: parse_event(LEGACY).idempotency_key,
             parse_current,
+        ),
+        Comparison(
+            "reject 1 MiB of invalid steps / parse 1 MiB of valid steps",
+            lambda: rejected(INVALID_STEPS),
+            lambda: parse_event(VALID_STEPS),
+            bar=3.0,  # "a few times" (DESIGN.md); it was 100-300x before lists failed fast
+            number=3,
+        ),
+        Comparison(
+            "reject worst 1 MiB nesting (other spelling) / parse valid nesting",
+            lambda: rejected(HOSTILE_NESTING),
+            lambda: parse_event(VALID_NESTING),
+            number=1,
         ),
     ]

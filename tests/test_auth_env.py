@@ -136,6 +136,11 @@ def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
         ({f"{P}HEADERS": f'["{CANARY}"]'}, f"{P}HEADERS: must be a JSON object"),
         ({f"{P}HEADERS": '{"X-Api-Key": 1}'}, f"{P}HEADERS: must be a JSON object"),
         ({f"{P}HEADERS": json.dumps({"X Api Key": CANARY})}, "not a valid HTTP header name"),
+        ({f"{P}BEARER_TOKEN": f"{CANARY}é"}, f"{P}BEARER_TOKEN: .* must be printable ASCII"),
+        (
+            {f"{P}HEADERS": json.dumps({"X-Api-Key": f"{CANARY}é"})},
+            f"{P}HEADERS: .* must be printable ASCII",
+        ),
         ({f"{P}IP_ALLOWLIST": "203.0.113.0/24,"}, f"{P}IP_ALLOWLIST: .*invalid network"),
         ({f"{P}TRUSTED_PROXIES": "1"}, f"{P}TRUSTED_PROXIES needs {P}IP_ALLOWLIST"),
         (
@@ -161,3 +166,13 @@ def test_missing_partial_and_invalid_configuration_is_refused(
     cause = caught.value.__cause__
     assert cause is None or CANARY not in str(cause)
     assert caught.value.__context__ is None or CANARY not in str(caught.value.__context__)
+
+
+@pytest.mark.parametrize("nesting", ["[" * 100_000, '{"a": ' * 100_000], ids=["arrays", "objects"])
+def test_deeply_nested_headers_json_is_a_value_error(nesting: str) -> None:
+    """Headers JSON nested too deeply is the documented ValueError, not a RecursionError."""
+    with pytest.raises(ValueError, match=f"{P}HEADERS: must be a JSON object") as caught:
+        verifier_from_env({f"{P}HEADERS": nesting + CANARY})
+
+    assert CANARY not in str(caught.value)
+    assert not isinstance(caught.value.__context__, RecursionError)

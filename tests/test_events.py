@@ -24,6 +24,7 @@ from idwise_events import (
     KycRenewalDeadlineExceeded,
     ManualDecision,
     ManuallyReviewed,
+    PayloadError,
     StepSubmitted,
     StepType,
     SystemDecision,
@@ -34,6 +35,7 @@ from idwise_events import (
     VerificationUpdateRequired,
     parse_event,
 )
+from idwise_events.testing import SAMPLE_BODIES
 
 PAYLOADS = Path(__file__).parent / "payloads"
 UTC = timezone.utc
@@ -399,3 +401,87 @@ def test_every_model_field_is_documented() -> None:
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name}"
+
+
+OTHER_SPELLINGS = [
+    ("Finished spot Check", FinishedSpotCheck),  # IDWise's own v2.0 overview writes this
+    ("finished journey", FinishedJourney),
+    ("  Finished   User Steps ", FinishedUserSteps),
+    ("FINISHEDSTEP", FinishedStep),
+    ("Aml Monior update", AmlMonitorUpdate),
+    ("kyc renewal\tdeadline exceeded", KycRenewalDeadlineExceeded),
+]
+
+
+@pytest.mark.parametrize(("name", "model"), OTHER_SPELLINGS)
+def test_a_known_name_in_other_case_or_spacing_parses_to_its_model(
+    name: str, model: type[Any]
+) -> None:
+    """A known name in other case or spacing gives its model, `event` as sent, round-tripping."""
+    envelope = {"event": name, "body": SAMPLE_BODIES[model]}
+    raw = json.dumps(envelope).encode()
+
+    for body in (raw, raw.decode(), envelope):
+        event = parse_event(body)
+        assert type(event) is model
+        assert event.event == name
+    event = parse_event(raw)
+    assert parse_event(event.model_dump_json(by_alias=True)) == event
+    assert TypeAdapter(Event).validate_json(raw) == event
+    assert model.model_validate(envelope) == event
+
+
+def test_names_that_differ_in_more_than_case_and_spacing_stay_unknown() -> None:
+    """Only case and whitespace are ignored: a different word is still an unknown event."""
+    for name in ("Finished Journeys", "Finished-Journey", "Finished Journey 2"):
+        event = parse_event(json.dumps({"event": name, "body": {}}).encode())
+        assert isinstance(event, UnknownEvent)
+        assert event.event == name
+
+
+def test_another_spelling_with_an_invalid_body_names_the_known_event() -> None:
+    """A known event under another spelling is validated as that event, errors and all."""
+    with pytest.raises(PayloadError, match=r"invalid 'Finished Journey' event: body.journeyId"):
+        parse_event(b'{"event": "finished journey", "body": {"systemDecision": "Complete"}}')
+
+
+def test_a_model_refuses_a_name_that_is_not_one_of_its_spellings() -> None:
+    """Building a model with another event's name fails as the plain Literal would."""
+    with pytest.raises(ValidationError, match="Input should be 'Finished Journey'"):
+        FinishedJourney.model_validate(
+            {"event": "Finished Step", "body": SAMPLE_BODIES[FinishedJourney]}
+        )
+
+
+def test_the_json_schema_names_each_event_exactly() -> None:
+    """The schema of an event's `event` field is its exact wire name, as before."""
+    assert FinishedSpotCheck.model_json_schema()["properties"]["event"]["const"] == (
+        "Finished Spot Check"
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"journeyId": float("nan")},
+        {"eventId": float("inf")},
+        {"score": float("nan")},
+        {"scores": [1.0, {"deep": (2.0, float("-inf"))}]},
+    ],
+    ids=["text field", "event id", "unknown field", "nested unknown field"],
+)
+def test_models_built_in_python_refuse_non_finite_numbers(changes: dict[str, Any]) -> None:
+    """NaN and ±Infinity are refused by the models themselves, not only by parse_event."""
+    body = {**SAMPLE_BODIES[FinishedJourney], **changes}
+    with pytest.raises(ValidationError, match="finite number"):
+        FinishedJourney.model_validate({"event": "Finished Journey", "body": body})
+
+
+def test_numbers_in_text_fields_are_kept_as_their_text() -> None:
+    """Opaque ids may arrive as numbers: integers and finite floats are kept as decimal text."""
+    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": 42, "referenceNo": 1.5}
+    event = parse_event(json.dumps({"event": "Finished Journey", "body": body}).encode())
+
+    assert isinstance(event, FinishedJourney)
+    assert event.event_id == "42"
+    assert event.body.reference_no == "1.5"

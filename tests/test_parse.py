@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import traceback
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from idwise_events import (
     FinishedJourney,
     IdwiseEventsError,
+    KycRenewalDeadlineExceeded,
     PayloadError,
     UnknownEvent,
     VerificationUpdateRequired,
@@ -20,6 +23,8 @@ from idwise_events import (
     parse_event,
 )
 from idwise_events.testing import SAMPLE_BODIES
+
+from .conftest import CANARY
 
 ENVELOPE = {"event": "Finished Journey", "body": SAMPLE_BODIES[FinishedJourney]}
 RAW = json.dumps(ENVELOPE).encode()
@@ -143,10 +148,171 @@ def test_error_messages_never_echo_input_values() -> None:
 
 def test_long_error_lists_are_summarised() -> None:
     """Many failing fields give a bounded message that counts the rest."""
-    steps = [{"renewalDeadline": "2025-01-01T00:00:00Z"} for _ in range(8)]
-    body = {"event": "KYC Renewal Deadline Exceeded", "body": {"requiredSteps": steps}}
-    with pytest.raises(PayloadError, match=r"and 4 more$"):
+    body = {"event": "Verification Update Required", "body": {"eventId": [], "referenceNo": []}}
+    with pytest.raises(PayloadError, match=r"body.eventId: .*; and 2 more$"):
         parse_event(json.dumps(body))
+
+
+@pytest.mark.parametrize("event_type", [VerificationUpdateRequired, KycRenewalDeadlineExceeded])
+@pytest.mark.parametrize("item", [{}, 1, {"stepId": {}, "renewalDeadline": []}])
+def test_a_list_of_invalid_items_stops_at_the_first(event_type: type[Any], item: Any) -> None:
+    """A hostile list of 20,000 invalid steps yields the first item's errors, not 20,000+."""
+    body = {**SAMPLE_BODIES[event_type], "requiredSteps": [item] * 20_000}
+    envelope = {"event": event_type.event_type.value, "body": body}
+
+    with pytest.raises(PayloadError, match=r"body\.requiredSteps\[0\]") as caught:
+        parse_event(json.dumps(envelope).encode())
+
+    cause = caught.value.__cause__
+    assert isinstance(cause, ValidationError)
+    assert cause.error_count() <= 3
+    assert "[1]" not in str(caught.value)
+
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity"]
+
+
+@pytest.mark.parametrize("word", NON_FINITE)
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"event": "Finished Journey", "body": {"eventId": %s, "journeyId": "j",'
+        ' "systemDecision": "Complete"}}',
+        '{"event": "Finished Journey", "body": {"journeyId": "j", "systemDecision": "Complete",'
+        ' "score": [1, %s]}}',
+        '{"event": "Finished Journey", "sentAt": %s, "body": {"journeyId": "j",'
+        ' "systemDecision": "Complete"}}',
+        '{"event": "KYC Renewal Deadline Exceeded", "body": {"journeyId": "j", "requiredSteps":'
+        ' [{"stepId": "1", "renewalDeadline": "2025-09-15T00:00:00Z", "grace": %s}]}}',
+        '{"event": "Journey Archived", "body": {"eventId": %s}}',
+        '{"event": "finished  JOURNEY", "body": {"eventId": %s, "journeyId": "j",'
+        ' "systemDecision": "Complete"}}',
+    ],
+    ids=[
+        "event id",
+        "extra field",
+        "envelope extra",
+        "step extra",
+        "unknown event",
+        "other spelling",
+    ],
+)
+def test_nan_and_infinity_are_not_json(word: str, template: str) -> None:
+    """NaN and ±Infinity are not JSON: refused anywhere (as eventIds they would share one key)."""
+    text = template % word
+    for body in (text, text.encode()):
+        with pytest.raises(
+            PayloadError, match=r"not valid JSON|Input should be (a string or )?a finite number"
+        ):
+            parse_event(body)
+
+
+def test_nan_as_a_float_in_a_mapping_is_refused() -> None:
+    """A decoded mapping holding a non-finite float is refused like the JSON word."""
+    envelope = {"event": "Journey Archived", "body": {"eventId": float("nan")}}
+    with pytest.raises(PayloadError, match="not JSON"):
+        parse_event(envelope)
+
+
+def test_the_words_nan_and_infinity_inside_strings_are_fine() -> None:
+    """Only the bare words are refused; text that contains them is ordinary data."""
+    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": "NaN-Infinity-1", "note": "-Infinity"}
+    event = parse_event(json.dumps({"event": "Finished Journey", "body": body}).encode())
+
+    assert event.idempotency_key == "NaN-Infinity-1"
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+def _self_referencing() -> dict[str, Any]:
+    body: dict[str, Any] = {"journeyId": "j", "systemDecision": "Complete"}
+    body["self"] = body
+    return body
+
+
+def _deeply_nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"journeyId": "j", "systemDecision": "Complete", "raw": b"\xff\xfe"},
+        {"journeyId": "j", "systemDecision": "Complete", "thing": _Opaque()},
+        {"journeyId": "j", "systemDecision": "Complete", "tags": {"a", "b"}},
+        _self_referencing(),
+        {"journeyId": "j", "systemDecision": "Complete", "deep": _deeply_nested(100_000)},
+    ],
+    ids=["bytes", "object", "set", "self-reference", "deep nesting"],
+)
+def test_a_mapping_holding_values_json_cannot_hold_is_refused(body: dict[str, Any]) -> None:
+    """A mapping holding non-JSON values is a PayloadError now, not an error in idempotency_key."""
+    for event in ("Finished Journey", "Journey Archived"):
+        with pytest.raises(PayloadError) as caught:
+            parse_event({"event": event, "body": body})
+        assert "<opaque>" not in str(caught.value)
+
+
+def test_nested_mappings_of_any_kind_are_json_objects() -> None:
+    """Mappings other than dict inside a decoded mapping are objects, as at the top level."""
+    fields = {
+        **SAMPLE_BODIES[FinishedJourney],
+        "eventId": "e-1",
+        "extra": MappingProxyType({"a": 1}),
+    }
+    event = parse_event({"event": "Finished Journey", "body": MappingProxyType(fields)})
+
+    assert isinstance(event, FinishedJourney)
+    assert event.body.model_extra == {"extra": {"a": 1}}
+    assert event.idempotency_key == "e-1"
+
+
+LEAKY_BODIES: list[tuple[str, Any]] = [
+    ("invalid field", b'{"event": "Finished Journey", "body": {"journeyId": {"x": "%s"}}}'),
+    ("invalid json", b'{"event": "Finished Journey", "body": {"journeyId": "%s", '),
+    ("invalid json text", '{"event": "Finished Journey", "body": {"journeyId": "%s", '),
+    ("invalid utf-8", b'{"event": "Zzz", "body": {"a": "%s\xff"}}'),
+    ("unknown event", b'{"event": "Zzz", "body": ["%s"]}'),
+    ("event not text", b'{"event": ["%s"], "body": {}}'),
+    ("other spelling", b'{"event": "finished journey", "body": {"journeyId": ["%s"]}}'),
+    ("nan", b'{"event": "Zzz", "body": {"a": "%s", "b": NaN}}'),
+    ("mapping", {"event": "Finished Journey", "body": {"journeyId": ["%s"]}}),
+    ("mapping, not json", {"event": "Zzz", "body": {"a": "%s", "b": b"%s"}}),
+]
+
+
+def _with_canary(template: Any) -> Any:
+    if isinstance(template, bytes):
+        return template.replace(b"%s", CANARY.encode())
+    if isinstance(template, str):
+        return template.replace("%s", CANARY)
+    if isinstance(template, dict):
+        return {key: _with_canary(value) for key, value in template.items()}
+    if isinstance(template, list):
+        return [_with_canary(value) for value in template]
+    return template
+
+
+@pytest.mark.parametrize(
+    "template", [case[1] for case in LEAKY_BODIES], ids=[case[0] for case in LEAKY_BODIES]
+)
+def test_a_logged_payload_error_shows_no_value_from_the_body(
+    template: Any, no_canary_in_logs: pytest.LogCaptureFixture
+) -> None:
+    """logger.exception on a PayloadError prints its pydantic cause without any input value."""
+    with pytest.raises(PayloadError) as caught:
+        parse_event(_with_canary(template))
+
+    logging.getLogger("tests").exception("rejected a webhook", exc_info=caught.value)
+    printed = "".join(traceback.format_exception(caught.value))
+    assert CANARY not in printed
+    assert CANARY not in repr(caught.value.__cause__)
 
 
 class TestMaxBytes:
@@ -173,6 +339,15 @@ class TestMaxBytes:
         assert isinstance(parse_event(RAW + padding.encode()), FinishedJourney)
         with pytest.raises(PayloadError, match="over the 1048576-byte limit"):
             parse_event(RAW + padding.encode() + b" ")
+
+    @pytest.mark.parametrize("form", [bytes, str])
+    def test_none_means_no_limit(self, form: type[Any]) -> None:
+        """max_bytes=None parses a body of any size (the server bounds it instead)."""
+        padding = " " * 2_000_000
+        text = RAW.decode().replace(" ", padding, 1)
+        body = text.encode() if form is bytes else text
+
+        assert isinstance(parse_event(body, max_bytes=None), FinishedJourney)
 
     def test_memoryview_is_measured_in_bytes(self) -> None:
         """A memoryview of wide items is sized by bytes, not items."""

@@ -102,7 +102,9 @@ class BasicAuth(_Combinable):
 
     Pass one pair, or several with ``credentials`` while you rotate them (the first is the current
     one). The ``Authorization: Basic ...`` header must be strict base64 of the UTF-8
-    ``username:password``; the scheme name is case-insensitive.
+    ``username:password`` (RFC 7617's charset); the scheme name is case-insensitive. Unlike
+    Bearer tokens and custom header values, the pair may hold non-ASCII characters: it travels
+    base64-encoded, so the header itself is ASCII and no server changes it.
 
     Args:
         username: The username configured in the portal (must not contain a colon).
@@ -171,8 +173,10 @@ class BearerAuth(_Combinable):
             current one). The scheme name is case-insensitive; the token is compared exactly.
 
     Raises:
-        ValueError: If no token is given, or a token is empty or contains whitespace or control
-            characters (it could not travel in a header). The message never shows the token.
+        ValueError: If no token is given, or a token is empty or contains whitespace, control
+            characters or non-ASCII characters (it could not travel in a header, or could never
+            match what servers present: they decode header bytes as latin-1). The message never
+            shows the token.
 
     Example:
         ```python
@@ -220,8 +224,9 @@ class HeaderAuth(_Combinable):
 
     Raises:
         ValueError: If no header is given, a name is not a valid HTTP header name or appears
-            twice (ignoring case), or a value is missing, empty, has surrounding whitespace or
-            control characters. The message names the header, never the value.
+            twice (ignoring case), or a value is missing, empty, has surrounding whitespace,
+            control characters or non-ASCII characters (as for `BearerAuth`). The message names
+            the header, never the value.
 
     Example:
         ```python

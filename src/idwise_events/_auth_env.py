@@ -115,7 +115,7 @@ def _count(value: str) -> int:
 def _json_object(value: str) -> dict[str, str | list[str]]:
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
         # Not raised from here: the decode error keeps the whole text (a secret) as `.doc`.
         decoded = None
     if not isinstance(decoded, dict) or not all(

@@ -9,8 +9,22 @@ Python; parsing the wire format uses the wire names only).
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.annotated_handlers import GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from ._enums import (
     FinalDecision,
@@ -38,6 +52,70 @@ __all__ = [
 ]
 
 
+class _NumbersAsText:
+    """A text field that also takes a finite JSON number, as its decimal text.
+
+    IDs are opaque strings, but a numeric stepId or eventId is kept as its text. pydantic's own
+    ``coerce_numbers_to_str`` would also keep ``NaN`` and ``Infinity``, which are not JSON but
+    which pydantic-core reads as numbers, as the text ``"NaN"``: an eventId every such event would
+    share. Strings take the first branch, inside pydantic-core, as a plain ``str`` would.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        as_text = core_schema.str_schema(coerce_numbers_to_str=True)
+        finite = core_schema.float_schema(strict=True, allow_inf_nan=False)
+        return core_schema.union_schema(
+            [  # labelled: an error's location then reads "union[str,int,float]"
+                (core_schema.str_schema(strict=True), "str"),
+                (core_schema.chain_schema([core_schema.int_schema(strict=True), as_text]), "int"),
+                (core_schema.chain_schema([finite, as_text]), "float"),
+            ],
+            mode="left_to_right",
+            custom_error_type="text_type",
+            custom_error_message="Input should be a string or a finite number",
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(core_schema.str_schema())
+
+
+_Text = Annotated[str, _NumbersAsText()]
+"""The type of every text field of the bodies: ``str``, or a finite number as its text."""
+
+
+def _finite_numbers_only(value: Any) -> Any:
+    """Refuse NaN and ±Infinity anywhere in the value of a field the models do not know.
+
+    pydantic-core reads those words, which are not JSON, as numbers. Only called for unknown
+    fields, which most payloads do not have, so the usual parse pays nothing for it.
+    """
+    pending = [value]
+    while pending:  # a loop, not recursion: a value built in Python may nest without limit
+        item = pending.pop()
+        kind = type(item)
+        # Exact types first: they are what JSON decodes to, and the cheapest checks.
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise PydanticKnownError("finite_number")
+        elif isinstance(item, (list, tuple)):  # built in Python rather than decoded
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            pending.extend(item.values())
+    return value
+
+
+_ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
+"""The value of a field the models do not know: any JSON value, kept as it is, but finite."""
+
+
 class _WireModel(BaseModel):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
@@ -47,55 +125,63 @@ class _WireModel(BaseModel):
         validate_by_name=True,
         extra="allow",
         frozen=True,
-        # IDs are opaque strings; a numeric stepId or eventId is kept as its decimal text.
-        coerce_numbers_to_str=True,
         use_attribute_docstrings=True,
         # Schema titles from the Python name ("Journey id"), not the squashed alias ("Journeyid").
         field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
+        # Payloads carry personal data: a logged ValidationError names fields, never their values.
+        hide_input_in_errors=True,
+        # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
+        # `_ExtraValue` would otherwise make it `{}`, which means the same).
+        json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
     )
 
+    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)
 
+
+# Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
+# would otherwise cost seconds of CPU to build a million errors that nobody reads.
+#
 # Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
 # members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact
 # `str` match and never build a member.) Deadlines likewise: an aware datetime, else the string.
 class _Body(_WireModel):
-    event_id: str | None = None
+    event_id: _Text | None = None
     """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
-    reference_no: str | None = None
+    reference_no: _Text | None = None
     """Your own reference for the user, as passed when the journey was started (may be null)."""
 
 
 class _JourneyBody(_Body):
-    journey_id: str
+    journey_id: _Text
     """The IDWise journey this event is about; use it to fetch the journey result."""
 
 
 class _DecisionBody(_JourneyBody):
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """IDWise's automated decision."""
-    manual_decision: ManualDecision | str | None = Field(None, union_mode="left_to_right")
+    manual_decision: ManualDecision | _Text | None = Field(None, union_mode="left_to_right")
     """The reviewer's decision; ``None`` when nobody reviewed the journey (or it was not sent)."""
-    final_decision: FinalDecision | str | None = Field(None, union_mode="left_to_right")
+    final_decision: FinalDecision | _Text | None = Field(None, union_mode="left_to_right")
     """The decision that counts: the manual one if a review happened, else the system one."""
 
 
 class RequiredStep(_WireModel):
     """A step the user has to submit again (in `VerificationUpdateRequired`)."""
 
-    step_id: str
+    step_id: _Text
     """The journey step to resubmit, e.g. ``"20"``."""
-    reason_code: str | None = None
+    reason_code: _Text | None = None
     """Why: for reviewer requests the admin-defined reason key (e.g. ``RESUBMIT_BAD_QUALITY``)."""
-    renewal_deadline: AwareDatetime | str | None = Field(None, union_mode="left_to_right")
+    renewal_deadline: AwareDatetime | _Text | None = Field(None, union_mode="left_to_right")
     """When the resubmission is due, if IDWise sends it (KYC renewals)."""
 
 
 class OverdueStep(_WireModel):
     """A step whose KYC-renewal deadline passed (in `KycRenewalDeadlineExceeded`)."""
 
-    step_id: str
+    step_id: _Text
     """The journey step that was not resubmitted in time."""
-    renewal_deadline: AwareDatetime | str = Field(union_mode="left_to_right")
+    renewal_deadline: AwareDatetime | _Text = Field(union_mode="left_to_right")
     """The deadline that passed (ISO-8601 UTC on the wire)."""
 
 
@@ -106,20 +192,20 @@ class FinishedJourneyBody(_DecisionBody):
 class ManuallyReviewedBody(_JourneyBody):
     """Body of `ManuallyReviewed`."""
 
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """The automated decision the reviewer saw."""
-    manual_decision: ManualDecision | str = Field(union_mode="left_to_right")
+    manual_decision: ManualDecision | _Text = Field(union_mode="left_to_right")
     """The reviewer's decision."""
-    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
     """The decision that counts (the manual one)."""
 
 
 class AmlMonitorUpdateBody(_DecisionBody):
     """Body of `AmlMonitorUpdate`."""
 
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """The automated decision after the AML change."""
-    previous_system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    previous_system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """The automated decision before the AML change."""
     updated_aml_version_number: int = Field(alias="updatedAMLVersionNumber")
     """The applicant's AML record version: starts at 1 and grows by 1 per monitoring update.
@@ -131,72 +217,72 @@ class AmlMonitorUpdateBody(_DecisionBody):
 class FinishedUserStepsBody(_DecisionBody):
     """Body of `FinishedUserSteps`."""
 
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """A snapshot of the automated decision, often ``Incomplete``: processing may go on."""
 
 
 class FinishedStepBody(_JourneyBody):
     """Body of `FinishedStep`. IDWise has not published it, so every step field is optional."""
 
-    step_id: str | None = None
+    step_id: _Text | None = None
     """The step that was processed, e.g. ``"20"`` (a number on the wire is kept as its text)."""
-    step_type: StepType | str | None = Field(None, union_mode="left_to_right")
+    step_type: StepType | _Text | None = Field(None, union_mode="left_to_right")
     """The kind of step, when sent."""
-    system_decision: SystemDecision | str | None = Field(None, union_mode="left_to_right")
+    system_decision: SystemDecision | _Text | None = Field(None, union_mode="left_to_right")
     """The automated decision at that point, when sent."""
 
 
 class UpdatedJourneyBody(_DecisionBody):
     """Body of `UpdatedJourney`. Action-specific extra fields land in ``model_extra``."""
 
-    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
     """The decision that counts after the update."""
-    action: UpdatedJourneyAction | str = Field(union_mode="left_to_right")
+    action: UpdatedJourneyAction | _Text = Field(union_mode="left_to_right")
     """What caused the update (the list IDWise documents is partial, hence open)."""
 
 
 class VerificationUpdateRequiredBody(_DecisionBody):
     """Body of `VerificationUpdateRequired`."""
 
-    final_decision: FinalDecision | str = Field(union_mode="left_to_right")
+    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
     """The decision that counts, before the resubmission."""
-    trigger: UpdateTrigger | str = Field(union_mode="left_to_right")
+    trigger: UpdateTrigger | _Text = Field(union_mode="left_to_right")
     """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
-    required_steps: list[RequiredStep]
+    required_steps: list[RequiredStep] = Field(fail_fast=True)
     """The steps the user must submit again."""
 
 
 class KycRenewalDeadlineExceededBody(_JourneyBody):
     """Body of `KycRenewalDeadlineExceeded`. IDWise sends no decision fields here."""
 
-    required_steps: list[OverdueStep]
+    required_steps: list[OverdueStep] = Field(fail_fast=True)
     """The steps that were not resubmitted before their deadline."""
 
 
 class FinishedSpotCheckBody(_Body):
     """Body of `FinishedSpotCheck`. It names the spot-check journey, not the onboarding one."""
 
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """The automated decision of the spot check."""
-    spot_check_journey_id: str
+    spot_check_journey_id: _Text
     """The spot-check journey; fetch its result with IDWise's Get Spot Check Result API."""
-    journey_id: str | None = None
+    journey_id: _Text | None = None
     """Not sent by IDWise today; kept optional in case it appears."""
 
 
 class FinishedOngoingCheckBody(_JourneyBody):
     """Body of `FinishedOngoingCheck` (legacy)."""
 
-    system_decision: SystemDecision | str = Field(union_mode="left_to_right")
+    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """The automated decision of the ongoing check."""
-    ongoing_check_id: str
+    ongoing_check_id: _Text
     """The ongoing check; ``journey_id`` is the onboarding journey used at enrolment."""
 
 
 class StepSubmittedBody(_JourneyBody):
     """Body of `StepSubmitted` (legacy: no ``eventId``)."""
 
-    step_id: str
+    step_id: _Text
     """The step that was submitted, e.g. ``"1"``."""
-    step_type: StepType | str = Field(union_mode="left_to_right")
+    step_type: StepType | _Text = Field(union_mode="left_to_right")
     """The kind of step: ``Document`` or ``Selfie``."""

@@ -33,12 +33,22 @@ def check_secret(value: object, what: str) -> str:
 
 
 def check_header_secret(value: object, what: str) -> str:
-    """Like `check_secret`, for a value that travels as a header value as it is."""
+    """Like `check_secret`, for a value that travels as a header value as it is.
+
+    Only printable ASCII: WSGI, ASGI and most servers present header bytes as latin-1 text, so a
+    non-ASCII secret (sent as UTF-8, or mangled by a proxy) could never match what they present,
+    and every delivery would be refused.
+    """
     text = check_secret(value, what)
     if text != text.strip():
         raise ValueError(f"{what} must not start or end with whitespace")
     if _CONTROL.search(text):
         raise ValueError(f"{what} must not contain control characters")
+    if not text.isascii():
+        raise ValueError(
+            f"{what} must be printable ASCII: servers present header values as latin-1, so"
+            " other characters could never match"
+        )
     return text
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from collections.abc import Hashable
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
-from pydantic import BaseModel, Discriminator, Field, JsonValue, Tag
+from pydantic import BaseModel, Discriminator, Field, GetCoreSchemaHandler, JsonValue, Tag
+from pydantic.annotated_handlers import GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ._bodies import (
     AmlMonitorUpdateBody,
@@ -48,10 +52,73 @@ __all__ = [
 ]
 
 _UNKNOWN_TAG = "<unknown>"
-# `Event`'s tags are the canonical names; the misspelt AML name selects the same model.
+
+
+def _folded(name: str) -> str:
+    """``name`` without whitespace or case: how two spellings of one event name compare."""
+    return "".join(name.split()).casefold()
+
+
+# `Event`'s tags are the canonical names; the misspelt AML name selects the same model. A name is
+# looked up exactly first; one that differs from a known name only in case or spacing (IDWise's
+# v2.0 docs write "Finished spot Check") is the fallback, as the specification recommends.
 _TAG_BY_NAME: dict[str, str] = {name.value: name.value for name in EventType}
 _TAG_BY_NAME["AML Monior Update"] = EventType.AML_MONITOR_UPDATE.value
+_TAG_BY_FOLDED_NAME = {_folded(name): tag for name, tag in _TAG_BY_NAME.items()}
 _KNOWN_NAMES: list[JsonValue] = [name for name in sorted(_TAG_BY_NAME)]
+
+
+def known_event_name(name: str) -> str | None:
+    """The canonical name of the known event ``name`` denotes, ignoring case and spacing.
+
+    ``None`` when ``name`` is no spelling of a known event name.
+    """
+    return _TAG_BY_NAME.get(name) or _TAG_BY_FOLDED_NAME.get(_folded(name))
+
+
+class _AnySpelling:
+    """Lets an event model's ``event`` field hold its name in any case and spacing, as sent.
+
+    The exact name stays a ``Literal`` check inside pydantic-core; only another spelling calls
+    back into Python. The JSON Schema shows the exact names only.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        names: tuple[str, ...] = get_args(source)
+        folded = {_folded(name) for name in names}
+        expected = " or ".join(repr(name) for name in names)
+
+        def same_name(value: str) -> str:
+            if _folded(value) not in folded:  # the union's own error is the one shown
+                raise PydanticCustomError("literal_error", "another event name")
+            return value
+
+        return core_schema.union_schema(
+            [
+                handler(source),
+                core_schema.no_info_after_validator_function(
+                    same_name, core_schema.str_schema(strict=True)
+                ),
+            ],
+            mode="left_to_right",
+            # Fails as the plain Literal would: "Input should be 'Finished Journey'".
+            custom_error_type="literal_error",
+            custom_error_context={"expected": expected},
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        assert schema["type"] == "union"  # noqa: S101 -- built just above
+        exact = schema["choices"][0]
+        return handler(exact[0] if isinstance(exact, tuple) else exact)
+
+
+_Name = TypeVar("_Name")
+_WireName = Annotated[_Name, _AnySpelling()]
+"""An event model's ``event``: its ``Literal`` name(s), also accepted in other case or spacing."""
 
 
 def _digest_key(envelope: BaseModel) -> str:
@@ -101,7 +168,7 @@ class FinishedJourney(_KnownEvent):
     review, each time with a new ``eventId``: one journey may finish more than once.
     """
 
-    event: Literal["Finished Journey"]
+    event: _WireName[Literal["Finished Journey"]]
     """The wire name of the event."""
     body: FinishedJourneyBody
     """The event's payload."""
@@ -114,7 +181,7 @@ class ManuallyReviewed(_KnownEvent):
     review may produce both events and another `FinishedJourney`.
     """
 
-    event: Literal["Manually Reviewed"]
+    event: _WireName[Literal["Manually Reviewed"]]
     """The wire name of the event."""
     body: ManuallyReviewedBody
     """The event's payload."""
@@ -127,7 +194,7 @@ class AmlMonitorUpdate(_KnownEvent):
     keeps the string that was sent. Order updates by ``updated_aml_version_number``, not arrival.
     """
 
-    event: Literal["AML Monitor Update", "AML Monior Update"]
+    event: _WireName[Literal["AML Monitor Update", "AML Monior Update"]]
     """The wire name of the event (the misspelt variant is kept as sent)."""
     body: AmlMonitorUpdateBody
     """The event's payload."""
@@ -139,7 +206,7 @@ class FinishedUserSteps(_KnownEvent):
     Always sent before `FinishedJourney`: the moment to start your own custom checks.
     """
 
-    event: Literal["Finished User Steps"]
+    event: _WireName[Literal["Finished User Steps"]]
     """The wire name of the event."""
     body: FinishedUserStepsBody
     """The event's payload."""
@@ -148,7 +215,7 @@ class FinishedUserSteps(_KnownEvent):
 class FinishedStep(_KnownEvent):
     """IDWise finished processing one step (once per side of a two-sided document)."""
 
-    event: Literal["Finished Step"]
+    event: _WireName[Literal["Finished Step"]]
     """The wire name of the event."""
     body: FinishedStepBody
     """The event's payload."""
@@ -157,7 +224,7 @@ class FinishedStep(_KnownEvent):
 class UpdatedJourney(_KnownEvent):
     """A completed journey changed: its system decision, an AML amendment, a manual review..."""
 
-    event: Literal["Updated Journey"]
+    event: _WireName[Literal["Updated Journey"]]
     """The wire name of the event."""
     body: UpdatedJourneyBody
     """The event's payload."""
@@ -166,7 +233,7 @@ class UpdatedJourney(_KnownEvent):
 class VerificationUpdateRequired(_KnownEvent):
     """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
 
-    event: Literal["Verification Update Required"]
+    event: _WireName[Literal["Verification Update Required"]]
     """The wire name of the event."""
     body: VerificationUpdateRequiredBody
     """The event's payload."""
@@ -175,7 +242,7 @@ class VerificationUpdateRequired(_KnownEvent):
 class KycRenewalDeadlineExceeded(_KnownEvent):
     """A KYC-renewal deadline passed without the required steps being resubmitted."""
 
-    event: Literal["KYC Renewal Deadline Exceeded"]
+    event: _WireName[Literal["KYC Renewal Deadline Exceeded"]]
     """The wire name of the event."""
     body: KycRenewalDeadlineExceededBody
     """The event's payload."""
@@ -184,7 +251,7 @@ class KycRenewalDeadlineExceeded(_KnownEvent):
 class FinishedSpotCheck(_KnownEvent):
     """A selfie spot check (re-authentication of a known user) finished processing."""
 
-    event: Literal["Finished Spot Check"]
+    event: _WireName[Literal["Finished Spot Check"]]
     """The wire name of the event."""
     body: FinishedSpotCheckBody
     """The event's payload."""
@@ -193,7 +260,7 @@ class FinishedSpotCheck(_KnownEvent):
 class FinishedOngoingCheck(_KnownEvent):
     """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
 
-    event: Literal["Finished Ongoing Check"]
+    event: _WireName[Literal["Finished Ongoing Check"]]
     """The wire name of the event."""
     body: FinishedOngoingCheckBody
     """The event's payload."""
@@ -202,7 +269,7 @@ class FinishedOngoingCheck(_KnownEvent):
 class StepSubmitted(_KnownEvent):
     """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
 
-    event: Literal["Step Submitted"]
+    event: _WireName[Literal["Step Submitted"]]
     """The wire name of the event."""
     body: StepSubmittedBody
     """The event's payload."""
@@ -232,6 +299,24 @@ class UnknownEvent(_WireModel):
         return self.event_id if self.event_id else _digest_key(self)
 
 
+class _ExactName:
+    """`KnownEvent`'s discriminator: the exact ``event`` string picks the model, in pydantic-core.
+
+    ``Field(discriminator="event")`` would read the names from each model's ``event`` field, but
+    those fields also take other spellings (`_AnySpelling`), which it cannot read.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        choices: dict[Hashable, CoreSchema] = {}
+        for model in get_args(source):
+            schema = handler(model)
+            for name in get_args(model.model_fields["event"].annotation):
+                choices[name] = schema
+        return core_schema.tagged_union_schema(choices, discriminator="event")
+
+
 KnownEvent = Annotated[
     Union[  # noqa: UP007 -- `X | Y` on these classes would work, but Union reads better at this length
         FinishedJourney,
@@ -246,9 +331,13 @@ KnownEvent = Annotated[
         FinishedOngoingCheck,
         StepSubmitted,
     ],
-    Field(discriminator="event"),
+    _ExactName(),
 ]
-"""Every webhook type this version knows, discriminated on ``event`` (no unknown fallback)."""
+"""Every webhook type this version knows, discriminated on ``event`` (no unknown fallback).
+
+Names are matched exactly here; [`parse_event`][idwise_events.parse_event] and `Event` also
+take a known name in other case or spacing.
+"""
 
 
 def _event_tag(value: Any) -> str | None:
@@ -256,7 +345,7 @@ def _event_tag(value: Any) -> str | None:
     name = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
     if not isinstance(name, str):
         return None
-    return _TAG_BY_NAME.get(name, _UNKNOWN_TAG)
+    return known_event_name(name) or _UNKNOWN_TAG
 
 
 Event = Annotated[

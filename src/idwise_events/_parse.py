@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails, from_json
 
 from ._errors import PayloadError
-from ._events import Event, KnownEvent, UnknownEvent
+from ._events import Event, KnownEvent, UnknownEvent, known_event_name
 
 __all__ = ["DEFAULT_MAX_BYTES", "json_schema", "parse_event"]
 
@@ -18,36 +19,45 @@ DEFAULT_MAX_BYTES = 1_048_576
 """The default size limit for a webhook body: 1 MiB, far above any IDWise payload."""
 
 # Built once: the discriminated union of known events validates straight from JSON bytes in
-# pydantic-core, with no Python call per request. Unknown names take the slower fallback below.
-# The core validator is called directly: TypeAdapter's Python wrapper costs ~15% of a parse.
-_KNOWN = TypeAdapter(KnownEvent).validator
+# pydantic-core, with no Python call per request. Other names take the slower fallback below.
+# The core validators are called directly: TypeAdapter's Python wrapper costs ~15% of a parse.
+# Errors never show input values (the models hide them too): payloads carry personal data.
+_KNOWN = TypeAdapter(KnownEvent, config=ConfigDict(hide_input_in_errors=True)).validator
 _UNKNOWN = TypeAdapter(UnknownEvent).validator
+_MODEL_BY_NAME = {
+    model.event_type.value: TypeAdapter(model).validator
+    for model in get_args(get_args(KnownEvent)[0])
+}
 _MAX_ERRORS_SHOWN = 5
 
 
 def parse_event(
     body: bytes | bytearray | memoryview | str | Mapping[str, Any],
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> Event:
     """Parse one IDWise webhook into its typed event.
 
     Args:
         body: The raw request body (``bytes`` straight from the framework is fastest), the same
             as text, or an already decoded JSON object.
-        max_bytes: Refuse bodies larger than this many bytes (UTF-8 bytes for text). Not applied
-            to an already decoded mapping.
+        max_bytes: Refuse bodies larger than this many bytes (UTF-8 bytes for text); ``None``
+            for no limit, when your server bounds the body size already. Not applied to an
+            already decoded mapping.
 
     Returns:
         The model for the webhook type named by ``event``, or
         [`UnknownEvent`][idwise_events.UnknownEvent] when the name is not one this version knows.
+        A name that differs from a known one only in case or spacing (``"Finished spot Check"``)
+        gives that known model, with ``event`` kept as sent.
 
     Raises:
         PayloadError: For every bad input, and nothing else: bytes that are not UTF-8, text that is
-            not JSON, JSON that is not an object, a missing or non-string ``event``, a ``body``
-            that is not an object, a known event missing a required field, nesting too deep, or a
-            body over ``max_bytes``. The message names the failing field; the pydantic error is the
-            ``__cause__``.
+            not JSON (``NaN`` and ``Infinity`` included), JSON that is not an object, a mapping
+            holding values JSON cannot hold, a missing or non-string ``event``, a ``body`` that is
+            not an object, a known event missing a required field, nesting too deep, or a body
+            over ``max_bytes``. The message names the failing field; the pydantic error, which
+            shows no input values, is the ``__cause__``.
 
     Example:
         ```python
@@ -57,31 +67,30 @@ def parse_event(
         ```
     """
     if isinstance(body, (bytes, bytearray)):
-        if len(body) > max_bytes:
+        if max_bytes is not None and len(body) > max_bytes:
             raise PayloadError(_too_large(len(body), max_bytes))
         try:
-            event: KnownEvent = _KNOWN.validate_json(body, by_name=False)
+            event: Event = _KNOWN.validate_json(body, by_name=False)
         except ValidationError as exc:
-            return _unknown_or_raise(exc, body, _UNKNOWN.validate_json)
+            return _other_name_or_raise(exc, body)
         return event
     if isinstance(body, str):
         # A character is 1 to 4 UTF-8 bytes: only encode when the count could be over the limit.
-        size = len(body) if len(body) * 4 <= max_bytes else _utf8_size(body)
-        if size > max_bytes:
-            raise PayloadError(_too_large(size, max_bytes))
+        if max_bytes is not None and len(body) * 4 > max_bytes:
+            size = _utf8_size(body)
+            if size > max_bytes:
+                raise PayloadError(_too_large(size, max_bytes))
         try:
             event = _KNOWN.validate_json(body, by_name=False)
         except ValidationError as exc:
-            return _unknown_or_raise(exc, body, _UNKNOWN.validate_json)
+            return _other_name_or_raise(exc, body)
         return event
     if isinstance(body, memoryview):
         return parse_event(body.tobytes(), max_bytes=max_bytes)
     if isinstance(body, Mapping):
-        try:
-            event = _KNOWN.validate_python(body, by_name=False)
-        except ValidationError as exc:
-            return _unknown_or_raise(exc, body, _UNKNOWN.validate_python)
-        return event
+        # Through JSON text, so a mapping is held to exactly what a body could carry: a value
+        # JSON cannot hold (bytes, an object, NaN, a cycle) is refused here, not found later.
+        return parse_event(_json_text(body), max_bytes=None)
     raise PayloadError(
         f"parse_event() takes bytes, str or a mapping, not {type(body).__name__}",
     )
@@ -101,25 +110,85 @@ def _event_adapter() -> TypeAdapter[Event]:
     return TypeAdapter(Event)
 
 
-def _unknown_or_raise(
-    exc: ValidationError, body: Any, validate_unknown: Callable[..., UnknownEvent]
-) -> UnknownEvent:
-    """Return an `UnknownEvent` if the only problem is an unknown event name, else raise."""
+class _EventName(BaseModel):
+    """Only the ``event`` of an envelope: cheap to read, since the rest is not built."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    event: str = Field(strict=True)
+
+
+_EVENT_NAME = TypeAdapter(_EventName).validator
+
+
+def _other_name_or_raise(exc: ValidationError, body: bytes | bytearray | str) -> Event:
+    """The event for a name not known exactly: another spelling of a known one, or unknown.
+
+    Raises `PayloadError` unless the only problem was the event name.
+    """
     errors = exc.errors(include_url=False, include_input=False)
     if errors[0]["type"] != "union_tag_invalid":
         raise PayloadError(_describe(errors)) from exc
-    # The tag lookup failed: either an event name we do not know (fine), or a non-string
-    # `event` (pydantic looks up its text form), which the strict `UnknownEvent.event` refuses.
+    # The tag lookup failed: a name not known exactly (fine), or a non-string `event` (pydantic
+    # looks up its text form), which `_EventName` refuses. It reads only the name, so another
+    # spelling of a known name costs no Python objects for a body that is validated again below.
+    name = None
     try:
-        unknown: UnknownEvent = validate_unknown(body, by_name=False)
-    except ValidationError as unknown_exc:
-        details = unknown_exc.errors(include_url=False, include_input=False)
-        raise PayloadError(_describe(details)) from unknown_exc
-    return unknown
+        sent: _EventName = _EVENT_NAME.validate_json(body, by_name=False)
+        name = known_event_name(sent.event)
+        if name is None:
+            event: Event = _UNKNOWN.validate_json(body, by_name=False)
+        else:
+            event = _MODEL_BY_NAME[name].validate_json(body, by_name=False)
+    except ValidationError as other_exc:
+        details = other_exc.errors(include_url=False, include_input=False)
+        raise PayloadError(_describe(details, event=name)) from other_exc
+    if name is None:
+        # pydantic-core reads NaN, Infinity and -Infinity, which are not JSON, as numbers. The
+        # event models refuse them (in text fields and unknown fields alike), but an unknown
+        # event's body is kept as decoded: check its text for them.
+        _refuse_non_finite_numbers(body)
+    return event
 
 
-def _describe(errors: list[ErrorDetails]) -> str:
-    """One line naming each failing field by its wire path; never the input values."""
+def _refuse_non_finite_numbers(body: bytes | bytearray | str) -> None:
+    """Raise `PayloadError` if the JSON ``body`` holds ``NaN``, ``Infinity`` or ``-Infinity``."""
+    if isinstance(body, str):
+        suspect = "NaN" in body or "Infinity" in body
+    else:
+        suspect = body.find(b"NaN") >= 0 or body.find(b"Infinity") >= 0
+    if not suspect:  # the usual case; otherwise most often the words are inside a string
+        return
+    try:
+        # ``body`` is valid JSON to pydantic-core, so only those words can fail this parse.
+        from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        raise PayloadError(
+            f"payload is not valid JSON: {exc} (NaN and Infinity are not JSON numbers)"
+        ) from exc
+
+
+def _json_text(mapping: Mapping[str, Any]) -> str:
+    """``mapping`` as JSON text; `PayloadError` if it holds a value JSON cannot represent."""
+    try:
+        return json.dumps(mapping, allow_nan=False, default=_mapping_as_dict)
+    except RecursionError as exc:
+        raise PayloadError("payload is nested too deeply to parse") from exc
+    except (TypeError, ValueError) as exc:  # the messages name types, never values
+        raise PayloadError(f"payload is not JSON: {exc}") from exc
+
+
+def _mapping_as_dict(value: object) -> dict[Any, Any]:
+    """For `json.dumps`: any other `Mapping` as a dict; anything else is not JSON."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON type")
+
+
+def _describe(errors: list[ErrorDetails], *, event: str | None = None) -> str:
+    """One line naming each failing field by its wire path; never the input values.
+
+    ``event``: the known event the errors are about, when the locations do not start with it.
+    """
     first = errors[0]
     if first["type"] == "json_invalid":
         reason = str(first.get("ctx", {}).get("error", first["msg"]))
@@ -132,7 +201,8 @@ def _describe(errors: list[ErrorDetails]) -> str:
         return "payload must be a JSON object"
     if first["type"] == "union_tag_not_found":
         return "payload has no 'event' field"
-    event, path_errors = _split_event_name(errors)
+    tag, path_errors = _split_event_name(errors)
+    event = event or tag
     parts = [f"{_wire_path(loc)}: {msg}" for loc, msg in path_errors[:_MAX_ERRORS_SHOWN]]
     if len(path_errors) > _MAX_ERRORS_SHOWN:
         parts.append(f"and {len(path_errors) - _MAX_ERRORS_SHOWN} more")

@@ -98,7 +98,11 @@ class IdempotencyStore(Protocol):
         worker crashed), and returns `Claimed` with a new token; never a read followed by a write.
         Otherwise returns `Completed` or `InProgress`. ``fingerprint`` (the SHA-256 of the raw
         body) is stored with the first claim; a later claim of the same key with another
-        fingerprint sets ``fingerprint_mismatch`` on its result and logs a warning.
+        fingerprint sets ``fingerprint_mismatch`` on its result and logs a warning. Any text is
+        a valid key or fingerprint, of any length.
+
+        Raises ``ValueError`` (before touching the backend) for a lease of zero or less, or
+        longer than a day: such a lease cannot hold.
         """
         ...
 
@@ -168,6 +172,27 @@ def retry_after(lease_expires_at: datetime, now: datetime) -> timedelta:
     return max(lease_expires_at - now, MIN_RETRY_AFTER)
 
 
+MAX_LEASE = timedelta(days=1)
+"""The longest lease a store accepts.
+
+IDWise stops retrying within about half an hour, so a longer claim only delays a crashed
+worker's event; a day is far beyond any real need and catches mistakes such as
+``timedelta(300)`` (300 days, not seconds). It also keeps every expiry representable.
+"""
+
+
+def check_lease(lease: timedelta) -> None:
+    """Refuse, with `ValueError`, a lease that cannot hold; every store calls it first in ``claim``.
+
+    Zero or less would let two workers hold the event at once; longer than `MAX_LEASE` is a
+    mistake, and could overflow a timestamp.
+    """
+    if not isinstance(lease, timedelta):
+        raise TypeError(f"lease must be a timedelta, not {type(lease).__name__}")
+    if not timedelta(0) < lease <= MAX_LEASE:
+        raise ValueError(f"lease must be more than zero and at most {MAX_LEASE}, not {lease}")
+
+
 class _Record:
     __slots__ = ("completed_at", "fingerprint", "lease_expires_at", "token")
 
@@ -206,6 +231,7 @@ class MemoryStore:
 
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        check_lease(lease)
         now = self._clock()
         with self._lock:
             record = self._records.get(key)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -92,3 +96,87 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+class FreezingProxy:
+    """A TCP proxy on 127.0.0.1 that can stop forwarding while keeping every socket open.
+
+    What a frozen network looks like from the client: connections stay up, the kernel still
+    acknowledges what the client sends, but no answer ever comes back (a hung pooler, a peer
+    behind a dead NAT entry). Frozen, it neither reads nor writes; thawed, it forwards again.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream_port = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self._frozen = threading.Event()
+        self._gate = threading.Lock()  # held while forwarding, so `freeze` waits for a chunk
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (of the upstream server, on 127.0.0.1) through this proxy."""
+        return database_url.replace(f":{self._upstream_port}/", f":{self.port}/")
+
+    def freeze(self) -> None:
+        """Stop forwarding in both directions; nothing sent after this gets through."""
+        with self._gate:
+            self._frozen.set()
+
+    def thaw(self) -> None:
+        with self._gate:
+            self._frozen = threading.Event()
+
+    def close(self) -> None:
+        self._closed.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(("127.0.0.1", self._upstream_port), timeout=5)
+            self._sockets += [client, server]
+            for source, target in ((client, server), (server, client)):
+                thread = threading.Thread(target=self._forward, args=(source, target), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _forward(self, source: socket.socket, target: socket.socket) -> None:
+        while not self._closed.is_set():
+            if self._frozen.is_set():
+                time.sleep(0.01)
+                continue
+            try:
+                readable, _, _ = select.select([source], [], [], 0.05)
+                if not readable:
+                    continue
+                with self._gate:
+                    if self._frozen.is_set():
+                        continue
+                    data = source.recv(65536)
+                    if not data:
+                        target.shutdown(socket.SHUT_WR)
+                        return
+                    target.sendall(data)
+            except OSError:  # a socket closed by the other side or by `close`
+                return
+
+
+@pytest.fixture
+def freezing_proxy(postgres: TemporaryPostgres | str) -> Iterator[FreezingProxy]:
+    """A `FreezingProxy` in front of the session's PostgreSQL server."""
+    if isinstance(postgres, str):
+        pytest.skip("needs the throwaway PostgreSQL server (its port), not an external URL")
+    proxy = FreezingProxy(postgres.port)
+    yield proxy
+    proxy.close()

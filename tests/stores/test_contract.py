@@ -226,3 +226,94 @@ def test_sixteen_threads_claiming_the_same_keys_get_one_claim_per_key(
     assert errors == []
     assert not any(thread.is_alive() for thread in threads)
     assert Counter(wins) == Counter(keys)
+
+
+# Keys a valid payload can produce (an eventId is any JSON string: NUL included; a Mapping or a
+# caller may hold a lone surrogate), and keys of any length.
+ODD_KEYS = [
+    "evt\x00with-nul",
+    "evt-\ud800-lone-surrogate",
+    "x" * 1000,
+    "é" * 300,
+    "ünïcödé ✓ 事件",
+    "sha256:" + "a" * 64,
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ODD_KEYS,
+    ids=["nul", "surrogate", "long", "long-non-ascii", "non-ascii", "digest-like", "empty"],
+)
+def test_any_key_a_payload_can_carry_is_claimable(
+    make_store: StoreFactory, clock: FakeClock, key: str
+) -> None:
+    """Every text is a key on every backend, with the full claim/complete cycle."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim(key, lease=LEASE, fingerprint="a")).token
+
+    assert store.claim(key, lease=LEASE, fingerprint="a") == InProgress(retry_after=LEASE)
+    assert store.complete(key, token) is True
+    assert store.claim(key, lease=LEASE, fingerprint="a") == Completed()
+    assert store.release(key, token) is False
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("a\x00b", "a\x00c"), ("\ud800a", "\ud800b"), ("x" * 300 + "a", "x" * 300 + "b"), ("é", "e")],
+    ids=["nul", "surrogate", "long", "accent"],
+)
+def test_keys_that_differ_are_different_events_however_they_are_stored(
+    make_store: StoreFactory, first: str, second: str
+) -> None:
+    """Keys stored in another form (a digest) still tell apart events that differ anywhere."""
+    store = make_store()
+    claimed(store.claim(first, lease=LEASE, fingerprint="a"))
+
+    claimed(store.claim(second, lease=LEASE, fingerprint="a"))
+
+
+@pytest.mark.parametrize(
+    "fingerprint",
+    ["sha256:" + "f" * 64, "f" * 200, "fp\x00nul", "fp-\ud800", "é" * 10],
+    ids=["prefixed-digest", "long", "nul", "surrogate", "non-ascii"],
+)
+def test_fingerprints_of_any_form_behave_alike_on_every_backend(
+    make_store: StoreFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture, fingerprint: str
+) -> None:
+    """Any fingerprint is stored; the same one is no mismatch, another one is."""
+    store = make_store(clock=clock)
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint=fingerprint)).token
+
+    assert store.claim("evt-1", lease=LEASE, fingerprint=fingerprint) == InProgress(LEASE)
+    assert store.complete("evt-1", token) is True
+    assert store.claim("evt-1", lease=LEASE, fingerprint=fingerprint) == Completed()
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        assert store.claim("evt-1", lease=LEASE, fingerprint=fingerprint + "x") == Completed(
+            fingerprint_mismatch=True
+        )
+    assert "different body" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [timedelta(0), timedelta(seconds=-1), timedelta.max, timedelta(days=300), timedelta.min],
+    ids=["zero", "negative", "max", "300 days", "min"],
+)
+def test_a_lease_that_cannot_hold_is_refused_at_the_call(
+    make_store: StoreFactory, lease: timedelta
+) -> None:
+    """Zero, negative, overflowing or absurdly long leases raise ValueError and claim nothing."""
+    store = make_store()
+
+    with pytest.raises(ValueError, match="lease must be more than zero and at most 1 day"):
+        store.claim("evt-1", lease=lease, fingerprint="a")
+
+    claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+
+
+def test_a_lease_of_exactly_the_maximum_is_accepted(make_store: StoreFactory) -> None:
+    """The bounds are inclusive at the top: one day is a valid lease."""
+    store = make_store()
+    claimed(store.claim("evt-1", lease=timedelta(days=1), fingerprint="a"))

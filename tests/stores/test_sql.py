@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import re
 import sqlite3
+import threading
+import time
 import traceback
 import uuid
 from collections import Counter
@@ -12,18 +15,18 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from idwise_events import Claimed, Completed, StoreError
+from idwise_events import Claimed, Completed, InProgress, StoreError
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
-from .conftest import postgres_url, require_postgres_programs
+from .conftest import FreezingProxy, postgres_url, require_postgres_programs
 
 LEASE = timedelta(minutes=5)
 DOCS = Path(__file__).parent.parent.parent / "docs"
@@ -218,3 +221,164 @@ def test_documented_postgresql_ddl_is_the_table_the_store_creates() -> None:
         return re.sub(r"\s+", " ", sql).replace("( ", "(").replace(" )", ")").strip(" ;")
 
     assert normalised(documented) == normalised(compiled)
+
+
+@pytest.mark.parametrize("key", ["evt\x00nul", "evt\ud800", "é", "x" * 256])
+def test_keys_a_database_might_refuse_are_stored_as_the_same_digest_everywhere(
+    sql_url: str, open_store: Callable[..., SqlStore], key: str
+) -> None:
+    """Keys that are not plain ASCII within 255 characters are stored as "sha256:" + digest."""
+    store = open_store(sql_url, table_name=f"t_{uuid.uuid4().hex[:12]}")
+    assert isinstance(store.claim(key, lease=LEASE, fingerprint="f" * 100), Claimed)
+
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(store.table.c.key, store.table.c.fingerprint)).one()
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    assert row.key == "sha256:" + digest
+    assert row.fingerprint == hashlib.sha256(b"f" * 100).hexdigest()
+
+
+def test_a_value_the_database_refuses_is_a_value_error_not_an_outage(
+    postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
+) -> None:
+    """A driver DataError (here: a table migrated with a shorter key column) is no StoreError."""
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    store = open_store(postgres_url(postgres), table_name=table)
+    store.create_table()
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN key TYPE VARCHAR(10)")
+
+    with pytest.raises(ValueError, match="refused a value of this call") as caught:
+        store.claim("evt-" + "1" * 20, lease=LEASE, fingerprint="a")
+
+    assert not isinstance(caught.value, StoreError)
+    assert "unavailable" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, psycopg.DataError)
+    assert isinstance(store.claim("evt-1", lease=LEASE, fingerprint="a"), Claimed)
+
+
+def call_in_thread(call: Callable[[], object], patience: float = 60) -> tuple[object, float]:
+    """Run ``call`` in a thread; return its result or exception, and how long it took.
+
+    Bounded: a call still blocked after ``patience`` seconds fails the test instead of hanging it.
+    """
+    outcome: list[object] = []
+
+    def run() -> None:
+        start = time.monotonic()
+        try:
+            result: object = call()
+        except BaseException as exc:  # returned to the test, which asserts on it
+            result = exc
+        outcome.extend([result, time.monotonic() - start])
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(patience)
+    assert not thread.is_alive(), f"the call was still blocked after {patience} s"
+    return outcome[0], cast(float, outcome[1])
+
+
+def test_a_frozen_network_gives_store_error_within_the_network_timeout(
+    postgres: TemporaryPostgres | str,
+    freezing_proxy: FreezingProxy,
+    open_store: Callable[..., SqlStore],
+) -> None:
+    """A network gone silent after connecting gives StoreError after network_timeout, not a hang."""
+    url = freezing_proxy.url(postgres_url(postgres))
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    store = open_store(url, table_name=table, network_timeout=timedelta(seconds=1))
+    first = store.claim("evt-1", lease=LEASE, fingerprint="a")
+    assert isinstance(first, Claimed)
+
+    freezing_proxy.freeze()
+    error, elapsed = call_in_thread(lambda: store.claim("evt-2", lease=LEASE, fingerprint="a"))
+
+    assert isinstance(error, StoreError), error
+    assert str(error) == "postgresql idempotency store did not answer within 1 s"
+    assert isinstance(error.__cause__, psycopg.OperationalError)
+    assert elapsed < 10  # about 1 s; generous for a loaded machine, and main never returned
+    freezing_proxy.thaw()
+    assert store.complete("evt-1", first.token) is True
+    assert isinstance(store.claim("evt-3", lease=LEASE, fingerprint="a"), Claimed)
+    # The abandoned claim may have reached the database once the network thawed: its lease
+    # then holds the event until it expires, like a worker that crashed after claiming.
+    assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed | InProgress)
+
+
+def test_a_server_that_never_answers_the_connection_gives_store_error(
+    postgres: TemporaryPostgres | str,
+    freezing_proxy: FreezingProxy,
+    open_store: Callable[..., SqlStore],
+) -> None:
+    """A peer that accepts the TCP connection, then stays silent, is bounded by connect_timeout."""
+    freezing_proxy.freeze()
+    store = open_store(
+        freezing_proxy.url(postgres_url(postgres)), network_timeout=timedelta(seconds=2)
+    )
+
+    error, elapsed = call_in_thread(lambda: store.claim("evt-1", lease=LEASE, fingerprint="a"))
+
+    assert isinstance(error, StoreError), error
+    assert elapsed < 20  # connect_timeout is 2 s here
+
+
+def test_the_first_call_after_a_restart_succeeds_with_a_full_pool(
+    open_store: Callable[..., SqlStore],
+) -> None:
+    """After a PostgreSQL restart with 5 dead pooled connections, the first call succeeds."""
+    require_postgres_programs()  # its own server, to restart
+    with TemporaryPostgres() as server:
+        store = open_store(server.url)
+        assert isinstance(store.claim("evt-0", lease=LEASE, fingerprint="a"), Claimed)
+        pooled = [store.engine.raw_connection() for _ in range(5)]  # the pool's default size
+        for connection in pooled:
+            connection.close()
+        assert store.engine.pool.status().count("Connections in pool: 5") == 1
+
+        server.stop()
+        server.start()
+        outcomes: list[object] = []
+        for number in range(1, 6):
+            try:
+                outcomes.append(store.claim(f"evt-{number}", lease=LEASE, fingerprint="a"))
+            except StoreError as exc:
+                outcomes.append(exc)
+
+    assert [type(outcome) for outcome in outcomes] == [Claimed] * 5
+
+
+def test_libpq_limits_are_set_unless_the_url_sets_them(
+    postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
+) -> None:
+    """connect_timeout, keepalives and tcp_user_timeout have defaults; the URL's values win."""
+    url = postgres_url(postgres)
+    separator = "&" if "?" in url else "?"
+    defaults = open_store(url, network_timeout=timedelta(seconds=3))
+    chosen = open_store(f"{url}{separator}connect_timeout=17&keepalives_idle=42")
+
+    def parameters(store: SqlStore) -> dict[str, str]:
+        connection = store.engine.raw_connection()
+        try:
+            return dict(connection.dbapi_connection.info.get_parameters())  # type: ignore[union-attr]
+        finally:
+            connection.close()
+
+    assert {
+        key: parameters(defaults)[key]
+        for key in ("connect_timeout", "keepalives", "keepalives_idle", "tcp_user_timeout")
+    } == {
+        "connect_timeout": "3",
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "tcp_user_timeout": "3000",
+    }
+    assert parameters(chosen)["connect_timeout"] == "17"
+    assert parameters(chosen)["keepalives_idle"] == "42"
+
+
+@pytest.mark.parametrize("timeout", [timedelta(0), timedelta(seconds=-1)])
+def test_a_network_timeout_that_cannot_hold_is_refused(timeout: timedelta) -> None:
+    """network_timeout must be positive."""
+    with pytest.raises(ValueError, match="network_timeout must be more than zero"):
+        SqlStore("sqlite:///unused.db", network_timeout=timeout)

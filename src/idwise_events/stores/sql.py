@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -39,19 +40,25 @@ from .._store import (
     Clock,
     Completed,
     InProgress,
+    check_lease,
     report_fingerprint_mismatch,
     retry_after,
     utc_now,
 )
 from ._compiled import CompiledStatement, read_time, time_binder
+from ._watchdog import Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
 
 DEFAULT_TABLE_NAME = "idwise_events_idempotency"
 """The table `SqlStore` uses unless told otherwise."""
 
+_CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+_FIRST_CONNECT_TICKET = "idwise_events.watchdog_ticket"
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
 _MAX_KEY_LENGTH = 255
+_FINGERPRINT_LENGTH = 64
 _T = TypeVar("_T")
 
 
@@ -89,7 +96,7 @@ def idempotency_table(
         sa.Column("key", sa.String(_MAX_KEY_LENGTH), primary_key=True),
         sa.Column("status", sa.String(11), nullable=False),
         sa.Column("token", sa.String(32), nullable=False),
-        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("fingerprint", sa.String(_FINGERPRINT_LENGTH), nullable=False),
         sa.Column("lease_expires_at", _UtcDateTime(), nullable=False),
         sa.Column("completed_at", _UtcDateTime(), nullable=True),
         schema=schema,
@@ -112,8 +119,13 @@ class SqlStore:
     The table is created on first use (or call `create_table`); leases are compared with the
     app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
-    driver's exception as its cause; a connection found dead is retried once on a fresh one, so the
-    store recovers by itself when the database comes back.
+    driver's exception as its cause, within ``network_timeout`` whatever the network does. A
+    connection found dead drops every connection pooled with it, and the call is retried once on
+    a fresh one, so the first call after a database restart succeeds.
+
+    Any text is a valid key or fingerprint: what a database might refuse (too long, NUL, not
+    ASCII) is stored as its SHA-256 digest, the same way on every database. A value the database
+    still refuses is a `ValueError`, not an outage; so is a lease of zero or less, or over a day.
 
     Args:
         url_or_engine: A database URL, or an existing SQLAlchemy ``Engine`` (used as it is; create
@@ -124,7 +136,19 @@ class SqlStore:
         retention: How long completed keys are remembered; `purge` forgets older ones.
         busy_timeout: SQLite only (for an engine this store creates): how long to wait for a
             lock held by another connection before failing with `StoreError`.
+        network_timeout: PostgreSQL (a database server reached through psycopg or psycopg2):
+            the longest a call waits for the server's answer. A call still waiting then (a
+            frozen network, a failover, a hung pooler) has its connection cut and raises
+            `StoreError`, and the other pooled connections are dropped. For an engine this
+            store creates it is also libpq's ``tcp_user_timeout``, and connecting waits
+            ``connect_timeout``: 5 seconds, or this if shorter (whole seconds, at least 2). A
+            value of either in the URL (``?connect_timeout=3``) wins. A call that must connect
+            first so fails within ``connect_timeout`` plus ``network_timeout``.
         clock: Returns the current time, timezone-aware; inject one in tests.
+
+    Raises:
+        ValueError: If ``network_timeout`` is not positive, or the URL is an in-memory SQLite
+            database (private to one connection, so no use to several workers).
     """
 
     blocking = True
@@ -138,25 +162,38 @@ class SqlStore:
         schema: str | None = None,
         retention: timedelta = DEFAULT_RETENTION,
         busy_timeout: timedelta = timedelta(seconds=5),
+        network_timeout: timedelta = timedelta(seconds=10),
         clock: Clock = utc_now,
     ) -> None:
+        if network_timeout <= timedelta(0):
+            raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
         self._owns_engine = not isinstance(url_or_engine, sa.Engine)
         self.engine = (
             url_or_engine
             if isinstance(url_or_engine, sa.Engine)
-            else _create_engine(url_or_engine, busy_timeout)
+            else _create_engine(url_or_engine, busy_timeout, network_timeout)
         )
         self.table = idempotency_table(table_name, schema=schema)
         self.retention = retention
         self._busy_timeout = busy_timeout
+        self._network_timeout = network_timeout
         self._clock = clock
         self._table_ready = False
         self._table_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
         dialect = self.engine.dialect
         self._sqlite = dialect.name == "sqlite"
+        # A file on this machine needs no watchdog (busy_timeout bounds its waits).
+        self._watchdog = None if self._sqlite else Watchdog(network_timeout.total_seconds())
+        if self._watchdog is not None and self._owns_engine:
+            # The first connection of an engine runs SQLAlchemy's own queries (server version,
+            # default schema...) before the store can watch it: watch them from the pool.
+            sa.event.listen(self.engine, "first_connect", self._watch_first_connect, insert=True)
+            sa.event.listen(self.engine, "connect", self._first_connect_done)
         self._time = time_binder(dialect)
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
+        self._data_error: type[Exception] = dialect.loaded_dbapi.DataError
         self._build_statements(dialect)
 
     def __repr__(self) -> str:
@@ -191,7 +228,7 @@ class SqlStore:
         self._table_ready = True
 
     def _create_table_once(self) -> None:
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, self._watched(conn.connection.dbapi_connection):
             if self._sqlite:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             try:
@@ -206,12 +243,12 @@ class SqlStore:
 
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
-        key = _stored_key(key)
+        check_lease(lease)
         now = self._clock()
         values = {
-            "k": key,
+            "k": _stored_key(key),
             "t": uuid.uuid4().hex,  # unique across every process and machine sharing the table
-            "fp": fingerprint,
+            "fp": _stored_fingerprint(fingerprint),
             "expires": self._time(now + lease),
             "now": self._time(now),
         }
@@ -343,24 +380,59 @@ class SqlStore:
         return result
 
     def _run(self, operation: Callable[[Any], _T]) -> _T:
-        """Run one operation on a pooled connection; every database failure becomes StoreError."""
+        """Run one operation on a pooled connection; every database failure becomes StoreError.
+
+        A connection found dead (the database restarted, the network failed) is dropped with
+        every other connection pooled with it, and the operation is retried once on a fresh one.
+        A call still waiting after ``network_timeout`` has its connection cut by the watchdog and
+        fails without a retry: the database did not answer, another wait would not help.
+        """
         if not self._table_ready:
             with self._table_lock:
                 if not self._table_ready:
                     self.create_table()
+        watchdog = self._watchdog
         for attempt in (1, 2):
+            pool = self.engine.pool
             connection = None
+            overran = False
             try:
                 connection = self.engine.raw_connection()
-                return self._in_transaction(connection, operation)
+                ticket = None if watchdog is None else watchdog.watch(connection.dbapi_connection)
+                try:
+                    result = self._in_transaction(connection, operation)
+                finally:
+                    overran = (
+                        watchdog is not None and ticket is not None and not watchdog.done(ticket)
+                    )
+                if overran:  # answered just as it was cut: the result stands, the connection not
+                    connection.invalidate()
+                return result
+            except self._data_error as exc:
+                # The database answered: it refused a value. Retrying cannot help, and it is no
+                # outage (StoreError would make the app answer 503 for ever): report it as the
+                # bad value it is. Keys and fingerprints are stored so that it cannot happen.
+                raise ValueError(
+                    f"the {self.engine.dialect.name} idempotency store refused a value of this"
+                    f" call ({type(exc).__name__})"
+                ) from exc
             except self._dbapi_error as exc:
-                dead = connection is not None and self.engine.dialect.is_disconnect(
-                    cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
+                dead = overran or (
+                    connection is not None
+                    and self.engine.dialect.is_disconnect(
+                        cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
+                    )
                 )
                 if dead and connection is not None:
                     connection.invalidate(exc)
+                    self._drop_pool(pool)
+                if overran:
+                    raise StoreError(
+                        f"{self.engine.dialect.name} idempotency store did not answer within"
+                        f" {self._network_timeout.total_seconds():g} s"
+                    ) from exc
                 if dead and attempt == 1:
-                    continue  # the database restarted since this connection was pooled
+                    continue  # the database restarted, or the network failed, since it was pooled
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from exc
             except sa.exc.SQLAlchemyError as exc:  # raised while connecting
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
@@ -369,8 +441,39 @@ class SqlStore:
                     connection.close()  # back to the pool (rolled back if still open)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _drop_pool(self, pool: sa.Pool) -> None:
+        """Drop every pooled connection of ``pool``: when one died, the others died with it.
 
-def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
+        Retrying on the next pooled connection would only find another dead one (a restart
+        kills them all), so the engine gets a new, empty pool, once, however many calls notice.
+        """
+        with self._pool_lock:
+            if self.engine.pool is pool:
+                self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _watched(self, dbapi_connection: Any) -> Iterator[None]:
+        """Let the watchdog cut ``dbapi_connection`` if the block overruns ``network_timeout``."""
+        if self._watchdog is None:
+            yield
+            return
+        ticket = self._watchdog.watch(dbapi_connection)
+        try:
+            yield
+        finally:
+            self._watchdog.done(ticket)
+
+    def _watch_first_connect(self, dbapi_connection: Any, record: Any) -> None:
+        if self._watchdog is not None:
+            record.info[_FIRST_CONNECT_TICKET] = self._watchdog.watch(dbapi_connection)
+
+    def _first_connect_done(self, dbapi_connection: Any, record: Any) -> None:
+        ticket = record.info.pop(_FIRST_CONNECT_TICKET, None)
+        if self._watchdog is not None and ticket is not None:
+            self._watchdog.done(ticket)
+
+
+def _create_engine(url: str, busy_timeout: timedelta, network_timeout: timedelta) -> sa.Engine:
     parsed = sa.make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -380,9 +483,24 @@ def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
                 " claims for several workers: use MemoryStore, or a file (sqlite:///events.db)"
             )
         connect_args["timeout"] = busy_timeout.total_seconds()
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
-        # Fail fast (StoreError, then 503) rather than hang when the server is unreachable.
-        connect_args["connect_timeout"] = 5
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
+        # libpq's own limits, all on the client side (so poolers such as PgBouncer take them):
+        # fail fast (StoreError, then 503) when the server is unreachable, and let the kernel
+        # drop a connection whose peer vanished, idle or not (keepalives also keep NAT entries
+        # alive). The watchdog covers what they cannot see. A value in the URL wins.
+        seconds = network_timeout.total_seconds()
+        limits = {
+            # Whole seconds; libpq takes 2 for anything less.
+            "connect_timeout": max(2, min(_CONNECT_TIMEOUT, math.ceil(seconds))),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": round(seconds * 1000),
+        }
+        connect_args.update(
+            (name, value) for name, value in limits.items() if name not in parsed.query
+        )
     # Every operation is one statement, committed on its own: in autocommit there is neither a
     # transaction to commit after it nor one to roll back when the connection goes back to the pool.
     return sa.create_engine(
@@ -394,10 +512,30 @@ def _create_engine(url: str, busy_timeout: timedelta) -> sa.Engine:
 
 
 def _stored_key(key: str) -> str:
-    """Keys longer than the column are stored as their digest (IDWise's ids are far shorter)."""
-    if len(key) <= _MAX_KEY_LENGTH:
+    """The key as stored: as it is, or ``"sha256:"`` and its digest if a database might refuse it.
+
+    Any text is a valid key, but not every database can hold every text: PostgreSQL refuses NUL,
+    drivers refuse lone surrogates (not UTF-8), a database in another encoding than UTF-8 refuses
+    what it cannot represent, and the column holds 255 characters. Keys that are not plain ASCII
+    that fits are therefore stored as their digest, the same way on every database. IDWise's ids
+    (about 36 ASCII characters) are stored as they are.
+    """
+    if _fits(key, _MAX_KEY_LENGTH):
         return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return "sha256:" + _digest(key)
+
+
+def _stored_fingerprint(fingerprint: str) -> str:
+    """The fingerprint as stored: as it is, or its hex digest (64 characters), as for keys."""
+    return fingerprint if _fits(fingerprint, _FINGERPRINT_LENGTH) else _digest(fingerprint)
+
+
+def _fits(text: str, length: int) -> bool:
+    return len(text) <= length and text.isascii() and "\x00" not in text
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _driver_error(exc: sa.exc.SQLAlchemyError) -> BaseException:
