@@ -1,15 +1,18 @@
-"""Shared test data: the model class for each event type, and the canary secret's guard."""
+"""Shared test data and fixtures: event models, the canary secret's guard, a clock, PostgreSQL."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any, get_args
 
 import pytest
 from hypothesis import settings
 
 from idwise_events import EventType, KnownEvent
+from idwise_events.testing.postgres import TemporaryPostgres, postgres_programs_available
 
 # The machines running the suite are shared and noisy: no per-example deadline, which would only
 # turn a slow moment into a flaky failure. Timings belong in benchmarks/run.py.
@@ -35,3 +38,45 @@ def no_canary_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCa
         assert CANARY not in record.getMessage()
         assert CANARY not in repr(record.args)
         assert CANARY not in (record.exc_text or "")
+
+
+# CI sets this so that a machine without PostgreSQL fails instead of silently skipping.
+REQUIRE_POSTGRES = os.environ.get("IDWISE_EVENTS_REQUIRE_POSTGRES") == "1"
+EXTERNAL_URL = os.environ.get("IDWISE_EVENTS_TEST_DATABASE_URL")
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TemporaryPostgres | str]:
+    """A real PostgreSQL server for the session, or IDWISE_EVENTS_TEST_DATABASE_URL's."""
+    if EXTERNAL_URL:
+        yield EXTERNAL_URL
+        return
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        yield server
+
+
+def require_postgres_programs() -> None:
+    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them."""
+    if not postgres_programs_available():
+        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed"
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
+        pytest.skip(reason)
+
+
+def postgres_url(postgres: TemporaryPostgres | str) -> str:
+    return postgres if isinstance(postgres, str) else postgres.url

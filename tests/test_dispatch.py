@@ -35,8 +35,7 @@ from idwise_events import (
 from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import build_request, make_event
 
-from .conftest import CANARY
-from .stores.conftest import FakeClock
+from .conftest import CANARY, FakeClock
 
 VERIFIER = BearerAuth(CANARY)
 LEASE = timedelta(minutes=5)
@@ -541,7 +540,8 @@ def test_twenty_threads_delivering_one_event_run_its_handler_once() -> None:
         ({"verifier": object()}, TypeError),
         ({"verifier": VERIFIER, "store": object()}, TypeError),
         ({"verifier": VERIFIER, "lease": timedelta(0)}, ValueError),
-        ({"verifier": VERIFIER, "lease": 300}, ValueError),
+        ({"verifier": VERIFIER, "lease": 300}, TypeError),
+        ({"verifier": VERIFIER, "lease": timedelta(days=2)}, ValueError),
         ({"verifier": VERIFIER, "max_body_bytes": 0}, ValueError),
         ({"verifier": VERIFIER, "max_body_bytes": 1.5}, TypeError),
         ({"verifier": VERIFIER, "statuses": {Outcome.PROCESSED: 99}}, ValueError),

@@ -31,6 +31,7 @@ from ._store import (
     IdempotencyStore,
     MemoryStore,
     as_async_store,
+    check_lease,
     fingerprint,
 )
 
@@ -116,9 +117,10 @@ class Dispatcher:
             ``{Outcome.UNAUTHORIZED: 403}``.
 
     Raises:
-        TypeError: If ``verifier`` or ``store`` lacks the methods of its protocol.
-        ValueError: If ``lease`` or ``max_body_bytes`` is not positive, or a status is not an
-            HTTP status code.
+        TypeError: If ``verifier`` or ``store`` lacks the methods of its protocol, or ``lease``
+            is not a timedelta.
+        ValueError: If ``lease`` is not positive or longer than a day, ``max_body_bytes`` is not
+            positive, or a status is not an HTTP status code.
 
     Example:
         ```python
@@ -144,8 +146,7 @@ class Dispatcher:
         store = MemoryStore() if store is None else store
         if not all(callable(getattr(store, name, None)) for name in ("claim", "complete")):
             raise TypeError(f"Dispatcher: store {type(store).__name__} has no claim()/complete()")
-        if not isinstance(lease, timedelta) or lease <= timedelta(0):
-            raise ValueError("Dispatcher: lease must be a positive timedelta")
+        check_lease(lease)
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
             raise TypeError("Dispatcher: max_body_bytes must be an int")
         if max_body_bytes <= 0:

@@ -27,7 +27,7 @@ from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import auth_headers
 
 # The session's PostgreSQL server (it fails instead of skipping when CI requires PostgreSQL).
-from tests.stores.conftest import postgres, postgres_url  # noqa: F401 -- `postgres` is a fixture
+from tests.conftest import postgres_url
 
 ROOT = Path(__file__).parent.parent.parent
 PATH = "/webhooks/idwise"

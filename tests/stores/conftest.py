@@ -1,15 +1,13 @@
-"""Store fixtures: every backend behind one parametrized factory, and a real PostgreSQL server."""
+"""Store fixtures: every backend behind one parametrized factory (PostgreSQL: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,49 +15,9 @@ import pytest
 
 from idwise_events import IdempotencyStore, MemoryStore
 from idwise_events.stores.sql import SqlStore
-from idwise_events.testing.postgres import TemporaryPostgres, postgres_programs_available
+from idwise_events.testing.postgres import TemporaryPostgres
 
-# CI sets this so that a machine without PostgreSQL fails instead of silently skipping.
-REQUIRE_POSTGRES = os.environ.get("IDWISE_EVENTS_REQUIRE_POSTGRES") == "1"
-EXTERNAL_URL = os.environ.get("IDWISE_EVENTS_TEST_DATABASE_URL")
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[TemporaryPostgres | str]:
-    """A real PostgreSQL server for the session, or IDWISE_EVENTS_TEST_DATABASE_URL's."""
-    if EXTERNAL_URL:
-        yield EXTERNAL_URL
-        return
-    require_postgres_programs()
-    with TemporaryPostgres() as server:
-        yield server
-
-
-def require_postgres_programs() -> None:
-    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them."""
-    if not postgres_programs_available():
-        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed"
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
-        pytest.skip(reason)
-
-
-def postgres_url(postgres: TemporaryPostgres | str) -> str:
-    return postgres if isinstance(postgres, str) else postgres.url
-
+from ..conftest import FakeClock, postgres_url
 
 BACKENDS = ["memory", "sqlite", "sqlite-portable", "postgresql", "postgresql-portable"]
 StoreFactory = Callable[..., IdempotencyStore]

@@ -11,7 +11,8 @@ import pytest
 
 from idwise_events import Claimed, Completed, InProgress
 
-from .conftest import FakeClock, StoreFactory
+from ..conftest import FakeClock
+from .conftest import StoreFactory
 
 LEASE = timedelta(minutes=5)
 

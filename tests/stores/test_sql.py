@@ -26,7 +26,8 @@ from idwise_events import Claimed, Completed, InProgress, StoreError
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
-from .conftest import FreezingProxy, postgres_url, require_postgres_programs
+from ..conftest import postgres_url, require_postgres_programs
+from .conftest import FreezingProxy
 
 LEASE = timedelta(minutes=5)
 DOCS = Path(__file__).parent.parent.parent / "docs"
