@@ -256,7 +256,8 @@ def test_a_store_outage_gets_503_and_the_event_is_processed_once_the_store_is_ba
 ) -> None:
     """503 with Retry-After while the database cannot be opened; nothing ran; then 200."""
     database = tmp_path / "missing-dir" / "events.db"
-    down = Dispatcher(verifier=VERIFIER, store=SqlStore(f"sqlite:///{database}"))
+    down_store = SqlStore(f"sqlite:///{database}")
+    down = Dispatcher(verifier=VERIFIER, store=down_store)
     ran: list[Event] = []
     down.on_any(ran.append)
     event = make_event(FinishedJourney)
@@ -267,9 +268,14 @@ def test_a_store_outage_gets_503_and_the_event_is_processed_once_the_store_is_ba
     assert unavailable.headers["Retry-After"] == "30"
     assert ran == []
     database.parent.mkdir()
-    back = Dispatcher(verifier=VERIFIER, store=SqlStore(f"sqlite:///{database}"))
+    back_store = SqlStore(f"sqlite:///{database}")
+    back = Dispatcher(verifier=VERIFIER, store=back_store)
     back.on_any(ran.append)
-    assert deliver(back, event).status == 200
+    processed = deliver(back, event)
+    down_store.close()
+    back_store.close()
+
+    assert processed.status == 200
     assert [e.event_id for e in ran] == [event.event_id]
 
 

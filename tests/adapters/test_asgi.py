@@ -114,4 +114,8 @@ def test_to_response_gives_the_start_and_body_messages() -> None:
         "status": 200,
         "headers": [(b"x-a", b"b"), (b"content-length", b"24")],
     }
-    assert body == {"type": "http.response.body", "body": b'{"outcome": "processed"}'}
+    assert body == {
+        "type": "http.response.body",
+        "body": b'{"outcome": "processed"}',
+        "more_body": False,  # optional in ASGI, but some servers' test clients require it
+    }

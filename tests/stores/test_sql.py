@@ -170,7 +170,7 @@ def test_table_is_created_on_first_use_in_wal_mode(
     assert isinstance(store.claim("evt-1", lease=LEASE, fingerprint="a"), Claimed)
     store.create_table()  # idempotent
 
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:  # sqlite3's own `with` commits, never closes
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         columns = [row[1] for row in raw.execute(f"PRAGMA table_info({DEFAULT_TABLE_NAME})")]
     assert columns == ["key", "status", "token", "fingerprint", "lease_expires_at", "completed_at"]

@@ -68,7 +68,7 @@ def to_response(response: WebhookResponse) -> tuple[Message, Message]:
     ]
     headers.append((b"content-length", str(len(response.body)).encode("ascii")))
     start = {"type": "http.response.start", "status": response.status, "headers": headers}
-    return start, {"type": "http.response.body", "body": response.body}
+    return start, {"type": "http.response.body", "body": response.body, "more_body": False}
 
 
 async def handle(scope: Scope, receive: Receive, send: Send, dispatcher: Dispatcher) -> None:
