@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import idwise_events
+import idwise_events.cli
 import idwise_events.stores.sql
 import idwise_events.testing
 import idwise_events.testing.postgres
@@ -21,6 +22,7 @@ import idwise_events.testing.strategies
 DOCS = Path(__file__).parent.parent / "docs"
 PUBLIC_MODULES = [
     idwise_events,
+    idwise_events.cli,
     idwise_events.stores.sql,
     idwise_events.testing,
     idwise_events.testing.postgres,
