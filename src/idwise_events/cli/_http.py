@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+import click
+
 from .. import __version__
 from ._common import CliError
 
@@ -130,8 +132,6 @@ def check_url(url: str) -> str:
     Raises:
         click.UsageError: If it is not.
     """
-    import click
-
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.UsageError(f"--url must be an http:// or https:// URL with a host, not {url!r}")

@@ -125,7 +125,8 @@ def _body(type_or_file: str, overrides: dict[str, Any]) -> bytes:
         raise CliError(
             f"--set makes an invalid {model.event_type.value!r}: {_errors(exc)}"
         ) from exc
-    return event.model_dump_json(by_alias=True, exclude_none=True).encode()
+    # Only the fields the sample has: an explicit null stays, an absent field stays absent.
+    return event.model_dump_json(by_alias=True, exclude_unset=True).encode()
 
 
 def _read(name: str) -> bytes:
