@@ -194,7 +194,7 @@ def test_fake_clock_moves_only_when_told_and_expires_a_lease() -> None:
 def test_fake_clock_refuses_a_naive_start() -> None:
     """Stores compare aware UTC times: a naive start would fail later, so it fails at once."""
     with pytest.raises(ValueError, match="timezone-aware"):
-        FakeClock(datetime(2026, 1, 1))  # a naive time, on purpose
+        FakeClock(start=datetime(2026, 1, 1))  # a naive time, on purpose
 
 
 def test_recording_handler_records_and_fails_on_purpose_so_the_retry_runs() -> None:

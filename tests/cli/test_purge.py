@@ -29,7 +29,7 @@ def process(store: SqlStore, *keys: str) -> None:
 def fill(url: str, table: str) -> None:
     """Two events processed 40 days ago, one today."""
     now = datetime.now(timezone.utc)
-    old = SqlStore(url, table_name=table, clock=FakeClock(now - timedelta(days=40)))
+    old = SqlStore(url, table_name=table, clock=FakeClock(start=now - timedelta(days=40)))
     process(old, "old-1", "old-2")
     old.close()
     recent = SqlStore(url, table_name=table)

@@ -17,7 +17,7 @@ from rich.text import Text
 from .._auth import BearerAuth
 from .._dispatch import Dispatcher
 from .._events import Event
-from ..adapters import DEFAULT_PATH
+from ..adapters import DEFAULT_PATH, asgi, wsgi
 from ..testing import SAMPLE_BODIES, auth_headers
 from ._common import database_url, open_store, quiet_library_log, stdout
 from ._describe import handler_view
@@ -66,8 +66,6 @@ def _run(path: Path, *, kept: bool, server: str) -> int:
     def record(event: Event) -> None:
         seen[event.idempotency_key] = handler_view(event)  # your business logic goes here
 
-    from ..adapters import asgi, wsgi
-
     serving: AbstractContextManager[str] = (
         serving_wsgi(wsgi.app(dispatcher))
         if server == "wsgi"
@@ -102,7 +100,7 @@ def _report(
     rows: list[tuple[str, Answer, Answer, list[str]]], forged: Answer, *, kept: bool, path: Path
 ) -> int:
     """Print the table and the summary; 0 if every delivery was answered as it should be."""
-    # Fits 80 columns: long type names wrap, statuses never do, attributes fold if they must.
+    # On a narrow terminal long type names wrap, statuses never do, and attributes fold.
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("Event type", max_width=20)
     table.add_column("First", no_wrap=True)

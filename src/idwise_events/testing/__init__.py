@@ -242,7 +242,9 @@ class FakeClock:
         ```
     """
 
-    def __init__(self, start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)) -> None:
+    def __init__(
+        self, *, start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("FakeClock: start must be timezone-aware, as the stores compare UTC")
         self.now = start
@@ -289,7 +291,7 @@ class RecordingHandler:
                 raise self._fail.pop(0)
             self.events.append(event)
 
-    def fail_next(self, times: int = 1, *, error: Exception | None = None) -> None:
+    def fail_next(self, *, times: int = 1, error: Exception | None = None) -> None:
         """Raise on the next ``times`` calls: ``error``, or a `RuntimeError` by default."""
         with self._lock:
             for _ in range(times):
