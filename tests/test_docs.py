@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import shlex
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +109,7 @@ def test_idempotency_example_processes_a_retried_event_once(
 
 @pytest.mark.parametrize(
     ("example", "tests"),
-    [("testing_handlers.py", 3), ("testing_auth.py", 2), ("testing_dispatcher.py", 2)],
+    [("testing_handlers.py", 4), ("testing_auth.py", 2), ("testing_dispatcher.py", 2)],
 )
 def test_testing_example_tests_pass(example: str, tests: int) -> None:
     """The tests in the docs' testing examples pass when pytest runs them."""
@@ -153,40 +157,86 @@ def test_verification_example_runs_and_its_handler_answers_401_or_200(
     assert "accepted FinishedJourney" in capsys.readouterr().out
 
 
-def test_main_example_processes_each_type_once_across_runs(tmp_path: Path) -> None:
-    """The README's main command processes each type once and remembers it across runs.
+def readme_block(language: str, containing: str) -> str:
+    """The README's first ``language`` code block that contains ``containing``."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in readme.split(f"```{language}\n")[1:]]
+    return next(block for block in blocks if containing in block).strip()
 
-    Retries are acknowledged as duplicates, a forged request is refused with 401, and a second
-    run over the same database processes nothing.
-    """
-    database = str(tmp_path / "events.db")
-    command = [sys.executable, str(ROOT / "examples/receive_samples.py"), database]
 
-    first = subprocess.run(command, capture_output=True, text=True, check=True)
-    second = subprocess.run(command, capture_output=True, text=True, check=True)
+def test_the_readme_main_job_is_the_demo_on_the_cli_extra() -> None:
+    """The main job installs the `cli` extra and runs `idwise-events demo` (tested in tests/cli)."""
+    readme = (ROOT / "README.md").read_text()
+    main_job = readme.split("Run the main job", 1)[1].split("```bash\n", 1)[1].split("\n", 1)[0]
 
-    lines = first.stdout.splitlines()
-    assert lines[0] == f"idempotency store: {database}"
-    assert lines[1].split() == ["type", "delivery", "status", "outcome"]
-    rows = [line.split() for line in lines[2:-2]]
-    assert len(rows) == 22
-    assert rows[:2] == [
-        ["FinishedJourney", "first", "200", "processed"],
-        ["FinishedJourney", "retry", "200", "duplicate"],
-    ]
-    assert [row[1:] for row in rows] == [
-        ["first", "200", "processed"],
-        ["retry", "200", "duplicate"],
-    ] * 11
-    assert len({row[0] for row in rows}) == 11
-    assert lines[-2].split() == ["forged", "request", "-", "401", "unauthorized"]
-    assert lines[-1] == "handlers ran for 11 events"
-    assert "unauthorized, answered 401" in first.stderr  # the dispatcher's log record
+    assert main_job == (
+        'python3 -m venv .venv && .venv/bin/pip install -q -e ".[cli]"'
+        " && .venv/bin/idwise-events demo"
+    )
 
-    again = second.stdout.splitlines()
-    assert [line.split()[1:] for line in again[2:-2]] == [
-        ["first", "200", "duplicate"],
-        ["retry", "200", "duplicate"],
-    ] * 11
-    assert again[-2].split()[-2:] == ["401", "unauthorized"]
-    assert again[-1] == "handlers ran for 0 events"
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_the_readme_five_minutes_work_with_flask_run_and_idwise_events_send(
+    tmp_path: Path,
+) -> None:
+    """`flask --app app run` serves the README's app; the README's `send` gets 200 processed."""
+    (tmp_path / "app.py").write_text(readme_block("python", "blueprint(dispatcher)"))
+    run_line = readme_block("bash", "flask --app app run")
+    send_line = readme_block("bash", "idwise-events send")
+    variable, run_command = run_line.split(" ", 1)
+    name, token = variable.split("=")
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [str(bin_dir / "flask"), *shlex.split(run_command)[1:], "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, name: token, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, server)
+        send = shlex.split(send_line.replace(":5000/", f":{port}/"))
+        sent = subprocess.run(
+            [str(bin_dir / send[0]), *send[1:]], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.terminate()
+        printed, _ = server.communicate(timeout=30)
+
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.splitlines()[-1] == "200 processed  passes IDWise's test (HTTP 200)"
+    assert "journey 6720a1f3c9e84b2d5f0e122e finished: Complete" in printed
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    """Wait, at most 30 seconds, until something accepts connections on the port."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listened on port {port} within 30 s")
+
+
+def test_the_cli_page_shows_what_the_commands_print_today() -> None:
+    """docs/cli/*.txt match a fresh run of docs/examples/cli_transcript.py."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs/examples/cli_transcript.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,8 @@
-"""idwise_events.testing: make_event builds realistic events, auth_headers what IDWise sends."""
+"""idwise_events.testing: realistic events, the headers IDWise sends, and the test doubles."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -10,17 +12,28 @@ from idwise_events import (
     AmlMonitorUpdate,
     BasicAuth,
     BearerAuth,
+    Claimed,
+    Dispatcher,
     FinishedJourney,
     HeaderAuth,
+    InProgress,
     IpAllowlist,
     ManuallyReviewed,
+    MemoryStore,
     NoAuth,
     SystemDecision,
     Verifier,
     WebhookRequest,
     parse_event,
 )
-from idwise_events.testing import SAMPLE_BODIES, auth_headers, make_event
+from idwise_events.testing import (
+    SAMPLE_BODIES,
+    FakeClock,
+    RecordingHandler,
+    auth_headers,
+    build_request,
+    make_event,
+)
 
 from .conftest import CANARY, MODELS
 
@@ -125,3 +138,78 @@ def test_auth_headers_refuse_unknown_verifiers_but_skip_them_inside_all_of() -> 
         auth_headers(OwnVerifier())
 
     assert auth_headers(BearerAuth("token") & OwnVerifier()) == {"Authorization": "Bearer token"}
+
+
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=lambda model: model.__name__)
+def test_make_event_takes_the_wire_name_or_the_event_type(model: type[FinishedJourney]) -> None:
+    """`make_event("Finished Journey")` and `make_event(EventType...)` build that model."""
+    by_name = make_event(model.event_type.value, reference_no="ref-1")
+    by_member = make_event(model.event_type)
+
+    assert type(by_name) is model
+    assert type(by_member) is model
+    assert by_name.event == model.event_type.value
+    assert by_name.body.reference_no == "ref-1"
+
+
+def test_make_event_keeps_the_misspelt_aml_name_on_the_wire() -> None:
+    """The misspelling IDWise's docs announce builds an AmlMonitorUpdate that keeps it."""
+    event = make_event("AML Monior Update", updated_aml_version_number=2)
+
+    assert isinstance(event, AmlMonitorUpdate)
+    assert event.event == "AML Monior Update"
+    assert parse_event(event.model_dump_json(by_alias=True)) == event
+
+
+def test_make_event_refuses_names_and_classes_that_are_not_event_types() -> None:
+    """An unknown name is a ValueError naming the known ones; another class is a TypeError."""
+    with pytest.raises(ValueError, match="'Journey Archived' is not an IDWise event name"):
+        make_event("Journey Archived")
+    with pytest.raises(TypeError, match="an event model or its wire name"):
+        make_event(SystemDecision)  # type: ignore[type-var]
+
+
+def test_fake_clock_moves_only_when_told_and_expires_a_lease() -> None:
+    """A MemoryStore on a FakeClock gives an event to a second worker once the lease has run out."""
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    first = store.claim("event-1", lease=timedelta(minutes=5), fingerprint="f")
+
+    assert clock() == clock() == clock.now
+    assert isinstance(
+        store.claim("event-1", lease=timedelta(minutes=5), fingerprint="f"), InProgress
+    )
+    assert clock.advance(minutes=5, seconds=1) == datetime(
+        2026, 1, 1, 12, 5, 1, tzinfo=timezone.utc
+    )
+    second = store.claim("event-1", lease=timedelta(minutes=5), fingerprint="f")
+
+    assert isinstance(first, Claimed)
+    assert isinstance(second, Claimed)
+    assert not store.complete("event-1", first.token)  # the crashed worker is fenced out
+    assert store.complete("event-1", second.token)
+    assert clock.advance(timedelta(days=1)).day == 2
+
+
+def test_fake_clock_refuses_a_naive_start() -> None:
+    """Stores compare aware UTC times: a naive start would fail later, so it fails at once."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        FakeClock(start=datetime(2026, 1, 1))  # a naive time, on purpose
+
+
+def test_recording_handler_records_and_fails_on_purpose_so_the_retry_runs() -> None:
+    """fail_next makes the delivery a 500 and the retry a 200 that records the event once."""
+    handler = RecordingHandler()
+    dispatcher = Dispatcher(verifier=BearerAuth("test-token"), store=MemoryStore())
+    dispatcher.on_any(handler)
+    event = make_event(FinishedJourney)
+    request = build_request(event, dispatcher.verifier)
+    handler.fail_next(error=LookupError("database down"))
+
+    statuses = [dispatcher.handle(request).status for _ in range(3)]
+
+    assert statuses == [500, 200, 200]
+    assert handler.events == [event]
+    assert handler.failures == [event]
+    assert handler.event_ids == [event.event_id]
+    assert repr(handler) == "RecordingHandler(<1 events, 1 failures>)"

@@ -1,26 +1,32 @@
-"""Helpers for testing your own webhook handlers without IDWise: realistic events and headers.
+"""Helpers for testing your own webhook handlers without IDWise: events, headers, test doubles.
 
 ```python
 from idwise_events import FinishedJourney
-from idwise_events.testing import auth_headers, make_event
+from idwise_events.testing import auth_headers, build_request, make_event
 
-event = make_event(FinishedJourney, system_decision="Refer")
+event = make_event(FinishedJourney, system_decision="Refer")  # or make_event("Finished Journey")
 headers = auth_headers(verifier)  # what IDWise sends for the verifier's configuration
 request = build_request(event, verifier)  # a WebhookRequest for Dispatcher.handle
 ```
 
-Hypothesis strategies for property tests live in
+`FakeClock` and `RecordingHandler` are the test doubles behind the pytest fixtures
+(``idwise_clock``, ``idwise_handler``...) that
+[`idwise_events.testing.pytest_plugin`][idwise_events.testing.pytest_plugin] gives every test
+suite. Hypothesis strategies for property tests live in
 [`idwise_events.testing.strategies`][idwise_events.testing.strategies] (needs ``hypothesis``).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from typing import Any, TypeVar, cast
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
 from .._auth import Verifier, _Combinable
+from .._enums import EventType
 from .._events import (
     AmlMonitorUpdate,
     Event,
@@ -38,7 +44,14 @@ from .._events import (
 )
 from .._request import WebhookRequest
 
-__all__ = ["SAMPLE_BODIES", "auth_headers", "build_request", "make_event"]
+__all__ = [
+    "SAMPLE_BODIES",
+    "FakeClock",
+    "RecordingHandler",
+    "auth_headers",
+    "build_request",
+    "make_event",
+]
 
 _JOURNEY = {"journeyId": "6720a1f3c9e84b2d5f0e122e", "referenceNo": "cust-000842"}
 
@@ -93,8 +106,18 @@ SAMPLE_BODIES: dict[type[Any], dict[str, Any]] = {
 
 _E = TypeVar("_E", bound=KnownEvent)
 
+# Wire name -> model; the misspelt AML name IDWise's docs announce builds the same model.
+_MODELS_BY_NAME: dict[str, type[Any]] = {model.event_type.value: model for model in SAMPLE_BODIES}
+_MODELS_BY_NAME["AML Monior Update"] = AmlMonitorUpdate
 
-def make_event(event_type: type[_E], /, **fields: Any) -> _E:
+
+@overload
+def make_event(event_type: type[_E], /, **fields: Any) -> _E: ...
+@overload
+def make_event(event_type: str, /, **fields: Any) -> KnownEvent: ...
+
+
+def make_event(event_type: type[Any] | str, /, **fields: Any) -> Any:
     """Build a valid event of ``event_type``, as IDWise would send it, with your changes.
 
     Starts from [`SAMPLE_BODIES`][idwise_events.testing.SAMPLE_BODIES] plus a fresh random
@@ -102,21 +125,37 @@ def make_event(event_type: type[_E], /, **fields: Any) -> _E:
     wire name (``systemDecision=``); unknown names become extra body fields; ``None`` removes a
     field, so ``event_id=None`` gives a legacy payload without an ``eventId``.
 
+    Args:
+        event_type: The event model (``FinishedJourney``; the result is typed with it), or the
+            wire name IDWise sends (``"Finished Journey"``, or an
+            [`EventType`][idwise_events.EventType] member). The misspelt ``"AML Monior Update"``
+            gives an `AmlMonitorUpdate` that keeps that name on the wire.
+        **fields: The changes to the sample body.
+
     Raises:
+        ValueError: If ``event_type`` is a name no IDWise webhook has.
         pydantic.ValidationError: If the changes make the body invalid for ``event_type``.
     """
-    body_model = cast("type[BaseModel]", event_type.model_fields["body"].annotation)
+    if isinstance(event_type, str):
+        wire_name = str(event_type)  # an EventType member hashes by its name, not its value
+        model = _MODELS_BY_NAME.get(wire_name)
+        if model is None:
+            known = ", ".join(repr(name.value) for name in EventType)
+            raise ValueError(f"make_event: {wire_name!r} is not an IDWise event name ({known})")
+    elif event_type in SAMPLE_BODIES:
+        model, wire_name = event_type, event_type.event_type.value
+    else:
+        raise TypeError(f"make_event takes an event model or its wire name, not {event_type!r}")
+    body_model = cast("type[BaseModel]", model.model_fields["body"].annotation)
     aliases = {name: field.alias or name for name, field in body_model.model_fields.items()}
-    body: dict[str, Any] = {"eventId": str(uuid.uuid4()), **SAMPLE_BODIES[event_type]}
+    body: dict[str, Any] = {"eventId": str(uuid.uuid4()), **SAMPLE_BODIES[model]}
     for name, value in fields.items():
         key = aliases.get(name, name)
         if value is None:
             body.pop(key, None)
         else:
             body[key] = value
-    envelope = {"event": event_type.event_type.value, "body": body}
-    # mypy widens `type[_E]` to its bound's union here; the class we call is the one we return.
-    return cast(_E, event_type.model_validate(envelope, by_name=False))
+    return model.model_validate({"event": wire_name, "body": body}, by_name=False)
 
 
 def auth_headers(verifier: Verifier) -> dict[str, str]:
@@ -183,3 +222,85 @@ def build_request(
         sent.update(auth_headers(verifier))
     sent.update(headers or {})
     return WebhookRequest(body, sent, client_ip=client_ip)
+
+
+class FakeClock:
+    """A clock for stores that a test moves by hand, to expire leases without waiting.
+
+    Pass it as the ``clock`` of [`MemoryStore`][idwise_events.MemoryStore] or
+    [`SqlStore`][idwise_events.stores.sql.SqlStore]; it is what the ``idwise_clock`` fixture gives.
+
+    Args:
+        start: The time it shows until moved; timezone-aware.
+
+    Example:
+        ```python
+        clock = FakeClock()
+        store = MemoryStore(clock=clock)
+        store.claim("event-1", lease=timedelta(minutes=5), fingerprint="f")
+        clock.advance(minutes=6)  # the worker's lease has expired: the next claim takes over
+        ```
+    """
+
+    def __init__(
+        self, *, start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock: start must be timezone-aware, as the stores compare UTC")
+        self.now = start
+        """The time the clock shows."""
+
+    def __call__(self) -> datetime:
+        """The time the clock shows."""
+        return self.now
+
+    def advance(self, delta: timedelta | None = None, /, **units: float) -> datetime:
+        """Move the clock forward by ``delta`` or by ``timedelta(**units)``; return the new time.
+
+        Example: ``clock.advance(minutes=6)``.
+        """
+        self.now += (delta or timedelta()) + timedelta(**units)
+        return self.now
+
+    def __repr__(self) -> str:
+        return f"FakeClock({self.now.isoformat()})"
+
+
+class RecordingHandler:
+    """A handler that records the events it is given, and can fail on purpose.
+
+    Register it like any handler (``dispatcher.on_any(handler)`` or
+    ``dispatcher.on(FinishedJourney)(handler)``), deliver, then look at `events`. Make it raise
+    with `fail_next` to test that a failed delivery is answered 500 and runs again on retry. It is
+    what the ``idwise_handler`` fixture gives; it is safe to call from several threads.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        """The events it returned normally for, in the order received."""
+        self.failures: list[Event] = []
+        """The events it raised for (see `fail_next`)."""
+        self._fail: list[Exception] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        """Record ``event``, or raise the error `fail_next` asked for (a failure, recorded too)."""
+        with self._lock:
+            if self._fail:
+                self.failures.append(event)
+                raise self._fail.pop(0)
+            self.events.append(event)
+
+    def fail_next(self, *, times: int = 1, error: Exception | None = None) -> None:
+        """Raise on the next ``times`` calls: ``error``, or a `RuntimeError` by default."""
+        with self._lock:
+            for _ in range(times):
+                self._fail.append(error or RuntimeError("RecordingHandler failing on purpose"))
+
+    @property
+    def event_ids(self) -> list[str | None]:
+        """The ``eventId`` of each recorded event, in order."""
+        return [event.event_id for event in self.events]
+
+    def __repr__(self) -> str:
+        return f"RecordingHandler(<{len(self.events)} events, {len(self.failures)} failures>)"

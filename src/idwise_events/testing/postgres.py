@@ -9,15 +9,17 @@ with TemporaryPostgres() as server:
     ...
 ```
 
-Needs the PostgreSQL server programs (``initdb``, ``pg_ctl``) on ``PATH`` or in ``bin_dir``. The
-server refuses to run as root, so under root it runs as the ``postgres`` user (through
-``runuser``). It listens on 127.0.0.1 only, on a free port, with trust authentication, and its data
-directory is deleted when it is closed.
+Needs the PostgreSQL server programs (``initdb``, ``pg_ctl``): in ``bin_dir`` if given, else on
+``PATH``, else where Debian and Ubuntu install them outside ``PATH`` (``pg_config --bindir``, then
+the newest ``/usr/lib/postgresql/*/bin``). The server refuses to run as root, so under root it runs
+as the ``postgres`` user (through ``runuser``). It listens on 127.0.0.1 only, on a free port, with
+trust authentication, and its data directory is deleted when it is closed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -44,7 +46,7 @@ class TemporaryPostgres:
         fsync: Keep PostgreSQL's durability settings. Off by default: a throwaway test server
             need not survive a power cut, and tests run faster without it. Benchmarks should
             pass ``True`` so that they measure what production does.
-        bin_dir: Where the server programs are, if not on ``PATH``.
+        bin_dir: Where the server programs are; by default ``PATH``, then Debian's places.
         start_timeout: Seconds to wait for the server to accept connections.
     """
 
@@ -125,7 +127,10 @@ class TemporaryPostgres:
     def _as_server_user(self, program: str, *args: str) -> None:
         path = _program(program, self.bin_dir)
         if path is None:
-            raise FileNotFoundError(f"{program} not found on PATH; install the PostgreSQL server")
+            raise FileNotFoundError(
+                f"{program} not found on PATH nor in Debian's /usr/lib/postgresql/*/bin;"
+                " install the PostgreSQL server"
+            )
         command = [path, *args]
         if _is_root():
             command = ["runuser", "-u", _SERVER_USER, "--", *command]
@@ -140,7 +145,37 @@ def _program(name: str, bin_dir: str | None) -> str | None:
     if bin_dir is not None:
         candidate = Path(bin_dir) / name
         return str(candidate) if candidate.exists() else None
-    return shutil.which(name)
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    # Debian and Ubuntu keep the server programs of each major version out of PATH.
+    for directory in _debian_bin_dirs():
+        if (directory / name).exists():
+            return str(directory / name)
+    return None
+
+
+def _debian_bin_dirs() -> list[Path]:
+    """Where Debian puts the server programs: ``pg_config --bindir``, then newest version first."""
+    directories = []
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        try:
+            result = subprocess.run(  # noqa: S603 -- fixed argv
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            result = None
+        if result is not None and result.returncode == 0 and result.stdout.strip():
+            directories.append(Path(result.stdout.strip()))
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    directories.extend(sorted(versions, key=_version, reverse=True))
+    return directories
+
+
+def _version(bin_dir: Path) -> tuple[int, ...]:
+    """``/usr/lib/postgresql/15/bin`` -> (15,), so that 16 sorts after 9.6."""
+    return tuple(int(part) for part in re.findall(r"\d+", bin_dir.parent.name))
 
 
 def _is_root() -> bool:

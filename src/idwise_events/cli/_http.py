@@ -1,0 +1,167 @@
+"""HTTP for the commands: a WSGI or ASGI server on a socket, and a POST as IDWise makes it."""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+import click
+
+from .. import __version__
+from ._common import CliError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+    from ..adapters.asgi import AsgiApp
+
+START_TIMEOUT = 10.0
+"""Seconds a server started in-process may take to accept connections."""
+USER_AGENT = f"idwise-events/{__version__}"
+
+
+class _ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
+    """wsgiref's server, one thread per request, so a slow delivery does not hold up the next."""
+
+    daemon_threads = True  # Ctrl-C does not wait for a client that keeps its connection open
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """wsgiref's request handler without its access log: the commands print their own lines."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def wsgi_server(app: WSGIApplication, host: str, port: int) -> WSGIServer:
+    """A threaded wsgiref server for ``app`` bound to ``host:port`` (port 0: any free one).
+
+    Raises:
+        CliError: If the address cannot be bound (in use, not local, not permitted).
+    """
+    try:
+        server = _ThreadingWsgiServer((host, port), _QuietHandler)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {_bind_reason(exc)}") from exc
+    server.set_app(app)
+    return server
+
+
+def _bind_reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another server on that port? try --port)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)
+
+
+@contextmanager
+def serving_wsgi(app: WSGIApplication) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a thread; yield its base URL; stop on exit."""
+    server = wsgi_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, name="idwise-events-wsgi", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=START_TIMEOUT)
+
+
+@contextmanager
+def serving_asgi(app: AsgiApp) -> Iterator[str]:
+    """Serve ``app`` under uvicorn on a free loopback port in a thread; yield its base URL.
+
+    Raises:
+        CliError: If uvicorn is not installed, or the server does not start in time.
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise CliError("--server asgi needs uvicorn: pip install uvicorn") from exc
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    # Outside the main thread uvicorn installs no signal handlers: Ctrl-C stays ours.
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="idwise-events-asgi", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise CliError("uvicorn did not start serving the demo receiver")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=START_TIMEOUT)
+        sock.close()
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the receiver answered one POST."""
+
+    status: int
+    body: bytes
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host.
+
+    Raises:
+        click.UsageError: If it is not.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--url must be an http:// or https:// URL with a host, not {url!r}")
+    return url
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Answer:
+    """POST ``body`` to ``url`` with ``headers``, as IDWise does; any status is an answer.
+
+    Raises:
+        CliError: If there is no answer: the host is unknown or refuses connections, TLS fails,
+            or nothing comes back within ``timeout`` seconds.
+    """
+    request = urllib.request.Request(  # noqa: S310 -- check_url allowed http(s) only
+        url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return Answer(response.status, response.read())
+    except urllib.error.HTTPError as error:  # a status other than 2xx is still an answer
+        with error:
+            return Answer(error.code, error.read())
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        if isinstance(reason, TimeoutError):
+            text = f"no answer within {timeout:g} s"
+        raise CliError(f"cannot reach {url}: {text}") from exc
+    except TimeoutError as exc:
+        raise CliError(f"no answer from {url} within {timeout:g} s") from exc
+    except (OSError, http.client.HTTPException) as exc:  # dropped mid-answer, not HTTP...
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise CliError(f"no complete answer from {url}: {reason}") from exc

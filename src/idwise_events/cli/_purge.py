@@ -1,0 +1,49 @@
+"""``idwise-events purge``: the store's retention purge, for a cron job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .._errors import StoreError
+from ._common import CliError, database_url, open_store, shown_url, stdout
+
+
+@click.command(short_help="Forget events older than the retention (for cron).")
+@click.option(
+    "--db",
+    required=True,
+    metavar="URL|FILE",
+    help="The store's database: a SQLAlchemy URL, or the path of a SQLite file.",
+)
+@click.option("--table", metavar="NAME", help="The store's table, if not the default one.")
+@click.option(
+    "--retention-days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    help="Keep completed events this long (IDWise retries for about 30 minutes).",
+)
+def purge(db: str, table: str | None, retention_days: float) -> int:
+    """Forget the events processed longer ago than the retention, and claims expired as long ago.
+
+    Run it daily from cron (or any scheduler); it prints how many records went.
+    """
+    url = database_url(db)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        # Opening it would create an empty database: a typo must not pass for "nothing to purge".
+        raise CliError(f"no SQLite database at {url.removeprefix('sqlite:///')}")
+    store = open_store(url, table_name=table, retention_days=retention_days)
+    try:
+        removed = store.purge()
+    except StoreError as exc:
+        raise CliError(f"purging {shown_url(store)} failed: {exc}") from exc
+    finally:
+        store.close()
+    records = "record" if removed == 1 else "records"
+    stdout().print(
+        f"Purged {removed} {records} from {store.table.name} in {shown_url(store)}"
+        f" (retention {retention_days:g} days)."
+    )
+    return 0

@@ -1,0 +1,85 @@
+"""Bad input to any command: one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import one_error_line, run
+
+CANARY = "CANARY-cli-s3cr3t-51d7"
+NOWHERE = "http://127.0.0.1:9/"  # never reached: each of these fails before sending
+
+CASES = [
+    # (arguments, exit status, the error line after "idwise-events COMMAND: error: ")
+    (["nosuchcommand"], 2, "No such command 'nosuchcommand'."),
+    (["listen", "--bogus"], 2, "No such option '--bogus'."),
+    (["listen", "--port", "70000"], 2, "Invalid value for '--port': 70000 is not in the range"),
+    (["listen", "--path", "webhooks"], 2, "--path must start with '/'"),
+    (["listen", "--basic", "idwise"], 2, "--basic takes USER:PASS, with a colon"),
+    (["listen", "--basic", "a:b", "--bearer", CANARY], 2, "--basic and --bearer both set"),
+    (["listen", "--header", "X-Api-Key"], 2, "--header takes NAME:VALUE, with a colon"),
+    (["listen", "--db", "{tmp}/no/such/dir/x.db"], 1, "cannot open the database sqlite:///"),
+    (["send", "Finished Journey"], 2, "Missing option '--url'."),
+    (["send", "Finished Jorney", "--url", NOWHERE], 2, "'Finished Jorney' is neither a file"),
+    (["send", "Finished Journey", "--url", "127.0.0.1:8000"], 2, "--url must be an http://"),
+    (["send", "Finished Step", "--url", NOWHERE, "--set", "stepId"], 2, "--set takes FIELD=VALUE"),
+    (
+        ["send", "Verification Update Required", "--url", NOWHERE, "--set", "requiredSteps=3"],
+        1,
+        "--set makes an invalid 'Verification Update Required': body.requiredSteps:",
+    ),
+    (["send", "Finished Step", "--url", NOWHERE, "--repeat", "0"], 2, "Invalid value for '--r"),
+    (["send", "Finished Step", "--url", NOWHERE, "--bearer", " "], 2, "--bearer: "),
+    (["validate"], 2, "Missing argument 'PATH... | -'."),
+    (["validate", "{tmp}/none.jsonl"], 1, "cannot read {tmp}/none.jsonl: No such file"),
+    (["demo", "--server", "gunicorn"], 2, "Invalid value for '--server': 'gunicorn' is not one"),
+    (["demo", "--db", "{tmp}/no/such/dir/demo.db"], 1, "cannot open the database sqlite:///"),
+    (["purge"], 2, "Missing option '--db'."),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"), CASES, ids=[" ".join(case[0])[:40] for case in CASES]
+)
+def test_each_bad_input_is_one_line_and_a_non_zero_exit(
+    args: list[str], status: int, message: str, tmp_path: Path
+) -> None:
+    """The line names the command and the problem (usage errors point to --help); no secret."""
+    result = run(*(arg.format(tmp=tmp_path) for arg in args))
+
+    assert result.returncode == status, result.stderr
+    line = one_error_line(result)
+    command = args[0] if args[0] != "nosuchcommand" else ""
+    prefix = f"idwise-events {command}".strip() + ": error: "
+    assert line.startswith(prefix + message.format(tmp=tmp_path)), line
+    if status == 2:
+        assert line.endswith(" --help')")
+    assert CANARY not in result.stdout + result.stderr
+
+
+def test_bad_auth_variables_name_the_variable_and_never_the_secret() -> None:
+    """A malformed IDWISE_WEBHOOK_* variable is a usage error naming it, without its value."""
+    result = run(
+        "listen", "--port", "0", env={"IDWISE_WEBHOOK_HEADERS": f'["X-Api-Key", "{CANARY}"]'}
+    )
+
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(
+        "idwise-events listen: error: IDWISE_WEBHOOK_HEADERS: must be a JSON object"
+    )
+    assert CANARY not in result.stderr
+
+
+def test_help_and_version_exit_0() -> None:
+    """`--help` lists the commands in the order to learn them; `--version` prints the version."""
+    helped = run("--help")
+    version = run("--version")
+    bare = run()
+
+    assert helped.returncode == version.returncode == bare.returncode == 0
+    commands = [line.split()[0] for line in helped.stdout.split("Commands:")[1].splitlines()[1:]]
+    assert commands == ["demo", "listen", "send", "validate", "schema", "purge"]
+    assert version.stdout == "idwise-events, version 0.1.0\n"
+    assert bare.stdout == helped.stdout

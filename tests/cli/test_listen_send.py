@@ -1,0 +1,221 @@
+"""`listen` and `send` against each other over loopback: statuses, duplicates, auth, the output."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+from .conftest import TOKEN, StartListener, one_error_line, run
+
+PAYLOADS = Path(__file__).parent.parent / "payloads"
+
+
+def sent_event_id(output: str) -> str:
+    found = re.search(r"eventId=(\S+)", output)
+    assert found, output
+    return found.group(1)
+
+
+def test_a_repeated_send_is_processed_once_then_shown_as_a_duplicate(
+    listener: StartListener,
+) -> None:
+    """`send --repeat 2`: 200 processed, then 200 duplicate, on both sides, for one eventId."""
+    receiver = listener("--bearer", TOKEN)
+
+    sent = run(
+        "send", "Finished Journey", "--url", receiver.url, "--bearer", TOKEN, "--repeat", "2"
+    )
+
+    assert sent.returncode == 0, sent.stderr
+    event_id = sent_event_id(sent.stdout)
+    lines = sent.stdout.splitlines()
+    assert lines[0] == (
+        f"POST {receiver.url} with Bearer Token: Finished Journey eventId={event_id}"
+    )
+    assert lines[1:] == [
+        "#1 200 processed  passes IDWise's test (HTTP 200)",
+        "#2 200 duplicate  passes IDWise's test (HTTP 200)",
+    ]
+    first, second = receiver.line(), receiver.line()
+    fields = (
+        f"Finished Journey eventId={event_id} journeyId=6720a1f3c9e84b2d5f0e122e"
+        " referenceNo=cust-000842 systemDecision=Complete"
+    )
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d 200 processed   {fields}", first), first
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d 200 duplicate   {fields}", second), second
+
+
+def test_wrong_credentials_get_401_and_fail_idwises_test(listener: StartListener) -> None:
+    """A guessed token is answered 401, `send` says IDWise would retry and exits 1."""
+    receiver = listener("--bearer", TOKEN)
+
+    sent = run("send", "finished-journey", "--url", receiver.url, "--bearer", "guessed")
+
+    assert sent.returncode == 1
+    assert sent.stdout.splitlines()[1] == (
+        "401 unauthorized  fails IDWise's test: IDWise would retry (only HTTP 200 counts)"
+    )
+    assert receiver.line().endswith(
+        " 401 unauthorized from 127.0.0.1: credentials missing or wrong"
+    )
+
+
+def test_listen_flags_unknown_fields_and_events_and_reports_invalid_payloads(
+    listener: StartListener, tmp_path: Path
+) -> None:
+    """Extra fields are flagged, an unknown event name is acknowledged, a bad body gets 400."""
+    receiver = listener("--bearer", TOKEN)
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"event": "Finished Journey", "body": {"journeyId": "j-1"}}')
+    unknown = PAYLOADS / "unknown_event.json"
+    auth = ["--url", receiver.url, "--bearer", TOKEN]
+
+    changed = run(
+        "send", "AmlMonitorUpdate", *auth, "--set", "riskScore=0.5", "--set", "matchCount=2"
+    )
+    refused = run("send", str(invalid), *auth)
+    accepted = run("send", str(unknown), *auth)
+
+    assert [changed.returncode, refused.returncode, accepted.returncode] == [0, 1, 0]
+    assert receiver.line().endswith(
+        " systemDecision=Refer previousSystemDecision=Complete updatedAMLVersionNumber=1"
+        "  unknown fields: body.matchCount, body.riskScore"
+    )
+    assert receiver.line().endswith(
+        " 400 invalid     invalid 'Finished Journey' event: body.systemDecision: Field required"
+    )
+    assert re.search(
+        r" 200 processed   unknown event name 'Journey Archived' eventId=\S+ journeyId=",
+        receiver.line(),
+    )
+    assert "(an event name this version does not know)" in accepted.stdout
+
+
+def test_listen_json_prints_one_object_per_delivery(listener: StartListener) -> None:
+    """`--json`: each delivery is a JSON line with its status, outcome, fields and flags."""
+    receiver = listener("--json", "--header", "X-Api-Key:k-1")
+    auth = ["--url", receiver.url, "--header", "X-Api-Key: k-1"]
+
+    run(
+        "send",
+        "Step Submitted",
+        *auth,
+        "--set",
+        "stepId=3",
+        "--set",
+        "deviceOs=ios",
+        "--repeat",
+        "2",
+    )
+    run("send", "Step Submitted", "--url", receiver.url)
+
+    first, second, refused = (json.loads(receiver.line()) for _ in range(3))
+    assert first["status"] == 200
+    assert (first["outcome"], first["duplicate"]) == ("processed", False)
+    assert (second["outcome"], second["duplicate"]) == ("duplicate", True)
+    assert first["event"] == "Step Submitted"
+    assert first["known_event"] is True
+    assert first["event_id"] == second["event_id"] == first["fields"]["eventId"]
+    assert first["fields"]["stepId"] == "3"
+    assert first["fields"]["stepType"] == "Document"
+    assert first["unknown_fields"] == ["body.deviceOs"]
+    assert (first["method"], first["path"], first["client_ip"]) == ("POST", "/", "127.0.0.1")
+    assert (refused["status"], refused["outcome"], refused["event"]) == (401, "unauthorized", None)
+
+
+def test_auth_comes_from_the_environment_when_no_flag_gives_it(listener: StartListener) -> None:
+    """Both commands read the IDWISE_WEBHOOK_* variables, as verifier_from_env does."""
+    env = {"IDWISE_WEBHOOK_BASIC_USERNAME": "idwise", "IDWISE_WEBHOOK_BASIC_PASSWORD": "pw-1"}
+    receiver = listener(env=env)
+
+    from_env = run("send", "Finished Step", "--url", receiver.url, env=env)
+    from_flag = run("send", "Finished Step", "--url", receiver.url, "--basic", "idwise:pw-1")
+    without = run("send", "Finished Step", "--url", receiver.url)
+
+    assert "(the IDWISE_WEBHOOK_* environment variables;" in receiver.banner
+    assert "pw-1" not in receiver.banner
+    assert [from_env.returncode, from_flag.returncode, without.returncode] == [0, 0, 1]
+    assert [receiver.line().split()[1] for _ in range(3)] == ["200", "200", "401"]
+
+
+def test_files_are_sent_byte_for_byte_and_their_event_id_deduplicates(
+    listener: StartListener,
+) -> None:
+    """A payload file keeps its eventId: sent twice, the second delivery is a duplicate."""
+    receiver = listener()
+    payload = str(PAYLOADS / "manually_reviewed.json")
+
+    first = run("send", payload, "--url", receiver.url)
+    again = run("send", "-", "--url", receiver.url, input=Path(payload).read_text())
+
+    assert "200 processed" in first.stdout
+    assert "200 duplicate" in again.stdout
+    assert receiver.line().split()[1:3] == ["200", "processed"]
+    assert receiver.line().split()[1:3] == ["200", "duplicate"]
+
+
+def test_listen_answers_404_off_its_path_and_stops_cleanly_on_ctrl_c(
+    listener: StartListener,
+) -> None:
+    """Another path gets 404 and a line saying where webhooks go; Ctrl-C exits 0."""
+    receiver = listener("--path", "/webhooks/idwise", "--bearer", TOKEN)
+    elsewhere = receiver.url.replace("/webhooks/idwise", "/other")
+
+    sent = run("send", "Finished Journey", "--url", elsewhere, "--bearer", TOKEN)
+
+    assert sent.returncode == 1
+    assert receiver.line().endswith(
+        " 404 not_found   POST /other: nothing here (webhooks go to /webhooks/idwise)"
+    )
+    status, stderr = receiver.stop()
+    assert status == 0
+    assert stderr == "Stopped."
+    assert TOKEN not in receiver.banner
+
+
+def test_listen_without_credentials_accepts_everything_and_says_so(
+    listener: StartListener,
+) -> None:
+    """With no flag and no variable, the receiver warns that anyone can post, and accepts all."""
+    receiver = listener()
+
+    sent = run("send", "Finished Journey", "--url", receiver.url, "--bearer", "anything")
+
+    assert sent.returncode == 0
+    assert "(no authentication;" in receiver.banner
+    assert receiver.error_line().startswith("warning: without --bearer, --basic, --header or")
+    assert receiver.line().split()[1:3] == ["200", "processed"]
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Another server on the port: one clear line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+
+        result = run("listen", "--port", port, "--db", str(tmp_path / "events.db"))
+
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"idwise-events listen: error: cannot listen on 127.0.0.1:{port}: the address is already"
+        " in use (another server on that port? try --port)"
+    )
+
+
+def test_an_unreachable_url_is_one_line_and_exit_1() -> None:
+    """Nothing listening: `send` says it cannot reach the URL, and never shows the token."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    url = f"http://127.0.0.1:{port}/"
+
+    result = run("send", "Finished Journey", "--url", url, "--bearer", TOKEN)
+
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"idwise-events send: error: cannot reach {url}: Connection refused"
+    )
+    assert TOKEN not in result.stdout + result.stderr
