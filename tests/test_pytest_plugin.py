@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.stores.conftest import require_postgres_programs
+from tests.conftest import require_postgres_programs
 
 ROOT = Path(__file__).parent.parent
 USER_TESTS = ROOT / "docs/examples/testing_fixtures.py"

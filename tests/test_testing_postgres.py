@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stores.conftest import REQUIRE_POSTGRES
+from tests.conftest import REQUIRE_POSTGRES
 
 DEBIAN_PROGRAMS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 

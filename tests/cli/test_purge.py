@@ -14,7 +14,7 @@ from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres
 
 # The session's PostgreSQL server (it fails instead of skipping when CI requires PostgreSQL).
-from tests.stores.conftest import postgres, postgres_url  # noqa: F401 -- `postgres` is a fixture
+from tests.conftest import postgres_url
 
 from .conftest import one_error_line, run
 
@@ -66,7 +66,7 @@ def test_purge_removes_what_is_older_than_the_retention_in_a_sqlite_file(tmp_pat
 
 
 def test_purge_takes_a_postgresql_url_a_table_and_a_retention(
-    postgres: TemporaryPostgres | str,  # noqa: F811 -- the fixture imported above
+    postgres: TemporaryPostgres | str,
 ) -> None:
     """On PostgreSQL with --table and --retention-days 50, the 40-day-old events stay."""
     url = postgres_url(postgres)
