@@ -33,9 +33,9 @@ from idwise_events import (
     fingerprint,
 )
 from idwise_events.stores.sql import SqlStore
-from idwise_events.testing import build_request, make_event
+from idwise_events.testing import FakeClock, build_request, make_event
 
-from .conftest import CANARY, FakeClock
+from .conftest import CANARY
 
 VERIFIER = BearerAuth(CANARY)
 LEASE = timedelta(minutes=5)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_POSTGRES
+from tests.conftest import REQUIRE_POSTGRES, require_postgres_programs
 
 DEBIAN_PROGRAMS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
@@ -32,6 +32,7 @@ with TemporaryPostgres() as server:
 @pytest.fixture
 def bare_path(tmp_path: Path) -> Path:
     """A PATH folder without the server programs (only `runuser`, which root needs for them)."""
+    require_postgres_programs()
     if not DEBIAN_PROGRAMS:
         if REQUIRE_POSTGRES:
             pytest.fail("no /usr/lib/postgresql/*/bin/initdb, and CI requires PostgreSQL")

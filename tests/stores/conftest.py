@@ -15,9 +15,10 @@ import pytest
 
 from idwise_events import IdempotencyStore, MemoryStore
 from idwise_events.stores.sql import SqlStore
+from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres
 
-from ..conftest import FakeClock, postgres_url
+from ..conftest import postgres_url
 
 BACKENDS = ["memory", "sqlite", "sqlite-portable", "postgresql", "postgresql-portable"]
 StoreFactory = Callable[..., IdempotencyStore]

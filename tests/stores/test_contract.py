@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from idwise_events import Claimed, Completed, InProgress
+from idwise_events.testing import FakeClock
 
-from ..conftest import FakeClock
 from .conftest import StoreFactory
 
 LEASE = timedelta(minutes=5)
