@@ -17,7 +17,6 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     GetCoreSchemaHandler,
 )
@@ -116,26 +115,30 @@ _ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
 """The value of a field the models do not know: any JSON value, kept as it is, but finite."""
 
 
-class _WireModel(BaseModel):
+# The configuration goes in class arguments rather than `model_config`: type checkers then see
+# `frozen` (mypy's pydantic plugin, pyright through dataclass_transform) and reject assigning to a
+# field, and the inherited `model_config` keeps its declared type for users' checkers. Every
+# model repeats `frozen=True`: pyright reads it per class, not from the base.
+class _WireModel(
+    BaseModel,
+    alias_generator=to_camel,
+    validate_by_alias=True,
+    validate_by_name=True,
+    extra="allow",
+    frozen=True,
+    use_attribute_docstrings=True,
+    # Schema titles from the Python name ("Journey id"), not the squashed alias ("Journeyid").
+    field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
+    # Payloads carry personal data: a logged ValidationError names fields, never their values.
+    hide_input_in_errors=True,
+    # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
+    # `_ExtraValue` would otherwise make it `{}`, which means the same).
+    json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
+):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=True,
-        extra="allow",
-        frozen=True,
-        use_attribute_docstrings=True,
-        # Schema titles from the Python name ("Journey id"), not the squashed alias ("Journeyid").
-        field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
-        # Payloads carry personal data: a logged ValidationError names fields, never their values.
-        hide_input_in_errors=True,
-        # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
-        # `_ExtraValue` would otherwise make it `{}`, which means the same).
-        json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
-    )
-
-    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)
+    # pydantic's documented way to type the unknown fields; pyright sees an override of BaseModel's.
+    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
 # Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
@@ -144,19 +147,19 @@ class _WireModel(BaseModel):
 # Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
 # members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact
 # `str` match and never build a member.) Deadlines likewise: an aware datetime, else the string.
-class _Body(_WireModel):
+class _Body(_WireModel, frozen=True):
     event_id: _Text | None = None
     """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
     reference_no: _Text | None = None
     """Your own reference for the user, as passed when the journey was started (may be null)."""
 
 
-class _JourneyBody(_Body):
+class _JourneyBody(_Body, frozen=True):
     journey_id: _Text
     """The IDWise journey this event is about; use it to fetch the journey result."""
 
 
-class _DecisionBody(_JourneyBody):
+class _DecisionBody(_JourneyBody, frozen=True):
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """IDWise's automated decision."""
     manual_decision: ManualDecision | _Text | None = Field(None, union_mode="left_to_right")
@@ -165,7 +168,7 @@ class _DecisionBody(_JourneyBody):
     """The decision that counts: the manual one if a review happened, else the system one."""
 
 
-class RequiredStep(_WireModel):
+class RequiredStep(_WireModel, frozen=True):
     """A step the user has to submit again (in `VerificationUpdateRequired`)."""
 
     step_id: _Text
@@ -176,7 +179,7 @@ class RequiredStep(_WireModel):
     """When the resubmission is due, if IDWise sends it (KYC renewals)."""
 
 
-class OverdueStep(_WireModel):
+class OverdueStep(_WireModel, frozen=True):
     """A step whose KYC-renewal deadline passed (in `KycRenewalDeadlineExceeded`)."""
 
     step_id: _Text
@@ -185,11 +188,11 @@ class OverdueStep(_WireModel):
     """The deadline that passed (ISO-8601 UTC on the wire)."""
 
 
-class FinishedJourneyBody(_DecisionBody):
+class FinishedJourneyBody(_DecisionBody, frozen=True):
     """Body of `FinishedJourney`. Legacy payloads carry no ``eventId`` but always the decisions."""
 
 
-class ManuallyReviewedBody(_JourneyBody):
+class ManuallyReviewedBody(_JourneyBody, frozen=True):
     """Body of `ManuallyReviewed`."""
 
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
@@ -200,7 +203,7 @@ class ManuallyReviewedBody(_JourneyBody):
     """The decision that counts (the manual one)."""
 
 
-class AmlMonitorUpdateBody(_DecisionBody):
+class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
     """Body of `AmlMonitorUpdate`."""
 
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
@@ -214,14 +217,14 @@ class AmlMonitorUpdateBody(_DecisionBody):
     """
 
 
-class FinishedUserStepsBody(_DecisionBody):
+class FinishedUserStepsBody(_DecisionBody, frozen=True):
     """Body of `FinishedUserSteps`."""
 
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
     """A snapshot of the automated decision, often ``Incomplete``: processing may go on."""
 
 
-class FinishedStepBody(_JourneyBody):
+class FinishedStepBody(_JourneyBody, frozen=True):
     """Body of `FinishedStep`. IDWise has not published it, so every step field is optional."""
 
     step_id: _Text | None = None
@@ -232,7 +235,7 @@ class FinishedStepBody(_JourneyBody):
     """The automated decision at that point, when sent."""
 
 
-class UpdatedJourneyBody(_DecisionBody):
+class UpdatedJourneyBody(_DecisionBody, frozen=True):
     """Body of `UpdatedJourney`. Action-specific extra fields land in ``model_extra``."""
 
     final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
@@ -241,7 +244,7 @@ class UpdatedJourneyBody(_DecisionBody):
     """What caused the update (the list IDWise documents is partial, hence open)."""
 
 
-class VerificationUpdateRequiredBody(_DecisionBody):
+class VerificationUpdateRequiredBody(_DecisionBody, frozen=True):
     """Body of `VerificationUpdateRequired`."""
 
     final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
@@ -252,14 +255,14 @@ class VerificationUpdateRequiredBody(_DecisionBody):
     """The steps the user must submit again."""
 
 
-class KycRenewalDeadlineExceededBody(_JourneyBody):
+class KycRenewalDeadlineExceededBody(_JourneyBody, frozen=True):
     """Body of `KycRenewalDeadlineExceeded`. IDWise sends no decision fields here."""
 
     required_steps: list[OverdueStep] = Field(fail_fast=True)
     """The steps that were not resubmitted before their deadline."""
 
 
-class FinishedSpotCheckBody(_Body):
+class FinishedSpotCheckBody(_Body, frozen=True):
     """Body of `FinishedSpotCheck`. It names the spot-check journey, not the onboarding one."""
 
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
@@ -270,7 +273,7 @@ class FinishedSpotCheckBody(_Body):
     """Not sent by IDWise today; kept optional in case it appears."""
 
 
-class FinishedOngoingCheckBody(_JourneyBody):
+class FinishedOngoingCheckBody(_JourneyBody, frozen=True):
     """Body of `FinishedOngoingCheck` (legacy)."""
 
     system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
@@ -279,7 +282,7 @@ class FinishedOngoingCheckBody(_JourneyBody):
     """The ongoing check; ``journey_id`` is the onboarding journey used at enrolment."""
 
 
-class StepSubmittedBody(_JourneyBody):
+class StepSubmittedBody(_JourneyBody, frozen=True):
     """Body of `StepSubmitted` (legacy: no ``eventId``)."""
 
     step_id: _Text

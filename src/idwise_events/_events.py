@@ -133,7 +133,7 @@ def _digest_key(envelope: BaseModel) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-class _KnownEvent(_WireModel):
+class _KnownEvent(_WireModel, frozen=True):
     event_type: ClassVar[EventType]
     """The webhook type this model parses, e.g. ``FinishedJourney.event_type``."""
     event: str
@@ -161,7 +161,7 @@ class _KnownEvent(_WireModel):
         return self.event_id if self.event_id else _digest_key(self)
 
 
-class FinishedJourney(_KnownEvent):
+class FinishedJourney(_KnownEvent, frozen=True):
     """A journey was fully processed and its result can be fetched.
 
     Also sent again after a journey is re-processed (KYC-renewal resubmission) and after a manual
@@ -174,7 +174,7 @@ class FinishedJourney(_KnownEvent):
     """The event's payload."""
 
 
-class ManuallyReviewed(_KnownEvent):
+class ManuallyReviewed(_KnownEvent, frozen=True):
     """A reviewer confirmed or overrode the system decision in the IDWise dashboard.
 
     IDWise now recommends `UpdatedJourney` (action ``Manual Review``) for review outcomes; a
@@ -187,7 +187,7 @@ class ManuallyReviewed(_KnownEvent):
     """The event's payload."""
 
 
-class AmlMonitorUpdate(_KnownEvent):
+class AmlMonitorUpdate(_KnownEvent, frozen=True):
     """Ongoing AML monitoring changed a monitored record (new or removed match, risk detail).
 
     Also parsed from ``"AML Monior Update"``, a misspelling in IDWise's documentation; ``event``
@@ -200,7 +200,7 @@ class AmlMonitorUpdate(_KnownEvent):
     """The event's payload."""
 
 
-class FinishedUserSteps(_KnownEvent):
+class FinishedUserSteps(_KnownEvent, frozen=True):
     """The user submitted every required step; IDWise may still be processing.
 
     Always sent before `FinishedJourney`: the moment to start your own custom checks.
@@ -212,7 +212,7 @@ class FinishedUserSteps(_KnownEvent):
     """The event's payload."""
 
 
-class FinishedStep(_KnownEvent):
+class FinishedStep(_KnownEvent, frozen=True):
     """IDWise finished processing one step (once per side of a two-sided document)."""
 
     event: _WireName[Literal["Finished Step"]]
@@ -221,7 +221,7 @@ class FinishedStep(_KnownEvent):
     """The event's payload."""
 
 
-class UpdatedJourney(_KnownEvent):
+class UpdatedJourney(_KnownEvent, frozen=True):
     """A completed journey changed: its system decision, an AML amendment, a manual review..."""
 
     event: _WireName[Literal["Updated Journey"]]
@@ -230,7 +230,7 @@ class UpdatedJourney(_KnownEvent):
     """The event's payload."""
 
 
-class VerificationUpdateRequired(_KnownEvent):
+class VerificationUpdateRequired(_KnownEvent, frozen=True):
     """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
 
     event: _WireName[Literal["Verification Update Required"]]
@@ -239,7 +239,7 @@ class VerificationUpdateRequired(_KnownEvent):
     """The event's payload."""
 
 
-class KycRenewalDeadlineExceeded(_KnownEvent):
+class KycRenewalDeadlineExceeded(_KnownEvent, frozen=True):
     """A KYC-renewal deadline passed without the required steps being resubmitted."""
 
     event: _WireName[Literal["KYC Renewal Deadline Exceeded"]]
@@ -248,7 +248,7 @@ class KycRenewalDeadlineExceeded(_KnownEvent):
     """The event's payload."""
 
 
-class FinishedSpotCheck(_KnownEvent):
+class FinishedSpotCheck(_KnownEvent, frozen=True):
     """A selfie spot check (re-authentication of a known user) finished processing."""
 
     event: _WireName[Literal["Finished Spot Check"]]
@@ -257,7 +257,7 @@ class FinishedSpotCheck(_KnownEvent):
     """The event's payload."""
 
 
-class FinishedOngoingCheck(_KnownEvent):
+class FinishedOngoingCheck(_KnownEvent, frozen=True):
     """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
 
     event: _WireName[Literal["Finished Ongoing Check"]]
@@ -266,7 +266,7 @@ class FinishedOngoingCheck(_KnownEvent):
     """The event's payload."""
 
 
-class StepSubmitted(_KnownEvent):
+class StepSubmitted(_KnownEvent, frozen=True):
     """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
 
     event: _WireName[Literal["Step Submitted"]]
@@ -275,7 +275,7 @@ class StepSubmitted(_KnownEvent):
     """The event's payload."""
 
 
-class UnknownEvent(_WireModel):
+class UnknownEvent(_WireModel, frozen=True):
     """An envelope whose ``event`` this version of the library does not know.
 
     Not an error: IDWise adds webhook types, and its portal's test request has no documented body.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 try:
     from aiohttp import web
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.adapters.aiohttp needs aiohttp: pip install "idwise-events[aiohttp]"'
-    ) from exc
+    ) from _missing
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse

@@ -12,10 +12,10 @@ from collections.abc import Callable
 try:
     from django.http import HttpRequest, HttpResponse
     from django.views.decorators.csrf import csrf_exempt
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.adapters.django needs Django: pip install "idwise-events[django]"'
-    ) from exc
+    ) from _missing
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse

@@ -12,10 +12,10 @@ from typing import Any
 try:
     from fastapi import APIRouter, Request
     from fastapi.responses import Response
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.adapters.fastapi needs FastAPI: pip install "idwise-events[fastapi]"'
-    ) from exc
+    ) from _missing
 
 from .._dispatch import Dispatcher
 from . import DEFAULT_PATH, ROUTED_METHODS

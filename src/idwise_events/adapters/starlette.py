@@ -11,10 +11,10 @@ try:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.adapters.starlette needs Starlette: pip install "idwise-events[starlette]"'
-    ) from exc
+    ) from _missing
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse

@@ -202,6 +202,7 @@ def open_store(
     """
     try:
         import sqlalchemy as sa
+        from sqlalchemy import exc as sa_exc
 
         from ..stores.sql import DEFAULT_TABLE_NAME, SqlStore
     except ImportError as exc:
@@ -209,7 +210,7 @@ def open_store(
         raise CliError(message) from exc
     try:
         shown = sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError as exc:
+    except sa_exc.ArgumentError as exc:
         raise CliError(f"--db: {url!r} is neither a database URL nor a file path") from exc
     retention = DEFAULT_RETENTION
     if retention_days is not None:

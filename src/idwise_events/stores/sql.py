@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 try:
     import sqlalchemy as sa
+    from sqlalchemy import event as sa_event
+    from sqlalchemy import exc as sa_exc
     from sqlalchemy.dialects import postgresql, sqlite
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.stores.sql needs SQLAlchemy: pip install "idwise-events[sql]"'
         ' (add "postgres" for the PostgreSQL driver)'
-    ) from exc
+    ) from _missing
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIModule
@@ -168,12 +170,12 @@ class SqlStore:
         if network_timeout <= timedelta(0):
             raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
         self._owns_engine = not isinstance(url_or_engine, sa.Engine)
-        self.engine = (
+        self.engine: sa.Engine = (
             url_or_engine
             if isinstance(url_or_engine, sa.Engine)
             else _create_engine(url_or_engine, busy_timeout, network_timeout)
         )
-        self.table = idempotency_table(table_name, schema=schema)
+        self.table: sa.Table = idempotency_table(table_name, schema=schema)
         self.retention = retention
         self._busy_timeout = busy_timeout
         self._network_timeout = network_timeout
@@ -188,8 +190,8 @@ class SqlStore:
         if self._watchdog is not None and self._owns_engine:
             # The first connection of an engine runs SQLAlchemy's own queries (server version,
             # default schema...) before the store can watch it: watch them from the pool.
-            sa.event.listen(self.engine, "first_connect", self._watch_first_connect, insert=True)
-            sa.event.listen(self.engine, "connect", self._first_connect_done)
+            sa_event.listen(self.engine, "first_connect", self._watch_first_connect, insert=True)
+            sa_event.listen(self.engine, "connect", self._first_connect_done)
         self._time = time_binder(dialect)
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
@@ -218,12 +220,12 @@ class SqlStore:
             try:
                 self._create_table_once()
                 break
-            except sa.exc.OperationalError as exc:
+            except sa_exc.OperationalError as exc:
                 if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
-            except sa.exc.SQLAlchemyError as exc:
+            except sa_exc.SQLAlchemyError as exc:
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
         self._table_ready = True
 
@@ -234,7 +236,7 @@ class SqlStore:
             try:
                 self.table.create(conn, checkfirst=True)
                 conn.commit()
-            except sa.exc.DatabaseError:
+            except sa_exc.DatabaseError:
                 # Another process created it between our check and our CREATE: fine if it
                 # exists now.
                 conn.rollback()
@@ -434,7 +436,7 @@ class SqlStore:
                 if dead and attempt == 1:
                     continue  # the database restarted, or the network failed, since it was pooled
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from exc
-            except sa.exc.SQLAlchemyError as exc:  # raised while connecting
+            except sa_exc.SQLAlchemyError as exc:  # raised while connecting
                 raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
             finally:
                 if connection is not None:
@@ -538,9 +540,9 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _driver_error(exc: sa.exc.SQLAlchemyError) -> BaseException:
+def _driver_error(exc: sa_exc.SQLAlchemyError) -> BaseException:
     """The driver's own exception inside SQLAlchemy's wrapper, so every StoreError has one kind."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         return exc.orig
     return exc
 

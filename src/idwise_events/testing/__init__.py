@@ -247,7 +247,7 @@ class FakeClock:
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("FakeClock: start must be timezone-aware, as the stores compare UTC")
-        self.now = start
+        self.now: datetime = start
         """The time the clock shows."""
 
     def __call__(self) -> datetime:

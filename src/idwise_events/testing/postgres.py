@@ -56,7 +56,7 @@ class TemporaryPostgres:
         self.fsync = fsync
         self.bin_dir = bin_dir
         self.start_timeout = start_timeout
-        self.port = 0
+        self.port: int = 0
         self._dir: Path | None = None
 
     @property

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import string
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from functools import cache
 from typing import Any, TypeVar, overload
 
 try:
     from hypothesis import strategies as st
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.testing.strategies needs hypothesis: pip install "idwise-events[test]"'
-    ) from exc
+    ) from _missing
 
 from .._enums import (
     EventType,
@@ -80,7 +81,7 @@ def _step_ids() -> st.SearchStrategy[str | int]:
     return st.integers(0, 99).map(str) | st.integers(0, 99)
 
 
-def _open(enum: type[Any]) -> st.SearchStrategy[str]:
+def _open(enum: type[Enum]) -> st.SearchStrategy[str]:
     """A documented value of ``enum`` or, as IDWise may send tomorrow, any other string."""
     return st.sampled_from([member.value for member in enum]) | st.text(max_size=25)
 
