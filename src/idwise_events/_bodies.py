@@ -141,12 +141,20 @@ class _WireModel(
     __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
-# Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
-# would otherwise cost seconds of CPU to build a million errors that nobody reads.
-#
 # Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
 # members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact
 # `str` match and never build a member.) Deadlines likewise: an aware datetime, else the string.
+_OpenSystemDecision = Annotated[SystemDecision | _Text, Field(union_mode="left_to_right")]
+_OpenManualDecision = Annotated[ManualDecision | _Text, Field(union_mode="left_to_right")]
+_OpenFinalDecision = Annotated[FinalDecision | _Text, Field(union_mode="left_to_right")]
+_OpenStepType = Annotated[StepType | _Text, Field(union_mode="left_to_right")]
+_OpenAction = Annotated[UpdatedJourneyAction | _Text, Field(union_mode="left_to_right")]
+_OpenTrigger = Annotated[UpdateTrigger | _Text, Field(union_mode="left_to_right")]
+_Deadline = Annotated[AwareDatetime | _Text, Field(union_mode="left_to_right")]
+
+
+# Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
+# would otherwise cost seconds of CPU to build a million errors that nobody reads.
 class _Body(_WireModel, frozen=True):
     event_id: _Text | None = None
     """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
@@ -160,11 +168,11 @@ class _JourneyBody(_Body, frozen=True):
 
 
 class _DecisionBody(_JourneyBody, frozen=True):
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """IDWise's automated decision."""
-    manual_decision: ManualDecision | _Text | None = Field(None, union_mode="left_to_right")
+    manual_decision: _OpenManualDecision | None = None
     """The reviewer's decision; ``None`` when nobody reviewed the journey (or it was not sent)."""
-    final_decision: FinalDecision | _Text | None = Field(None, union_mode="left_to_right")
+    final_decision: _OpenFinalDecision | None = None
     """The decision that counts: the manual one if a review happened, else the system one."""
 
 
@@ -175,7 +183,7 @@ class RequiredStep(_WireModel, frozen=True):
     """The journey step to resubmit, e.g. ``"20"``."""
     reason_code: _Text | None = None
     """Why: for reviewer requests the admin-defined reason key (e.g. ``RESUBMIT_BAD_QUALITY``)."""
-    renewal_deadline: AwareDatetime | _Text | None = Field(None, union_mode="left_to_right")
+    renewal_deadline: _Deadline | None = None
     """When the resubmission is due, if IDWise sends it (KYC renewals)."""
 
 
@@ -184,7 +192,7 @@ class OverdueStep(_WireModel, frozen=True):
 
     step_id: _Text
     """The journey step that was not resubmitted in time."""
-    renewal_deadline: AwareDatetime | _Text = Field(union_mode="left_to_right")
+    renewal_deadline: _Deadline
     """The deadline that passed (ISO-8601 UTC on the wire)."""
 
 
@@ -195,20 +203,20 @@ class FinishedJourneyBody(_DecisionBody, frozen=True):
 class ManuallyReviewedBody(_JourneyBody, frozen=True):
     """Body of `ManuallyReviewed`."""
 
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """The automated decision the reviewer saw."""
-    manual_decision: ManualDecision | _Text = Field(union_mode="left_to_right")
+    manual_decision: _OpenManualDecision
     """The reviewer's decision."""
-    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
+    final_decision: _OpenFinalDecision
     """The decision that counts (the manual one)."""
 
 
 class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
     """Body of `AmlMonitorUpdate`."""
 
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """The automated decision after the AML change."""
-    previous_system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    previous_system_decision: _OpenSystemDecision
     """The automated decision before the AML change."""
     updated_aml_version_number: int = Field(alias="updatedAMLVersionNumber")
     """The applicant's AML record version: starts at 1 and grows by 1 per monitoring update.
@@ -220,7 +228,7 @@ class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
 class FinishedUserStepsBody(_DecisionBody, frozen=True):
     """Body of `FinishedUserSteps`."""
 
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """A snapshot of the automated decision, often ``Incomplete``: processing may go on."""
 
 
@@ -229,27 +237,29 @@ class FinishedStepBody(_JourneyBody, frozen=True):
 
     step_id: _Text | None = None
     """The step that was processed, e.g. ``"20"`` (a number on the wire is kept as its text)."""
-    step_type: StepType | _Text | None = Field(None, union_mode="left_to_right")
+    step_type: _OpenStepType | None = None
     """The kind of step, when sent."""
-    system_decision: SystemDecision | _Text | None = Field(None, union_mode="left_to_right")
+    system_decision: _OpenSystemDecision | None = None
     """The automated decision at that point, when sent."""
 
 
 class UpdatedJourneyBody(_DecisionBody, frozen=True):
     """Body of `UpdatedJourney`. Action-specific extra fields land in ``model_extra``."""
 
-    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
+    # Required here; `Field()` because the base has a default, which checkers want an override to
+    # have too (pydantic's fields are keyword-only, so a required one may follow).
+    final_decision: _OpenFinalDecision = Field()
     """The decision that counts after the update."""
-    action: UpdatedJourneyAction | _Text = Field(union_mode="left_to_right")
+    action: _OpenAction
     """What caused the update (the list IDWise documents is partial, hence open)."""
 
 
 class VerificationUpdateRequiredBody(_DecisionBody, frozen=True):
     """Body of `VerificationUpdateRequired`."""
 
-    final_decision: FinalDecision | _Text = Field(union_mode="left_to_right")
+    final_decision: _OpenFinalDecision = Field()  # required: see UpdatedJourneyBody
     """The decision that counts, before the resubmission."""
-    trigger: UpdateTrigger | _Text = Field(union_mode="left_to_right")
+    trigger: _OpenTrigger
     """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
     required_steps: list[RequiredStep] = Field(fail_fast=True)
     """The steps the user must submit again."""
@@ -265,7 +275,7 @@ class KycRenewalDeadlineExceededBody(_JourneyBody, frozen=True):
 class FinishedSpotCheckBody(_Body, frozen=True):
     """Body of `FinishedSpotCheck`. It names the spot-check journey, not the onboarding one."""
 
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """The automated decision of the spot check."""
     spot_check_journey_id: _Text
     """The spot-check journey; fetch its result with IDWise's Get Spot Check Result API."""
@@ -276,7 +286,7 @@ class FinishedSpotCheckBody(_Body, frozen=True):
 class FinishedOngoingCheckBody(_JourneyBody, frozen=True):
     """Body of `FinishedOngoingCheck` (legacy)."""
 
-    system_decision: SystemDecision | _Text = Field(union_mode="left_to_right")
+    system_decision: _OpenSystemDecision
     """The automated decision of the ongoing check."""
     ongoing_check_id: _Text
     """The ongoing check; ``journey_id`` is the onboarding journey used at enrolment."""
@@ -287,5 +297,5 @@ class StepSubmittedBody(_JourneyBody, frozen=True):
 
     step_id: _Text
     """The step that was submitted, e.g. ``"1"``."""
-    step_type: StepType | _Text = Field(union_mode="left_to_right")
+    step_type: _OpenStepType
     """The kind of step: ``Document`` or ``Selfie``."""
