@@ -581,3 +581,24 @@ def test_changing_any_byte_of_basic_credentials_fails(
         assume(False)  # e.g. a colon put in the username: refused at construction instead
     with pytest.raises(VerificationError):
         changed.verify(request({"Authorization": header}))
+
+
+def test_configured_credentials_can_be_read_back_but_stay_secret() -> None:
+    """credentials, tokens and headers give every accepted value, current first, as SecretStr."""
+    basic = BasicAuth(credentials=[("idwise", CANARY), ("idwise", "old-password")])
+    bearer = BearerAuth([CANARY, "old-token"])
+    headers = HeaderAuth({"X-Api-Key": [CANARY, "old-key"], "X-Tenant": "acme"})
+
+    assert [(u.get_secret_value(), p.get_secret_value()) for u, p in basic.credentials] == [
+        ("idwise", CANARY),
+        ("idwise", "old-password"),
+    ]
+    assert [token.get_secret_value() for token in bearer.tokens] == [CANARY, "old-token"]
+    assert {
+        name: [v.get_secret_value() for v in values] for name, values in headers.headers.items()
+    } == {
+        "X-Api-Key": [CANARY, "old-key"],
+        "X-Tenant": ["acme"],
+    }
+    shown = repr((basic.credentials, bearer.tokens, dict(headers.headers)))
+    assert CANARY not in shown

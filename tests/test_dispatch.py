@@ -68,6 +68,8 @@ class RecordingVerifier:
 class FailingStore:
     """A user's store that delegates to MemoryStore but fails the chosen operations."""
 
+    blocking = False
+
     def __init__(self, *failing: str) -> None:
         self.inner = MemoryStore()
         self.failing = set(failing)

@@ -1,6 +1,7 @@
 """idwise_events: receive IDWise identity-verification webhooks, typed, verified, exactly once."""
 
 from ._allowlist import IpAllowlist
+from ._async_store import AsyncIdempotencyStore, as_async_store
 from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
 from ._auth_env import verifier_from_env
 from ._bodies import (
@@ -49,14 +50,12 @@ from ._outcomes import Outcome
 from ._parse import json_schema, parse_event
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
-    AsyncIdempotencyStore,
     Claimed,
     ClaimResult,
     Completed,
     IdempotencyStore,
     InProgress,
     MemoryStore,
-    as_async_store,
     fingerprint,
 )
 

@@ -6,15 +6,18 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-from ._auth import _Combinable
-from ._credentials import IpNetwork, client_address, parse_address
+from ._auth import Combinable
 from ._errors import VerificationError
 from ._request import WebhookRequest
 
 __all__ = ["IpAllowlist"]
 
+_IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+"""An IPv4 or IPv6 network, as `IpAllowlist` takes and keeps them."""
 
-class IpAllowlist(_Combinable):
+
+class IpAllowlist(Combinable):
     """Accept only requests from the given networks (IDWise's IP ranges, which IDWise provides).
 
     By default the client address is the connecting peer's
@@ -76,15 +79,45 @@ class IpAllowlist(_Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if its client address is in one of the networks."""
-        if not self._allows(client_address(request, self._trusted_proxies)):
+        if not self._allows(_client_address(request, self._trusted_proxies)):
             raise VerificationError("client address is not allowed")
 
     def _check(self, text: str | None) -> bool:
         # Addresses are not secret: stopping at the first match is fine.
         return any(
-            address in network for address in parse_address(text) for network in self._networks
+            address in network for address in _parse_address(text) for network in self._networks
         )
 
     def __repr__(self) -> str:
         networks = [str(network) for network in self._networks]
         return f"IpAllowlist({networks!r}, trusted_proxies={self._trusted_proxies})"
+
+
+def _client_address(request: WebhookRequest, trusted_proxies: int) -> str | None:
+    """The client's address as sent, or ``None`` when there is none to trust.
+
+    With no trusted proxy it is the connecting peer; ``X-Forwarded-For`` is ignored, since any
+    client can send one. With ``N`` trusted proxies it is the ``N``-th entry from the right of
+    ``X-Forwarded-For`` (every value joined), the one the outermost trusted proxy wrote.
+    """
+    if trusted_proxies == 0:
+        return request.client_ip
+    forwarded = request.header_values("x-forwarded-for")
+    joined = forwarded[0] if len(forwarded) == 1 else ",".join(forwarded)
+    entries = joined.rsplit(",", trusted_proxies)  # only the right-most N are split off
+    if not forwarded or len(entries) < trusted_proxies:
+        return None
+    return entries[-trusted_proxies].strip()
+
+
+def _parse_address(text: str | None) -> tuple[_IpAddress, ...]:
+    """The address (and its IPv4 form when it is IPv4-mapped); empty when missing or invalid."""
+    if not text:
+        return ()
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return ()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return (address, address.ipv4_mapped)
+    return (address,)

@@ -9,10 +9,10 @@ the secrets, nor their length, nor which one failed.
 
 from __future__ import annotations
 
-import base64
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
@@ -34,7 +34,7 @@ from ._request import WebhookRequest
 
 __all__ = ["AllOf", "BasicAuth", "BearerAuth", "HeaderAuth", "NoAuth", "Verifier"]
 
-_log = logging.getLogger("idwise_events")
+logger = logging.getLogger("idwise_events")
 _INVALID = "missing or invalid credentials"
 
 
@@ -51,8 +51,8 @@ class Verifier(Protocol):
         """Return if ``request`` is authentic; raise `VerificationError` if it is not."""
 
 
-class _Combinable(ABC):
-    """What every verifier here shares: ``a & b``, and example headers for `testing`."""
+class Combinable(ABC):
+    """What every verifier here shares: ``a & b`` builds an `AllOf`."""
 
     __slots__ = ()
 
@@ -70,12 +70,8 @@ class _Combinable(ABC):
             return NotImplemented
         return AllOf(other, self)
 
-    def _example_headers(self) -> dict[str, str]:
-        """The headers IDWise sends for this configuration (first credential of each kind)."""
-        return {}
 
-
-class NoAuth(_Combinable):
+class NoAuth(Combinable):
     """Accept every request: the portal's "No Authentication" setting.
 
     Anyone who finds the URL can then post forged events. Constructing one logs a warning on the
@@ -85,7 +81,7 @@ class NoAuth(_Combinable):
     __slots__ = ()
 
     def __init__(self) -> None:
-        _log.warning(
+        logger.warning(
             "NoAuth: this webhook endpoint is unauthenticated and accepts forged requests;"
             " configure credentials in the IDWise portal or restrict it with IpAllowlist"
         )
@@ -97,7 +93,7 @@ class NoAuth(_Combinable):
         return "NoAuth()"
 
 
-class BasicAuth(_Combinable):
+class BasicAuth(Combinable):
     """HTTP Basic authentication: the portal's "Basic Authentication" username and password.
 
     Pass one pair, or several with ``credentials`` while you rotate them (the first is the current
@@ -148,7 +144,7 @@ class BasicAuth(_Combinable):
             check_secret(secret, "BasicAuth password")
             if ":" in user:
                 raise ValueError("BasicAuth: a username must not contain ':'")
-        self._pairs = [(SecretStr(user), SecretStr(secret)) for user, secret in pairs]
+        self._pairs = tuple((SecretStr(user), SecretStr(secret)) for user, secret in pairs)
         self._digests = tuple(digest(f"{user}:{secret}".encode()) for user, secret in pairs)
 
     def verify(self, request: WebhookRequest) -> None:
@@ -156,16 +152,16 @@ class BasicAuth(_Combinable):
         if not matches_any(basic_pair(request), self._digests):
             raise VerificationError(_INVALID)
 
-    def _example_headers(self) -> dict[str, str]:
-        user, secret = (part.get_secret_value() for part in self._pairs[0])
-        encoded = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
-        return {"Authorization": f"Basic {encoded}"}
+    @property
+    def credentials(self) -> tuple[tuple[SecretStr, SecretStr], ...]:
+        """Every accepted ``(username, password)`` pair, the current one first, kept secret."""
+        return self._pairs
 
     def __repr__(self) -> str:
         return f"BasicAuth(<{count(self._pairs, 'credential')}>)"
 
 
-class BearerAuth(_Combinable):
+class BearerAuth(Combinable):
     """A bearer token: the portal's "Bearer Token" setting (``Authorization: Bearer <token>``).
 
     Args:
@@ -195,7 +191,7 @@ class BearerAuth(_Combinable):
             check_header_secret(value, "BearerAuth token")
             if any(char.isspace() for char in value):
                 raise ValueError("BearerAuth: a token must not contain whitespace")
-        self._tokens = [SecretStr(value) for value in tokens]
+        self._tokens = tuple(SecretStr(value) for value in tokens)
         self._digests = tuple(digest(value.encode()) for value in tokens)
 
     def verify(self, request: WebhookRequest) -> None:
@@ -204,14 +200,16 @@ class BearerAuth(_Combinable):
         if not matches_any(encode(token), self._digests):
             raise VerificationError(_INVALID)
 
-    def _example_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._tokens[0].get_secret_value()}"}
+    @property
+    def tokens(self) -> tuple[SecretStr, ...]:
+        """Every accepted token, the current one first, kept secret."""
+        return self._tokens
 
     def __repr__(self) -> str:
         return f"BearerAuth(<{count(self._tokens, 'token')}>)"
 
 
-class HeaderAuth(_Combinable):
+class HeaderAuth(Combinable):
     """Custom headers: the portal's "Add Header" key/value pairs.
 
     Every configured header must be present with one of its accepted values. Names are
@@ -235,14 +233,13 @@ class HeaderAuth(_Combinable):
         ```
     """
 
-    __slots__ = ("_checks", "_names", "_values")
+    __slots__ = ("_checks", "_headers")
 
     def __init__(self, headers: Mapping[str, str | Sequence[str]]) -> None:
         if not headers:
             raise ValueError("HeaderAuth: no headers given")
         checks: dict[str, tuple[bytes, ...]] = {}
-        self._names: list[str] = []
-        self._values: list[SecretStr] = []
+        kept: dict[str, tuple[SecretStr, ...]] = {}
         for name, accepted in headers.items():
             check_header_name(name, "HeaderAuth")
             if name.lower() in checks:
@@ -253,9 +250,9 @@ class HeaderAuth(_Combinable):
             for value in values:
                 check_header_secret(value, f"HeaderAuth value of {name!r}")
             checks[name.lower()] = tuple(digest(value.encode()) for value in values)
-            self._names.append(name)
-            self._values.append(SecretStr(values[0]))
+            kept[name] = tuple(SecretStr(value) for value in values)
         self._checks = tuple(checks.items())
+        self._headers = MappingProxyType(kept)
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if every configured header has an accepted value."""
@@ -265,17 +262,16 @@ class HeaderAuth(_Combinable):
         if not ok:
             raise VerificationError(_INVALID)
 
-    def _example_headers(self) -> dict[str, str]:
-        return {
-            name: value.get_secret_value()
-            for name, value in zip(self._names, self._values, strict=True)
-        }
+    @property
+    def headers(self) -> Mapping[str, tuple[SecretStr, ...]]:
+        """Each configured header name (as given) to its accepted values, current first, secret."""
+        return self._headers
 
     def __repr__(self) -> str:
-        return f"HeaderAuth(headers={self._names!r})"
+        return f"HeaderAuth(headers={list(self._headers)!r})"
 
 
-class AllOf(_Combinable):
+class AllOf(Combinable):
     """Require every verifier given, as when the portal has Basic or Bearer plus custom headers.
 
     ``a & b`` builds the same thing; nested `AllOf` are flattened. Every part runs even after one
@@ -317,21 +313,6 @@ class AllOf(_Combinable):
                 ok = False
         if not ok:
             raise VerificationError(_INVALID)
-
-    def _example_headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        names: dict[str, str] = {}  # lowercase name -> the spelling kept in `headers`
-        for verifier in self.verifiers:
-            if not isinstance(verifier, _Combinable):
-                continue  # a verifier of your own: its needs are unknown here
-            for name, value in verifier._example_headers().items():
-                kept = names.setdefault(name.lower(), name)
-                if headers.setdefault(kept, value) != value:
-                    raise ValueError(
-                        f"AllOf: two verifiers need different {name!r} headers,"
-                        " so no request can pass"
-                    )
-        return headers
 
     def __repr__(self) -> str:
         return f"AllOf({', '.join(repr(verifier) for verifier in self.verifiers)})"

@@ -119,7 +119,7 @@ _ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
 # `frozen` (mypy's pydantic plugin, pyright through dataclass_transform) and reject assigning to a
 # field, and the inherited `model_config` keeps its declared type for users' checkers. Every
 # model repeats `frozen=True`: pyright reads it per class, not from the base.
-class _WireModel(
+class WireModel(
     BaseModel,
     alias_generator=to_camel,
     validate_by_alias=True,
@@ -155,14 +155,16 @@ _Deadline = Annotated[AwareDatetime | _Text, Field(union_mode="left_to_right")]
 
 # Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
 # would otherwise cost seconds of CPU to build a million errors that nobody reads.
-class _Body(_WireModel, frozen=True):
+class EventBody(WireModel, frozen=True):
+    """What every body has: the event's id and your reference (the base of the body models)."""
+
     event_id: _Text | None = None
     """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
     reference_no: _Text | None = None
     """Your own reference for the user, as passed when the journey was started (may be null)."""
 
 
-class _JourneyBody(_Body, frozen=True):
+class _JourneyBody(EventBody, frozen=True):
     journey_id: _Text
     """The IDWise journey this event is about; use it to fetch the journey result."""
 
@@ -176,7 +178,7 @@ class _DecisionBody(_JourneyBody, frozen=True):
     """The decision that counts: the manual one if a review happened, else the system one."""
 
 
-class RequiredStep(_WireModel, frozen=True):
+class RequiredStep(WireModel, frozen=True):
     """A step the user has to submit again (in `VerificationUpdateRequired`)."""
 
     step_id: _Text
@@ -187,7 +189,7 @@ class RequiredStep(_WireModel, frozen=True):
     """When the resubmission is due, if IDWise sends it (KYC renewals)."""
 
 
-class OverdueStep(_WireModel, frozen=True):
+class OverdueStep(WireModel, frozen=True):
     """A step whose KYC-renewal deadline passed (in `KycRenewalDeadlineExceeded`)."""
 
     step_id: _Text
@@ -272,7 +274,7 @@ class KycRenewalDeadlineExceededBody(_JourneyBody, frozen=True):
     """The steps that were not resubmitted before their deadline."""
 
 
-class FinishedSpotCheckBody(_Body, frozen=True):
+class FinishedSpotCheckBody(EventBody, frozen=True):
     """Body of `FinishedSpotCheck`. It names the spot-check journey, not the onboarding one."""
 
     system_decision: _OpenSystemDecision

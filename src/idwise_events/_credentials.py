@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 from collections.abc import Sized
 
 from ._request import WebhookRequest
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Nothing here is public: the verifier modules share these helpers (hence no underscores).
+__all__: list[str] = []
 
 # RFC 7230 `token`: the characters a header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -124,36 +123,6 @@ def basic_pair(request: WebhookRequest) -> bytes | None:
     if base64.b64encode(decoded).decode("ascii") != encoded or b":" not in decoded:
         return None
     return decoded
-
-
-def client_address(request: WebhookRequest, trusted_proxies: int) -> str | None:
-    """The client's address as sent, or ``None`` when there is none to trust.
-
-    With no trusted proxy it is the connecting peer; ``X-Forwarded-For`` is ignored, since any
-    client can send one. With ``N`` trusted proxies it is the ``N``-th entry from the right of
-    ``X-Forwarded-For`` (every value joined), the one the outermost trusted proxy wrote.
-    """
-    if trusted_proxies == 0:
-        return request.client_ip
-    forwarded = request.header_values("x-forwarded-for")
-    joined = forwarded[0] if len(forwarded) == 1 else ",".join(forwarded)
-    entries = joined.rsplit(",", trusted_proxies)  # only the right-most N are split off
-    if not forwarded or len(entries) < trusted_proxies:
-        return None
-    return entries[-trusted_proxies].strip()
-
-
-def parse_address(text: str | None) -> tuple[IpAddress, ...]:
-    """The address (and its IPv4 form when it is IPv4-mapped); empty when missing or invalid."""
-    if not text:
-        return ()
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return ()
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return (address, address.ipv4_mapped)
-    return (address,)
 
 
 def count(items: Sized, noun: str) -> str:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar, cast, get_args, overload
 
+from ._async_store import AsyncIdempotencyStore, as_async_store
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
@@ -25,19 +26,17 @@ from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, responses_for
 from ._parse import DEFAULT_MAX_BYTES, parse_event
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
-    AsyncIdempotencyStore,
     Claimed,
     Completed,
     IdempotencyStore,
     MemoryStore,
-    as_async_store,
     check_lease,
     fingerprint,
 )
 
 __all__ = ["Dispatcher"]
 
-_log = logging.getLogger("idwise_events")
+logger = logging.getLogger("idwise_events")
 
 E = TypeVar("E", bound=Event)
 E2 = TypeVar("E2", bound=Event)
@@ -458,4 +457,4 @@ class Dispatcher:
         try:
             yield (_CALL, hook, args)
         except Exception:
-            _log.exception("idwise_events: hook %s raised; the answer is unchanged", hook.name)
+            logger.exception("idwise_events: hook %s raised; the answer is unchanged", hook.name)

@@ -51,6 +51,10 @@ class EventType(_StrEnum):
     STEP_SUBMITTED = "Step Submitted"
 
 
+MISSPELT_AML_MONITOR_UPDATE = "AML Monior Update"
+"""How one IDWise page spells "AML Monitor Update": parsed as `AmlMonitorUpdate` all the same."""
+
+
 class SystemDecision(_StrEnum):
     """The automated decision IDWise reached (``systemDecision``, ``previousSystemDecision``)."""
 

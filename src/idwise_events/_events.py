@@ -19,6 +19,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ._bodies import (
     AmlMonitorUpdateBody,
+    EventBody,
     FinishedJourneyBody,
     FinishedOngoingCheckBody,
     FinishedSpotCheckBody,
@@ -29,10 +30,9 @@ from ._bodies import (
     StepSubmittedBody,
     UpdatedJourneyBody,
     VerificationUpdateRequiredBody,
-    _Body,
-    _WireModel,
+    WireModel,
 )
-from ._enums import EventType
+from ._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
 
 __all__ = [
     "AmlMonitorUpdate",
@@ -63,7 +63,7 @@ def _folded(name: str) -> str:
 # looked up exactly first; one that differs from a known name only in case or spacing (IDWise's
 # v2.0 docs write "Finished spot Check") is the fallback, as the specification recommends.
 _TAG_BY_NAME: dict[str, str] = {name.value: name.value for name in EventType}
-_TAG_BY_NAME["AML Monior Update"] = EventType.AML_MONITOR_UPDATE.value
+_TAG_BY_NAME[MISSPELT_AML_MONITOR_UPDATE] = EventType.AML_MONITOR_UPDATE.value
 _TAG_BY_FOLDED_NAME = {_folded(name): tag for name, tag in _TAG_BY_NAME.items()}
 _KNOWN_NAMES: list[JsonValue] = [name for name in sorted(_TAG_BY_NAME)]
 
@@ -133,11 +133,13 @@ def _digest_key(envelope: BaseModel) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-class _KnownEvent(_WireModel, frozen=True):
+class EventModel(WireModel, frozen=True):
+    """What every known event model has: its wire name, a typed body, an id and a key."""
+
     event_type: ClassVar[EventType]
     """The webhook type this model parses, e.g. ``FinishedJourney.event_type``."""
     event: str
-    body: _Body
+    body: EventBody
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -161,7 +163,7 @@ class _KnownEvent(_WireModel, frozen=True):
         return self.event_id if self.event_id else _digest_key(self)
 
 
-class FinishedJourney(_KnownEvent, frozen=True):
+class FinishedJourney(EventModel, frozen=True):
     """A journey was fully processed and its result can be fetched.
 
     Also sent again after a journey is re-processed (KYC-renewal resubmission) and after a manual
@@ -174,7 +176,7 @@ class FinishedJourney(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class ManuallyReviewed(_KnownEvent, frozen=True):
+class ManuallyReviewed(EventModel, frozen=True):
     """A reviewer confirmed or overrode the system decision in the IDWise dashboard.
 
     IDWise now recommends `UpdatedJourney` (action ``Manual Review``) for review outcomes; a
@@ -187,7 +189,7 @@ class ManuallyReviewed(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class AmlMonitorUpdate(_KnownEvent, frozen=True):
+class AmlMonitorUpdate(EventModel, frozen=True):
     """Ongoing AML monitoring changed a monitored record (new or removed match, risk detail).
 
     Also parsed from ``"AML Monior Update"``, a misspelling in IDWise's documentation; ``event``
@@ -200,7 +202,7 @@ class AmlMonitorUpdate(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class FinishedUserSteps(_KnownEvent, frozen=True):
+class FinishedUserSteps(EventModel, frozen=True):
     """The user submitted every required step; IDWise may still be processing.
 
     Always sent before `FinishedJourney`: the moment to start your own custom checks.
@@ -212,7 +214,7 @@ class FinishedUserSteps(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class FinishedStep(_KnownEvent, frozen=True):
+class FinishedStep(EventModel, frozen=True):
     """IDWise finished processing one step (once per side of a two-sided document)."""
 
     event: _WireName[Literal["Finished Step"]]
@@ -221,7 +223,7 @@ class FinishedStep(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class UpdatedJourney(_KnownEvent, frozen=True):
+class UpdatedJourney(EventModel, frozen=True):
     """A completed journey changed: its system decision, an AML amendment, a manual review..."""
 
     event: _WireName[Literal["Updated Journey"]]
@@ -230,7 +232,7 @@ class UpdatedJourney(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class VerificationUpdateRequired(_KnownEvent, frozen=True):
+class VerificationUpdateRequired(EventModel, frozen=True):
     """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
 
     event: _WireName[Literal["Verification Update Required"]]
@@ -239,7 +241,7 @@ class VerificationUpdateRequired(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class KycRenewalDeadlineExceeded(_KnownEvent, frozen=True):
+class KycRenewalDeadlineExceeded(EventModel, frozen=True):
     """A KYC-renewal deadline passed without the required steps being resubmitted."""
 
     event: _WireName[Literal["KYC Renewal Deadline Exceeded"]]
@@ -248,7 +250,7 @@ class KycRenewalDeadlineExceeded(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class FinishedSpotCheck(_KnownEvent, frozen=True):
+class FinishedSpotCheck(EventModel, frozen=True):
     """A selfie spot check (re-authentication of a known user) finished processing."""
 
     event: _WireName[Literal["Finished Spot Check"]]
@@ -257,7 +259,7 @@ class FinishedSpotCheck(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class FinishedOngoingCheck(_KnownEvent, frozen=True):
+class FinishedOngoingCheck(EventModel, frozen=True):
     """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
 
     event: _WireName[Literal["Finished Ongoing Check"]]
@@ -266,7 +268,7 @@ class FinishedOngoingCheck(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class StepSubmitted(_KnownEvent, frozen=True):
+class StepSubmitted(EventModel, frozen=True):
     """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
 
     event: _WireName[Literal["Step Submitted"]]
@@ -275,7 +277,7 @@ class StepSubmitted(_KnownEvent, frozen=True):
     """The event's payload."""
 
 
-class UnknownEvent(_WireModel, frozen=True):
+class UnknownEvent(WireModel, frozen=True):
     """An envelope whose ``event`` this version of the library does not know.
 
     Not an error: IDWise adds webhook types, and its portal's test request has no documented body.

@@ -10,27 +10,23 @@ the next delivery takes the event over, and the crashed worker's token can no lo
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import inspect
 import itertools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, TypeAlias, cast, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
     "DEFAULT_RETENTION",
-    "AsyncIdempotencyStore",
     "ClaimResult",
     "Claimed",
     "Completed",
     "IdempotencyStore",
     "InProgress",
     "MemoryStore",
-    "as_async_store",
     "fingerprint",
 ]
 
@@ -86,10 +82,15 @@ ClaimResult: TypeAlias = Claimed | Completed | InProgress
 class IdempotencyStore(Protocol):
     """Where idempotency keys are claimed, completed and remembered (synchronous).
 
-    Implement these four methods to plug in your own backend; the contract tests in
-    ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
+    Implement these four methods and ``blocking`` to plug in your own backend; the contract
+    tests in ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
     [`StoreError`][idwise_events.StoreError] when the backend is unavailable, and nothing else.
     """
+
+    blocking: bool
+    """Whether calls may wait on I/O (a database, the network). Async code calls a store that
+    never blocks (`MemoryStore`) inline, and runs the calls of one that does in a worker thread
+    (see [`as_async_store`][idwise_events.as_async_store])."""
 
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """Try to take the event ``key`` for processing, in one atomic step.
@@ -122,29 +123,6 @@ class IdempotencyStore(Protocol):
 
         Returns how many keys were removed.
         """
-        ...
-
-
-class AsyncIdempotencyStore(Protocol):
-    """The async twin of `IdempotencyStore`, for `Dispatcher.handle_async`.
-
-    [`as_async_store`][idwise_events.as_async_store] turns any synchronous store into one.
-    """
-
-    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
-        """As [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
-        ...
-
-    async def complete(self, key: str, token: str) -> bool:
-        """As [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
-        ...
-
-    async def release(self, key: str, token: str) -> bool:
-        """As [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
-        ...
-
-    async def purge(self) -> int:
-        """As [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         ...
 
 
@@ -216,7 +194,8 @@ class MemoryStore:
     """
 
     blocking = False
-    """Calls never wait on I/O (the lock is held for microseconds): async code calls it inline."""
+    """False: calls never wait on I/O (the lock is held for microseconds), so async code calls
+    them inline."""
 
     def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
         self.retention = retention
@@ -284,55 +263,3 @@ class MemoryStore:
             for key in stale:
                 del self._records[key]
         return len(stale)
-
-
-class _InlineAsyncStore:
-    """Calls a store that never blocks straight from the event loop."""
-
-    def __init__(self, store: IdempotencyStore) -> None:
-        self.store = store
-
-    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
-        return self.store.claim(key, lease=lease, fingerprint=fingerprint)
-
-    async def complete(self, key: str, token: str) -> bool:
-        return self.store.complete(key, token)
-
-    async def release(self, key: str, token: str) -> bool:
-        return self.store.release(key, token)
-
-    async def purge(self) -> int:
-        return self.store.purge()
-
-
-class _ThreadedAsyncStore(_InlineAsyncStore):
-    """Runs each call of a blocking store in a worker thread, so the event loop keeps going."""
-
-    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
-        return await asyncio.to_thread(self.store.claim, key, lease=lease, fingerprint=fingerprint)
-
-    async def complete(self, key: str, token: str) -> bool:
-        return await asyncio.to_thread(self.store.complete, key, token)
-
-    async def release(self, key: str, token: str) -> bool:
-        return await asyncio.to_thread(self.store.release, key, token)
-
-    async def purge(self) -> int:
-        return await asyncio.to_thread(self.store.purge)
-
-
-def as_async_store(store: IdempotencyStore | AsyncIdempotencyStore) -> AsyncIdempotencyStore:
-    """An async view of ``store`` that never blocks the event loop.
-
-    A store that is already async is returned as it is. A synchronous store whose ``blocking``
-    attribute is false (`MemoryStore`) is called inline; any other synchronous store, such as
-    [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
-    (``asyncio.to_thread``). The docs' Idempotency page explains why threads rather than an async
-    driver, with the measured cost.
-    """
-    if inspect.iscoroutinefunction(store.claim):
-        return cast(AsyncIdempotencyStore, store)
-    sync_store = cast(IdempotencyStore, store)
-    if getattr(sync_store, "blocking", True):
-        return _ThreadedAsyncStore(sync_store)
-    return _InlineAsyncStore(sync_store)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, Verifier
 from .._auth_env import verifier_from_env
+from .._enums import MISSPELT_AML_MONITOR_UPDATE
 from .._events import KnownEvent
 from .._store import DEFAULT_RETENTION
 from ..testing import SAMPLE_BODIES
@@ -158,7 +159,7 @@ def _squashed(name: str) -> str:
 
 _BY_SQUASHED_NAME = {_squashed(name): model for name, model in MODELS.items()}
 _BY_SQUASHED_NAME.update({_squashed(model.__name__): model for model in MODELS.values()})
-_BY_SQUASHED_NAME[_squashed("AML Monior Update")] = MODELS["AML Monitor Update"]
+_BY_SQUASHED_NAME[_squashed(MISSPELT_AML_MONITOR_UPDATE)] = MODELS["AML Monitor Update"]
 
 
 def event_model(name: str) -> type[KnownEvent] | None:

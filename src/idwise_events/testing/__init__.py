@@ -18,6 +18,7 @@ suite. Hypothesis strategies for property tests live in
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,8 +26,9 @@ from typing import Any, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
-from .._auth import Verifier, _Combinable
-from .._enums import EventType
+from .._allowlist import IpAllowlist
+from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from .._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
 from .._events import (
     AmlMonitorUpdate,
     Event,
@@ -108,7 +110,7 @@ _E = TypeVar("_E", bound=KnownEvent)
 
 # Wire name -> model; the misspelt AML name IDWise's docs announce builds the same model.
 _MODELS_BY_NAME: dict[str, type[Any]] = {model.event_type.value: model for model in SAMPLE_BODIES}
-_MODELS_BY_NAME["AML Monior Update"] = AmlMonitorUpdate
+_MODELS_BY_NAME[MISSPELT_AML_MONITOR_UPDATE] = AmlMonitorUpdate
 
 
 @overload
@@ -180,12 +182,36 @@ def auth_headers(verifier: Verifier) -> dict[str, str]:
         verifier.verify(request)  # passes
         ```
     """
-    if not isinstance(verifier, _Combinable):
+    if not isinstance(verifier, (NoAuth, BasicAuth, BearerAuth, HeaderAuth, IpAllowlist, AllOf)):
         raise TypeError(
             "auth_headers() knows the verifiers idwise_events provides,"
             f" not {type(verifier).__name__}"
         )
-    return verifier._example_headers()
+    return _headers_for(verifier)
+
+
+def _headers_for(verifier: Verifier) -> dict[str, str]:
+    """The headers one verifier needs (none for one it does not know, inside an `AllOf`)."""
+    if isinstance(verifier, BasicAuth):
+        user, password = (part.get_secret_value() for part in verifier.credentials[0])
+        encoded = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {encoded}"}
+    if isinstance(verifier, BearerAuth):
+        return {"Authorization": f"Bearer {verifier.tokens[0].get_secret_value()}"}
+    if isinstance(verifier, HeaderAuth):
+        return {name: values[0].get_secret_value() for name, values in verifier.headers.items()}
+    if not isinstance(verifier, AllOf):
+        return {}  # NoAuth, IpAllowlist, or a verifier of your own
+    headers: dict[str, str] = {}
+    spelling: dict[str, str] = {}  # lowercase name -> the spelling kept in `headers`
+    for part in verifier.verifiers:
+        for name, value in _headers_for(part).items():
+            kept = spelling.setdefault(name.lower(), name)
+            if headers.setdefault(kept, value) != value:
+                raise ValueError(
+                    f"AllOf: two verifiers need different {name!r} headers, so no request can pass"
+                )
+    return headers
 
 
 def build_request(

@@ -32,6 +32,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
     ) from _missing
 
 from .._enums import (
+    MISSPELT_AML_MONITOR_UPDATE,
     EventType,
     FinalDecision,
     ManualDecision,
@@ -249,7 +250,7 @@ def _envelopes(
     )
     wire_names = [name.value]
     if name is EventType.AML_MONITOR_UPDATE:
-        wire_names.append("AML Monior Update")
+        wire_names.append(MISSPELT_AML_MONITOR_UPDATE)
     return _object(
         {"event": (st.sampled_from(wire_names), _REQUIRED), "body": (body, _REQUIRED)},
         legacy=legacy,

@@ -1,0 +1,100 @@
+"""The async side of the stores: `AsyncIdempotencyStore`, and `as_async_store` for sync ones.
+
+asyncio is imported only when a wrapper runs, which is always inside a running event loop: a
+synchronous application never pays for importing it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Protocol, TypeVar, cast
+
+from ._store import ClaimResult, IdempotencyStore
+
+__all__ = ["AsyncIdempotencyStore", "as_async_store"]
+
+_T = TypeVar("_T")
+
+
+class AsyncIdempotencyStore(Protocol):
+    """The async twin of `IdempotencyStore`, for `Dispatcher.handle_async`.
+
+    [`as_async_store`][idwise_events.as_async_store] turns any synchronous store into one.
+    """
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """As [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        ...
+
+    async def complete(self, key: str, token: str) -> bool:
+        """As [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
+        ...
+
+    async def release(self, key: str, token: str) -> bool:
+        """As [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
+        ...
+
+    async def purge(self) -> int:
+        """As [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
+        ...
+
+
+async def to_thread(function: Callable[..., _T], /, *args: object, **kwargs: object) -> _T:
+    """``asyncio.to_thread``, with asyncio imported when first needed (by then it is loaded)."""
+    import asyncio
+
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+class _InlineAsyncStore:
+    """Calls a store that never blocks straight from the event loop."""
+
+    def __init__(self, store: IdempotencyStore) -> None:
+        self.store = store
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        return self.store.claim(key, lease=lease, fingerprint=fingerprint)
+
+    async def complete(self, key: str, token: str) -> bool:
+        return self.store.complete(key, token)
+
+    async def release(self, key: str, token: str) -> bool:
+        return self.store.release(key, token)
+
+    async def purge(self) -> int:
+        return self.store.purge()
+
+
+class _ThreadedAsyncStore(_InlineAsyncStore):
+    """Runs each call of a blocking store in a worker thread, so the event loop keeps going."""
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        return await to_thread(self.store.claim, key, lease=lease, fingerprint=fingerprint)
+
+    async def complete(self, key: str, token: str) -> bool:
+        return await to_thread(self.store.complete, key, token)
+
+    async def release(self, key: str, token: str) -> bool:
+        return await to_thread(self.store.release, key, token)
+
+    async def purge(self) -> int:
+        return await to_thread(self.store.purge)
+
+
+def as_async_store(store: IdempotencyStore | AsyncIdempotencyStore) -> AsyncIdempotencyStore:
+    """An async view of ``store`` that never blocks the event loop.
+
+    A store that is already async is returned as it is. A synchronous store whose ``blocking``
+    attribute is false (`MemoryStore`) is called inline; a blocking synchronous store, such as
+    [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
+    (``asyncio.to_thread``). The docs' Idempotency page explains why threads rather than an async
+    driver, with the measured cost.
+    """
+    if inspect.iscoroutinefunction(store.claim):
+        return cast(AsyncIdempotencyStore, store)
+    sync_store = cast(IdempotencyStore, store)
+    if sync_store.blocking:
+        return _ThreadedAsyncStore(sync_store)
+    return _InlineAsyncStore(sync_store)
