@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 import subprocess
 import sys
 import types
@@ -133,3 +135,11 @@ def test_version_is_exposed() -> None:
     from importlib.metadata import version
 
     assert idwise_events.__version__ == version("idwise-events")
+
+
+def test_private_modules_export_only_what_the_package_re_exports() -> None:
+    """The naming rule: a private module's __all__ lists public names; shared helpers stay out."""
+    for info in pkgutil.iter_modules(idwise_events.__path__):
+        if info.name.startswith("_"):
+            module = importlib.import_module(f"idwise_events.{info.name}")
+            assert set(module.__all__) <= set(idwise_events.__all__), info.name

@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails, from_json
 from ._errors import PayloadError
 from ._events import Event, KnownEvent, UnknownEvent, known_event_name
 
-__all__ = ["DEFAULT_MAX_BYTES", "json_schema", "parse_event"]
+__all__ = ["json_schema", "parse_event"]
 
 DEFAULT_MAX_BYTES = 1_048_576
 """The default size limit for a webhook body: 1 MiB, far above any IDWise payload."""

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
-    "DEFAULT_RETENTION",
     "ClaimResult",
     "Claimed",
     "Completed",
