@@ -16,10 +16,10 @@ import inspect
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, TypeAlias, cast, runtime_checkable
+from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -43,6 +43,13 @@ MIN_RETRY_AFTER = timedelta(seconds=1)
 """The shortest ``retry_after`` a store reports for an event in progress."""
 
 Clock = Callable[[], datetime]
+
+SyncRunner: TypeAlias = Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]]
+"""Turns a blocking function into an awaitable one that runs it off the event loop.
+
+The shape of asgiref's ``sync_to_async``, which Django code passes so that its database
+connections are used from the threads Django manages; ``asyncio.to_thread`` by default.
+"""
 
 
 def utc_now() -> datetime:
@@ -321,18 +328,54 @@ class _ThreadedAsyncStore(_InlineAsyncStore):
         return await asyncio.to_thread(self.store.purge)
 
 
-def as_async_store(store: IdempotencyStore | AsyncIdempotencyStore) -> AsyncIdempotencyStore:
+class _RunnerAsyncStore:
+    """Runs each call of a blocking store through the `SyncRunner` it was given."""
+
+    def __init__(self, store: IdempotencyStore, run_sync: SyncRunner) -> None:
+        self.store = store
+        self._claim = run_sync(store.claim)
+        self._complete = run_sync(store.complete)
+        self._release = run_sync(store.release)
+        self._purge = run_sync(store.purge)
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        result: ClaimResult = await self._claim(key, lease=lease, fingerprint=fingerprint)
+        return result
+
+    async def complete(self, key: str, token: str) -> bool:
+        return bool(await self._complete(key, token))
+
+    async def release(self, key: str, token: str) -> bool:
+        return bool(await self._release(key, token))
+
+    async def purge(self) -> int:
+        count: int = await self._purge()
+        return count
+
+
+def as_async_store(
+    store: IdempotencyStore | AsyncIdempotencyStore, *, run_sync: SyncRunner | None = None
+) -> AsyncIdempotencyStore:
     """An async view of ``store`` that never blocks the event loop.
 
     A store that is already async is returned as it is. A synchronous store whose ``blocking``
     attribute is false (`MemoryStore`) is called inline; any other synchronous store, such as
     [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
-    (``asyncio.to_thread``). The docs' Idempotency page explains why threads rather than an async
-    driver, with the measured cost.
+    (``asyncio.to_thread``), or through ``run_sync`` if given. The docs' Idempotency page explains
+    why threads rather than an async driver, with the measured cost.
+
+    Args:
+        store: The store to call from async code.
+        run_sync: How to run a blocking store's calls instead of ``asyncio.to_thread``: a function
+            that takes a plain function and returns an async one, such as asgiref's
+            ``sync_to_async`` (Django's database connections belong to the threads Django
+            manages).
     """
     if inspect.iscoroutinefunction(store.claim):
         return cast(AsyncIdempotencyStore, store)
     sync_store = cast(IdempotencyStore, store)
-    if getattr(sync_store, "blocking", True):
-        return _ThreadedAsyncStore(sync_store)
-    return _InlineAsyncStore(sync_store)
+    if not getattr(sync_store, "blocking", True):
+        return _InlineAsyncStore(sync_store)
+    if run_sync is not None:
+        return _RunnerAsyncStore(sync_store, run_sync)
+    return _ThreadedAsyncStore(sync_store)
