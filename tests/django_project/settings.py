@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "idwise_events.contrib.django",
 ]
 # --8<-- [end:installed-apps]
 
