@@ -13,9 +13,13 @@ import pytest
 
 import idwise_events
 import idwise_events.contrib.django
+import idwise_events.contrib.django.admin
 import idwise_events.contrib.django.apps
 import idwise_events.contrib.django.models
+import idwise_events.contrib.django.signals
 import idwise_events.contrib.django.store
+import idwise_events.contrib.django.urls
+import idwise_events.contrib.django.views
 import idwise_events.stores.sql
 import idwise_events.testing
 import idwise_events.testing.postgres
@@ -25,9 +29,13 @@ DOCS = Path(__file__).parent.parent / "docs"
 PUBLIC_MODULES = [
     idwise_events,
     idwise_events.contrib.django,
+    idwise_events.contrib.django.admin,
     idwise_events.contrib.django.apps,
     idwise_events.contrib.django.models,
+    idwise_events.contrib.django.signals,
     idwise_events.contrib.django.store,
+    idwise_events.contrib.django.urls,
+    idwise_events.contrib.django.views,
     idwise_events.stores.sql,
     idwise_events.testing,
     idwise_events.testing.postgres,

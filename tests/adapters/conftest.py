@@ -116,6 +116,19 @@ def serve_django_async(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     return serve_django_async_view(async_view(dispatcher))
 
 
+def serve_django_app(dispatcher: Dispatcher, stack: ExitStack) -> Send:
+    """The Django app's view (idwise_events.contrib.django) for this dispatcher."""
+    from idwise_events.contrib.django.views import webhook_view
+
+    return serve_django_view(webhook_view(dispatcher, asynchronous=False))
+
+
+def serve_django_app_async(dispatcher: Dispatcher, stack: ExitStack) -> Send:
+    from idwise_events.contrib.django.views import webhook_view
+
+    return serve_django_async_view(webhook_view(dispatcher, asynchronous=True))
+
+
 def serve_asgi_app(app: Any) -> Send:
     """Through Starlette's TestClient (httpx, in-process), for Starlette and FastAPI apps."""
     from starlette.testclient import TestClient
@@ -252,6 +265,8 @@ ADAPTERS: dict[str, Serve] = {
     "flask": serve_flask,
     "django": serve_django,
     "django-async": serve_django_async,
+    "django-app": serve_django_app,
+    "django-app-async": serve_django_app_async,
     "starlette": serve_starlette,
     "fastapi": serve_fastapi,
     "aiohttp": serve_aiohttp,

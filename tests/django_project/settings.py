@@ -11,6 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+TOKEN = "django-project-token"  # noqa: S105 -- made up for the test project
+"""The Bearer token the project's endpoint accepts."""
+
 SECRET_KEY = "tests-only-not-secret"  # noqa: S105 -- a throwaway test project
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -26,8 +29,17 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "idwise_events.contrib.django",
+    "tests.django_project.verifications",
 ]
 # --8<-- [end:installed-apps]
+
+# --8<-- [start:idwise-events]
+IDWISE_EVENTS = {
+    # The Bearer Token entered in the IDWise portal. In production, read it from the
+    # environment (os.environ["IDWISE_WEBHOOK_BEARER_TOKEN"]) or a vault, or use "AUTH": "env".
+    "BEARER_TOKEN": TOKEN,
+}
+# --8<-- [end:idwise-events]
 
 # The admin tests log users in: a deliberately cheap hasher, for test users only.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
