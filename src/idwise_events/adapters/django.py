@@ -3,6 +3,9 @@
 ```python
 urlpatterns = [path("webhooks/idwise", view(dispatcher))]
 ```
+
+For an app with settings, the ORM store, the admin and commands, see
+[`idwise_events.contrib.django`][idwise_events.contrib.django].
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def async_view(
     Under ASGI, coroutine handlers are awaited on the server's event loop. Plain handlers and a
     blocking store run in threads: create the dispatcher with
     ``run_sync=asgiref.sync.sync_to_async`` if they use Django's database, so that they use the
-    connections Django manages.
+    connections Django manages (the [Django app](../django.md) does).
     """
 
     async def idwise_webhook(request: HttpRequest) -> HttpResponse:
