@@ -1,4 +1,8 @@
-"""Shared test data and fixtures: event models, the canary secret's guard, a clock, PostgreSQL."""
+"""Shared test data and fixtures: event models, the canary secret's guard, a clock, PostgreSQL.
+
+PostgreSQL also backs the test Django project's ``postgresql`` database (tests/django_project)
+for the tests marked ``django_db(databases=[..., "postgresql"])``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,16 @@ import logging
 import os
 from collections.abc import Iterator
 from typing import Any, get_args
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import settings
 
 from idwise_events import EventType, KnownEvent
 from idwise_events.testing.postgres import TemporaryPostgres, postgres_programs_available
+
+DJANGO_POSTGRESQL = "postgresql"
+"""The test Django project's database alias on the session's PostgreSQL server."""
 
 # The machines running the suite are shared and noisy: no per-example deadline, which would only
 # turn a slow moment into a flaky failure. Timings belong in benchmarks/run.py.
@@ -70,3 +78,45 @@ def require_postgres_programs() -> None:
 
 def postgres_url(postgres: TemporaryPostgres | str) -> str:
     return postgres if isinstance(postgres, str) else postgres.url
+
+
+def uses_django_postgresql(item: pytest.Item) -> bool:
+    """Whether the test is marked to use the Django project's PostgreSQL database."""
+    marker = item.get_closest_marker("django_db")
+    return marker is not None and DJANGO_POSTGRESQL in (marker.kwargs.get("databases") or ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL (and not required), skip the Django tests on it, keeping the others.
+
+    Their mark is removed too: pytest-django sets up every database some test is marked with.
+    """
+    if EXTERNAL_URL or REQUIRE_POSTGRES or postgres_programs_available():
+        return
+    for item in items:
+        if uses_django_postgresql(item):
+            item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "django_db"]
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL server programs not installed"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    request: pytest.FixtureRequest, django_db_modify_db_settings_parallel_suffix: None
+) -> None:
+    """Point the Django project's postgresql database at the session's server, if a test uses it.
+
+    pytest-django then creates its test database there (and drops it at the end of the session).
+    """
+    if not any(uses_django_postgresql(item) for item in request.session.items):
+        return
+    from django.conf import settings
+
+    url = urlsplit(postgres_url(request.getfixturevalue("postgres")))
+    # connections.settings holds these very dicts: no connection to it exists yet.
+    settings.DATABASES[DJANGO_POSTGRESQL].update(
+        HOST=url.hostname or "",
+        PORT=str(url.port or ""),
+        USER=unquote(url.username or ""),
+        PASSWORD=unquote(url.password or ""),
+        NAME=url.path.lstrip("/") or "postgres",
+    )

@@ -487,6 +487,41 @@ def test_handle_async_keeps_the_event_loop_free_while_handlers_and_the_store_blo
     assert ticks >= 10
 
 
+def test_handle_async_runs_plain_handlers_and_store_calls_through_run_sync(
+    tmp_path: Path,
+) -> None:
+    """Given run_sync, plain handlers and a blocking store's calls go through it, in its thread."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner")
+    ran: list[str] = []
+
+    def run_sync(func: Any) -> Any:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            ran.append(getattr(func, "__name__", "?"))
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, lambda: func(*args, **kwargs)
+            )
+
+        return run
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store, run_sync=run_sync)
+    threads: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    def plain(event: FinishedJourney) -> None:
+        threads.append(threading.current_thread().name)
+
+    response = asyncio.run(
+        dispatcher.handle_async(build_request(make_event(FinishedJourney), VERIFIER))
+    )
+    store.close()
+    executor.shutdown()
+
+    assert response.status == 200
+    assert ran == ["claim", "plain", "complete"]
+    assert threads[0].startswith("runner")
+
+
 def test_the_sync_handle_refuses_an_async_only_store() -> None:
     """An async store cannot serve handle(): a TypeError says to use handle_async."""
 

@@ -15,6 +15,14 @@ import pytest
 
 import idwise_events
 import idwise_events.cli
+import idwise_events.contrib.django
+import idwise_events.contrib.django.admin
+import idwise_events.contrib.django.apps
+import idwise_events.contrib.django.models
+import idwise_events.contrib.django.signals
+import idwise_events.contrib.django.store
+import idwise_events.contrib.django.urls
+import idwise_events.contrib.django.views
 import idwise_events.stores.sql
 import idwise_events.testing
 import idwise_events.testing.postgres
@@ -25,6 +33,14 @@ DOCS = Path(__file__).parent.parent / "docs"
 PUBLIC_MODULES = [
     idwise_events,
     idwise_events.cli,
+    idwise_events.contrib.django,
+    idwise_events.contrib.django.admin,
+    idwise_events.contrib.django.apps,
+    idwise_events.contrib.django.models,
+    idwise_events.contrib.django.signals,
+    idwise_events.contrib.django.store,
+    idwise_events.contrib.django.urls,
+    idwise_events.contrib.django.views,
     idwise_events.stores.sql,
     idwise_events.testing,
     idwise_events.testing.postgres,
@@ -59,13 +75,15 @@ def public_names(module: types.ModuleType) -> set[str]:
 
 def defined_in(module: types.ModuleType, name: str, value: object) -> bool:
     """Whether ``name`` was defined in ``module`` rather than imported into it."""
-    if hasattr(value, "__module__") and not isinstance(value, (str, int, float)):
+    if inspect.isclass(value) or inspect.isroutine(value):
         return getattr(value, "__module__", None) == module.__name__
-    # A constant: imported if another module of the package (or typing) has it under that name.
+    # A constant or an object (a dispatcher, a signal): imported if another module of the
+    # package, typing or Django has it under that name.
     sources = [
         other
         for module_name, other in list(sys.modules.items())
-        if module_name == "typing" or module_name.startswith("idwise_events.")
+        if module_name in ("typing", "django")
+        or module_name.startswith(("idwise_events.", "django."))
     ]
     return not any(getattr(other, name, None) is value for other in sources if other is not module)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,9 +16,12 @@ USER_TESTS = ROOT / "docs/examples/testing_fixtures.py"
 
 def run_pytest(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """Run pytest in ``folder``, a project of the user's with no conftest and no configuration."""
+    # Not this suite's Django project (pytest-django put it in the environment): the user's own.
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *options],
         cwd=folder,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=300,

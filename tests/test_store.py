@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,34 @@ def test_an_async_store_is_returned_unchanged() -> None:
     """A store that is already async needs no wrapping."""
     wrapped = as_async_store(MemoryStore())
     assert as_async_store(wrapped) is wrapped
+
+
+def test_a_blocking_store_runs_through_run_sync_when_given_one(tmp_path: Path) -> None:
+    """Every call of a blocking store goes through run_sync; MemoryStore stays inline."""
+    calls: list[str] = []
+
+    def run_sync(func: Any) -> Any:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            calls.append(func.__name__)
+            return await asyncio.to_thread(func, *args, **kwargs)
+
+        return run
+
+    sql = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    store = as_async_store(sql, run_sync=run_sync)
+
+    async def flow() -> None:
+        claim = await store.claim("evt-1", lease=LEASE, fingerprint="a")
+        assert isinstance(claim, Claimed)
+        assert await store.complete("evt-1", claim.token) is True
+        assert await store.release("evt-1", claim.token) is False
+        assert await store.purge() == 0
+        await as_async_store(MemoryStore(), run_sync=run_sync).purge()
+
+    asyncio.run(flow())
+    sql.close()
+
+    assert calls == ["claim", "complete", "release", "purge"]
 
 
 def test_a_blocking_store_does_not_block_the_event_loop(tmp_path: Path) -> None:

@@ -7,15 +7,22 @@ synchronous application never pays for importing it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 from ._store import ClaimResult, IdempotencyStore
 
 __all__ = ["AsyncIdempotencyStore", "as_async_store"]
 
 _T = TypeVar("_T")
+
+SyncRunner: TypeAlias = Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]]
+"""Turns a blocking function into an awaitable one that runs it off the event loop.
+
+The shape of asgiref's ``sync_to_async``, which Django code passes so that its database
+connections are used from the threads Django manages; ``asyncio.to_thread`` by default.
+"""
 
 
 class AsyncIdempotencyStore(Protocol):
@@ -83,18 +90,54 @@ class _ThreadedAsyncStore(_InlineAsyncStore):
         return await to_thread(self.store.purge)
 
 
-def as_async_store(store: IdempotencyStore | AsyncIdempotencyStore) -> AsyncIdempotencyStore:
+class _RunnerAsyncStore:
+    """Runs each call of a blocking store through the `SyncRunner` it was given."""
+
+    def __init__(self, store: IdempotencyStore, run_sync: SyncRunner) -> None:
+        self.store = store
+        self._claim = run_sync(store.claim)
+        self._complete = run_sync(store.complete)
+        self._release = run_sync(store.release)
+        self._purge = run_sync(store.purge)
+
+    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        result: ClaimResult = await self._claim(key, lease=lease, fingerprint=fingerprint)
+        return result
+
+    async def complete(self, key: str, token: str) -> bool:
+        return bool(await self._complete(key, token))
+
+    async def release(self, key: str, token: str) -> bool:
+        return bool(await self._release(key, token))
+
+    async def purge(self) -> int:
+        count: int = await self._purge()
+        return count
+
+
+def as_async_store(
+    store: IdempotencyStore | AsyncIdempotencyStore, *, run_sync: SyncRunner | None = None
+) -> AsyncIdempotencyStore:
     """An async view of ``store`` that never blocks the event loop.
 
     A store that is already async is returned as it is. A synchronous store whose ``blocking``
     attribute is false (`MemoryStore`) is called inline; a blocking synchronous store, such as
     [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
-    (``asyncio.to_thread``). The docs' Idempotency page explains why threads rather than an async
-    driver, with the measured cost.
+    (``asyncio.to_thread``), or through ``run_sync`` if given. The docs' Idempotency page explains
+    why threads rather than an async driver, with the measured cost.
+
+    Args:
+        store: The store to call from async code.
+        run_sync: How to run a blocking store's calls instead of ``asyncio.to_thread``: a function
+            that takes a plain function and returns an async one, such as asgiref's
+            ``sync_to_async`` (Django's database connections belong to the threads Django
+            manages).
     """
     if inspect.iscoroutinefunction(store.claim):
         return cast(AsyncIdempotencyStore, store)
     sync_store = cast(IdempotencyStore, store)
-    if sync_store.blocking:
-        return _ThreadedAsyncStore(sync_store)
-    return _InlineAsyncStore(sync_store)
+    if not sync_store.blocking:
+        return _InlineAsyncStore(sync_store)
+    if run_sync is not None:
+        return _RunnerAsyncStore(sync_store, run_sync)
+    return _ThreadedAsyncStore(sync_store)

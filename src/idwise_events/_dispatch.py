@@ -18,7 +18,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar, cast, get_args, overload
 
-from ._async_store import AsyncIdempotencyStore, as_async_store
+from ._async_store import AsyncIdempotencyStore, SyncRunner, as_async_store
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
@@ -83,12 +83,15 @@ class _Handler:
             )
         return result
 
-    async def call_async(self, args: tuple[Any, ...]) -> object:
+    async def call_async(self, args: tuple[Any, ...], run_sync: SyncRunner | None) -> object:
         if self.is_async:
             return await cast(Awaitable[object], self.func(*args))
-        import asyncio
+        if run_sync is None:
+            import asyncio
 
-        result = await asyncio.to_thread(self.func, *args)
+            result = await asyncio.to_thread(self.func, *args)
+        else:
+            result = await run_sync(self.func)(*args)
         return await result if inspect.iscoroutine(result) else result
 
 
@@ -114,6 +117,10 @@ class Dispatcher:
         max_body_bytes: Refuse bodies larger than this (413), before anything else is done.
         statuses: Statuses to use instead of the defaults for some outcomes, such as
             ``{Outcome.UNAUTHORIZED: 403}``.
+        run_sync: How `handle_async` runs plain handlers and a blocking store's calls:
+            ``asyncio.to_thread`` unless given. Django passes asgiref's ``sync_to_async``, so
+            that the database connections they use are those Django manages (see
+            [`as_async_store`][idwise_events.as_async_store]).
 
     Raises:
         TypeError: If ``verifier`` or ``store`` lacks the methods of its protocol, or ``lease``
@@ -139,6 +146,7 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=5),
         max_body_bytes: int = DEFAULT_MAX_BYTES,
         statuses: Mapping[Outcome, int] | None = None,
+        run_sync: SyncRunner | None = None,
     ) -> None:
         if not isinstance(verifier, Verifier):
             raise TypeError(f"Dispatcher: verifier {type(verifier).__name__} has no verify()")
@@ -153,7 +161,8 @@ class Dispatcher:
         self._responses = responses_for(statuses or {})
         self._verifier = verifier
         self._store = store
-        self._async_store = as_async_store(store)
+        self._async_store = as_async_store(store, run_sync=run_sync)
+        self._run_sync = run_sync
         self._sync_store = (
             None if inspect.iscoroutinefunction(store.claim) else cast(IdempotencyStore, store)
         )
@@ -350,9 +359,11 @@ class Dispatcher:
         """Process one delivery from async code and return the answer for IDWise.
 
         Coroutine handlers are awaited; plain ones run in a worker thread, as do the calls of a
-        blocking store such as `SqlStore`, so the event loop never waits on them.
+        blocking store such as `SqlStore`, so the event loop never waits on them (through
+        ``run_sync`` if the dispatcher was given one).
         """
         store = self._async_store
+        run_sync = self._run_sync
         flow = self._flow(request)
         try:
             step = next(flow)
@@ -360,7 +371,7 @@ class Dispatcher:
                 what, a, b = step
                 try:
                     if what == _CALL:
-                        result = await a.call_async(b)
+                        result = await a.call_async(b, run_sync)
                     elif what == _CLAIM:
                         result = await store.claim(a, lease=self._lease, fingerprint=b)
                     elif what == _COMPLETE:

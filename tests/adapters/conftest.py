@@ -55,37 +55,21 @@ def serve_flask(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     return send
 
 
-def configure_django() -> None:
-    """Minimal settings for a project whose URLconf is `tests.adapters.django_urls`."""
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="tests-only-not-secret",  # noqa: S106 -- a throwaway test project
-            ALLOWED_HOSTS=["testserver", "127.0.0.1", "localhost"],
-            ROOT_URLCONF="tests.adapters.django_urls",
-            MIDDLEWARE=[
-                "django.middleware.common.CommonMiddleware",
-                "django.middleware.csrf.CsrfViewMiddleware",
-            ],
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-        django.setup()
-
-
 def serve_django(dispatcher: Dispatcher, stack: ExitStack) -> Send:
-    configure_django()
+    """The adapter's view through Django's test client, in the suite's Django project."""
+    from idwise_events.adapters.django import view
+
+    return serve_django_view(view(dispatcher))
+
+
+def serve_django_view(webhook: Any) -> Send:
+    """A Django view at PATH, in the URLconf of the suite's project (tests/django_project)."""
     from django.test import Client
     from django.urls import clear_url_caches, path
 
-    from idwise_events.adapters.django import view
-
     from . import django_urls
 
-    django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), view(dispatcher))]
+    django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), webhook)]
     clear_url_caches()
     client = Client(enforce_csrf_checks=True)  # the view must be exempt on its own
 
@@ -98,6 +82,51 @@ def serve_django(dispatcher: Dispatcher, stack: ExitStack) -> Send:
         return Reply(response.status_code, lowercase(response.headers), response.content)
 
     return send
+
+
+def serve_django_async_view(webhook: Any) -> Send:
+    """An async Django view at PATH through Django's AsyncClient, as an ASGI server calls it."""
+    from django.test import AsyncClient
+    from django.urls import clear_url_caches, path
+
+    from . import django_urls
+
+    django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), webhook)]
+    clear_url_caches()
+    client = AsyncClient(enforce_csrf_checks=True)
+
+    def send(method: str, body: bytes, headers: dict[str, str]) -> Reply:
+        content_type = headers.get("Content-Type", "application/octet-stream")
+        others = {name: value for name, value in headers.items() if name != "Content-Type"}
+
+        async def request() -> Reply:
+            response = await client.generic(
+                method, PATH, data=body, content_type=content_type, headers=others
+            )
+            return Reply(response.status_code, lowercase(response.headers), response.content)
+
+        return asyncio.run(request())
+
+    return send
+
+
+def serve_django_async(dispatcher: Dispatcher, stack: ExitStack) -> Send:
+    from idwise_events.adapters.django import async_view
+
+    return serve_django_async_view(async_view(dispatcher))
+
+
+def serve_django_app(dispatcher: Dispatcher, stack: ExitStack) -> Send:
+    """The Django app's view (idwise_events.contrib.django) for this dispatcher."""
+    from idwise_events.contrib.django.views import webhook_view
+
+    return serve_django_view(webhook_view(dispatcher, asynchronous=False))
+
+
+def serve_django_app_async(dispatcher: Dispatcher, stack: ExitStack) -> Send:
+    from idwise_events.contrib.django.views import webhook_view
+
+    return serve_django_async_view(webhook_view(dispatcher, asynchronous=True))
 
 
 def serve_asgi_app(app: Any) -> Send:
@@ -235,6 +264,9 @@ def serve_asgi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
 ADAPTERS: dict[str, Serve] = {
     "flask": serve_flask,
     "django": serve_django,
+    "django-async": serve_django_async,
+    "django-app": serve_django_app,
+    "django-app-async": serve_django_app_async,
     "starlette": serve_starlette,
     "fastapi": serve_fastapi,
     "aiohttp": serve_aiohttp,

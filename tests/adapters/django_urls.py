@@ -1,4 +1,4 @@
-"""The test Django project's URLconf: each test puts its dispatcher's view here."""
+"""Views the adapter tests mount, included by the test project's URLconf (tests/django_project)."""
 
 from __future__ import annotations
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
+from django.test import RequestFactory
+
 from idwise_events import BearerAuth, Dispatcher, WebhookResponse
-
-from .conftest import configure_django
-
-configure_django()
-
-from django.test import RequestFactory  # noqa: E402 -- needs the settings configured above
-
-from idwise_events.adapters.django import (  # noqa: E402
-    to_response,
-    to_webhook_request,
-    view,
-)
+from idwise_events.adapters.django import async_view, to_response, to_webhook_request, view
 
 RAW = b' {"event" : "Finished Journey",\n "body": {}}\xff'
 
@@ -50,8 +43,12 @@ def test_to_response_carries_status_headers_and_body() -> None:
     assert response.content == b'{"outcome": "store_unavailable"}'
 
 
-def test_the_view_is_csrf_exempt() -> None:
-    """IDWise sends no CSRF token: the view must be exempt (the contract suite enforces checks)."""
-    idwise_view = view(Dispatcher(verifier=BearerAuth("t")))
+def test_the_views_are_csrf_exempt_and_the_async_one_is_a_coroutine_function() -> None:
+    """IDWise sends no CSRF token: both views are exempt; Django runs the async one as async."""
+    dispatcher = Dispatcher(verifier=BearerAuth("t"))
+    sync_view, coroutine_view = view(dispatcher), async_view(dispatcher)
 
-    assert getattr(idwise_view, "csrf_exempt", False) is True
+    assert getattr(sync_view, "csrf_exempt", False) is True
+    assert getattr(coroutine_view, "csrf_exempt", False) is True
+    assert not inspect.iscoroutinefunction(sync_view)
+    assert inspect.iscoroutinefunction(coroutine_view)

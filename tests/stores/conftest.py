@@ -1,4 +1,8 @@
-"""Store fixtures: every backend behind one parametrized factory (PostgreSQL: tests/conftest.py)."""
+"""Store fixtures: every backend behind one parametrized factory (PostgreSQL: tests/conftest.py).
+
+The ``django-*`` backends are `DjangoStore` in the test Django project (tests/django_project), on
+its SQLite and its PostgreSQL database, which pytest-django creates and migrates.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +22,41 @@ from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres
 
-from ..conftest import postgres_url
+from ..conftest import DJANGO_POSTGRESQL, postgres_url
 
-BACKENDS = ["memory", "sqlite", "sqlite-portable", "postgresql", "postgresql-portable"]
+# Django tests run as Django's TransactionTestCase (each claim commits, as in production, so
+# that threads see each other's claims); only the app's table is emptied after each test.
+DJANGO_DATABASES = {"django-sqlite": "default", "django-postgresql": DJANGO_POSTGRESQL}
+BACKENDS = [
+    "memory",
+    "sqlite",
+    "sqlite-portable",
+    "postgresql",
+    "postgresql-portable",
+    *(
+        pytest.param(
+            backend,
+            marks=pytest.mark.django_db(
+                transaction=True,
+                databases=[database],
+                available_apps=["idwise_events.contrib.django"],
+            ),
+        )
+        for backend, database in DJANGO_DATABASES.items()
+    ),
+]
 StoreFactory = Callable[..., IdempotencyStore]
 
 
 @pytest.fixture(params=BACKENDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StoreFactory]:
     """Build stores of one backend; SQL stores get a table of their own for each test."""
     backend: str = request.param
+    if backend in DJANGO_DATABASES:
+        yield django_store_factory(DJANGO_DATABASES[backend], monkeypatch)
+        return
     url = None
     if backend.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'events.db'}"
@@ -50,6 +79,32 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     yield factory
     for store in stores:
         store.engine.dispose()
+
+
+def django_store_factory(database: str, monkeypatch: pytest.MonkeyPatch) -> StoreFactory:
+    """DjangoStores on ``database``; threads the test starts close their connections at the end.
+
+    Django keeps a connection per thread and closes it at the end of a request; a thread of
+    one's own must close its own (``connections.close_all()``), as the tests' threads do here.
+    """
+    from django.db import connections
+
+    from idwise_events.contrib.django.store import DjangoStore
+
+    run = threading.Thread.run
+
+    def run_then_close_connections(thread: threading.Thread) -> None:
+        try:
+            run(thread)
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(threading.Thread, "run", run_then_close_connections)
+
+    def factory(**options: Any) -> IdempotencyStore:
+        return DjangoStore(using=database, **options)
+
+    return factory
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ store = SqlStore("postgresql+psycopg://app@db.internal/app")          # shared b
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import threading
 import time
@@ -48,6 +47,7 @@ from .._store import (
     utc_now,
 )
 from ._compiled import CompiledStatement, read_time, time_binder
+from ._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ._watchdog import Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
@@ -59,8 +59,6 @@ _CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL 
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 _FIRST_CONNECT_TICKET = "idwise_events.watchdog_ticket"
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
-_MAX_KEY_LENGTH = 255
-_FINGERPRINT_LENGTH = 64
 _T = TypeVar("_T")
 
 
@@ -95,10 +93,10 @@ def idempotency_table(
     return sa.Table(
         name,
         metadata if metadata is not None else sa.MetaData(),
-        sa.Column("key", sa.String(_MAX_KEY_LENGTH), primary_key=True),
+        sa.Column("key", sa.String(MAX_KEY_LENGTH), primary_key=True),
         sa.Column("status", sa.String(11), nullable=False),
         sa.Column("token", sa.String(32), nullable=False),
-        sa.Column("fingerprint", sa.String(_FINGERPRINT_LENGTH), nullable=False),
+        sa.Column("fingerprint", sa.String(FINGERPRINT_LENGTH), nullable=False),
         sa.Column("lease_expires_at", _UtcDateTime(), nullable=False),
         sa.Column("completed_at", _UtcDateTime(), nullable=True),
         schema=schema,
@@ -248,9 +246,9 @@ class SqlStore:
         check_lease(lease)
         now = self._clock()
         values = {
-            "k": _stored_key(key),
+            "k": stored_key(key),
             "t": uuid.uuid4().hex,  # unique across every process and machine sharing the table
-            "fp": _stored_fingerprint(fingerprint),
+            "fp": stored_fingerprint(fingerprint),
             "expires": self._time(now + lease),
             "now": self._time(now),
         }
@@ -261,13 +259,13 @@ class SqlStore:
 
     def complete(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
-        values = {"k": _stored_key(key), "t": token, "now": self._time(self._clock())}
+        values = {"k": stored_key(key), "t": token, "now": self._time(self._clock())}
         # Matches on the token whatever the status, so a retry after a lost reply still says True.
         return self._run(lambda connection: self._complete.rowcount(connection, values) == 1)
 
     def release(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
-        values = {"k": _stored_key(key), "t": token}
+        values = {"k": stored_key(key), "t": token}
         return self._run(lambda connection: self._release.rowcount(connection, values) == 1)
 
     def purge(self) -> int:
@@ -511,33 +509,6 @@ def _create_engine(url: str, busy_timeout: timedelta, network_timeout: timedelta
         pool_reset_on_return=None,
         connect_args=connect_args,
     )
-
-
-def _stored_key(key: str) -> str:
-    """The key as stored: as it is, or ``"sha256:"`` and its digest if a database might refuse it.
-
-    Any text is a valid key, but not every database can hold every text: PostgreSQL refuses NUL,
-    drivers refuse lone surrogates (not UTF-8), a database in another encoding than UTF-8 refuses
-    what it cannot represent, and the column holds 255 characters. Keys that are not plain ASCII
-    that fits are therefore stored as their digest, the same way on every database. IDWise's ids
-    (about 36 ASCII characters) are stored as they are.
-    """
-    if _fits(key, _MAX_KEY_LENGTH):
-        return key
-    return "sha256:" + _digest(key)
-
-
-def _stored_fingerprint(fingerprint: str) -> str:
-    """The fingerprint as stored: as it is, or its hex digest (64 characters), as for keys."""
-    return fingerprint if _fits(fingerprint, _FINGERPRINT_LENGTH) else _digest(fingerprint)
-
-
-def _fits(text: str, length: int) -> bool:
-    return len(text) <= length and text.isascii() and "\x00" not in text
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _driver_error(exc: sa_exc.SQLAlchemyError) -> BaseException:

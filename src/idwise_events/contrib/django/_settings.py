@@ -1,0 +1,360 @@
+"""The ``IDWISE_EVENTS`` setting, read and validated, its problems as system check messages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from ..._allowlist import IpAllowlist
+from ..._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from ..._auth_env import verifier_from_env
+from ..._outcomes import Outcome, responses_for
+from ..._parse import DEFAULT_MAX_BYTES
+from ..._store import DEFAULT_RETENTION, check_lease
+
+__all__ = ["SETTING", "Config", "load_config", "project_config"]
+
+SETTING = "IDWISE_EVENTS"
+"""The name of the Django setting."""
+
+DEFAULT_LEASE = timedelta(minutes=5)
+
+# The keys that hold a credential are named so that Django's error pages hide their values
+# (AUTH, TOKEN, KEY, PASS... in a setting's name; see SafeExceptionReporterFilter).
+_CREDENTIAL_KEYS = ("BASIC_AUTH", "BEARER_TOKEN", "HEADER_AUTH")
+_KNOWN_KEYS = (
+    "AUTH",
+    "VERIFIER",
+    *_CREDENTIAL_KEYS,
+    "IP_ALLOWLIST",
+    "TRUSTED_PROXIES",
+    "LEASE",
+    "RETENTION",
+    "MAX_BODY_BYTES",
+    "STATUSES",
+    "ASYNC",
+)
+_SHORT_RETENTION = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    """What ``IDWISE_EVENTS`` asks for; invalid values are replaced by defaults and reported."""
+
+    verifier: Verifier | None
+    """None when the authentication settings are missing or invalid (see ``problems``)."""
+    lease: timedelta = DEFAULT_LEASE
+    retention: timedelta = DEFAULT_RETENTION
+    max_body_bytes: int = DEFAULT_MAX_BYTES
+    statuses: Mapping[Outcome, int] = field(default_factory=lambda: MappingProxyType({}))
+    asynchronous: bool = False
+    problems: tuple[checks.CheckMessage, ...] = ()
+
+    @property
+    def errors(self) -> list[checks.CheckMessage]:
+        """The problems that make the endpoint refuse to work (the checks' errors)."""
+        return [problem for problem in self.problems if problem.is_serious()]
+
+
+@functools.cache
+def project_config() -> Config:
+    """The settings as first read: what the project's dispatcher and URLs were built from."""
+    return load_config()
+
+
+def load_config(*, verifier: bool = True) -> Config:
+    """Read ``settings.IDWISE_EVENTS`` as it is now; never raises, reports every problem.
+
+    With ``verifier=False`` the authentication keys are not read (nor reported on).
+    """
+    raw: object = getattr(settings, SETTING, {})
+    if not isinstance(raw, Mapping):
+        error = _error(
+            1,
+            f"{SETTING} must be a dict, not {type(raw).__name__}",
+            hint=f'{SETTING} = {{"AUTH": "env"}} reads the IDWISE_WEBHOOK_* variables.',
+        )
+        return Config(verifier=None, problems=(error,))
+    conf: Mapping[str, Any] = raw
+    problems: list[checks.CheckMessage] = []
+    unknown = sorted(str(key) for key in conf if key not in _KNOWN_KEYS)
+    if unknown:
+        problems.append(
+            _error(
+                2,
+                f"{SETTING} has unknown keys: {', '.join(unknown)}",
+                hint=f"The keys are {', '.join(_KNOWN_KEYS)}.",
+            )
+        )
+    built = _verifier(conf, problems) if verifier else None
+    lease = _lease(conf, problems)
+    retention = _retention(conf, problems)
+    max_body_bytes = _max_body_bytes(conf, problems)
+    statuses = _statuses(conf, problems)
+    asynchronous = conf.get("ASYNC", False)
+    if not isinstance(asynchronous, bool):
+        problems.append(
+            _error(9, f"{SETTING}['ASYNC'] must be True or False, not {asynchronous!r}")
+        )
+        asynchronous = False
+    return Config(
+        verifier=built,
+        lease=lease,
+        retention=retention,
+        max_body_bytes=max_body_bytes,
+        statuses=statuses,
+        asynchronous=asynchronous,
+        problems=tuple(problems),
+    )
+
+
+def _verifier(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> Verifier | None:
+    """The verifier the settings describe, or None (and a problem) if there is none."""
+    auth = conf.get("AUTH")
+    credentials = [key for key in _CREDENTIAL_KEYS if key in conf]
+    others = ("AUTH", *_CREDENTIAL_KEYS, "IP_ALLOWLIST", "TRUSTED_PROXIES")
+    if auth is not None and auth not in ("env", "none"):
+        problems.append(_auth_error("AUTH may only be 'env' or 'none'"))
+        return None
+    if "VERIFIER" in conf:
+        extra = [key for key in others if key in conf]
+        if extra:
+            problems.append(
+                _auth_error(f"VERIFIER replaces the other authentication keys: remove {extra}")
+            )
+            return None
+        verifier = conf["VERIFIER"]
+        if not isinstance(verifier, Verifier):
+            problems.append(
+                _auth_error(
+                    "VERIFIER must be a verifier such as BearerAuth(...),"
+                    f" not {type(verifier).__name__}"
+                )
+            )
+            return None
+        return verifier
+    if auth == "env":
+        extra = [key for key in others if key in conf and key != "AUTH"]
+        if extra:
+            problems.append(
+                _auth_error(
+                    f"AUTH='env' reads the IDWISE_WEBHOOK_* environment variables: remove {extra}"
+                )
+            )
+            return None
+        try:
+            return verifier_from_env()
+        except ValueError as exc:  # its messages name variables, never a secret
+            problems.append(_auth_error(f"AUTH='env': {exc}"))
+            return None
+    if auth == "none" and credentials:
+        problems.append(_auth_error(f"AUTH='none' contradicts {credentials}"))
+        return None
+    try:
+        verifiers = _credential_verifiers(conf) + _allowlist(conf)
+    except _SettingError as exc:
+        problems.append(_auth_error(str(exc)))
+        return None
+    if auth == "none":
+        problems.append(
+            checks.Warning(
+                "the IDWise webhook endpoint accepts requests without credentials (AUTH='none')",
+                hint="Choose an authentication method in the IDWise portal and configure it here.",
+                id="idwise_events.W002",
+            )
+        )
+    elif not verifiers:
+        if not settings.DEBUG:
+            problems.append(
+                _error(
+                    3,
+                    "no authentication is configured for the IDWise webhook endpoint",
+                    hint=(
+                        f'Set {SETTING}["BEARER_TOKEN"] (or BASIC_AUTH, HEADER_AUTH, VERIFIER)'
+                        ' to what the IDWise portal sends, "AUTH": "env" to read the'
+                        ' IDWISE_WEBHOOK_* variables, or "AUTH": "none" on purpose.'
+                    ),
+                )
+            )
+            return None
+        problems.append(
+            checks.Warning(
+                "no authentication is configured: with DEBUG on, the IDWise webhook endpoint"
+                " accepts requests without credentials",
+                hint="Configure the portal's authentication before turning DEBUG off.",
+                id="idwise_events.W001",
+            )
+        )
+    if not verifiers:
+        return NoAuth()
+    return verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
+
+
+class _SettingError(Exception):
+    """A value of ``IDWISE_EVENTS`` that no verifier can be built from (message names the key)."""
+
+
+def _credential_verifiers(conf: Mapping[str, Any]) -> list[Verifier]:
+    verifiers: list[Verifier] = []
+    if "BASIC_AUTH" in conf:
+        pairs = _basic_pairs(conf["BASIC_AUTH"])
+        verifiers.append(_build("BASIC_AUTH", lambda: BasicAuth(credentials=pairs)))
+    if "BEARER_TOKEN" in conf:
+        tokens = conf["BEARER_TOKEN"]
+        if not (isinstance(tokens, str) or _strings(tokens)):
+            raise _SettingError(_type_message("BEARER_TOKEN", "a string or a list of strings"))
+        verifiers.append(_build("BEARER_TOKEN", lambda: BearerAuth(tokens)))
+    if "HEADER_AUTH" in conf:
+        headers = conf["HEADER_AUTH"]
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(name, str) and (isinstance(value, str) or _strings(value))
+            for name, value in headers.items()
+        ):
+            raise _SettingError(
+                _type_message("HEADER_AUTH", "a dict of header names to a string or a list")
+            )
+        verifiers.append(_build("HEADER_AUTH", lambda: HeaderAuth(headers)))
+    return verifiers
+
+
+def _basic_pairs(value: object) -> list[tuple[str, str]]:
+    """One ``(username, password)`` pair, or a list of them while you rotate (current first)."""
+    pair = _pair(value)
+    if pair is not None:
+        return [pair]
+    if isinstance(value, (list, tuple)) and value:
+        pairs = [_pair(item) for item in value]
+        if all(pair is not None for pair in pairs):
+            return [pair for pair in pairs if pair is not None]
+    raise _SettingError(
+        _type_message("BASIC_AUTH", "a (username, password) pair or a list of such pairs")
+    )
+
+
+def _pair(value: object) -> tuple[str, str] | None:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        username, password = value
+        if isinstance(username, str) and isinstance(password, str):
+            return username, password
+    return None
+
+
+def _allowlist(conf: Mapping[str, Any]) -> list[Verifier]:
+    if "IP_ALLOWLIST" not in conf:
+        if "TRUSTED_PROXIES" in conf:
+            raise _SettingError("TRUSTED_PROXIES needs IP_ALLOWLIST")
+        return []
+    networks = conf["IP_ALLOWLIST"]
+    if isinstance(networks, str) or not _strings(networks):
+        raise _SettingError(_type_message("IP_ALLOWLIST", "a list of networks or addresses"))
+    proxies = conf.get("TRUSTED_PROXIES", 0)
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        raise _SettingError(_type_message("TRUSTED_PROXIES", "a whole number, 0 or more"))
+    return [_build("IP_ALLOWLIST", lambda: IpAllowlist(networks, trusted_proxies=proxies))]
+
+
+def _build(key: str, make: Callable[[], Verifier]) -> Verifier:
+    try:
+        verifier: Verifier = make()
+    except ValueError as exc:  # the verifiers' messages never contain the secret
+        raise _SettingError(f"{key}: {exc}") from None
+    return verifier
+
+
+def _strings(value: object) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(item, str) for item in value)
+    )
+
+
+def _type_message(key: str, expected: str) -> str:
+    return f"{key} must be {expected}"
+
+
+def _lease(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> timedelta:
+    lease = conf.get("LEASE", DEFAULT_LEASE)
+    try:
+        check_lease(lease)
+    except (TypeError, ValueError) as exc:
+        problems.append(_error(5, f"{SETTING}['LEASE']: {exc}"))
+        return DEFAULT_LEASE
+    checked: timedelta = lease
+    return checked
+
+
+def _retention(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> timedelta:
+    retention = conf.get("RETENTION", DEFAULT_RETENTION)
+    if not isinstance(retention, timedelta) or retention <= timedelta(0):
+        problems.append(
+            _error(6, f"{SETTING}['RETENTION'] must be a timedelta over 0, like timedelta(days=30)")
+        )
+        return DEFAULT_RETENTION
+    if retention < _SHORT_RETENTION:
+        problems.append(
+            checks.Warning(
+                f"{SETTING}['RETENTION'] is {retention}: an event sent again after that runs again",
+                hint="IDWise retries for about half an hour, and events can be re-sent by hand.",
+                id="idwise_events.W004",
+            )
+        )
+    return retention
+
+
+def _max_body_bytes(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> int:
+    size = conf.get("MAX_BODY_BYTES", DEFAULT_MAX_BYTES)
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        problems.append(_error(7, f"{SETTING}['MAX_BODY_BYTES'] must be a number of bytes, over 0"))
+        return DEFAULT_MAX_BYTES
+    django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if django_limit is not None and size > django_limit:
+        problems.append(
+            checks.Warning(
+                f"{SETTING}['MAX_BODY_BYTES'] ({size}) is over DATA_UPLOAD_MAX_MEMORY_SIZE"
+                f" ({django_limit}): Django refuses larger bodies itself, with 400",
+                id="idwise_events.W003",
+            )
+        )
+    checked: int = size
+    return checked
+
+
+def _statuses(
+    conf: Mapping[str, Any], problems: list[checks.CheckMessage]
+) -> Mapping[Outcome, int]:
+    raw = conf.get("STATUSES", {})
+    try:
+        if not isinstance(raw, Mapping):
+            raise TypeError("must be a dict of outcomes to statuses")
+        statuses = {Outcome(outcome): status for outcome, status in raw.items()}
+        responses_for(statuses)  # what the Dispatcher will check
+    except (TypeError, ValueError) as exc:
+        problems.append(
+            _error(
+                8,
+                f"{SETTING}['STATUSES']: {exc}",
+                hint='Keys are Outcome members or their values ("invalid"), values HTTP statuses.',
+            )
+        )
+        return MappingProxyType({})
+    return MappingProxyType(statuses)
+
+
+def _auth_error(message: str) -> checks.Error:
+    return _error(
+        4,
+        f"{SETTING}: {message}",
+        hint="See the Django page of the idwise_events documentation for each method's keys.",
+    )
+
+
+def _error(number: int, message: str, hint: str | None = None) -> checks.Error:
+    return checks.Error(message, hint=hint, id=f"idwise_events.E{number:03}")

@@ -1,0 +1,1 @@
+"""Django finds the app's management commands here."""

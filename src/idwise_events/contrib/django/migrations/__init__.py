@@ -1,0 +1,1 @@
+"""The app's migrations: ``manage.py migrate`` creates its table."""

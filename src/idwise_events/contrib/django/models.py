@@ -1,0 +1,61 @@
+"""`ReceivedEvent`: one row per IDWise event, the record `DjangoStore` claims and completes."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from ...stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH
+
+__all__ = ["ReceivedEvent"]
+
+
+class ReceivedEvent(models.Model):
+    """An IDWise event received by this project: its idempotency key, what it is, its state.
+
+    [`DjangoStore`][idwise_events.contrib.django.store.DjangoStore] writes these rows; retries of
+    the same event update the row of its first delivery. Read them (the admin lists them), but
+    leave writing to the store: a row is how the store knows an event is being or was processed.
+    """
+
+    IN_PROGRESS = "in_progress"
+    """A worker holds the event until ``lease_expires_at`` (or crashed: a retry then takes over)."""
+    COMPLETED = "completed"
+    """Every handler returned: later deliveries are acknowledged without running them."""
+    STATUSES = ((IN_PROGRESS, "in progress"), (COMPLETED, "completed"))
+
+    key = models.CharField(
+        "idempotency key",
+        max_length=MAX_KEY_LENGTH,
+        primary_key=True,
+        help_text="The eventId, or sha256: and a digest (legacy payloads, unusual ids).",
+    )
+    status = models.CharField(max_length=11, choices=STATUSES)
+    token = models.CharField(
+        max_length=32, help_text="The fencing token of the worker that holds or held the event."
+    )
+    fingerprint = models.CharField(
+        max_length=FINGERPRINT_LENGTH, help_text="SHA-256 of the body first claimed."
+    )
+    fingerprint_mismatch = models.BooleanField(
+        default=False, help_text="The same key was delivered again with a different body."
+    )
+    event_type = models.CharField(
+        max_length=100, blank=True, help_text="The event's name, such as Finished Journey."
+    )
+    journey_id = models.CharField(
+        max_length=100, blank=True, help_text="The journey the event is about, if it names one."
+    )
+    received_at = models.DateTimeField(help_text="When the event was first claimed.")
+    lease_expires_at = models.DateTimeField(
+        help_text="Until when the current claim keeps the event from other workers."
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        """Newest first is how the admin lists them: an index keeps that cheap."""
+
+        verbose_name = "received event"
+        indexes = (models.Index(fields=["-received_at"], name="idwise_events_received"),)
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'IDWise event'} {self.key}"

@@ -1,0 +1,308 @@
+"""`DjangoStore`: the idempotency store on the Django ORM, in the project's own database.
+
+```python
+from idwise_events.contrib.django.store import DjangoStore
+
+store = DjangoStore()                    # the database Django's routers pick for writes
+store = DjangoStore(using="events")      # or a database alias of your settings
+```
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.conf import settings
+from django.db import DataError, Error, connections, router, transaction
+from django.db.models import Q
+
+from ..._errors import StoreError
+from ..._events import Event, UnknownEvent
+from ..._store import (
+    DEFAULT_RETENTION,
+    Claimed,
+    ClaimResult,
+    Clock,
+    Completed,
+    InProgress,
+    check_lease,
+    report_fingerprint_mismatch,
+    retry_after,
+    utc_now,
+)
+from ...stores._keys import stored_fingerprint, stored_key
+from ...stores._watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from .models import ReceivedEvent
+
+__all__ = ["DjangoStore"]
+
+_T = TypeVar("_T")
+_TEXT_LENGTH = 100  # of the event_type and journey_id columns
+
+
+class DjangoStore:
+    """Idempotency keys in the project's database, through the ORM, as `SqlStore` keeps them.
+
+    Each key is a [`ReceivedEvent`][idwise_events.contrib.django.models.ReceivedEvent] row, with
+    the claim, lease, fencing, fingerprint and purge semantics of
+    [`SqlStore`][idwise_events.stores.sql.SqlStore].
+
+    A claim inserts the key if it is absent (``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL,
+    ``INSERT OR IGNORE`` on SQLite); a row holding this call's new token then means the claim
+    won. A key whose lease expired is taken over by one conditional ``UPDATE`` whose row count
+    decides, so two workers can never both win. `complete` and `release` are single statements
+    fenced by the token; `purge` one ``DELETE``. Each claim runs in its own transaction, so call
+    the store outside ``transaction.atomic`` (the app's view is excluded from
+    ``ATOMIC_REQUESTS``): inside one, the claim is only seen by other workers once that
+    transaction commits.
+
+    Needs a database on which Django's ``bulk_create`` can ignore conflicts (PostgreSQL, SQLite,
+    MySQL, MariaDB; tested on the first two); production with several web workers needs
+    PostgreSQL (see the Django page of the docs). Any text is a key or fingerprint, stored as
+    [`SqlStore`][idwise_events.stores.sql.SqlStore] stores it. Database failures raise
+    [`StoreError`][idwise_events.StoreError] with the driver's exception as the cause; a value
+    the database refuses is a `ValueError`. A connection found dead is closed and the call retried
+    once on a new one (outside a transaction of yours), so the first call after a database
+    restart succeeds. On PostgreSQL a call still waiting for the server after
+    ``network_timeout`` has its connection cut and raises `StoreError`, whatever the network
+    does; connecting is bounded by the ``connect_timeout`` of ``DATABASES`` (the docs show it).
+
+    Args:
+        using: The database alias; by default, the one ``DATABASE_ROUTERS`` give for writing
+            `ReceivedEvent` (``"default"`` without routers). Every call reads and writes there.
+        retention: How long completed keys are remembered; `purge` forgets older ones.
+        network_timeout: PostgreSQL: the longest a call waits for the server's answer (a frozen
+            network, a failover, a hung pooler) before its connection is cut.
+        clock: Returns the current time, timezone-aware; inject one in tests.
+
+    Raises:
+        ValueError: If ``network_timeout`` is not positive.
+    """
+
+    blocking = True
+    """Calls wait on the database: async code runs them in a thread (Django's, through the app)."""
+
+    def __init__(
+        self,
+        *,
+        using: str | None = None,
+        retention: timedelta = DEFAULT_RETENTION,
+        network_timeout: timedelta = timedelta(seconds=10),
+        clock: Clock = utc_now,
+    ) -> None:
+        if network_timeout <= timedelta(0):
+            raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
+        self.using = using
+        self.retention = retention
+        self.network_timeout = network_timeout
+        self._watchdog = Watchdog(network_timeout.total_seconds())
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"DjangoStore(using={self.using!r}, retention={self.retention})"
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
+        check_lease(lease)
+        now = self._clock()
+        values = {
+            "key": stored_key(key),
+            "fingerprint": stored_fingerprint(fingerprint),
+            "token": uuid.uuid4().hex,  # unique across every process and machine
+        }
+        result = self._run(lambda rows, alias: _claim(rows, alias, values, now, lease))
+        if result.fingerprint_mismatch:
+            report_fingerprint_mismatch(key)
+        return result
+
+    def complete(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
+        now = _db_time(self._clock())
+
+        def complete(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
+            # Matches the token whatever the status: a retry after a lost reply still says True.
+            held = rows.filter(key=stored_key(key), token=token)
+            changed: int = held.update(status=_COMPLETED, completed_at=now)
+            return changed == 1
+
+        return self._run(complete)
+
+    def release(self, key: str, token: str) -> bool:
+        """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
+
+        def release(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
+            held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
+            return _delete(held, alias) == 1
+
+        return self._run(release)
+
+    def purge(self) -> int:
+        """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
+        cutoff = _db_time(self._clock() - self.retention)
+        stale = Q(status=_COMPLETED, completed_at__lt=cutoff) | Q(
+            status=_IN_PROGRESS, lease_expires_at__lt=cutoff
+        )
+        return self._run(lambda rows, alias: _delete(rows.filter(stale), alias))
+
+    def record_event(self, event: Event) -> None:
+        """Note the event's type and journey on its row, for the admin (the app calls it).
+
+        The store's protocol only knows keys, so the app's dispatcher calls this before your
+        handlers, while it holds the event.
+        """
+        journey_id = None if isinstance(event, UnknownEvent) else event.body.journey_id
+        self._run(
+            lambda rows, alias: rows.filter(key=stored_key(event.idempotency_key)).update(
+                event_type=_displayable(event.event), journey_id=_displayable(journey_id or "")
+            )
+        )
+
+    def _run(self, operation: Callable[[QuerySet[ReceivedEvent], str], _T]) -> _T:
+        """Run ``operation`` on this store's database; its failures become StoreError."""
+        from .models import ReceivedEvent  # not at import: the app registry may not be ready
+
+        alias = self.using or router.db_for_write(ReceivedEvent)
+        connection = connections[alias]
+        rows = ReceivedEvent.objects.using(alias)
+        # A database server's silence is cut short; a SQLite file's locks wait busy "timeout".
+        watchdog = self._watchdog if connection.vendor == "postgresql" else None
+        for attempt in (1, 2):
+            used = connection.connection  # the DB-API connection this call starts on, if any
+            overran = False
+            try:
+                ticket = None
+                if watchdog is not None:
+                    connection.ensure_connection()  # bounded by the connection's connect_timeout
+                    ticket = watchdog.watch(connection.connection)
+                try:
+                    result = operation(rows, alias)
+                finally:
+                    overran = (
+                        watchdog is not None and ticket is not None and not watchdog.done(ticket)
+                    )
+                if overran:  # answered just as it was cut: the result stands, the connection not
+                    self._drop(connection)
+                return result
+            except DataError as exc:
+                # The database answered: it refused a value. Retrying cannot help, and it is no
+                # outage (StoreError would make the app answer 503 for ever).
+                raise ValueError(
+                    f"the {connection.vendor} idempotency store refused a value of this call"
+                    f" ({type(exc.__cause__ or exc).__name__})"
+                ) from exc
+            except Error as exc:
+                cause = exc.__cause__ or exc
+                if overran:
+                    self._drop(connection)
+                    raise StoreError(
+                        f"{connection.vendor} idempotency store did not answer within"
+                        f" {self.network_timeout.total_seconds():g} s"
+                    ) from cause
+                if not connection.in_atomic_block:
+                    if connection.connection is not None and not connection.is_usable():
+                        connection.close()
+                    # The connection it started on is gone (dropped here, or by the claim's
+                    # transaction when its rollback failed): it had died since it connected.
+                    if attempt == 1 and used is not None and connection.connection is not used:
+                        continue
+                raise StoreError(
+                    f"{connection.vendor} idempotency store unavailable ({type(cause).__name__})"
+                ) from cause
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _drop(connection: Any) -> None:
+        """Close a connection the watchdog cut, unless a transaction of the caller's holds it."""
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+_IN_PROGRESS, _COMPLETED = "in_progress", "completed"
+
+
+def _claim(
+    rows: QuerySet[ReceivedEvent],
+    alias: str,
+    values: dict[str, str],
+    now: datetime,
+    lease: timedelta,
+) -> ClaimResult:
+    """Insert-if-absent, else report the row or take over its expired lease; each step atomic."""
+    key, token = values["key"], values["token"]
+    db_now, expires = _db_time(now), _db_time(now + lease)
+    for _ in range(3):  # a claim released between our statements is simply claimed again
+        with transaction.atomic(using=alias):
+            rows.bulk_create(
+                [
+                    rows.model(
+                        **values,
+                        status=_IN_PROGRESS,
+                        received_at=db_now,
+                        lease_expires_at=expires,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            found = (
+                rows.filter(key=key)
+                .values_list("token", "status", "lease_expires_at", "fingerprint")
+                .first()
+            )
+            if found is None:
+                continue
+            holder, status, held_until, first_fingerprint = found
+            mismatch = first_fingerprint != values["fingerprint"]
+            if mismatch:
+                rows.filter(key=key, fingerprint_mismatch=False).update(fingerprint_mismatch=True)
+            if holder == token:  # tokens are unique: this call's insert made the row
+                return Claimed(token)
+            if status == _COMPLETED:
+                return Completed(mismatch)
+            held_until = _read_time(held_until)
+            if held_until > now:
+                return InProgress(retry_after(held_until, now), mismatch)
+            # The lease expired (its worker crashed): the one UPDATE that still finds it expired
+            # wins; a concurrent taker's UPDATE finds the new lease and changes nothing.
+            taken = rows.filter(key=key, status=_IN_PROGRESS, lease_expires_at__lte=db_now).update(
+                token=token, lease_expires_at=expires
+            )
+            if taken == 1:
+                return Claimed(token, fingerprint_mismatch=mismatch)
+    return InProgress(retry_after(now, now))
+
+
+def _delete(rows: QuerySet[ReceivedEvent], alias: str) -> int:
+    """Delete ``rows`` in one ``DELETE … WHERE`` and return how many went.
+
+    ``QuerySet.delete()`` selects the rows first, then deletes them by key, when any
+    ``pre_delete``/``post_delete`` receiver listens to every model (audit libraries do): a lease
+    taken over in between would then be deleted. The raw delete is one statement whatever
+    listens (and sends no signals).
+    """
+    return rows._raw_delete(alias)
+
+
+def _db_time(moment: datetime) -> datetime:
+    """``moment`` as this project stores times: aware UTC, or naive UTC without USE_TZ."""
+    moment = moment.astimezone(timezone.utc)
+    return moment if settings.USE_TZ else moment.replace(tzinfo=None)
+
+
+def _read_time(value: Any) -> datetime:
+    """A stored time as an aware UTC datetime (naive ones are UTC, as `_db_time` wrote them)."""
+    moment: datetime = value
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _displayable(text: str) -> str:
+    """``text`` without what a database might refuse (NUL, lone surrogates), cut to the column."""
+    return "".join(char for char in text if char.isprintable())[:_TEXT_LENGTH]

@@ -1,0 +1,1 @@
+"""Tests of the framework integrations in idwise_events.contrib."""

@@ -1,0 +1,107 @@
+"""The management commands: idwise_events_purge (for cron) and idwise_events_send."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timedelta, timezone
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from idwise_events import Claimed
+from idwise_events.contrib.django.models import ReceivedEvent
+from idwise_events.contrib.django.store import DjangoStore
+from idwise_events.testing import FakeClock
+
+from ...django_project.verifications.models import JourneyOutcome
+
+LEASE = timedelta(minutes=5)
+
+
+def run(*args: str, **options: Any) -> str:
+    output = StringIO()
+    call_command(*args, stdout=output, **options)
+    return output.getvalue()
+
+
+def complete(store: DjangoStore, key: str) -> None:
+    claim = store.claim(key, lease=LEASE, fingerprint="a")
+    assert isinstance(claim, Claimed)
+    assert store.complete(key, claim.token)
+
+
+@pytest.mark.django_db
+def test_purge_forgets_events_older_than_the_retention(settings: Any) -> None:
+    """Completed events past IDWISE_EVENTS['RETENTION'] go, recent ones stay; it says how many."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "RETENTION": timedelta(days=7)}
+    clock = FakeClock()
+    clock.now = datetime.now(timezone.utc) - timedelta(days=8)
+    complete(DjangoStore(clock=clock), "evt-old")
+    complete(DjangoStore(), "evt-recent")
+
+    output = run("idwise_events_purge")
+
+    assert output == "Purged 1 IDWise events older than 7 days, 0:00:00.\n"
+    assert list(ReceivedEvent.objects.values_list("key", flat=True)) == ["evt-recent"]
+    assert run("idwise_events_purge").startswith("Purged 0 IDWise events")
+
+
+def test_purge_refuses_an_invalid_retention(settings: Any) -> None:
+    """An invalid RETENTION stops the command instead of purging with a guess."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "RETENTION": 30}
+
+    with pytest.raises(CommandError, match="RETENTION"):
+        run("idwise_events_purge")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_delivers_a_sample_event_to_the_running_server(live_server: Any) -> None:
+    """Over HTTP to a real server: 200 processed, and the app's handler ran for it."""
+    url = f"{live_server.url}/webhooks/idwise/"
+
+    output = run("idwise_events_send", url=url, journey_id="journey-sent-1")
+
+    assert output.splitlines()[1] == '200 {"outcome": "processed"}'
+    assert output.startswith("sent Finished Journey ")
+    assert JourneyOutcome.objects.get().journey_id == "journey-sent-1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_any_event_type(live_server: Any) -> None:
+    """--event picks the type; every one is processed."""
+    output = run(
+        "idwise_events_send", url=f"{live_server.url}/webhooks/idwise/", event="Step Submitted"
+    )
+
+    assert output.startswith("sent Step Submitted ")
+    assert ReceivedEvent.objects.get().event_type == "Step Submitted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_reports_credentials_the_server_refuses(live_server: Any, settings: Any) -> None:
+    """Other credentials than the server's: the command fails, saying they were refused."""
+    settings.IDWISE_EVENTS = {"BEARER_TOKEN": "not-the-servers-token"}
+
+    with pytest.raises(CommandError, match="answered 401: the server refused the credentials"):
+        run("idwise_events_send", url=f"{live_server.url}/webhooks/idwise/")
+    assert not ReceivedEvent.objects.exists()
+
+
+def test_send_reports_a_server_that_is_not_there() -> None:
+    """Nothing listening: a clear failure instead of a traceback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(CommandError, match="could not reach"):
+        run("idwise_events_send", url=f"http://127.0.0.1:{port}/webhooks/idwise/", timeout=2)
+
+
+def test_send_needs_usable_credentials(settings: Any) -> None:
+    """Without authentication settings there is nothing to send with."""
+    settings.IDWISE_EVENTS = {}
+
+    with pytest.raises(CommandError, match="no usable authentication"):
+        run("idwise_events_send", url="http://127.0.0.1:9/")

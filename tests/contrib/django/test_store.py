@@ -1,0 +1,253 @@
+"""DjangoStore beyond the store contract: what it records, time zones, outages, single DELETEs.
+
+The contract itself (claim, lease, fencing, fingerprints, purge, concurrency) runs on DjangoStore
+in tests/stores/test_contract.py, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.db.models.signals import post_delete, pre_delete
+from django.test.utils import CaptureQueriesContext
+
+from idwise_events import (
+    Claimed,
+    Completed,
+    FinishedJourney,
+    IdempotencyStore,
+    InProgress,
+    StoreError,
+    UnknownEvent,
+)
+from idwise_events.contrib.django.models import ReceivedEvent
+from idwise_events.contrib.django.store import DjangoStore
+from idwise_events.testing import FakeClock, make_event
+from idwise_events.testing.postgres import TemporaryPostgres
+
+from ...conftest import CANARY, DJANGO_POSTGRESQL, require_postgres_programs
+from ...stores.conftest import FreezingProxy
+
+LEASE = timedelta(minutes=5)
+
+
+def claimed(result: object) -> Claimed:
+    assert isinstance(result, Claimed), result
+    return result
+
+
+def test_it_is_an_idempotency_store() -> None:
+    """DjangoStore satisfies the runtime-checkable protocol the dispatcher takes."""
+    assert isinstance(DjangoStore(), IdempotencyStore)
+    assert (
+        repr(DjangoStore(using="events"))
+        == "DjangoStore(using='events', retention=30 days, 0:00:00)"
+    )
+
+
+@pytest.mark.django_db
+def test_the_event_type_journey_and_a_mismatch_are_recorded_for_the_admin() -> None:
+    """record_event fills the type and journey; another body under the key sets the flag."""
+    store = DjangoStore()
+    event = make_event(FinishedJourney, journey_id="journey-store-1")
+    key = event.idempotency_key
+    claimed(store.claim(key, lease=LEASE, fingerprint="a"))
+
+    store.record_event(event)
+    store.claim(key, lease=LEASE, fingerprint="b")
+
+    row = ReceivedEvent.objects.get(key=key)
+    assert (row.event_type, row.journey_id, row.fingerprint_mismatch) == (
+        "Finished Journey",
+        "journey-store-1",
+        True,
+    )
+
+
+@pytest.mark.django_db
+def test_what_is_recorded_is_cut_to_what_any_database_holds() -> None:
+    """An unknown event's odd name loses NUL and surrogates and is cut to the column."""
+    store = DjangoStore()
+    event = UnknownEvent(event="Journey\x00 Archived \ud800" + "x" * 200, body={"eventId": "u-1"})
+    claimed(store.claim(event.idempotency_key, lease=LEASE, fingerprint="a"))
+
+    store.record_event(event)
+
+    row = ReceivedEvent.objects.get()
+    assert row.event_type == ("Journey Archived " + "x" * 200)[:100]
+    assert row.journey_id == ""
+
+
+@pytest.mark.django_db
+def test_it_works_without_use_tz(settings: Any) -> None:
+    """With USE_TZ off the times are stored naive, in UTC, and leases still expire on time."""
+    settings.USE_TZ = False
+    clock = FakeClock()
+    store = DjangoStore(clock=clock)
+    first = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+    clock.advance(timedelta(minutes=1))
+
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == InProgress(timedelta(minutes=4))
+    clock.advance(LEASE)
+    second = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a"))
+    assert store.complete("evt-1", first.token) is False
+    assert store.complete("evt-1", second.token) is True
+    assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()
+    stored = ReceivedEvent.objects.get()
+    assert stored.lease_expires_at.tzinfo is None
+    assert stored.lease_expires_at == (clock.now + LEASE).replace(tzinfo=None)
+
+
+@pytest.mark.django_db
+def test_release_and_purge_are_one_delete_even_with_delete_receivers() -> None:
+    """Receivers of every model's deletes do not turn them into a select, then a delete by key."""
+    calls: list[object] = []
+
+    def audit(sender: type[Any], **kwargs: Any) -> None:
+        calls.append(sender)
+
+    store = DjangoStore(retention=timedelta(0))
+    token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+    pre_delete.connect(audit, weak=False)
+    post_delete.connect(audit, weak=False)
+    try:
+        with CaptureQueriesContext(connections["default"]) as released:
+            assert store.release("evt-1", token) is True
+        claimed(store.claim("evt-2", lease=timedelta(seconds=1), fingerprint="a"))
+        with CaptureQueriesContext(connections["default"]) as purged:
+            store.purge()
+    finally:
+        pre_delete.disconnect(audit)
+        post_delete.disconnect(audit)
+
+    for queries in (released, purged):
+        [query] = queries.captured_queries
+        assert query["sql"].startswith("DELETE FROM")
+        assert " WHERE " in query["sql"]
+    assert calls == []
+
+
+@contextmanager
+def extra_database(alias: str, **settings: Any) -> Iterator[str]:
+    """A database alias for one test, like the project's postgresql one but with ``settings``."""
+    connections.settings[alias] = {
+        **copy.deepcopy(connections.settings[DJANGO_POSTGRESQL]),
+        **settings,
+    }
+    try:
+        yield alias
+    finally:
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_database_gives_store_error_without_the_password(
+    django_db_blocker: Any,
+) -> None:
+    """Connection refused: StoreError from the driver's error, the password nowhere in it."""
+    settings = {"HOST": "127.0.0.1", "PORT": str(free_port()), "PASSWORD": CANARY}
+    with django_db_blocker.unblock(), extra_database("unreachable", **settings) as alias:
+        store = DjangoStore(using=alias)
+
+        with pytest.raises(StoreError, match="postgresql idempotency store unavailable") as caught:
+            store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    assert CANARY not in str(caught.value)
+
+
+def test_an_outage_gives_store_error_and_the_first_call_after_a_restart_succeeds(
+    django_db_blocker: Any,
+) -> None:
+    """Down: StoreError. Restarted: the dead connection is dropped and the call retried once."""
+    require_postgres_programs()  # a server of its own, to stop and start
+    with (
+        TemporaryPostgres() as server,
+        django_db_blocker.unblock(),
+        extra_database(
+            "restarted", HOST="127.0.0.1", PORT=str(server.port), NAME="postgres", USER="postgres"
+        ) as alias,
+    ):
+        call_command("migrate", "idwise_events", database=alias, verbosity=0)
+        store = DjangoStore(using=alias)
+        token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+
+        server.stop()
+        with pytest.raises(StoreError) as caught:
+            store.complete("evt-1", token)
+        assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+        server.start()
+        assert store.complete("evt-1", token) is True  # reconnects: it was closed when found dead
+        server.stop()
+        server.start()
+        assert store.claim("evt-1", lease=LEASE, fingerprint="a") == Completed()  # retried once
+
+
+def test_a_frozen_network_gives_store_error_within_the_network_timeout(
+    django_db_blocker: Any,
+) -> None:
+    """A server gone silent after connecting: StoreError after network_timeout, then it recovers."""
+    require_postgres_programs()  # a server of its own, behind a proxy that can freeze
+    with TemporaryPostgres() as server, django_db_blocker.unblock():
+        proxy = FreezingProxy(server.port)
+        settings = {"HOST": "127.0.0.1", "PORT": str(proxy.port), "NAME": "postgres"}
+        try:
+            with extra_database("frozen", USER="postgres", **settings) as alias:
+                call_command("migrate", "idwise_events", database=alias, verbosity=0)
+                store = DjangoStore(using=alias, network_timeout=timedelta(seconds=1))
+                connected, frozen = threading.Event(), threading.Event()
+                outcome: list[object] = []
+
+                def worker() -> None:
+                    """Claim (connecting), then complete on the same connection once frozen."""
+                    try:
+                        token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+                        connected.set()
+                        frozen.wait(timeout=30)
+                        started = time.monotonic()
+                        try:
+                            store.complete("evt-1", token)
+                        except StoreError as exc:
+                            outcome.append(exc)
+                        outcome.append(time.monotonic() - started)
+                        proxy.thaw()
+                        outcome.append(store.complete("evt-1", token))
+                    finally:
+                        connections.close_all()
+
+                thread = threading.Thread(target=worker)
+                thread.start()
+                assert connected.wait(timeout=30)
+                proxy.freeze()
+                frozen.set()
+                thread.join(timeout=60)
+
+                error, elapsed, recovered = outcome
+                assert isinstance(error, StoreError), error
+                assert str(error) == "postgresql idempotency store did not answer within 1 s"
+                assert isinstance(error.__cause__, psycopg.OperationalError)
+                assert isinstance(elapsed, float)
+                assert elapsed < 10  # about 1 s; generous for a loaded machine
+                assert recovered is True  # a new connection, the cut one was closed
+        finally:
+            proxy.close()
