@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             *parsing_comparisons(),
             *verifier_comparisons(),
             *dispatch_comparisons(),
-            *store_comparisons(resources),
+            *store_comparisons(resources, quick=args.quick),
         ]
         for comparison in comparisons:
             subject, baseline = measure(comparison, rounds=rounds, quick=args.quick)

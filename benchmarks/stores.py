@@ -2,6 +2,8 @@
 
 Each event is claimed then completed (two statements, each committed on its own, as the store
 does). Both sides use the same database file or server, durable settings (fsync on), fresh keys.
+On PostgreSQL, threads too: SqlStore's throughput against psycopg_pool's (8 connections) running
+the same SQL, at 1, 2, 4 and 8 threads.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import threading
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,22 +78,48 @@ async def async_cycles(store: Any, count: int) -> None:
         await store.complete(key, claim.token)
 
 
-class CalledInline:
-    """The baseline for the thread hop: the sync store called straight from the event loop."""
+class InlineSqlStore(SqlStore):
+    """The baseline for the thread hop: a SqlStore that async code calls straight from its loop."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-
-    async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> Any:
-        """Claim without leaving the event loop's thread."""
-        return self.store.claim(key, lease=lease, fingerprint=fingerprint)
-
-    async def complete(self, key: str, token: str) -> bool:
-        """Complete without leaving the event loop's thread."""
-        return self.store.complete(key, token)
+    blocking = False
 
 
-def store_comparisons(stack: ExitStack) -> list[Comparison]:
+THREADS = (1, 2, 4, 8)
+CYCLES_PER_THREAD = 200  # a full run; a quick one does a tenth
+
+
+def threaded(cycle: Callable[[], None], threads: int, cycles: int) -> Callable[[], None]:
+    """Run ``cycles`` cycles on each of ``threads`` threads, started together; wait for all."""
+
+    def run() -> None:
+        start = threading.Barrier(threads)
+
+        def worker() -> None:
+            start.wait()
+            for _ in range(cycles):
+                cycle()
+
+        workers = [threading.Thread(target=worker) for _ in range(threads)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+
+    return run
+
+
+def pool_cycle(pool: Any, claim_sql: str, complete_sql: str) -> None:
+    """The same two statements through psycopg_pool, one checkout each, as the store does."""
+    key, token = f"evt-{next(_KEYS)}", uuid.uuid4().hex
+    now = datetime.now(timezone.utc)
+    with pool.connection() as connection:
+        rows = connection.execute(claim_sql, (key, token, FINGERPRINT, now + LEASE, now)).fetchall()
+        assert rows[0][0] == token
+    with pool.connection() as connection:
+        connection.execute(complete_sql, (now, key, token))
+
+
+def store_comparisons(stack: ExitStack, *, quick: bool = False) -> list[Comparison]:
     """Comparisons for MemoryStore, SqlStore on SQLite and (if installed) PostgreSQL."""
     memory = MemoryStore()
     comparisons = [
@@ -103,6 +133,8 @@ def store_comparisons(stack: ExitStack) -> list[Comparison]:
     folder = Path(mkdtemp(prefix="idwise-bench-"))
     sqlite_store = SqlStore(f"sqlite:///{folder / 'events.db'}", table_name="store_side")
     stack.callback(sqlite_store.close)
+    inline_store = InlineSqlStore(f"sqlite:///{folder / 'events.db'}", table_name="store_side")
+    stack.callback(inline_store.close)
     _create_table(f"sqlite:///{folder / 'events.db'}", "driver_side")
     sqlite_raw = sqlite3.connect(folder / "events.db", isolation_level=None, timeout=5)
     stack.callback(sqlite_raw.close)
@@ -112,13 +144,13 @@ def store_comparisons(stack: ExitStack) -> list[Comparison]:
             "SqlStore(SQLite) claim+complete / same SQL via sqlite3",
             lambda: store_cycle(sqlite_store),
             lambda: driver_cycle(sqlite_raw, claim_sql, complete_sql, sqlite_text=True),
-            bar=1.5,
+            bar=1.3,
             number=100,
         ),
         Comparison(
             "SqlStore(SQLite) x20 in a loop via as_async_store / inline",
             lambda: asyncio.run(async_cycles(as_async_store(sqlite_store), 20)),
-            lambda: asyncio.run(async_cycles(CalledInline(sqlite_store), 20)),
+            lambda: asyncio.run(async_cycles(as_async_store(inline_store), 20)),
             number=5,
         ),
     ]
@@ -140,11 +172,44 @@ def store_comparisons(stack: ExitStack) -> list[Comparison]:
                 "SqlStore(PostgreSQL) claim+complete / same SQL via psycopg",
                 lambda: store_cycle(pg_store),
                 lambda: driver_cycle(pg_raw, pg_claim_sql, pg_complete_sql, sqlite_text=False),
-                bar=1.5,
+                bar=1.3,
                 number=100,
             )
         )
+        comparisons += _thread_comparisons(stack, server, pg_claim_sql, pg_complete_sql, quick)
     return comparisons
+
+
+def _thread_comparisons(
+    stack: ExitStack, server: TemporaryPostgres, claim_sql: str, complete_sql: str, quick: bool
+) -> list[Comparison]:
+    """SqlStore against psycopg_pool (8 connections) at 1, 2, 4 and 8 threads."""
+    try:
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        return []
+    store = SqlStore(server.url, table_name="store_side", pool_size=8)
+    stack.callback(store.close)
+    pool = ConnectionPool(
+        f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres",
+        min_size=8,
+        max_size=8,
+        kwargs={"autocommit": True},
+        open=True,
+    )
+    stack.callback(pool.close)
+    pool.wait()
+    cycles = CYCLES_PER_THREAD // 10 if quick else CYCLES_PER_THREAD
+    return [
+        Comparison(
+            f"SqlStore(PostgreSQL) x{threads} threads / psycopg_pool, same SQL",
+            threaded(lambda: store_cycle(store), threads, cycles),
+            threaded(lambda: pool_cycle(pool, claim_sql, complete_sql), threads, cycles),
+            bar=1 / 0.9,  # time for the same work: at least 0.9x psycopg_pool's throughput
+            number=1,  # one batch per round: `cycles` cycles on each thread
+        )
+        for threads in THREADS
+    ]
 
 
 def _create_table(url: str, table: str) -> None:

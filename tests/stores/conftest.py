@@ -48,6 +48,12 @@ BACKENDS = [
 StoreFactory = Callable[..., IdempotencyStore]
 
 
+class PortableSqlStore(SqlStore):
+    """The path other dialects take (insert, then a conditional update), on a real database."""
+
+    UPSERT_DIALECTS = frozenset()
+
+
 @pytest.fixture(params=BACKENDS)
 def make_store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -68,11 +74,8 @@ def make_store(
     def factory(**options: Any) -> IdempotencyStore:
         if url is None:
             return MemoryStore(**options)
-        store = SqlStore(url, table_name=table, **options)
-        if backend.endswith("portable"):
-            # Exercise the path other dialects take (insert, then conditional update) on a real
-            # database: without the dialect-specific upsert the store falls back to it.
-            store._upsert = None
+        kind = PortableSqlStore if backend.endswith("portable") else SqlStore
+        store = kind(url, table_name=table, **options)
         stores.append(store)
         return store
 

@@ -11,27 +11,28 @@ store = SqlStore("postgresql+psycopg://app@db.internal/app")          # shared b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIModule
 
 try:
     import sqlalchemy as sa
     from sqlalchemy import event as sa_event
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.dialects import postgresql, sqlite
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.stores.sql needs SQLAlchemy: pip install "idwise-events[sql]"'
         ' (add "postgres" for the PostgreSQL driver)'
     ) from _missing
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine.interfaces import DBAPIModule
 
 from .._errors import StoreError
 from .._store import (
@@ -46,61 +47,24 @@ from .._store import (
     retry_after,
     utc_now,
 )
-from ._compiled import CompiledStatement, read_time, time_binder
-from ._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
+from ._keys import stored_fingerprint, stored_key
+from ._table import (
+    COMPLETED,
+    DEFAULT_TABLE_NAME,
+    Statements,
+    build_statements,
+    from_stored,
+    idempotency_table,
+    to_stored,
+)
 from ._watchdog import Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
 
-DEFAULT_TABLE_NAME = "idwise_events_idempotency"
-"""The table `SqlStore` uses unless told otherwise."""
-
 _CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 _FIRST_CONNECT_TICKET = "idwise_events.watchdog_ticket"
-_IN_PROGRESS, _COMPLETED = "in_progress", "completed"
 _T = TypeVar("_T")
-
-
-class _UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python; ``timestamptz`` on PostgreSQL, naive UTC text elsewhere."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(timezone.utc)
-        # SQLite (and MySQL) keep no offset: store UTC wall time, so text comparisons stay right.
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-def idempotency_table(
-    name: str = DEFAULT_TABLE_NAME,
-    *,
-    schema: str | None = None,
-    metadata: sa.MetaData | None = None,
-) -> sa.Table:
-    """The table definition `SqlStore` uses: add it to your own ``MetaData`` to migrate it."""
-    return sa.Table(
-        name,
-        metadata if metadata is not None else sa.MetaData(),
-        sa.Column("key", sa.String(MAX_KEY_LENGTH), primary_key=True),
-        sa.Column("status", sa.String(11), nullable=False),
-        sa.Column("token", sa.String(32), nullable=False),
-        sa.Column("fingerprint", sa.String(FINGERPRINT_LENGTH), nullable=False),
-        sa.Column("lease_expires_at", _UtcDateTime(), nullable=False),
-        sa.Column("completed_at", _UtcDateTime(), nullable=True),
-        schema=schema,
-    )
 
 
 class SqlStore:
@@ -114,8 +78,9 @@ class SqlStore:
     - **Any other dialect** SQLAlchemy supports, through a portable path (primary-key conflict,
       then a conditional UPDATE).
 
-    On SQLite and PostgreSQL a claim is one ``INSERT … ON CONFLICT DO UPDATE … WHERE lease
-    expired … RETURNING`` statement and a completion one ``UPDATE``, each committed on its own.
+    On SQLite and PostgreSQL (`UPSERT_DIALECTS`) a claim is one ``INSERT … ON CONFLICT DO
+    UPDATE … WHERE lease expired … RETURNING`` statement and a completion one ``UPDATE``, each
+    committed on its own. Everything runs through SQLAlchemy's public Core API.
     The table is created on first use (or call `create_table`); leases are compared with the
     app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
@@ -134,6 +99,10 @@ class SqlStore:
             cannot collide.
         schema: The schema of the table, where the database has schemas.
         retention: How long completed keys are remembered; `purge` forgets older ones.
+        pool_size: For an engine this store creates: how many connections the pool keeps open.
+            Size it for the threads that call the store at once: a thread-pooled web server's
+            threads, or the worker threads `Dispatcher.handle_async` uses (asyncio's default is
+            ``min(32, cpu_count + 4)``). As many again may be opened for a burst, then closed.
         busy_timeout: SQLite only (for an engine this store creates): how long to wait for a
             lock held by another connection before failing with `StoreError`.
         network_timeout: PostgreSQL (a database server reached through psycopg or psycopg2):
@@ -147,12 +116,17 @@ class SqlStore:
         clock: Returns the current time, timezone-aware; inject one in tests.
 
     Raises:
-        ValueError: If ``network_timeout`` is not positive, or the URL is an in-memory SQLite
-            database (private to one connection, so no use to several workers).
+        ValueError: If ``network_timeout`` or ``pool_size`` is not positive, or the URL is an
+            in-memory SQLite database (private to one connection, so no use to several workers).
     """
 
     blocking = True
-    """Calls wait on the database: async code runs them in a worker thread."""
+    """True: calls wait on the database, so async code runs them in a worker thread."""
+
+    UPSERT_DIALECTS: ClassVar[frozenset[str]] = frozenset({"postgresql", "sqlite"})
+    """Dialects whose claim is one ``INSERT … ON CONFLICT`` statement; others insert, then take
+    an expired lease over with a conditional ``UPDATE``. (A subclass may narrow it, as the tests
+    do to prove the portable path on real databases.)"""
 
     def __init__(
         self,
@@ -161,17 +135,25 @@ class SqlStore:
         table_name: str = DEFAULT_TABLE_NAME,
         schema: str | None = None,
         retention: timedelta = DEFAULT_RETENTION,
+        pool_size: int = 10,
         busy_timeout: timedelta = timedelta(seconds=5),
         network_timeout: timedelta = timedelta(seconds=10),
         clock: Clock = utc_now,
     ) -> None:
         if network_timeout <= timedelta(0):
             raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
         self._owns_engine = not isinstance(url_or_engine, sa.Engine)
         self.engine: sa.Engine = (
             url_or_engine
             if isinstance(url_or_engine, sa.Engine)
-            else _create_engine(url_or_engine, busy_timeout, network_timeout)
+            else _create_engine(
+                url_or_engine,
+                pool_size=pool_size,
+                busy_timeout=busy_timeout,
+                network_timeout=network_timeout,
+            )
         )
         self.table: sa.Table = idempotency_table(table_name, schema=schema)
         self.retention = retention
@@ -183,6 +165,20 @@ class SqlStore:
         self._pool_lock = threading.Lock()
         dialect = self.engine.dialect
         self._sqlite = dialect.name == "sqlite"
+        fast = dialect.name in self.UPSERT_DIALECTS
+        self._statements = build_statements(
+            self.table, upsert_dialect=dialect.name if fast else None
+        )
+        # SQLite and PostgreSQL run their statements as SQL compiled once (`exec_driver_sql`):
+        # through `Connection.execute` each would cost about as much again as the bare driver.
+        self._driver_sql = _driver_sql(self._statements, dialect) if fast else None
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._data_error: type[Exception] = dialect.loaded_dbapi.DataError
+        # An SQLite file of our own: each thread keeps its connection to it (as SQLite apps do),
+        # which saves a pool checkout and checkin per call, most of the store's own cost.
+        self._per_thread = self._sqlite and self._owns_engine
+        self._thread = threading.local()
+        self._held: set[sa.PoolProxiedConnection] = set()
         # A file on this machine needs no watchdog (busy_timeout bounds its waits).
         self._watchdog = None if self._sqlite else Watchdog(network_timeout.total_seconds())
         if self._watchdog is not None and self._owns_engine:
@@ -190,18 +186,18 @@ class SqlStore:
             # default schema...) before the store can watch it: watch them from the pool.
             sa_event.listen(self.engine, "first_connect", self._watch_first_connect, insert=True)
             sa_event.listen(self.engine, "connect", self._first_connect_done)
-        self._time = time_binder(dialect)
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-        self._integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
-        self._data_error: type[Exception] = dialect.loaded_dbapi.DataError
-        self._build_statements(dialect)
 
     def __repr__(self) -> str:
         # The URL's repr hides the password.
         return f"SqlStore({self.engine.url!r}, table_name={self.table.name!r})"
 
     def close(self) -> None:
-        """Close the pooled connections, if this store created its engine from a URL."""
+        """Close the connections, if this store created its engine from a URL."""
+        with self._pool_lock:
+            held, self._held = self._held, set()
+        for pooled in held:
+            with contextlib.suppress(Exception):  # closing anyway: nothing to report
+                pooled.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -246,140 +242,69 @@ class SqlStore:
         check_lease(lease)
         now = self._clock()
         values = {
-            "k": stored_key(key),
-            "t": uuid.uuid4().hex,  # unique across every process and machine sharing the table
-            "fp": stored_fingerprint(fingerprint),
-            "expires": self._time(now + lease),
-            "now": self._time(now),
+            "event_key": stored_key(key),
+            "claim_token": uuid.uuid4().hex,  # unique across every machine sharing the table
+            "body_fingerprint": stored_fingerprint(fingerprint),
+            "expires_at": now + lease,
+            "now": now,
         }
-        result = self._run(lambda connection: self._claim(connection, values, now))
+        result = self._run(lambda session: self._claim(session, values, now))
         if result.fingerprint_mismatch:
             report_fingerprint_mismatch(key)
         return result
 
     def complete(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
-        values = {"k": stored_key(key), "t": token, "now": self._time(self._clock())}
+        values = {"event_key": stored_key(key), "claim_token": token, "now": self._clock()}
         # Matches on the token whatever the status, so a retry after a lost reply still says True.
-        return self._run(lambda connection: self._complete.rowcount(connection, values) == 1)
+        return self._run(lambda session: session.execute("complete", values)[1] == 1)
 
     def release(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
-        values = {"k": stored_key(key), "t": token}
-        return self._run(lambda connection: self._release.rowcount(connection, values) == 1)
+        values = {"event_key": stored_key(key), "claim_token": token}
+        return self._run(lambda session: session.execute("release", values)[1] == 1)
 
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
-        values = {"cutoff": self._time(self._clock() - self.retention)}
-        return self._run(lambda connection: self._purge.rowcount(connection, values))
+        values = {"cutoff": self._clock() - self.retention}
+        return self._run(lambda session: session.execute("purge", values)[1])
 
     # -- internals -------------------------------------------------------------------------
 
-    def _build_statements(self, dialect: sa.Dialect) -> None:
-        """Compile every statement once, for this engine's dialect."""
-        t = self.table
-        in_progress: sa.ColumnElement[str] = sa.literal_column(f"'{_IN_PROGRESS}'")
-        completed: sa.ColumnElement[str] = sa.literal_column(f"'{_COMPLETED}'")
-        row = {
-            "key": sa.bindparam("k"),
-            "status": in_progress,
-            "token": sa.bindparam("t"),
-            "fingerprint": sa.bindparam("fp"),
-            "lease_expires_at": sa.bindparam("expires"),
-        }
-        lease_expired = (t.c.status == in_progress) & (t.c.lease_expires_at <= sa.bindparam("now"))
-        self._upsert: CompiledStatement | None = None
-        if dialect.name in ("postgresql", "sqlite"):
-            dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-            insert = dialect_insert(t).values(row)
-            # A conflicting row is taken over only if its lease expired; the fingerprint of the
-            # first claim is kept, and RETURNING tells us which of the two happened.
-            upsert = insert.on_conflict_do_update(
-                index_elements=[t.c.key],
-                set_={
-                    "token": insert.excluded.token,
-                    "lease_expires_at": insert.excluded.lease_expires_at,
-                },
-                where=lease_expired,
-            ).returning(t.c.token, t.c.fingerprint)
-            self._upsert = CompiledStatement(upsert, dialect)
-        statements: dict[str, sa.ClauseElement] = {
-            "insert": sa.insert(t).values(row),
-            "take_over": sa.update(t)
-            .where(t.c.key == sa.bindparam("k"), lease_expired)
-            .values(token=sa.bindparam("t"), lease_expires_at=sa.bindparam("expires")),
-            "lookup": sa.select(t.c.status, t.c.lease_expires_at, t.c.fingerprint).where(
-                t.c.key == sa.bindparam("k")
-            ),
-            "complete": sa.update(t)
-            .where(t.c.key == sa.bindparam("k"), t.c.token == sa.bindparam("t"))
-            .values(status=completed, completed_at=sa.bindparam("now")),
-            "release": sa.delete(t).where(
-                t.c.key == sa.bindparam("k"),
-                t.c.token == sa.bindparam("t"),
-                t.c.status == in_progress,
-            ),
-            "purge": sa.delete(t).where(
-                ((t.c.status == completed) & (t.c.completed_at < sa.bindparam("cutoff")))
-                | ((t.c.status == in_progress) & (t.c.lease_expires_at < sa.bindparam("cutoff")))
-            ),
-        }
-        compiled = {name: CompiledStatement(stmt, dialect) for name, stmt in statements.items()}
-        self._insert, self._take_over = compiled["insert"], compiled["take_over"]
-        self._lookup, self._complete = compiled["lookup"], compiled["complete"]
-        self._release, self._purge = compiled["release"], compiled["purge"]
-
-    def _claim(self, connection: Any, values: dict[str, Any], now: datetime) -> ClaimResult:
+    def _claim(self, session: _Session, values: dict[str, Any], now: datetime) -> ClaimResult:
         for _ in range(3):  # a claim released between our statements is simply claimed again
-            if self._upsert is not None:
-                rows = self._upsert.rows(connection, values)
+            if self._statements.upsert is not None:
+                rows, _count = session.execute("upsert", values)
                 if rows:
-                    return Claimed(values["t"], fingerprint_mismatch=rows[0][1] != values["fp"])
+                    mismatch = rows[0][1] != values["body_fingerprint"]
+                    return Claimed(values["claim_token"], fingerprint_mismatch=mismatch)
             else:
-                claimed = self._claim_portably(connection, values)
+                claimed = self._claim_portably(session, values)
                 if claimed is not None:
                     return claimed
-            existing = self._lookup.rows(connection, values)
-            if existing:
-                status, lease_expires_at, fingerprint = existing[0]
-                mismatch = fingerprint != values["fp"]
-                if status == _COMPLETED:
+            rows, _count = session.execute("lookup", values)
+            if rows:
+                status, held_until, fingerprint = rows[0]
+                mismatch = fingerprint != values["body_fingerprint"]
+                if status == COMPLETED:
                     return Completed(mismatch)
-                return InProgress(retry_after(read_time(lease_expires_at), now), mismatch)
+                return InProgress(retry_after(from_stored(held_until), now), mismatch)
         return InProgress(retry_after(now, now))
 
-    def _claim_portably(self, connection: Any, values: dict[str, Any]) -> Claimed | None:
+    def _claim_portably(self, session: _Session, values: dict[str, Any]) -> Claimed | None:
         """Any dialect: insert, and on a primary-key conflict take over an expired lease."""
         try:
-            self._insert.rowcount(connection, values)
-            connection.commit()
-        except self._integrity_error:
-            connection.rollback()
-            if self._take_over.rowcount(connection, values) != 1:
+            with session.savepoint():
+                session.execute("insert", values)
+        except sa_exc.IntegrityError:
+            if session.execute("take_over", values)[1] != 1:
                 return None
-            existing = self._lookup.rows(connection, values)
-            mismatch = bool(existing) and existing[0][2] != values["fp"]
-            return Claimed(values["t"], fingerprint_mismatch=mismatch)
-        return Claimed(values["t"])
+            rows, _count = session.execute("lookup", values)
+            mismatch = bool(rows) and rows[0][2] != values["body_fingerprint"]
+            return Claimed(values["claim_token"], fingerprint_mismatch=mismatch)
+        return Claimed(values["claim_token"])
 
-    def _in_transaction(self, connection: Any, operation: Callable[[Any], _T]) -> _T:
-        """Run ``operation`` so that it commits, and leaves nothing open if it fails."""
-        if self._sqlite:
-            # Take SQLite's write lock up front (waiting up to busy_timeout for it). A statement's
-            # own implicit transaction would start as a read and fail at once, without waiting,
-            # if another process wrote in between.
-            connection.cursor().execute("BEGIN IMMEDIATE")
-        try:
-            result = operation(connection)
-            if self._sqlite or not self._owns_engine:  # ours are otherwise autocommit
-                connection.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                connection.rollback()
-            raise
-        return result
-
-    def _run(self, operation: Callable[[Any], _T]) -> _T:
+    def _run(self, operation: Callable[[_Session], _T]) -> _T:
         """Run one operation on a pooled connection; every database failure becomes StoreError.
 
         A connection found dead (the database restarted, the network failed) is dropped with
@@ -392,54 +317,84 @@ class SqlStore:
                 if not self._table_ready:
                     self.create_table()
         watchdog = self._watchdog
+        dialect = self.engine.dialect
         for attempt in (1, 2):
             pool = self.engine.pool
-            connection = None
+            try:
+                session = _Session(self)
+            except (self._dbapi_error, sa_exc.SQLAlchemyError) as exc:  # connecting failed
+                raise StoreError(_describe(dialect.name, exc)) from _driver_error(exc)
             overran = False
             try:
-                connection = self.engine.raw_connection()
-                ticket = None if watchdog is None else watchdog.watch(connection.dbapi_connection)
+                if watchdog is None:
+                    return session.run(operation)
+                ticket = watchdog.watch(session.dbapi_connection)
                 try:
-                    result = self._in_transaction(connection, operation)
+                    result = session.run(operation)
                 finally:
-                    overran = (
-                        watchdog is not None and ticket is not None and not watchdog.done(ticket)
-                    )
-                if overran:  # answered just as it was cut: the result stands, the connection not
-                    connection.invalidate()
+                    overran = not watchdog.done(ticket)
+                if overran:  # answered just as it was cut: keep the result, not the connection
+                    session.invalidate(None)
                 return result
-            except self._data_error as exc:
-                # The database answered: it refused a value. Retrying cannot help, and it is no
-                # outage (StoreError would make the app answer 503 for ever): report it as the
-                # bad value it is. Keys and fingerprints are stored so that it cannot happen.
-                raise ValueError(
-                    f"the {self.engine.dialect.name} idempotency store refused a value of this"
-                    f" call ({type(exc).__name__})"
-                ) from exc
-            except self._dbapi_error as exc:
-                dead = overran or (
-                    connection is not None
-                    and self.engine.dialect.is_disconnect(
-                        cast("DBAPIModule.Error", exc), connection.dbapi_connection, None
+            except (self._dbapi_error, sa_exc.DBAPIError) as exc:
+                # The SQL this store compiles runs on the driver itself: its errors come bare.
+                error: BaseException = exc
+                dead = overran
+                if isinstance(exc, sa_exc.DBAPIError):
+                    error = exc.orig if exc.orig is not None else exc
+                    dead = dead or exc.connection_invalidated
+                else:
+                    dead = dead or dialect.is_disconnect(
+                        cast("DBAPIModule.Error", exc), session.dbapi_connection, None
                     )
-                )
-                if dead and connection is not None:
-                    connection.invalidate(exc)
+                if isinstance(error, self._data_error):
+                    # The database answered: it refused a value. Retrying cannot help, and it is
+                    # no outage (StoreError would make the app answer 503 for ever): report it as
+                    # the bad value it is. Keys and fingerprints are stored so that it cannot be.
+                    raise ValueError(
+                        f"the {dialect.name} idempotency store refused a value of this call"
+                        f" ({type(error).__name__})"
+                    ) from error
+                if dead:
+                    session.invalidate(error)
                     self._drop_pool(pool)
                 if overran:
                     raise StoreError(
-                        f"{self.engine.dialect.name} idempotency store did not answer within"
+                        f"{dialect.name} idempotency store did not answer within"
                         f" {self._network_timeout.total_seconds():g} s"
-                    ) from exc
-                if dead and attempt == 1:
-                    continue  # the database restarted, or the network failed, since it was pooled
-                raise StoreError(_describe(self.engine.dialect.name, exc)) from exc
-            except sa_exc.SQLAlchemyError as exc:  # raised while connecting
-                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+                    ) from error
+                if not (dead and attempt == 1):
+                    raise StoreError(_describe(dialect.name, exc)) from error
+                # The database restarted, or the network failed, since it was pooled: retry.
+            except sa_exc.SQLAlchemyError as exc:
+                raise StoreError(_describe(dialect.name, exc)) from _driver_error(exc)
             finally:
-                if connection is not None:
-                    connection.close()  # back to the pool (rolled back if still open)
+                session.close()  # back to the pool (rolled back if still open)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _thread_connection(self) -> sa.PoolProxiedConnection:
+        """This thread's connection, opened on its first call; closed when the thread ends."""
+        pooled: sa.PoolProxiedConnection | None = getattr(self._thread, "pooled", None)
+        if pooled is None:
+            pooled = self.engine.raw_connection()
+            self._thread.pooled = pooled
+            with self._pool_lock:
+                self._held.add(pooled)
+            weakref.finalize(threading.current_thread(), self._let_go, pooled)
+        return pooled
+
+    def _let_go(self, pooled: sa.PoolProxiedConnection, *, dead: bool = False) -> None:
+        """Close a thread's connection (its thread ended, or it died) and forget it."""
+        with self._pool_lock:
+            if pooled not in self._held:
+                return  # closed already, by `close`
+            self._held.discard(pooled)
+        if getattr(self._thread, "pooled", None) is pooled:
+            self._thread.pooled = None
+        with contextlib.suppress(Exception):
+            if dead:
+                pooled.invalidate()
+            pooled.close()
 
     def _drop_pool(self, pool: sa.Pool) -> None:
         """Drop every pooled connection of ``pool``: when one died, the others died with it.
@@ -473,7 +428,94 @@ class SqlStore:
             self._watchdog.done(ticket)
 
 
-def _create_engine(url: str, busy_timeout: timedelta, network_timeout: timedelta) -> sa.Engine:
+class _Session:
+    """One operation's use of a pooled connection: statements by name, committed at the end.
+
+    On SQLite and PostgreSQL the statements run as SQL the store compiled once, on the pooled
+    DB-API connection: through a `Connection` each would cost about as much again as the bare
+    driver. Other dialects go through SQLAlchemy Core, which knows every driver's ways.
+    """
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._sql = store._driver_sql
+        self._core: sa.Connection | None = None
+        if self._sql is None:
+            self._core = store.engine.connect()
+            self._pooled = self._core.connection
+        elif store._per_thread:
+            self._pooled = store._thread_connection()
+        else:
+            self._pooled = store.engine.raw_connection()
+        self.dbapi_connection: Any = self._pooled.dbapi_connection
+
+    def run(self, operation: Callable[[_Session], _T]) -> _T:
+        """Run ``operation`` so that it commits, and leaves nothing open if it fails."""
+        if self._store._sqlite:
+            # Take SQLite's write lock up front (waiting up to busy_timeout for it). A statement's
+            # own implicit transaction would start as a read and fail at once, without waiting,
+            # if another process wrote in between.
+            self._driver_execute("BEGIN IMMEDIATE", ())
+        try:
+            result = operation(self)
+            # BEGIN IMMEDIATE above, or the transaction of an engine that is not ours.
+            (self._core or self.dbapi_connection).commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                (self._core or self.dbapi_connection).rollback()
+            raise
+        return result
+
+    def execute(self, statement: str, values: dict[str, Any]) -> tuple[Sequence[Any], int]:
+        """Run one of `Statements` (by its field name): its rows (if any) and its row count."""
+        store = self._store
+        if self._sql is None:
+            core = cast(sa.Connection, self._core)
+            result = core.execute(getattr(store._statements, statement), values)
+            return (result.all() if result.returns_rows else ()), result.rowcount
+        dialect = store.engine.dialect.name
+        converted = {
+            name: to_stored(value, dialect) if isinstance(value, datetime) else value
+            for name, value in values.items()
+        }
+        return self._driver_execute(self._sql[statement], converted)
+
+    def savepoint(self) -> contextlib.AbstractContextManager[object]:
+        """Where the portable claim's insert may fail without undoing the rest."""
+        core = self._core
+        if core is None or not core.in_transaction():
+            return contextlib.nullcontext()
+        return core.begin_nested()
+
+    def invalidate(self, error: BaseException | None) -> None:
+        """Drop the connection rather than use it again: it died, or was cut."""
+        if self._core is not None:
+            if not self._core.invalidated:
+                self._core.invalidate(cast("Exception | None", error))
+        elif self._store._per_thread:
+            self._store._let_go(self._pooled, dead=True)
+        else:
+            self._pooled.invalidate(cast("Exception | None", error))
+
+    def close(self) -> None:
+        """Give the connection back to the pool (a thread's own SQLite connection stays open)."""
+        if not self._store._per_thread:
+            (self._core or self._pooled).close()
+
+    def _driver_execute(self, sql: str, parameters: Any) -> tuple[Sequence[Any], int]:
+        cursor = self.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            # Read every row: SQLite finishes a statement only once it is stepped to its end.
+            rows = cursor.fetchall() if cursor.description is not None else ()
+            return rows, cursor.rowcount
+        finally:
+            cursor.close()
+
+
+def _create_engine(
+    url: str, *, pool_size: int, busy_timeout: timedelta, network_timeout: timedelta
+) -> sa.Engine:
     parsed = sa.make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -503,15 +545,44 @@ def _create_engine(url: str, busy_timeout: timedelta, network_timeout: timedelta
         )
     # Every operation is one statement, committed on its own: in autocommit there is neither a
     # transaction to commit after it nor one to roll back when the connection goes back to the pool.
+    if parsed.get_backend_name() == "sqlite":
+        # The store keeps one connection per thread to a file of its own: no pool to size.
+        pooling: dict[str, Any] = {"poolclass": sa.pool.NullPool}
+    else:
+        pooling = {
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            # Waiting for a free connection is bounded too: a 503 rather than a hang.
+            "pool_timeout": network_timeout.total_seconds(),
+            # The connection used last comes first: warm, and the others may idle out.
+            "pool_use_lifo": True,
+        }
     return sa.create_engine(
         parsed,
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,
         connect_args=connect_args,
+        **pooling,
     )
 
 
-def _driver_error(exc: sa_exc.SQLAlchemyError) -> BaseException:
+def _driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:
+    """Each statement's SQL for ``dialect``, with named parameters (``:name``, ``%(name)s``).
+
+    Named, so that the parameters are one dict whatever the driver's own style: a positional
+    dialect (SQLite's ``?``) compiles as its named variant, which its driver takes too.
+    """
+    named: sa.Dialect = dialect
+    if dialect.positional:
+        named = cast(Callable[..., sa.Dialect], type(dialect))(paramstyle="named")
+    return {
+        field.name: str(statement.compile(dialect=named))
+        for field in dataclasses.fields(statements)
+        if (statement := getattr(statements, field.name)) is not None
+    }
+
+
+def _driver_error(exc: Exception) -> BaseException:
     """The driver's own exception inside SQLAlchemy's wrapper, so every StoreError has one kind."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
         return exc.orig
