@@ -13,11 +13,10 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._credentials import (
+    Hidden,
     basic_pair,
     check_header_name,
     check_header_secret,
@@ -30,6 +29,9 @@ from ._credentials import (
     single_header,
 )
 from ._errors import VerificationError
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 from ._request import WebhookRequest
 
 __all__ = ["AllOf", "BasicAuth", "BearerAuth", "HeaderAuth", "NoAuth", "Verifier"]
@@ -144,7 +146,7 @@ class BasicAuth(Combinable):
             check_secret(secret, "BasicAuth password")
             if ":" in user:
                 raise ValueError("BasicAuth: a username must not contain ':'")
-        self._pairs = tuple((SecretStr(user), SecretStr(secret)) for user, secret in pairs)
+        self._pairs = tuple((Hidden(user), Hidden(secret)) for user, secret in pairs)
         self._digests = tuple(digest(f"{user}:{secret}".encode()) for user, secret in pairs)
 
     def verify(self, request: WebhookRequest) -> None:
@@ -155,7 +157,9 @@ class BasicAuth(Combinable):
     @property
     def credentials(self) -> tuple[tuple[SecretStr, SecretStr], ...]:
         """Every accepted ``(username, password)`` pair, the current one first, kept secret."""
-        return self._pairs
+        from pydantic import SecretStr  # here: pydantic.types is costly to import
+
+        return tuple((SecretStr(u.reveal()), SecretStr(p.reveal())) for u, p in self._pairs)
 
     def __repr__(self) -> str:
         return f"BasicAuth(<{count(self._pairs, 'credential')}>)"
@@ -191,7 +195,7 @@ class BearerAuth(Combinable):
             check_header_secret(value, "BearerAuth token")
             if any(char.isspace() for char in value):
                 raise ValueError("BearerAuth: a token must not contain whitespace")
-        self._tokens = tuple(SecretStr(value) for value in tokens)
+        self._tokens = tuple(Hidden(value) for value in tokens)
         self._digests = tuple(digest(value.encode()) for value in tokens)
 
     def verify(self, request: WebhookRequest) -> None:
@@ -203,7 +207,9 @@ class BearerAuth(Combinable):
     @property
     def tokens(self) -> tuple[SecretStr, ...]:
         """Every accepted token, the current one first, kept secret."""
-        return self._tokens
+        from pydantic import SecretStr  # here: pydantic.types is costly to import
+
+        return tuple(SecretStr(token.reveal()) for token in self._tokens)
 
     def __repr__(self) -> str:
         return f"BearerAuth(<{count(self._tokens, 'token')}>)"
@@ -239,7 +245,7 @@ class HeaderAuth(Combinable):
         if not headers:
             raise ValueError("HeaderAuth: no headers given")
         checks: dict[str, tuple[bytes, ...]] = {}
-        kept: dict[str, tuple[SecretStr, ...]] = {}
+        kept: dict[str, tuple[Hidden, ...]] = {}
         for name, accepted in headers.items():
             check_header_name(name, "HeaderAuth")
             if name.lower() in checks:
@@ -250,9 +256,9 @@ class HeaderAuth(Combinable):
             for value in values:
                 check_header_secret(value, f"HeaderAuth value of {name!r}")
             checks[name.lower()] = tuple(digest(value.encode()) for value in values)
-            kept[name] = tuple(SecretStr(value) for value in values)
+            kept[name] = tuple(Hidden(value) for value in values)
         self._checks = tuple(checks.items())
-        self._headers = MappingProxyType(kept)
+        self._headers = kept
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if every configured header has an accepted value."""
@@ -265,7 +271,14 @@ class HeaderAuth(Combinable):
     @property
     def headers(self) -> Mapping[str, tuple[SecretStr, ...]]:
         """Each configured header name (as given) to its accepted values, current first, secret."""
-        return self._headers
+        from pydantic import SecretStr  # here: pydantic.types is costly to import
+
+        return MappingProxyType(
+            {
+                name: tuple(SecretStr(value.reveal()) for value in values)
+                for name, values in self._headers.items()
+            }
+        )
 
     def __repr__(self) -> str:
         return f"HeaderAuth(headers={list(self._headers)!r})"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     Field,
     GetCoreSchemaHandler,
@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticKnownError, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, core_schema
 
 from ._enums import (
     FinalDecision,
@@ -33,6 +33,7 @@ from ._enums import (
     UpdatedJourneyAction,
     UpdateTrigger,
 )
+from ._field_docs import document_fields
 
 __all__ = [
     "AmlMonitorUpdateBody",
@@ -126,7 +127,8 @@ class WireModel(
     validate_by_name=True,
     extra="allow",
     frozen=True,
-    use_attribute_docstrings=True,
+    # Built on first use, not at import: `import idwise_events` stays cheap (Lambda cold starts).
+    defer_build=True,
     # Schema titles from the Python name ("Journey id"), not the squashed alias ("Journeyid").
     field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
     # Payloads carry personal data: a logged ValidationError names fields, never their values.
@@ -137,9 +139,25 @@ class WireModel(
 ):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Each field's docstring becomes its description (the schema is built later).
+        document_fields(cls)
+
     # pydantic's documented way to type the unknown fields; pyright sees an override of BaseModel's.
     __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)  # pyright: ignore[reportIncompatibleVariableOverride]
 
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+    return moment
+
+
+# pydantic's AwareDatetime, without importing pydantic.types (a sixth of `import idwise_events`).
+_AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+"""A datetime with a time zone (a naive one fails, and a deadline then keeps the text)."""
 
 # Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
 # members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact
@@ -150,7 +168,7 @@ _OpenFinalDecision = Annotated[FinalDecision | _Text, Field(union_mode="left_to_
 _OpenStepType = Annotated[StepType | _Text, Field(union_mode="left_to_right")]
 _OpenAction = Annotated[UpdatedJourneyAction | _Text, Field(union_mode="left_to_right")]
 _OpenTrigger = Annotated[UpdateTrigger | _Text, Field(union_mode="left_to_right")]
-_Deadline = Annotated[AwareDatetime | _Text, Field(union_mode="left_to_right")]
+_Deadline = Annotated[_AwareDatetime | _Text, Field(union_mode="left_to_right")]
 
 
 # Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items

@@ -18,6 +18,22 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class Hidden:
+    """A secret kept out of reprs (pydantic's SecretStr, without importing pydantic.types)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Hidden('**********')"
+
+
 def check_secret(value: object, what: str) -> str:
     """Return ``value`` if it is a usable secret; the error names ``what``, never the value."""
     if not isinstance(value, str):

@@ -18,17 +18,45 @@ __all__ = ["json_schema", "parse_event"]
 DEFAULT_MAX_BYTES = 1_048_576
 """The default size limit for a webhook body: 1 MiB, far above any IDWise payload."""
 
-# Built once: the discriminated union of known events validates straight from JSON bytes in
-# pydantic-core, with no Python call per request. Other names take the slower fallback below.
-# The core validators are called directly: TypeAdapter's Python wrapper costs ~15% of a parse.
-# Errors never show input values (the models hide them too): payloads carry personal data.
-_KNOWN = TypeAdapter(KnownEvent, config=ConfigDict(hide_input_in_errors=True)).validator
-_UNKNOWN = TypeAdapter(UnknownEvent).validator
-_MODEL_BY_NAME = {
-    model.event_type.value: TypeAdapter(model).validator
-    for model in get_args(get_args(KnownEvent)[0])
-}
 _MAX_ERRORS_SHOWN = 5
+
+
+class _Validators:
+    """The validators, built once, on the first parse rather than at import (cold starts).
+
+    The discriminated union of known events validates straight from JSON bytes in pydantic-core,
+    with no Python call per request; other names take the slower fallback. The core validators
+    are called directly: TypeAdapter's Python wrapper costs ~15% of a parse. Errors never show
+    input values (the models hide them too): payloads carry personal data.
+    """
+
+    def __init__(self) -> None:
+        config = ConfigDict(hide_input_in_errors=True)
+        self.known = TypeAdapter(KnownEvent, config=config).validator
+        self.unknown = _model_validator(UnknownEvent)
+        self.name_only = _model_validator(_EventName)
+        self._models = {
+            model.event_type.value: model for model in get_args(get_args(KnownEvent)[0])
+        }
+        self._by_name: dict[str, Any] = {}
+
+    def by_name(self, name: str) -> Any:
+        """The validator of one known event, built the first time another spelling needs it."""
+        validator = self._by_name.get(name)
+        if validator is None:
+            validator = self._by_name[name] = _model_validator(self._models[name])
+        return validator
+
+
+@cache
+def _validators() -> _Validators:
+    return _Validators()
+
+
+def _model_validator(model: type[BaseModel]) -> Any:
+    """A model's own validator (with its configuration), built now if it was deferred."""
+    model.model_rebuild()
+    return model.__pydantic_validator__
 
 
 def parse_event(
@@ -70,7 +98,7 @@ def parse_event(
         if max_bytes is not None and len(body) > max_bytes:
             raise PayloadError(_too_large(len(body), max_bytes))
         try:
-            event: Event = _KNOWN.validate_json(body, by_name=False)
+            event: Event = _validators().known.validate_json(body, by_name=False)
         except ValidationError as exc:
             return _other_name_or_raise(exc, body)
         return event
@@ -81,7 +109,7 @@ def parse_event(
             if size > max_bytes:
                 raise PayloadError(_too_large(size, max_bytes))
         try:
-            event = _KNOWN.validate_json(body, by_name=False)
+            event = _validators().known.validate_json(body, by_name=False)
         except ValidationError as exc:
             return _other_name_or_raise(exc, body)
         return event
@@ -113,11 +141,8 @@ def _event_adapter() -> TypeAdapter[Event]:
 class _EventName(BaseModel):
     """Only the ``event`` of an envelope: cheap to read, since the rest is not built."""
 
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, defer_build=True)
     event: str = Field(strict=True)
-
-
-_EVENT_NAME = TypeAdapter(_EventName).validator
 
 
 def _other_name_or_raise(exc: ValidationError, body: bytes | bytearray | str) -> Event:
@@ -133,12 +158,13 @@ def _other_name_or_raise(exc: ValidationError, body: bytes | bytearray | str) ->
     # spelling of a known name costs no Python objects for a body that is validated again below.
     name = None
     try:
-        sent: _EventName = _EVENT_NAME.validate_json(body, by_name=False)
+        validators = _validators()
+        sent: _EventName = validators.name_only.validate_json(body, by_name=False)
         name = known_event_name(sent.event)
         if name is None:
-            event: Event = _UNKNOWN.validate_json(body, by_name=False)
+            event: Event = validators.unknown.validate_json(body, by_name=False)
         else:
-            event = _MODEL_BY_NAME[name].validate_json(body, by_name=False)
+            event = validators.by_name(name).validate_json(body, by_name=False)
     except ValidationError as other_exc:
         details = other_exc.errors(include_url=False, include_input=False)
         raise PayloadError(_describe(details, event=name)) from other_exc
