@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 
 from harness import Comparison
-from idwise_events import FinishedJourney, PayloadError, parse_event
+from idwise_events import FinishedJourney, KnownEvent, PayloadError, parse_event
+from idwise_events._bodies import FINITE_JSON
 from idwise_events.testing import make_event
 
 CURRENT = make_event(FinishedJourney).model_dump_json(by_alias=True, exclude_none=True).encode()
@@ -48,6 +51,22 @@ HOSTILE_NESTING = _filled(
 )
 
 
+def with_extra_fields(size: int) -> bytes:
+    """A Finished Journey of about ``size`` bytes: fields IDWise may add, as objects and lists."""
+    envelope: dict[str, Any] = {
+        "event": "Finished Journey",
+        "body": {"eventId": "e-1", "journeyId": "j", "systemDecision": "Complete"},
+    }
+    extra = {"a": [1, 2, "x" * 20], "b": "y" * 30, "c": None}
+    step = len(json.dumps(extra)) + 12
+    for index in range(max(0, (size - len(json.dumps(envelope))) // step)):
+        envelope["body"][f"extra{index}"] = extra
+    return json.dumps(envelope).encode()
+
+
+SIZES = {"200 B": 200, "4 KiB": 4096, "64 KiB": 65_536, "1 MiB": MIB - 1024}
+
+
 def rejected(body: bytes) -> None:
     try:
         parse_event(body)
@@ -63,6 +82,51 @@ def parse_current() -> object:
 
 def parsing_comparisons() -> list[Comparison]:
     one_model = TypeAdapter(FinishedJourney)  # a bare cached adapter for the one right model
+    return [*_small_comparisons(one_model), *_size_comparisons()]
+
+
+def _size_comparisons() -> list[Comparison]:
+    """parse_event at each size against the two ways pydantic parses, on the same models.
+
+    Both baselines get what parse_event gets: the union of known events, and the context that
+    says the JSON holds no NaN (parse_event checks the bytes for it; the models then need not).
+    """
+    known = TypeAdapter(KnownEvent).validator
+    rows = []
+    for label, size in SIZES.items():
+        body = with_extra_fields(size)
+        number = max(3, 2_000_000 // len(body))
+
+        def ours(body: bytes = body) -> object:
+            return parse_event(body, max_bytes=None)
+
+        def text(body: bytes = body) -> object:
+            return known.validate_json(body, by_name=False, context=FINITE_JSON)
+
+        def objects(body: bytes = body) -> object:
+            data = from_json(body, allow_inf_nan=False)
+            return known.validate_python(data, by_name=False, context=FINITE_JSON)
+
+        def by_hand(body: bytes = body) -> object:
+            return FinishedJourney.model_validate(json.loads(body))
+
+        rows += [
+            Comparison(f"parse_event({label}) / validate_json", ours, text, 1.1, number),
+            Comparison(
+                f"parse_event({label}) / from_json + validate_python", ours, objects, 1.1, number
+            ),
+            Comparison(
+                f"parse_event({label}) / json.loads + FinishedJourney.model_validate",
+                ours,
+                by_hand,
+                1.0,  # never slower
+                number,
+            ),
+        ]
+    return rows
+
+
+def _small_comparisons(one_model: TypeAdapter[FinishedJourney]) -> list[Comparison]:
     return [
         Comparison(
             "parse_event(bytes) / TypeAdapter(FinishedJourney).validate_json",

@@ -24,6 +24,9 @@ from http_load import BAR as HTTP_BAR
 from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
 from http_load import TITLE as HTTP_TITLE
 from http_load import http_comparison
+from imports import BAR as IMPORT_BAR
+from imports import FIRST_PARSE_TITLE, import_times
+from imports import TITLE as IMPORT_TITLE
 from parsing import parsing_comparisons
 from stores import store_comparisons
 
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             subject, baseline = measure(comparison, rounds=rounds, quick=args.quick)
             if not _row(comparison.title, subject, baseline, comparison.bar):
                 missed.append(comparison.title)
+    ours, pydantic, first_parse = import_times(rounds=3 if args.quick else 20)
+    if not _row(IMPORT_TITLE, ours, pydantic, IMPORT_BAR):
+        missed.append(IMPORT_TITLE)
+    _row(FIRST_PARSE_TITLE, first_parse, 0.178, None, "  (no more than import saved)")
     http = http_comparison(rounds=5, quick=args.quick)
     if isinstance(http, str):
         print(f"{HTTP_TITLE:66} {http}", flush=True)

@@ -71,17 +71,21 @@ def test_an_iterator_of_pairs_is_kept_so_it_can_be_read_again() -> None:
     assert repr(request).endswith("headers=<1 headers>, client_ip=None)")
 
 
-def test_construction_keeps_body_and_client_address_and_indexes_headers_once() -> None:
-    """The constructor keeps body and client address as given; headers are indexed on demand."""
+def test_construction_keeps_body_and_client_address_and_reads_headers_on_demand() -> None:
+    """Headers are read when looked up: three lookups scan, the fourth indexes them all, once."""
     headers = {"A": "1"}
     request = WebhookRequest(b"body", headers, client_ip="203.0.113.9")
 
     assert request.body == b"body"
     assert request.client_ip == "203.0.113.9"
-    headers["B"] = "2"  # not read yet: the first lookup indexes what is there then, once
-    assert request.header("b") == "2"
+    headers["B"] = "2"  # not read yet: lookups see what is there when they happen
+    assert request.header("b") == "2"  # the first three lookups: a scan for their one name
+    assert request.header("a") == "1"
+    assert request.header("x") is None
     headers["C"] = "3"
-    assert request.header("c") is None
+    assert request.header("c") == "3"  # the fourth: every header indexed, once
+    headers["D"] = "4"
+    assert request.header("d") is None
 
 
 @pytest.mark.parametrize("body", [bytearray(b"{}"), memoryview(b"{}")])

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     Field,
     GetCoreSchemaHandler,
+    ValidationInfo,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.annotated_handlers import GetJsonSchemaHandler
@@ -87,12 +88,19 @@ _Text = Annotated[str, _NumbersAsText()]
 """The type of every text field of the bodies: ``str``, or a finite number as its text."""
 
 
-def _finite_numbers_only(value: Any) -> Any:
+FINITE_JSON = "idwise_events: the JSON holds no NaN or Infinity"
+"""The validation context for JSON already decoded with NaN and Infinity refused (large bodies)."""
+
+
+def _finite_numbers_only(value: Any, info: ValidationInfo) -> Any:
     """Refuse NaN and ±Infinity anywhere in the value of a field the models do not know.
 
     pydantic-core reads those words, which are not JSON, as numbers. Only called for unknown
-    fields, which most payloads do not have, so the usual parse pays nothing for it.
+    fields, which most payloads do not have; `parse_event` skips it for a large body, which
+    pydantic-core's strict parser has decoded with those words refused (the context says so).
     """
+    if info.context is FINITE_JSON:
+        return value
     pending = [value]
     while pending:  # a loop, not recursion: a value built in Python may nest without limit
         item = pending.pop()

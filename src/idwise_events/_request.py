@@ -17,13 +17,17 @@ bytes, as ASGI's raw headers are; bytes are read as latin-1, the way HTTP server
 """
 
 
+_SCANS = 3
+"""Header lookups answered by a scan before the headers are indexed."""
+
+
 class WebhookRequest:
     """One incoming webhook delivery, as any web framework can describe it.
 
     Adapters build one per request from the framework's own request object; verifiers and the
     dispatcher read it through `header` and `header_values`, whatever form the headers were
-    given in. Building one is cheap: the headers are indexed by lowercase name only when a header
-    is first looked up, and only once.
+    given in. Building one is cheap: the first three lookups scan the headers for their one
+    name, and a fourth indexes them all by lowercase name, once.
 
     Args:
         body: The raw request body, exactly as received (never a re-serialised one).
@@ -41,7 +45,7 @@ class WebhookRequest:
         ```
     """
 
-    __slots__ = ("_headers", "_index", "body", "client_ip")
+    __slots__ = ("_headers", "_index", "_lookups", "body", "client_ip")
 
     body: bytes
     """The raw request body."""
@@ -62,23 +66,49 @@ class WebhookRequest:
         )
         self.client_ip = client_ip
         self._index: dict[str, tuple[str, ...]] | None = None
+        self._lookups = 0
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or ``None`` if it is absent."""
-        index = self._build_index() if self._index is None else self._index
-        values = index.get(name.lower())
+        values = self.header_values(name)
         return values[0] if values else None
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of header ``name`` (case-insensitive) in the order received; may be empty."""
-        index = self._build_index() if self._index is None else self._index
-        return index.get(name.lower(), ())
+        key = name.lower()
+        if self._index is not None:
+            return self._index.get(key, ())
+        if self._lookups < _SCANS:
+            # A delivery's verifiers look up one to three headers (Authorization, an API key,
+            # X-Forwarded-For): finding each costs less than indexing them all (a scan is about
+            # half an index). More lookups index them, once.
+            self._lookups += 1
+            return self._scan(key)
+        return self._build_index().get(key, ())
+
+    def _pairs(self) -> Iterable[tuple[object, object]]:
+        headers = self._headers
+        return headers.items() if isinstance(headers, Mapping) else headers
+
+    def _scan(self, key: str) -> tuple[str, ...]:
+        found: tuple[str, ...] = ()
+        length = len(key)
+        for name, value in self._pairs():
+            if type(name) is str:
+                if len(name) != length or name.lower() != key:
+                    continue
+            else:
+                text = _text(name)
+                if text is None or text.lower() != key:
+                    continue
+            text = value if type(value) is str else _text(value)
+            if text is not None:
+                found += (text,)
+        return found
 
     def _build_index(self) -> dict[str, tuple[str, ...]]:
-        headers = self._headers
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
         index: dict[str, tuple[str, ...]] = {}
-        for name, value in pairs:
+        for name, value in self._pairs():
             if type(name) is bytes and type(value) is bytes:  # ASGI's raw headers
                 name, value = name.decode("latin-1"), value.decode("latin-1")
             elif type(name) is not str or type(value) is not str:
