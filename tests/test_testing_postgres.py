@@ -19,10 +19,12 @@ DEBIAN_PROGRAMS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 # found, then starts the server and queries it.
 START_AND_QUERY = """
 import psycopg
-from idwise_events.testing.postgres import TemporaryPostgres, _program, postgres_programs_available
+from idwise_events.testing.postgres import (
+    TemporaryPostgres, find_postgres_program, postgres_programs_available,
+)
 
 assert postgres_programs_available()
-print(_program("initdb", None))
+print(find_postgres_program("initdb"))
 with TemporaryPostgres() as server:
     with psycopg.connect(server.url.replace("+psycopg", ""), connect_timeout=10) as connection:
         print(connection.execute("select 6 * 7").fetchone()[0])

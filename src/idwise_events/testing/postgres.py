@@ -27,9 +27,18 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TemporaryPostgres", "postgres_programs_available"]
+__all__ = ["TemporaryPostgres", "find_postgres_program", "postgres_programs_available"]
 
 _SERVER_USER = "postgres"
+
+
+def find_postgres_program(name: str, bin_dir: str | None = None) -> str | None:
+    """Where `TemporaryPostgres` finds the server program ``name`` (``initdb``, ``pg_ctl``...).
+
+    In ``bin_dir`` if given; else on ``PATH``, then in ``pg_config --bindir``, then in the newest
+    ``/usr/lib/postgresql/*/bin`` (Debian and Ubuntu keep them there). ``None`` if nowhere.
+    """
+    return _program(name, bin_dir)
 
 
 def postgres_programs_available(bin_dir: str | None = None) -> bool:
