@@ -113,8 +113,11 @@ def listen(
                 "warning: without --bearer, --basic, --header or IDWISE_WEBHOOK_* variables,"
                 " every request is accepted: anyone who can reach this port can post events."
             )
-        # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does.
+        # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does. Ctrl-C itself too, even when
+        # started from a shell that ignores SIGINT for background jobs (Python then keeps it
+        # ignored, and so would this process).
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
