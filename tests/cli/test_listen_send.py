@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
-from .conftest import TOKEN, StartListener, one_error_line, run
+from .conftest import SCRIPT, TOKEN, WAIT, StartListener, environment, one_error_line, run
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
 
@@ -219,3 +221,27 @@ def test_an_unreachable_url_is_one_line_and_exit_1() -> None:
         f"idwise-events send: error: cannot reach {url}: Connection refused"
     )
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_ctrl_c_stops_a_listener_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A shell starts background jobs ignoring SIGINT; listen still stops on Ctrl-C, cleanly."""
+    process = subprocess.Popen(
+        [str(SCRIPT), "listen", "--port", "0", "--db", str(tmp_path / "events.db")],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline().startswith("Listening for IDWise webhooks")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=WAIT) == 0
+        assert process.stderr.read().strip().endswith("Stopped.")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=WAIT)
+        if process.stderr is not None:
+            process.stderr.close()
