@@ -104,21 +104,21 @@ def listen(
         printer = _Printer(as_json=as_json, path=path)
         server = wsgi_server(_receiver(dispatcher, path, printer.show), host, port)
         shown_host = f"[{host}]" if ":" in host else host
-        stderr().print(
-            f"Listening for IDWise webhooks on http://{shown_host}:{server.server_port}{path}"
-            f" ({auth}; store {shown_url(store)}). Ctrl-C to stop."
-        )
-        if verifier is None:
-            stderr().print(
-                "warning: without --bearer, --basic, --header or IDWISE_WEBHOOK_* variables,"
-                " every request is accepted: anyone who can reach this port can post events."
-            )
         # `kill` (SIGTERM) stops it as cleanly as Ctrl-C does. Ctrl-C itself too, even when
         # started from a shell that ignores SIGINT for background jobs (Python then keeps it
-        # ignored, and so would this process).
+        # ignored, and so would this process). Both before the banner says it is listening.
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
+            stderr().print(
+                f"Listening for IDWise webhooks on http://{shown_host}:{server.server_port}{path}"
+                f" ({auth}; store {shown_url(store)}). Ctrl-C to stop."
+            )
+            if verifier is None:
+                stderr().print(
+                    "warning: without --bearer, --basic, --header or IDWISE_WEBHOOK_* variables,"
+                    " every request is accepted: anyone who can reach this port can post events."
+                )
             server.serve_forever()
         except KeyboardInterrupt:
             pass
