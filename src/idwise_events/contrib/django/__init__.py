@@ -22,12 +22,13 @@ each installed app's ``webhooks.py``, sends [signals][idwise_events.contrib.djan
 adds a read-only admin and the ``idwise_events_purge`` and ``idwise_events_send`` commands.
 """
 
+from ..._dispatch import Dispatcher
 from ._settings import project_config
 from ._wiring import build_dispatcher
 
 __all__ = ["dispatcher"]
 
-dispatcher = build_dispatcher(project_config())
+dispatcher: Dispatcher = build_dispatcher(project_config())
 """The project's [`Dispatcher`][idwise_events.Dispatcher]: register handlers in ``webhooks.py``.
 
 Built when Django starts, from ``IDWISE_EVENTS``, on a

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -11,10 +12,32 @@ from .models import ReceivedEvent
 
 __all__ = ["ReceivedEventAdmin"]
 
-if TYPE_CHECKING:  # generic in django-stubs only
+if TYPE_CHECKING:  # generic in django-stubs only; the attributes below take its exact types
+    from django.contrib.admin.options import (
+        _ActionCallable,
+        _FieldGroups,
+        _ListDisplayT,
+        _ListFilterT,
+    )
+    from django.db.models.query import _OrderByFieldName
+    from django.utils.datastructures import _ListOrTuple
+
     _ModelAdmin = admin.ModelAdmin[ReceivedEvent]
 else:
     _ModelAdmin = admin.ModelAdmin
+
+_SHOWN = (
+    "key",
+    "event_type",
+    "journey_id",
+    "status",
+    "received_at",
+    "lease_expires_at",
+    "completed_at",
+    "fingerprint",
+    "fingerprint_mismatch",
+)
+"""Every column but the fencing token, all read-only."""
 
 
 @admin.register(ReceivedEvent)
@@ -26,7 +49,7 @@ class ReceivedEventAdmin(_ModelAdmin):
     permission. The fencing token is not shown (no credential ever reaches this table).
     """
 
-    list_display = (
+    list_display: _ListDisplayT[ReceivedEvent] = (
         "key",
         "event_type",
         "journey_id",
@@ -36,23 +59,18 @@ class ReceivedEventAdmin(_ModelAdmin):
         "lease_expires_at",
         "fingerprint_mismatch",
     )
-    list_filter = ("status", "event_type", "fingerprint_mismatch", "received_at")
-    search_fields = ("key", "journey_id", "event_type")
-    date_hierarchy = "received_at"
-    ordering = ("-received_at",)
-    fields = (
-        "key",
-        "event_type",
-        "journey_id",
+    list_filter: ClassVar[_ListOrTuple[_ListFilterT]] = (
         "status",
-        "received_at",
-        "lease_expires_at",
-        "completed_at",
-        "fingerprint",
+        "event_type",
         "fingerprint_mismatch",
+        "received_at",
     )
-    readonly_fields = fields
-    actions = None
+    search_fields: ClassVar[_ListOrTuple[str]] = ("key", "journey_id", "event_type")
+    date_hierarchy: ClassVar[str | None] = "received_at"
+    ordering: ClassVar[_ListOrTuple[_OrderByFieldName] | None] = ("-received_at",)
+    fields: ClassVar[_FieldGroups | None] = _SHOWN
+    readonly_fields: ClassVar[_ListOrTuple[str]] = _SHOWN
+    actions: Sequence[_ActionCallable[Any, ReceivedEvent] | str] | None = None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events arrive from IDWise only."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
+
+if TYPE_CHECKING:  # django-stubs' name for a text or a lazily translated one
+    from django.utils.functional import _StrOrPromise
 
 __all__ = ["IdwiseEventsConfig"]
 
@@ -17,9 +22,9 @@ class IdwiseEventsConfig(AppConfig):
     [`dispatcher`][idwise_events.contrib.django.dispatcher] before the first delivery.
     """
 
-    name = "idwise_events.contrib.django"
-    label = "idwise_events"
-    verbose_name = "IDWise events"
+    name: str = "idwise_events.contrib.django"
+    label: str = "idwise_events"
+    verbose_name: _StrOrPromise = "IDWise events"
 
     def ready(self) -> None:
         """Register the system checks; import each installed app's ``webhooks`` module."""

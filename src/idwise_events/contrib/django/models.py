@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import ClassVar
+
 from django.db import models
 
 from ...stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH
@@ -23,39 +26,45 @@ class ReceivedEvent(models.Model):
     """Every handler returned: later deliveries are acknowledged without running them."""
     STATUSES = ((IN_PROGRESS, "in progress"), (COMPLETED, "completed"))
 
-    key = models.CharField(
+    key: models.CharField[str, str] = models.CharField(
         "idempotency key",
         max_length=MAX_KEY_LENGTH,
         primary_key=True,
         help_text="The eventId, or sha256: and a digest (legacy payloads, unusual ids).",
     )
-    status = models.CharField(max_length=11, choices=STATUSES)
-    token = models.CharField(
+    status: models.CharField[str, str] = models.CharField(max_length=11, choices=STATUSES)
+    token: models.CharField[str, str] = models.CharField(
         max_length=32, help_text="The fencing token of the worker that holds or held the event."
     )
-    fingerprint = models.CharField(
+    fingerprint: models.CharField[str, str] = models.CharField(
         max_length=FINGERPRINT_LENGTH, help_text="SHA-256 of the body first claimed."
     )
-    fingerprint_mismatch = models.BooleanField(
+    fingerprint_mismatch: models.BooleanField[bool, bool] = models.BooleanField(
         default=False, help_text="The same key was delivered again with a different body."
     )
-    event_type = models.CharField(
+    event_type: models.CharField[str, str] = models.CharField(
         max_length=100, blank=True, help_text="The event's name, such as Finished Journey."
     )
-    journey_id = models.CharField(
+    journey_id: models.CharField[str, str] = models.CharField(
         max_length=100, blank=True, help_text="The journey the event is about, if it names one."
     )
-    received_at = models.DateTimeField(help_text="When the event was first claimed.")
-    lease_expires_at = models.DateTimeField(
+    received_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
+        help_text="When the event was first claimed."
+    )
+    lease_expires_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(
         help_text="Until when the current claim keeps the event from other workers."
     )
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
 
     class Meta:
         """Newest first is how the admin lists them: an index keeps that cheap."""
 
         verbose_name = "received event"
-        indexes = (models.Index(fields=["-received_at"], name="idwise_events_received"),)
+        indexes: ClassVar[tuple[models.Index, ...]] = (
+            models.Index(fields=["-received_at"], name="idwise_events_received"),
+        )
 
     def __str__(self) -> str:
         return f"{self.event_type or 'IDWise event'} {self.key}"

@@ -57,31 +57,31 @@ __all__ = [
     "verification_update_required",
 ]
 
-event_received = Signal()
+event_received: Signal = Signal()
 """Every event, known or unknown (the signal twin of ``dispatcher.on_any``)."""
-finished_journey = Signal()
+finished_journey: Signal = Signal()
 """A [`FinishedJourney`][idwise_events.FinishedJourney] event."""
-manually_reviewed = Signal()
+manually_reviewed: Signal = Signal()
 """A [`ManuallyReviewed`][idwise_events.ManuallyReviewed] event."""
-aml_monitor_update = Signal()
+aml_monitor_update: Signal = Signal()
 """An [`AmlMonitorUpdate`][idwise_events.AmlMonitorUpdate] event."""
-finished_user_steps = Signal()
+finished_user_steps: Signal = Signal()
 """A [`FinishedUserSteps`][idwise_events.FinishedUserSteps] event."""
-finished_step = Signal()
+finished_step: Signal = Signal()
 """A [`FinishedStep`][idwise_events.FinishedStep] event."""
-updated_journey = Signal()
+updated_journey: Signal = Signal()
 """An [`UpdatedJourney`][idwise_events.UpdatedJourney] event."""
-verification_update_required = Signal()
+verification_update_required: Signal = Signal()
 """A [`VerificationUpdateRequired`][idwise_events.VerificationUpdateRequired] event."""
-kyc_renewal_deadline_exceeded = Signal()
+kyc_renewal_deadline_exceeded: Signal = Signal()
 """A [`KycRenewalDeadlineExceeded`][idwise_events.KycRenewalDeadlineExceeded] event."""
-finished_spot_check = Signal()
+finished_spot_check: Signal = Signal()
 """A [`FinishedSpotCheck`][idwise_events.FinishedSpotCheck] event."""
-finished_ongoing_check = Signal()
+finished_ongoing_check: Signal = Signal()
 """A [`FinishedOngoingCheck`][idwise_events.FinishedOngoingCheck] event."""
-step_submitted = Signal()
+step_submitted: Signal = Signal()
 """A [`StepSubmitted`][idwise_events.StepSubmitted] event."""
-unknown_event = Signal()
+unknown_event: Signal = Signal()
 """An [`UnknownEvent`][idwise_events.UnknownEvent]: a type this version does not know."""
 
 SIGNALS: Mapping[type[Any], Signal] = MappingProxyType(

@@ -1,16 +1,20 @@
 """The received events' table (written by makemigrations)."""
 
+from collections.abc import Sequence
+from typing import ClassVar
+
 from django.db import migrations, models
+from django.db.migrations.operations.base import Operation
 
 
 class Migration(migrations.Migration):
     """Create the table."""
 
-    initial = True
+    initial: ClassVar[bool | None] = True
 
-    dependencies = []
+    dependencies: ClassVar[Sequence[tuple[str, str]]] = []
 
-    operations = [
+    operations: ClassVar[Sequence[Operation]] = [
         migrations.CreateModel(
             name="ReceivedEvent",
             fields=[
