@@ -11,6 +11,7 @@ try:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
+    from starlette.types import Receive, Scope, Send
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.adapters.starlette needs Starlette: pip install "idwise-events[starlette]"'
@@ -18,7 +19,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
-from . import DEFAULT_PATH, ROUTED_METHODS
+from . import DEFAULT_PATH, ROUTED_METHODS, asgi
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
 
@@ -45,9 +46,21 @@ async def handle(request: Request, dispatcher: Dispatcher) -> Response:
 def route(
     dispatcher: Dispatcher, path: str = DEFAULT_PATH, *, name: str = "idwise_events"
 ) -> Route:
-    """A route at ``path`` that hands every request to ``dispatcher``."""
+    """A route at ``path`` that hands every request to ``dispatcher``.
 
-    async def idwise_webhook(request: Request) -> Response:
-        return await handle(request, dispatcher)
+    Its endpoint is the [ASGI adapter][idwise_events.adapters.asgi.handle], which reads the body
+    only up to the dispatcher's limit and builds no Starlette ``Request`` or ``Response``. To
+    work with the ``Request`` in an endpoint of your own, call
+    [`handle`][idwise_events.adapters.starlette.handle] there.
+    """
+    return Route(path, _Endpoint(dispatcher), methods=ROUTED_METHODS, name=name)
 
-    return Route(path, idwise_webhook, methods=ROUTED_METHODS, name=name)
+
+class _Endpoint:
+    """The route's endpoint, an ASGI app: Starlette then builds no Request or Response for it."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi.handle(scope, receive, send, self.dispatcher)
