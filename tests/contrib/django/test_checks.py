@@ -6,6 +6,7 @@ from datetime import timedelta
 from io import StringIO
 from typing import Any
 
+import django
 import pytest
 from django.core.management import call_command
 from django.views.debug import SafeExceptionReporterFilter
@@ -235,6 +236,36 @@ def test_no_message_and_no_error_page_shows_a_credential(
     assert messages
     assert all(CANARY not in f"{message.msg} {message.hint}" for message in messages)
     assert CANARY not in repr(shown)
+
+
+@pytest.mark.parametrize(
+    ("version", "setting", "warned"),
+    [
+        ((4, 2, 30, "final", 0), {"BASIC_AUTH": ("idwise", CANARY)}, "BASIC_AUTH"),
+        ((5, 1, 9, "final", 0), {"HEADER_AUTH": {"X-Custom": CANARY}}, "HEADER_AUTH"),
+        ((4, 2, 30, "final", 0), {"BEARER_TOKEN": CANARY}, None),  # TOKEN was always hidden
+        ((5, 2, 0, "final", 0), {"HEADER_AUTH": {"X-Custom": CANARY}}, None),
+    ],
+)
+def test_a_django_that_would_show_the_credentials_is_warned_of(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    version: tuple[Any, ...],
+    setting: dict[str, Any],
+    warned: str | None,
+) -> None:
+    """W005 before Django 5.2 (whose error pages hide *AUTH* settings), for the keys concerned."""
+    monkeypatch.setattr(django, "VERSION", version)
+    settings.IDWISE_EVENTS = setting
+
+    found = [message for message in check_settings() if message.id == "idwise_events.W005"]
+
+    if warned is None:
+        assert found == []
+    else:
+        [message] = found
+        assert warned in message.msg
+        assert CANARY not in f"{message.msg} {message.hint}"
 
 
 def test_the_project_dispatcher_uses_the_settings(settings: Any) -> None:
