@@ -305,20 +305,21 @@ class Dispatcher:
     # -- handling --------------------------------------------------------------------------
 
     def early_response(
-        self, method: str, content_length: int | str | None = None
+        self, method: str, content_length: int | str | None = None, client_ip: str | None = None
     ) -> WebhookResponse | None:
         """The answer to give before reading the body, or ``None`` to go on and read it.
 
         Adapters call it first: a method other than POST gets 405, and a ``Content-Length``
-        over ``max_body_bytes`` gets 413 without the body being read.
+        over ``max_body_bytes`` gets 413 without the body being read. ``client_ip`` (the
+        connecting peer) goes into the log record of such a refusal.
         """
         started = time.perf_counter()
         if method.upper() != "POST":
-            return answer(self._responses, Outcome.METHOD_NOT_ALLOWED, started)
+            return answer(self._responses, Outcome.METHOD_NOT_ALLOWED, started, client_ip=client_ip)
         if isinstance(content_length, str):
             content_length = int(content_length) if content_length.isdigit() else None
         if content_length is not None and content_length > self._max_body_bytes:
-            return answer(self._responses, Outcome.TOO_LARGE, started)
+            return answer(self._responses, Outcome.TOO_LARGE, started, client_ip=client_ip)
         return None
 
     def handle(self, request: WebhookRequest) -> WebhookResponse:

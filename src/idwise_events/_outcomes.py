@@ -121,6 +121,7 @@ def answer(
     note: str | None = None,
     exc_info: BaseException | None = None,
     level: int | None = None,
+    client_ip: str | None = None,
 ) -> WebhookResponse:
     """The response for ``outcome`` (from ``responses``), and the delivery's one log record.
 
@@ -128,7 +129,8 @@ def answer(
     names fields, never their values). The record carries ``event_type``, ``event_id``,
     ``outcome``, ``status``, ``duration_ms`` and ``client_ip`` as attributes; never a header
     value or the body. ``level`` overrides the outcome's usual level (a warning for an event
-    processed with something to note).
+    processed with something to note). ``client_ip`` is the peer's address when there is no
+    ``request`` yet (an early refusal).
     """
     response = responses[outcome]
     status = response.status
@@ -141,7 +143,8 @@ def answer(
     if logger.isEnabledFor(level):
         event_type = event.event if event is not None else None
         event_id = event.event_id if event is not None else None
-        client_ip = request.client_ip if request is not None else None
+        if request is not None:
+            client_ip = request.client_ip
         if event_type is not None:
             subject = f" {event_type} {event_id or '(no eventId)'}"
         else:

@@ -237,7 +237,14 @@ def serve_wsgi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     client = Client(app(dispatcher))
 
     def send(method: str, body: bytes, headers: dict[str, str]) -> Reply:
-        response = client.open(PATH, method=method, data=body, headers=headers)
+        # Every WSGI server sets REMOTE_ADDR; werkzeug's bare test client does not.
+        response = client.open(
+            PATH,
+            method=method,
+            data=body,
+            headers=headers,
+            environ_base={"REMOTE_ADDR": "192.0.2.10"},
+        )
         return Reply(response.status_code, lowercase(response.headers), response.get_data())
 
     return send

@@ -7,6 +7,7 @@ contract suite is over every backend.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -137,3 +138,24 @@ def test_other_methods_get_405(send: Send, method: str, recorder: Recorder) -> N
     assert (reply.status, outcome(reply)) == (405, "method_not_allowed")
     assert reply.headers["allow"] == "POST"
     assert recorder.seen == []
+
+
+def test_every_refusal_is_logged_with_the_connecting_peer(
+    send: Send, caplog: pytest.LogCaptureFixture
+) -> None:
+    """405 and 413 are refused before the body is read, yet log the peer as a 401 does."""
+    oversized = body_of(make_event(FinishedJourney, padding="x" * 5000))
+
+    with caplog.at_level(logging.INFO, logger="idwise_events"):
+        send("GET", b"", {})
+        send("POST", oversized, HEADERS)
+        send("POST", body_of(make_event(FinishedJourney)), {"Authorization": "Bearer wrong"})
+
+    peers = {
+        record.outcome: record.client_ip  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "idwise_events"
+    }
+    assert set(peers) == {"method_not_allowed", "too_large", "unauthorized"}
+    assert peers["unauthorized"] is not None
+    assert peers["method_not_allowed"] == peers["too_large"] == peers["unauthorized"]

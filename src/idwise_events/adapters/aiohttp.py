@@ -33,7 +33,7 @@ def to_response(response: WebhookResponse) -> web.Response:
 
 async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method, request.content_length)
+    early = dispatcher.early_response(request.method, request.content_length, request.remote)
     if early is None:
         early = await dispatcher.handle_async(await to_webhook_request(request))
     return to_response(early)

@@ -74,7 +74,10 @@ def to_response(response: WebhookResponse) -> tuple[Message, Message]:
 async def handle(scope: Scope, receive: Receive, send: Send, dispatcher: Dispatcher) -> None:
     """Answer one HTTP request: refuse early (405, 413 on ``Content-Length``) or dispatch it."""
     length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-    early = dispatcher.early_response(scope["method"], length.decode("latin-1") if length else None)
+    client = scope.get("client")
+    early = dispatcher.early_response(
+        scope["method"], length.decode("latin-1") if length else None, client[0] if client else None
+    )
     if early is None:
         try:
             request = await to_webhook_request(scope, receive, max_bytes=dispatcher.max_body_bytes)

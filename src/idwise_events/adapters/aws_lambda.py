@@ -37,8 +37,7 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     else:
         # A str body is the text as sent; lone surrogates are kept for the parser to refuse.
         raw = body.encode("utf-8", "surrogatepass")
-    context = event.get("requestContext") or {}
-    source = (context.get("http") or context.get("identity") or {}).get("sourceIp")
+    source = _source_ip(event)
     multi = event.get("multiValueHeaders")
     if multi:
         pairs = [(name, value) for name, values in multi.items() for value in values or ()]
@@ -60,8 +59,15 @@ def handle(event: LambdaEvent, dispatcher: Dispatcher) -> dict[str, Any]:
     """Answer one invocation: refuse other methods (405) or dispatch the body."""
     context = event.get("requestContext") or {}
     method = event.get("httpMethod") or (context.get("http") or {}).get("method") or ""
-    early = dispatcher.early_response(method)
+    early = dispatcher.early_response(method, client_ip=_source_ip(event))
     return to_response(early or dispatcher.handle(to_webhook_request(event)))
+
+
+def _source_ip(event: LambdaEvent) -> str | None:
+    """The caller's address, from the HTTP API's or the REST API's request context."""
+    context = event.get("requestContext") or {}
+    source: str | None = (context.get("http") or context.get("identity") or {}).get("sourceIp")
+    return source
 
 
 def lambda_handler(dispatcher: Dispatcher) -> Callable[[LambdaEvent, Any], dict[str, Any]]:

@@ -39,13 +39,17 @@ def to_response(response: WebhookResponse) -> HttpResponse:
 
 def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method or "", request.META.get("CONTENT_LENGTH"))
+    early = dispatcher.early_response(
+        request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
+    )
     return to_response(early or dispatcher.handle(to_webhook_request(request)))
 
 
 async def handle_async(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
     """As `handle`, through `Dispatcher.handle_async` (Django has read the body already)."""
-    early = dispatcher.early_response(request.method or "", request.META.get("CONTENT_LENGTH"))
+    early = dispatcher.early_response(
+        request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
+    )
     if early is not None:
         return to_response(early)
     return to_response(await dispatcher.handle_async(to_webhook_request(request)))

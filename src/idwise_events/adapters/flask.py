@@ -35,7 +35,7 @@ def to_response(response: WebhookResponse) -> flask.Response:
 
 def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method, request.content_length)
+    early = dispatcher.early_response(request.method, request.content_length, request.remote_addr)
     return to_response(early or dispatcher.handle(to_webhook_request(request)))
 
 

@@ -37,7 +37,10 @@ def to_response(response: WebhookResponse) -> Response:
 
 async def handle(request: Request, dispatcher: Dispatcher) -> Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method, request.headers.get("content-length"))
+    client = request.client
+    early = dispatcher.early_response(
+        request.method, request.headers.get("content-length"), client and client.host
+    )
     if early is None:
         early = await dispatcher.handle_async(await to_webhook_request(request))
     return to_response(early)

@@ -63,7 +63,9 @@ def to_response(response: WebhookResponse) -> WsgiResponse:
 def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     method = str(environ.get("REQUEST_METHOD", ""))
-    early = dispatcher.early_response(method, environ.get("CONTENT_LENGTH") or None)
+    early = dispatcher.early_response(
+        method, environ.get("CONTENT_LENGTH") or None, environ.get("REMOTE_ADDR")
+    )
     if early is None:
         request = to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
         early = dispatcher.handle(request)

@@ -156,7 +156,9 @@ def _receiver(
         if where != path:
             response = _NOT_FOUND
         else:
-            early = dispatcher.early_response(method, environ.get("CONTENT_LENGTH") or None)
+            early = dispatcher.early_response(
+                method, environ.get("CONTENT_LENGTH") or None, environ.get("REMOTE_ADDR")
+            )
             if early is None:
                 request = wsgi.to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
                 early = dispatcher.handle(request)
