@@ -83,3 +83,9 @@ def test_help_and_version_exit_0() -> None:
     assert commands == ["demo", "listen", "send", "validate", "schema", "purge"]
     assert version.stdout == "idwise-events, version 0.1.0\n"
     assert bare.stdout == helped.stdout
+    examples = [line.strip() for line in helped.stdout.splitlines() if "idwise-events " in line]
+    assert examples[-2:] == [  # kept as written, one command a line
+        "idwise-events listen --bearer TOKEN",
+        'idwise-events send "Finished Journey" --url http://127.0.0.1:8000/ --bearer TOKEN',
+    ]
+    assert "\\b" not in helped.stdout

@@ -32,14 +32,14 @@ class _Group(click.Group):
 )
 @click.version_option(__version__, "--version", "-V", prog_name="idwise-events")
 def cli() -> None:
-    r"""Try, inspect and test IDWise webhooks on your machine.
+    """Try, inspect and test IDWise webhooks on your machine.
 
     Start with `idwise-events demo`. Then `listen` is a local receiver and `send` plays IDWise:
 
     \b
       idwise-events listen --bearer TOKEN
       idwise-events send "Finished Journey" --url http://127.0.0.1:8000/ --bearer TOKEN
-    """
+    """  # noqa: D301 -- "\b" must be the backspace character: Click keeps the block as written
 
 
 for _command in (demo, listen, send, validate, schema, purge):
