@@ -107,10 +107,11 @@ def _report(
     table.add_column("Retry", no_wrap=True)
     table.add_column("What the handler saw", overflow="fold")
     expected = True
-    processed = duplicates = 0
+    processed = earlier = duplicates = 0
     for name, first, retry, view in rows:
         first_outcome, retry_outcome = _outcome(first), _outcome(retry)
         processed += first_outcome == "processed"
+        earlier += first_outcome == "duplicate"
         duplicates += retry_outcome == "duplicate"
         expected &= (
             first.status == 200
@@ -128,10 +129,12 @@ def _report(
     expected &= forged.status == 401
     out = stdout()
     out.print(table)
+    runs = [f"{processed} processed, handler run once each"] if processed else []
+    if earlier:  # a --db kept from an earlier run
+        runs.append(f"{earlier} processed in an earlier run, handler not run again")
     out.print(
-        f"{len(rows)} event types: {processed} processed, handler run once each;"
-        f" {duplicates} retries acknowledged as duplicates; forged request answered"
-        f" {forged.status}."
+        f"{len(rows)} event types: {'; '.join(runs)}; {duplicates} retries acknowledged as"
+        f" duplicates; forged request answered {forged.status}."
     )
     if kept:
         out.print(f"The store {path} remembers them: run again and every delivery is a duplicate.")
