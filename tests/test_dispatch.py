@@ -30,6 +30,7 @@ from idwise_events import (
     VerificationError,
     WebhookRequest,
     WebhookResponse,
+    as_async_store,
     fingerprint,
 )
 from idwise_events.stores.sql import SqlStore
@@ -524,24 +525,7 @@ def test_handle_async_runs_plain_handlers_and_store_calls_through_run_sync(
 
 def test_the_sync_handle_refuses_an_async_only_store() -> None:
     """An async store cannot serve handle(): a TypeError says to use handle_async."""
-
-    class AsyncOnly:
-        def __init__(self) -> None:
-            self.inner = MemoryStore()
-
-        async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
-            return self.inner.claim(key, lease=lease, fingerprint=fingerprint)
-
-        async def complete(self, key: str, token: str) -> bool:
-            return self.inner.complete(key, token)
-
-        async def release(self, key: str, token: str) -> bool:
-            return self.inner.release(key, token)
-
-        async def purge(self) -> int:
-            return self.inner.purge()
-
-    dispatcher = Dispatcher(verifier=VERIFIER, store=AsyncOnly())
+    dispatcher = Dispatcher(verifier=VERIFIER, store=as_async_store(MemoryStore()))
     request = build_request(make_event(FinishedJourney), VERIFIER)
 
     with pytest.raises(TypeError, match="handle_async"):
