@@ -46,6 +46,7 @@ from ._events import (
     UpdatedJourney,
     VerificationUpdateRequired,
 )
+from ._inbox import Accepted, Delivery, DeliveryState, Inbox, Taken
 from ._outcomes import Outcome
 from ._parse import json_schema, parse_event
 from ._request import WebhookRequest, WebhookResponse
@@ -62,6 +63,7 @@ from ._store import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accepted",
     "AllOf",
     "AmlMonitorUpdate",
     "AmlMonitorUpdateBody",
@@ -71,6 +73,8 @@ __all__ = [
     "ClaimResult",
     "Claimed",
     "Completed",
+    "Delivery",
+    "DeliveryState",
     "Dispatcher",
     "Event",
     "EventType",
@@ -89,6 +93,7 @@ __all__ = [
     "IdempotencyStore",
     "IdwiseEventsError",
     "InProgress",
+    "Inbox",
     "IpAllowlist",
     "KnownEvent",
     "KycRenewalDeadlineExceeded",
@@ -107,6 +112,7 @@ __all__ = [
     "StepType",
     "StoreError",
     "SystemDecision",
+    "Taken",
     "UnknownEvent",
     "UpdateTrigger",
     "UpdatedJourney",

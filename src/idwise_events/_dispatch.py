@@ -22,6 +22,7 @@ from ._async_store import AsyncIdempotencyStore, SyncRunner, as_async_store
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
+from ._inbox import Inbox
 from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, responses_for
 from ._parse import DEFAULT_MAX_BYTES, parse_event
 from ._request import WebhookRequest, WebhookResponse
@@ -147,6 +148,7 @@ class Dispatcher:
         max_body_bytes: int = DEFAULT_MAX_BYTES,
         statuses: Mapping[Outcome, int] | None = None,
         run_sync: SyncRunner | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         if not isinstance(verifier, Verifier):
             raise TypeError(f"Dispatcher: verifier {type(verifier).__name__} has no verify()")
@@ -172,6 +174,10 @@ class Dispatcher:
         self._handlers: dict[type[Any], tuple[_Handler, ...]] = dict.fromkeys(EVENT_MODELS, ())
         self._invalid_hooks: list[_Handler] = []
         self._mismatch_hooks: list[_Handler] = []
+        self._accepted_hooks: list[_Handler] = []
+        if inbox is not None and not isinstance(inbox, Inbox):
+            raise TypeError(f"Dispatcher: inbox {type(inbox).__name__} lacks the Inbox methods")
+        self._inbox = inbox
 
     @property
     def verifier(self) -> Verifier:
@@ -182,6 +188,11 @@ class Dispatcher:
     def store(self) -> IdempotencyStore | AsyncIdempotencyStore:
         """The idempotency store events are claimed in."""
         return self._store
+
+    @property
+    def inbox(self) -> Inbox | None:
+        """Where deliveries are accepted for processing by workers, if the dispatcher has one."""
+        return self._inbox
 
     @property
     def lease(self) -> timedelta:
@@ -294,6 +305,31 @@ class Dispatcher:
         """
         self._mismatch_hooks.append(_Handler(hook))
         return hook
+
+    def on_accepted(self, hook: Callable[[int], R]) -> Callable[[int], R]:
+        """Register a hook called with a delivery's inbox id once it is stored (inbox only).
+
+        The queue integrations use it to enqueue the job that processes the delivery. A hook
+        that raises is logged and does not change the answer: the delivery is stored, and the
+        periodic sweep enqueues it again.
+        """
+        self._accepted_hooks.append(_Handler(hook))
+        return hook
+
+    def dispatch(self, event: Event) -> None:
+        """Run the handlers registered for ``event`` now, in registration order.
+
+        This is what a delivery runs once claimed, without the claim: the inbox workers call it,
+        and tests may too. The first handler that raises stops the others; its exception
+        propagates.
+        """
+        for handler in self._handlers[type(event)]:
+            handler.call((event,))
+
+    async def dispatch_async(self, event: Event) -> None:
+        """`dispatch` from async code: coroutine handlers awaited, plain ones in a thread."""
+        for handler in self._handlers[type(event)]:
+            await handler.call_async((event,), self._run_sync)
 
     def _register(self, types: frozenset[type[Any]] | None, handler: Callable[..., object]) -> None:
         self._registrations.append((types, _Handler(handler)))
