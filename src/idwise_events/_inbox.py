@@ -5,7 +5,8 @@ body, event type, idempotency key and fingerprint) into the inbox in one atomic 
 which is also the idempotency claim, and answers 200. A worker (a Celery task, a PostgreSQL
 queue's job, or the embedded worker on SQLite) then *takes* the delivery by its id with a lease and
 a fencing token, runs the handlers, and *completes* it; a failure schedules a *retry* with backoff,
-and after the last attempt the delivery is *dead* (a dead letter), kept with its last error until replayed.
+and after the last attempt the delivery is *dead* (a dead letter), kept with its last error until
+replayed.
 
 Jobs carry only the delivery's id, and taking it is atomic, so a job that an engine delivers twice
 runs the handlers once; a periodic sweep finds accepted deliveries whose job was lost.
