@@ -1,0 +1,106 @@
+"""The inbox processed by real engines: Celery on Redis, procrastinate on PostgreSQL.
+
+Each test accepts deliveries into the inbox as the HTTP side does, enqueues their jobs, and runs
+real worker processes; the handler counts its attempts and successful runs in PostgreSQL
+(tests/inbox/engines/app.py), which is what the assertions read.
+"""
+
+from __future__ import annotations
+
+import kombu.exceptions
+import pytest
+
+from idwise_events import DeliveryState
+
+from .app import RETRIES, accept, effects
+from .conftest import Engine, RedisServer, Workers, wait_until
+
+
+def runs_of(engine: Engine, key: str) -> tuple[int, int]:
+    """(attempts, successful runs) of the event ``key``'s handler so far."""
+    return effects(engine.database).get(key, (0, 0))
+
+
+def state_of(engine: Engine, delivery_id: int) -> DeliveryState | None:
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    delivery = inbox.get(delivery_id)
+    return delivery.state if delivery is not None else None
+
+
+def test_accepted_delivery_is_processed_by_a_worker(engine: Engine) -> None:
+    """A delivery accepted and enqueued runs its handler once on a worker, and is done."""
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    engine.enqueue(delivery_id)
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (1, 1)
+
+
+def test_failing_handler_is_retried_until_it_succeeds(engine: Engine) -> None:
+    """A handler failing twice is run again with backoff, and its third attempt completes it."""
+    delivery_id, key = accept(engine.dispatcher, "flaky", 1)
+    engine.enqueue(delivery_id)
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (3, 1)
+
+
+def test_handler_failing_every_attempt_makes_a_dead_letter(engine: Engine) -> None:
+    """After the policy's last attempt the delivery is dead, with the error kept, never run."""
+    delivery_id, key = accept(engine.dispatcher, "dead", 1)
+    engine.enqueue(delivery_id)
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DEAD, what="dead")
+    assert runs_of(engine, key) == (RETRIES.max_attempts, 0)
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    delivery = inbox.get(delivery_id)
+    assert delivery is not None
+    assert delivery.last_error == "RuntimeError: dead handler, attempt 3"
+
+
+def test_job_delivered_twice_runs_the_handler_once(engine: Engine) -> None:
+    """The same delivery enqueued three times, on two concurrent job slots: one handler run."""
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    for _ in range(3):
+        engine.enqueue(delivery_id)
+    engine.start_worker(concurrency=2)
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    # The other jobs find it done (or held) and skip it: give them the time to run.
+    other_id, other_key = accept(engine.dispatcher, "ok", 2)
+    engine.enqueue(other_id)
+    wait_until(lambda: runs_of(engine, other_key) == (1, 1), what="a later job")
+    assert runs_of(engine, key) == (1, 1)
+
+
+def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(
+    engine: Engine, workers: Workers
+) -> None:
+    """SIGKILL while the handler runs: another worker processes the delivery after the lease."""
+    delivery_id, key = accept(engine.dispatcher, "slow", 1)
+    engine.enqueue(delivery_id)
+    first = engine.start_worker()
+    wait_until(lambda: runs_of(engine, key) == (1, 0), what="the handler to start")
+    workers.kill(first)
+    assert state_of(engine, delivery_id) is DeliveryState.PROCESSING
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (2, 1)
+
+
+# procrastinate's queue is the database the delivery is committed to: no broker to lose.
+@pytest.mark.parametrize("engine", ["celery"], indirect=True)
+def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
+    engine: Engine, redis: RedisServer
+) -> None:
+    """Broker down after the commit: the enqueue fails; once it is back, the sweep processes it."""
+    engine.start_worker()
+    redis.stop()
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    with pytest.raises(kombu.exceptions.OperationalError):
+        engine.enqueue(delivery_id)
+    assert state_of(engine, delivery_id) is DeliveryState.PENDING
+    redis.start()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="the sweep")
+    assert runs_of(engine, key) == (1, 1)
