@@ -104,3 +104,28 @@ def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
     redis.start()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="the sweep")
     assert runs_of(engine, key) == (1, 1)
+
+
+EVENTS = 2_000
+
+
+def test_four_worker_processes_run_every_handler_exactly_once(engine: Engine) -> None:
+    """2,000 deliveries on 4 worker processes: each event's handler ran once, none twice.
+
+    Counted by the handler itself in PostgreSQL (one row per event key). Procrastinate runs 4
+    worker processes; Celery runs one worker with 4 pool processes (and beat).
+    """
+    accepted = [accept(engine.dispatcher, "ok", n) for n in range(EVENTS)]
+    if engine.name == "celery":
+        engine.start_worker(concurrency=4)
+    else:
+        for _ in range(4):
+            engine.start_worker(concurrency=1)
+    for delivery_id, _ in accepted:
+        engine.enqueue(delivery_id)
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    wait_until(
+        lambda: inbox.stats()[DeliveryState.DONE] == EVENTS, timeout=240, what="every delivery"
+    )
+    assert effects(engine.database) == {key: (1, 1) for _, key in accepted}
