@@ -7,6 +7,7 @@ import itertools
 import threading
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from ._inbox import (
     MAX_ERROR_LENGTH,
@@ -230,7 +231,7 @@ class MemoryInbox:
             )
             return True
 
-    def _update(self, row: Delivery, **changes: object) -> Delivery:
+    def _update(self, row: Delivery, **changes: Any) -> Delivery:
         row = dataclasses.replace(row, **changes)
         self._rows[row.id] = row
         return row

@@ -157,7 +157,11 @@ def process(
         failure = exc
     except BaseException as stop:
         renewer.stop()
-        job.give_back(lambda: inbox.retry(delivery_id, taken.token, **job.given_back(stop)))
+        arguments = job.given_back(stop)
+        try:
+            inbox.retry(delivery_id, taken.token, **arguments)
+        except Exception:
+            job.give_back_failed()
         raise
     finally:
         renewer.stop()
@@ -260,7 +264,7 @@ def _skipped(delivery_id: int) -> ProcessOutcome:
 
 
 def describe_error(exc: BaseException) -> str:
-    """``"ExceptionType: message"``, escaped of control characters and capped, as inboxes keep it."""
+    """``"ExceptionType: message"``, escaped of control characters and capped: a ``last_error``."""
     message = str(exc)
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return escaped(text, MAX_ERROR_LENGTH)
@@ -304,12 +308,6 @@ class _Job:
     def given_back(self, stop: BaseException) -> dict[str, Any]:
         """The arguments of the `Inbox.retry` that gives the delivery back to another worker."""
         return {"at": self.clock(), "error": f"interrupted ({type(stop).__name__}): given back"}
-
-    def give_back(self, retry: Callable[[], bool]) -> None:
-        try:
-            retry()
-        except Exception:
-            self.give_back_failed()
 
     def give_back_failed(self) -> None:
         logger.warning(
