@@ -91,7 +91,8 @@ def install(
             raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
         return outcome.value
 
-    @app.task(name="idwise_events.sweep", ignore_result=True, **options)
+    # bind=False spelled out: with **options, type checkers then pick the unbound task's type.
+    @app.task(name="idwise_events.sweep", bind=False, ignore_result=True, **options)
     def sweep_task() -> int:
         return sweep(inbox, enqueue, older_than=sweep_every)
 

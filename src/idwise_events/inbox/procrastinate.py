@@ -9,6 +9,7 @@ from __future__ import annotations
 
 try:
     import procrastinate
+    import procrastinate.tasks
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         "idwise_events.inbox.procrastinate needs procrastinate:"
