@@ -186,12 +186,20 @@ class Workers:
                 "-m", "procrastinate", "--app", "tests.inbox.engines.app.procrastinate_app",
                 "worker", "--concurrency", str(concurrency), "--queues", "idwise_events",
             ]  # fmt: skip
-        log = (self.directory / f"{engine}-{len(self.processes)}.log").open("wb")
-        environment = {**os.environ, DATABASE_ENV: database_url, BROKER_ENV: broker_url}
+        environment = {DATABASE_ENV: database_url, BROKER_ENV: broker_url}
+        return self.spawn(arguments, environment=environment)
+
+    def spawn(
+        self, arguments: list[str], *, environment: dict[str, str], cwd: Path = ROOT
+    ) -> subprocess.Popen[bytes]:
+        """Run ``python *arguments`` in ``cwd`` with ``environment`` added, logged to a file."""
+        log = (self.directory / f"worker-{len(self.processes)}.log").open("wb")
+        # Not pytest-django's test project: Celery would set Django up in its workers.
+        inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         process = subprocess.Popen(
             [sys.executable, *arguments],
-            cwd=ROOT,
-            env=environment,
+            cwd=cwd,
+            env={**inherited, **environment},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: a kill reaches its children too
