@@ -221,4 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The apps are built in the module the workers import by name, not in __main__.
+    import inbox_workers
+
+    sys.exit(inbox_workers.main())
