@@ -11,14 +11,20 @@ import kombu.exceptions
 import pytest
 
 from idwise_events import DeliveryState
+from idwise_events.testing.postgres import TemporaryPostgres
 
-from .app import RETRIES, accept, effects
+from ...conftest import require_postgres_programs
+from .app import RETRIES, accept, celery_engine, create_effects_table, effects
 from .conftest import Engine, RedisServer, Workers, wait_until
 
 
 def runs_of(engine: Engine, key: str) -> tuple[int, int]:
     """(attempts, successful runs) of the event ``key``'s handler so far."""
-    return effects(engine.database).get(key, (0, 0))
+    return runs_of_key(engine.database, key)
+
+
+def runs_of_key(database: str, key: str) -> tuple[int, int]:
+    return effects(database).get(key, (0, 0))
 
 
 def state_of(engine: Engine, delivery_id: int) -> DeliveryState | None:
@@ -129,3 +135,27 @@ def test_four_worker_processes_run_every_handler_exactly_once(engine: Engine) ->
         lambda: inbox.stats()[DeliveryState.DONE] == EVENTS, timeout=240, what="every delivery"
     )
     assert effects(engine.database) == {key: (1, 1) for _, key in accepted}
+
+
+def test_celery_retries_the_task_while_the_inbox_is_down(
+    redis: RedisServer, workers: Workers
+) -> None:
+    """PostgreSQL stopped under a worker: the task is retried by Celery, and done once it is back.
+
+    On a PostgreSQL server of its own, stopped and started again on the same port.
+    """
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        create_effects_table(server.url)
+        _, tasks, dispatcher = celery_engine(server.url, redis.url)
+        delivery_id, key = accept(dispatcher, "ok", 1)
+        workers.start("celery", server.url, broker_url=redis.url)
+        server.stop()
+        tasks.process.delay(delivery_id)
+        wait_until(lambda: "Retry in 1s: StoreError" in workers.logs(), what="a Celery retry")
+        server.start()
+        wait_until(lambda: runs_of_key(server.url, key) == (1, 1), what="the handler")
+        assert dispatcher.inbox is not None
+        delivery = dispatcher.inbox.get(delivery_id)
+        assert delivery is not None
+        assert delivery.state is DeliveryState.DONE
