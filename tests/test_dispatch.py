@@ -530,8 +530,7 @@ def test_handle_async_runs_plain_handlers_and_store_calls_through_run_sync(
 def test_handle_async_takes_each_step_apart_when_a_handler_is_a_coroutine(
     tmp_path: Path,
 ) -> None:
-    """With a coroutine handler, the blocking store's calls go to threads and the handler runs
-    on the event loop."""
+    """With a coroutine handler, the store's calls go to threads, the handler runs on the loop."""
     hops: list[str] = []
 
     def run_sync(func: Any) -> Any:
@@ -704,8 +703,11 @@ def test_answers_are_immutable_so_one_can_be_shared_by_many_deliveries(
 
 
 def test_a_cancelled_async_handler_releases_the_claim_and_the_retry_runs_it() -> None:
-    """A delivery cancelled mid-handler (client gone, server stopping) re-raises the
-    cancellation, and IDWise's retry is processed at once instead of waiting out the lease."""
+    """A delivery cancelled mid-handler (client gone, server stopping) releases its claim.
+
+    The cancellation propagates, and IDWise's retry is processed at once instead of waiting out
+    the lease.
+    """
     dispatcher = Dispatcher(verifier=VERIFIER)
     started = asyncio.Event()
     calls: list[str] = []
@@ -769,8 +771,10 @@ def test_an_interrupted_sync_handler_releases_the_claim_and_re_raises(
 def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     field: str, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The event name and eventId are escaped in the log message and cut short there; the
-    structured fields keep the whole value, escaped."""
+    """The event name and eventId are escaped in the log message and cut short there.
+
+    The structured fields keep the whole value, escaped.
+    """
     caplog.set_level(logging.INFO, logger="idwise_events")
     payload = json.loads(make_event(FinishedJourney).model_dump_json(by_alias=True))
     if field == "event":
@@ -782,8 +786,10 @@ def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     assert response.status == 200
     [record] = [r for r in caplog.records if r.name == "idwise_events" and hasattr(r, "outcome")]
     message = record.getMessage()
-    assert "\n" not in message and "\r" not in message and "\x1b" not in message
+    for control in ("\n", "\r", "\x1b"):
+        assert control not in message
     assert len(message) < 1_000
     structured = record.event_id if field == "eventId" else record.event_type
-    assert "\n" not in structured and "\x1b" not in structured
+    assert "\n" not in structured
+    assert "\x1b" not in structured
     assert len(structured) >= len(value)
