@@ -789,7 +789,7 @@ def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     for control in ("\n", "\r", "\x1b"):
         assert control not in message
     assert len(message) < 1_000
-    structured = record.event_id if field == "eventId" else record.event_type
+    structured: str = getattr(record, "event_id" if field == "eventId" else "event_type")
     assert "\n" not in structured
     assert "\x1b" not in structured
     assert len(structured) >= len(value)
