@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from datetime import timedelta
@@ -23,7 +24,7 @@ from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
 from ._inbox import Accepted, Inbox
-from ._leases import Hold, LeaseKeeper, hold_async
+from ._leases import Hold, hold, hold_async
 from ._outcomes import (
     UNAVAILABLE_RETRY_AFTER,
     Delivered,
@@ -273,11 +274,10 @@ class Dispatcher:
         self._max_body_bytes = max_body_bytes
         # Leases are renewed while handlers run, from a thread for a sync store; a store of
         # one's own written before `renew` existed simply is not renewed.
-        sync_renew = getattr(self._sync_store, "renew", None)
-        self._keeper = None if sync_renew is None else LeaseKeeper(sync_renew, lease)
+        self._renew = getattr(self._sync_store, "renew", None)
         async_renew = getattr(self._async_store, "renew", None)
-        self._renew_async = async_renew if sync_renew is None else None
-        if sync_renew is None and async_renew is None:
+        self._renew_async = async_renew if self._renew is None else None
+        if self._renew is None and async_renew is None:
             logger.warning(
                 "idwise_events: store %s has no renew(): a handler that outlives the lease (%s)"
                 " may run twice",
@@ -292,6 +292,9 @@ class Dispatcher:
         if inbox is not None and not isinstance(inbox, Inbox):
             raise TypeError(f"Dispatcher: inbox {type(inbox).__name__} lacks the Inbox methods")
         self._inbox = inbox
+        # A MemoryStore remembers events in one process only: watched until it is warned about.
+        self._memory_pid: int | None = os.getpid() if type(store) is MemoryStore else None
+        self._spawn_checked = False
         self._one_trip = False
         self._update_one_trip()
 
@@ -504,6 +507,8 @@ class Dispatcher:
         """
         if self._sync_store is None:
             raise TypeError("this dispatcher's store is async: use `await handle_async(request)`")
+        if self._memory_pid is not None:
+            self._check_processes()
         flow = self._flow(request)
         try:
             step = next(flow)
@@ -526,6 +531,8 @@ class Dispatcher:
         ``run_sync`` if the dispatcher was given one). When nothing is a coroutine, the whole
         delivery takes one trip to a worker thread rather than one per call.
         """
+        if self._memory_pid is not None:
+            self._check_processes()
         if self._one_trip:
             run_sync = self._run_sync
             if run_sync is None:
@@ -545,6 +552,29 @@ class Dispatcher:
         except StopIteration as done:
             response = done.value
             return response
+
+    def _check_processes(self, *, multiprocess: bool = False) -> None:
+        """Warn, once, when a MemoryStore serves one of several processes: each has its own.
+
+        Seen when the dispatcher was built in a process that forked this one (``gunicorn
+        --preload``), in a server's spawned worker process (``uvicorn --workers``), or when the
+        WSGI server says it runs several processes (``multiprocess``).
+        """
+        if not (multiprocess or os.getpid() != self._memory_pid):
+            if self._spawn_checked:
+                return
+            import multiprocessing
+
+            self._spawn_checked = True
+            if multiprocessing.parent_process() is None:
+                return
+        self._memory_pid = None
+        logger.warning(
+            "idwise_events: this dispatcher's MemoryStore is per process, and this is one of"
+            " several worker processes: a retry reaching another process runs the handlers"
+            " again. Use SqlStore (SQLite on one machine, PostgreSQL across machines): see the"
+            " Backends section of the docs' Idempotency page."
+        )
 
     def _answer(
         self,
@@ -679,8 +709,8 @@ class Dispatcher:
 
     def _hold(self, key: str, token: str) -> Hold | None:
         """Keep the claim's lease renewed while the handlers run, if the store can renew."""
-        if self._keeper is not None:
-            return self._keeper.hold(key, token)
+        if self._renew is not None:
+            return hold(key, token, self._renew, self._lease)
         if self._renew_async is not None:
             return hold_async(key, token, self._renew_async, self._lease)
         return None

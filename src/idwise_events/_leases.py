@@ -3,7 +3,8 @@
 A claim's lease lets another delivery take the event over once a crashed worker's time is up.
 A handler that is merely slow (a back office taking minutes, a long GC pause) must not lose it:
 while handlers run, the lease is extended every third of its length, so an event runs twice only
-if its worker really died.
+if its worker really died. One daemon thread renews every claim of the process; it runs while
+there are claims to keep and stops when there are none.
 """
 
 from __future__ import annotations
@@ -22,24 +23,28 @@ __all__: list[str] = []
 
 logger = logging.getLogger("idwise_events")
 
+Renew = Callable[..., bool]
+"""A store's ``renew(key, token, *, lease=...)``."""
+
 
 class Hold:
     """One claim being kept alive; `stop` once its handlers are done."""
 
-    __slots__ = ("_handle", "_keeper", "due", "key", "token")
+    __slots__ = ("_handle", "due", "key", "lease", "renew", "token")
 
-    def __init__(self, key: str, token: str, keeper: LeaseKeeper | None = None) -> None:
+    def __init__(self, key: str, token: str, renew: Any, lease: timedelta) -> None:
         self.key = key
         self.token = token
+        self.renew = renew
+        self.lease = lease
         self.due = 0.0
-        self._keeper = keeper
         self._handle: Any = None  # the event loop's timer, for an async-only store
 
     def stop(self) -> None:
         """Renew no more (the claim is about to be completed or released)."""
-        if self._keeper is not None:
-            self._keeper.drop(self)
-        elif self._handle is not None:
+        if self._handle is None:
+            _held.pop(self, None)
+        else:
             self._handle.cancel()
             self._handle = None
 
@@ -54,63 +59,52 @@ def _lost(key: str, error: BaseException | None = None) -> None:
     )
 
 
-class LeaseKeeper:
-    """Renews the leases a dispatcher holds, from one daemon thread started on first use."""
+# The claims of this process being kept, and the thread keeping them (with the process it was
+# started in: a forked child inherits the map but not the thread).
+_held: dict[Hold, None] = {}
+_lock = threading.Lock()
+_thread: tuple[int, threading.Thread] | None = None
 
-    def __init__(self, renew: Callable[..., bool], lease: timedelta) -> None:
-        self._renew = renew
-        self._lease = lease
-        self._period = lease.total_seconds() / 3
-        self._reset()
 
-    def _reset(self) -> None:
-        self._pid = os.getpid()  # a forked child has the lock and the map, but not the thread
-        self._lock = threading.Lock()
-        self._held: dict[Hold, None] = {}
-        self._thread: threading.Thread | None = None
+def hold(key: str, token: str, renew: Renew, lease: timedelta) -> Hold:
+    """Renew the lease of ``key`` held with ``token`` through ``renew`` until it is stopped."""
+    global _thread
+    kept = Hold(key, token, renew, lease)
+    kept.due = time.monotonic() + lease.total_seconds() / 3
+    with _lock:
+        _held[kept] = None
+        if _thread is None or _thread[0] != os.getpid():
+            thread = threading.Thread(target=_keep, name="idwise-events-leases", daemon=True)
+            _thread = (os.getpid(), thread)
+            thread.start()
+    return kept
 
-    def hold(self, key: str, token: str) -> Hold:
-        """Start renewing the lease of ``key`` held with ``token``."""
-        hold = Hold(key, token, self)
-        hold.due = time.monotonic() + self._period
-        if self._pid != os.getpid():
-            self._reset()
-        with self._lock:
-            self._held[hold] = None
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="idwise-events-leases", daemon=True
-                )
-                self._thread.start()
-        return hold
 
-    def drop(self, hold: Hold) -> None:
-        with self._lock:
-            self._held.pop(hold, None)
+def _keep() -> None:
+    global _thread
+    while True:
+        now = time.monotonic()
+        with _lock:
+            if not _held:  # nothing to keep: the next hold starts a new thread
+                _thread = None
+                return
+            held = list(_held)
+        due = [kept for kept in held if kept.due <= now]
+        for kept in due:
+            kept.due = now + kept.lease.total_seconds() / 3
+            _renew(kept)
+        wake = min(kept.due for kept in held)
+        time.sleep(max(0.0, wake - time.monotonic()))
 
-    def _run(self) -> None:
-        while True:
-            now = time.monotonic()
-            with self._lock:
-                due = [hold for hold in self._held if hold.due <= now]
-                for hold in due:
-                    hold.due = now + self._period
-                wake = min((hold.due for hold in self._held), default=now + self._period)
-            for hold in due:
-                self._renew_one(hold)
-            time.sleep(max(0.0, wake - time.monotonic()))
 
-    def _renew_one(self, hold: Hold) -> None:
-        try:
-            kept = self._renew(hold.key, hold.token, lease=self._lease)
-        except Exception as error:  # a store outage: try again at the next period
-            _lost(hold.key, error)
-            return
-        if not kept:
-            with self._lock:
-                still_running = self._held.pop(hold, False) is None
-            if still_running:  # not a claim completed while it was being renewed
-                _lost(hold.key)
+def _renew(kept: Hold) -> None:
+    try:
+        renewed = kept.renew(kept.key, kept.token, lease=kept.lease)
+    except Exception as error:  # a store outage: try again at the next period
+        _lost(kept.key, error)
+        return
+    if not renewed and _held.pop(kept, False) is None:
+        _lost(kept.key)  # (a claim completed while it was being renewed is not lost)
 
 
 def hold_async(
@@ -121,19 +115,19 @@ def hold_async(
 
     loop = asyncio.get_running_loop()
     period = lease.total_seconds() / 3
-    hold = Hold(key, token)
+    kept = Hold(key, token, renew, lease)
     tasks: set[asyncio.Task[None]] = set()
 
     async def renew_now() -> None:
         try:
-            kept = await renew(key, token, lease=lease)
+            renewed = await renew(key, token, lease=lease)
         except Exception as error:
             _lost(key, error)
-            kept = True  # try again at the next period
-        if hold._handle is None:  # stopped meanwhile: the claim is being completed
+            renewed = True  # try again at the next period
+        if kept._handle is None:  # stopped meanwhile: the claim is being completed
             return
-        if kept:
-            hold._handle = loop.call_later(period, fire)
+        if renewed:
+            kept._handle = loop.call_later(period, fire)
         else:
             _lost(key)
 
@@ -142,5 +136,5 @@ def hold_async(
         tasks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(tasks.discard)
 
-    hold._handle = loop.call_later(period, fire)
-    return hold
+    kept._handle = loop.call_later(period, fire)
+    return kept
