@@ -9,11 +9,13 @@ import click
 
 from .. import __version__
 from ._demo import demo
+from ._inbox import inbox
 from ._listen import listen
 from ._purge import purge
 from ._schema import schema
 from ._send import send
 from ._validate import validate
+from ._worker import worker
 
 # Set to 1 to see the traceback of an unexpected error (a bug to report) instead of one line.
 _TRACEBACK_VARIABLE = "IDWISE_EVENTS_TRACEBACK"
@@ -42,7 +44,7 @@ def cli() -> None:
     """  # noqa: D301 -- "\b" must be the backspace character: Click keeps the block as written
 
 
-for _command in (demo, listen, send, validate, schema, purge):
+for _command in (demo, listen, send, validate, schema, purge, inbox, worker):
     cli.add_command(_command)
 
 
