@@ -14,7 +14,7 @@ from typing import TypeVar
 from ._allowlist import IpAllowlist
 from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
 
-__all__ = ["AuthConfig", "AuthNames", "build_verifier", "labelled"]
+__all__: list[str] = []
 
 _T = TypeVar("_T")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from ._auth import Verifier
 from ._auth_config import AuthConfig, AuthNames, build_verifier, labelled
 
-__all__ = ["read_env", "verifier_from_env"]
+__all__ = ["verifier_from_env"]
 
 _PREFIX = "IDWISE_WEBHOOK_"
 

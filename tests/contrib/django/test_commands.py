@@ -80,12 +80,15 @@ def test_send_any_event_type(live_server: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_send_reports_credentials_the_server_refuses(live_server: Any, settings: Any) -> None:
+@pytest.mark.urls("docs.examples.django_own_dispatcher")
+def test_send_reports_credentials_the_server_refuses(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Other credentials than the server's: the command fails, saying they were refused."""
-    settings.IDWISE_EVENTS = {"BEARER_TOKEN": "not-the-servers-token"}
+    monkeypatch.setenv("KYC_WEBHOOK_TOKEN", "kyc-token")  # that server's, not IDWISE_EVENTS'
 
     with pytest.raises(CommandError, match="answered 401: the server refused the credentials"):
-        run("idwise_events_send", url=f"{live_server.url}/webhooks/idwise/")
+        run("idwise_events_send", url=f"{live_server.url}/hooks/kyc/")
     assert not ReceivedEvent.objects.exists()
 
 

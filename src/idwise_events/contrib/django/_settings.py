@@ -20,7 +20,7 @@ from ..._outcomes import Outcome, responses_for
 from ..._parse import DEFAULT_MAX_BYTES
 from ..._store import DEFAULT_RETENTION, check_lease
 
-__all__ = ["SETTING", "Config", "load_config", "project_config"]
+__all__ = ["SETTING", "Config", "forget_project_config", "load_config", "project_config"]
 
 SETTING = "IDWISE_EVENTS"
 """The name of the Django setting."""
@@ -66,8 +66,17 @@ class Config:
 
 @functools.cache
 def project_config() -> Config:
-    """The settings as first read: what the project's dispatcher and URLs were built from."""
+    """The settings as read once, until they change: what the project's endpoint works by."""
     return load_config()
+
+
+def forget_project_config(*, setting: str, **kwargs: Any) -> None:
+    """Read the settings again after ``override_settings`` changes them (Django's signal).
+
+    ``DEBUG`` counts too: with it on, no authentication is a warning rather than an error.
+    """
+    if setting in (SETTING, "DEBUG"):
+        project_config.cache_clear()
 
 
 def load_config(*, verifier: bool = True) -> Config:
@@ -141,10 +150,10 @@ def _verifier(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> V
         if "VERIFIER" in conf:
             return _given_verifier(conf["VERIFIER"])
         if auth == "env":
-            verifier, from_env = read_env(os.environ, warn=False)
-            if from_env.no_auth:
+            from_env, asked = read_env(os.environ, warn=False)
+            if asked.no_auth:
                 problems.append(_accepts_anything("IDWISE_WEBHOOK_AUTH=none"))
-            return verifier
+            return from_env
         verifier = build_verifier(_auth_config(conf), names=_NAMES, warn=False)
     except ValueError as exc:  # the messages name keys or variables, never a secret
         prefix = "AUTH='env': " if auth == "env" else ""
