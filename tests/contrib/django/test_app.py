@@ -18,15 +18,14 @@ from idwise_events.testing import auth_headers, make_event
 from .conftest import HEADERS, body_of, post
 
 ROOT = Path(__file__).parents[3]
-# Every module of the app; models and admin define a model and its admin, which Django only
-# allows once its app registry is ready (from settings' INSTALLED_APPS).
+# Every module of the app but those that define or use its model (models, admin, the purge
+# command): Django only allows a model once its app registry is ready (from INSTALLED_APPS).
 MODULES = [
     "idwise_events.contrib.django",
     "idwise_events.contrib.django._checks",
     "idwise_events.contrib.django._settings",
     "idwise_events.contrib.django._wiring",
     "idwise_events.contrib.django.apps",
-    "idwise_events.contrib.django.management.commands.idwise_events_purge",
     "idwise_events.contrib.django.migrations.0001_initial",
     "idwise_events.contrib.django.signals",
     "idwise_events.contrib.django.store",
@@ -36,6 +35,7 @@ MODULES = [
 NEEDS_THE_APP_REGISTRY = [
     "idwise_events.contrib.django.models",
     "idwise_events.contrib.django.admin",
+    "idwise_events.contrib.django.management.commands.idwise_events_purge",
 ]
 NO_AUTH_LOG = "NoAuth: this webhook endpoint is unauthenticated"
 

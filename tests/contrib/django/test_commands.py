@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from idwise_events import Claimed
 from idwise_events.contrib.django.models import ReceivedEvent
 from idwise_events.contrib.django.store import DjangoStore
 from idwise_events.testing import FakeClock
 
+from ...conftest import DJANGO_POSTGRESQL
 from ...django_project.verifications.models import JourneyOutcome
+from .test_migrations import TABLE
 
 LEASE = timedelta(minutes=5)
 
@@ -54,6 +57,44 @@ def test_purge_refuses_an_invalid_retention(settings: Any) -> None:
 
     with pytest.raises(CommandError, match="RETENTION"):
         run("idwise_events_purge")
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param(
+            "default", marks=pytest.mark.django_db(transaction=True, databases=["default"])
+        ),
+        pytest.param(
+            DJANGO_POSTGRESQL,
+            marks=pytest.mark.django_db(transaction=True, databases=[DJANGO_POSTGRESQL]),
+        ),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+def test_purge_refuses_a_database_without_the_table(database: str) -> None:
+    """Not migrated there: a CommandError naming the table and the alias; nothing is created."""
+    connection = connections[database]
+    call_command("migrate", "idwise_events", "zero", database=database, verbosity=0)
+    try:
+        with pytest.raises(CommandError) as caught:
+            run("idwise_events_purge", database=database)
+
+        assert TABLE not in connection.introspection.table_names()
+    finally:
+        call_command("migrate", "idwise_events", database=database, verbosity=0)
+    assert str(caught.value) == (
+        f"the database {database!r} has no table {TABLE}: migrate it first"
+        f" (manage.py migrate idwise_events --database={database})"
+    )
+
+
+def test_purge_refuses_a_database_alias_that_does_not_exist() -> None:
+    """--database nope: a CommandError listing the aliases, not ConnectionDoesNotExist."""
+    with pytest.raises(
+        CommandError, match=r"no database 'nope' in DATABASES \(there are 'default'"
+    ):
+        run("idwise_events_purge", database="nope")
 
 
 @pytest.mark.django_db(transaction=True)
