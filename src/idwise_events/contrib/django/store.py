@@ -134,6 +134,26 @@ class DjangoStore:
 
         return self._run(complete)
 
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """Extend the claim ``token`` holds on ``key`` to ``lease`` from now, while a handler runs.
+
+        One ``UPDATE`` fenced by the token: False, and nothing changed, if the event was
+        completed, released or taken over meanwhile.
+
+        Raises:
+            ValueError: If ``lease`` is not more than zero and at most a day, as for `claim`.
+            StoreError: If the database is unavailable.
+        """
+        check_lease(lease)
+        expires = _db_time(self._clock() + lease)
+
+        def renew(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
+            held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
+            changed: int = held.update(lease_expires_at=expires)
+            return changed == 1
+
+        return self._run(renew)
+
     def release(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
 
