@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,16 @@ def test_debug_changes_are_followed_too(settings: Any, caplog: pytest.LogCapture
     assert "NoAuth()" in repr(dispatcher.verifier)
     assert isinstance(NoAuth(), NoAuth)  # direct users still get the warning
     assert [record.getMessage()[:6] for record in caplog.records] == ["NoAuth"]
+
+
+def test_the_snippets_of_the_django_page_can_be_pasted_into_a_project() -> None:
+    """The parts of the test project the docs show name nothing of the test suite."""
+    page = (ROOT / "docs/django.md").read_text()
+    sections = re.findall(r'--8<-- "([^":]+):([^"]+)"', page)
+
+    assert ("tests/django_project/settings.py", "installed-apps") in sections
+    for path, section in sections:
+        text = (ROOT / path).read_text()
+        snippet = text.split(f"[start:{section}]")[1].split(f"[end:{section}]")[0]
+        assert "tests." not in snippet, (path, section)
+        assert "django_project" not in snippet, (path, section)
