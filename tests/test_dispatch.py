@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -491,7 +492,10 @@ def test_handle_async_keeps_the_event_loop_free_while_handlers_and_the_store_blo
 def test_handle_async_runs_plain_handlers_and_store_calls_through_run_sync(
     tmp_path: Path,
 ) -> None:
-    """Given run_sync, plain handlers and a blocking store's calls go through it, in its thread."""
+    """Given run_sync, a delivery with a plain handler and a blocking store makes one trip to it.
+
+    Claim, handler and complete all run in that one call (in the runner's thread), not in three.
+    """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner")
     ran: list[str] = []
 
@@ -519,8 +523,39 @@ def test_handle_async_runs_plain_handlers_and_store_calls_through_run_sync(
     executor.shutdown()
 
     assert response.status == 200
-    assert ran == ["claim", "plain", "complete"]
+    assert ran == ["handle"]
     assert threads[0].startswith("runner")
+
+
+def test_handle_async_takes_each_step_apart_when_a_handler_is_a_coroutine(
+    tmp_path: Path,
+) -> None:
+    """With a coroutine handler, the store's calls go to threads, the handler runs on the loop."""
+    hops: list[str] = []
+
+    def run_sync(func: Any) -> Any:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            hops.append(getattr(func, "__name__", "?"))
+            return await asyncio.to_thread(func, *args, **kwargs)
+
+        return run
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store, run_sync=run_sync)
+    on_loop: list[bool] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def coroutine(event: FinishedJourney) -> None:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+
+    response = asyncio.run(
+        dispatcher.handle_async(build_request(make_event(FinishedJourney), VERIFIER))
+    )
+    store.close()
+
+    assert response.status == 200
+    assert hops == ["claim", "complete"]
+    assert on_loop == [True]
 
 
 def test_the_sync_handle_refuses_an_async_only_store() -> None:
@@ -662,3 +697,208 @@ def test_answers_are_immutable_so_one_can_be_shared_by_many_deliveries(
     with pytest.raises(TypeError):
         response.headers["X-Changed"] = "yes"  # type: ignore[index]
     assert "X-Changed" not in deliver(dispatcher, make_event(FinishedJourney)).headers
+
+
+# -- interruptions and sender-chosen text --------------------------------------------------
+
+
+def test_a_cancelled_async_handler_releases_the_claim_and_the_retry_runs_it() -> None:
+    """A delivery cancelled mid-handler (client gone, server stopping) releases its claim.
+
+    The cancellation propagates, and IDWise's retry is processed at once instead of waiting out
+    the lease.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        if len(calls) == 1:
+            started.set()
+            await asyncio.sleep(60)
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> WebhookResponse:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await started.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await dispatcher.handle_async(request)
+
+    retry = asyncio.run(scenario())
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert calls == ["called", "called"]
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+def test_an_interrupted_sync_handler_releases_the_claim_and_re_raises(
+    interruption: type[BaseException], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C or SystemExit inside a handler propagates, and the claim does not stay held."""
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    def handler(event: FinishedJourney) -> None:
+        calls.append("called")
+        if len(calls) == 1:
+            raise interruption
+
+    event = make_event(FinishedJourney)
+    with pytest.raises(interruption):
+        deliver(dispatcher, event)
+    retry = deliver(dispatcher, event)
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert any(interruption.__name__ in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("eventId", "abc\n2026-01-01 INFO IDWise webhook forged: processed, answered 200"),
+        ("eventId", "abc\r\nforged"),
+        ("eventId", "\x1b[2J\x1b[31mred"),
+        ("eventId", "x" * 200_000),
+        ("event", "Forged\nEvent"),
+    ],
+)
+def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
+    field: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The event name and eventId are escaped in the log message and cut short there.
+
+    The structured fields keep the whole value, escaped.
+    """
+    caplog.set_level(logging.INFO, logger="idwise_events")
+    payload = json.loads(make_event(FinishedJourney).model_dump_json(by_alias=True))
+    if field == "event":
+        payload["event"] = value
+    else:
+        payload["body"][field] = value
+    response = deliver(Dispatcher(verifier=VERIFIER), json.dumps(payload).encode())
+
+    assert response.status == 200
+    [record] = [r for r in caplog.records if r.name == "idwise_events" and hasattr(r, "outcome")]
+    message = record.getMessage()
+    for control in ("\n", "\r", "\x1b"):
+        assert control not in message
+    assert len(message) < 1_000
+    structured: str = getattr(record, "event_id" if field == "eventId" else "event_type")
+    assert "\n" not in structured
+    assert "\x1b" not in structured
+    assert len(structured) >= len(value)
+
+
+# -- lease renewal -------------------------------------------------------------------------
+
+SHORT_LEASE = timedelta(seconds=1)
+
+
+def test_a_handler_outliving_its_lease_keeps_the_event_from_a_retry() -> None:
+    """A slow handler's lease is renewed: a retry after the original lease gets 409.
+
+    The handler does not run a second time meanwhile, and once done, retries are duplicates.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, lease=SHORT_LEASE)
+    retry_answered = threading.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        retry_answered.wait(timeout=30)
+
+    event = make_event(FinishedJourney)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(deliver, dispatcher, event)
+        time.sleep(2.5 * SHORT_LEASE.total_seconds())  # well past the original lease
+        retry = deliver(dispatcher, event)
+        retry_answered.set()
+        assert (first.result(timeout=30).status, outcome(retry)) == (200, "in_progress")
+    later = deliver(dispatcher, event)
+
+    assert calls == ["called"]
+    assert outcome(later) == "duplicate"
+
+
+def test_an_async_only_store_is_renewed_from_the_event_loop() -> None:
+    """With an async store, the event loop's timers renew the lease of a slow async handler."""
+    dispatcher = Dispatcher(
+        verifier=VERIFIER, store=as_async_store(MemoryStore()), lease=SHORT_LEASE
+    )
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        await asyncio.sleep(2.5 * SHORT_LEASE.total_seconds())
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await asyncio.sleep(2 * SHORT_LEASE.total_seconds())
+        retry = await dispatcher.handle_async(request)
+        return await first, retry
+
+    first, retry = asyncio.run(scenario())
+
+    assert (outcome(first), outcome(retry)) == ("processed", "in_progress")
+    assert calls == ["called"]
+
+
+class FailingRenewals(MemoryStore):
+    """A store whose renewals fail, as when its database is unreachable."""
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        raise StoreError("the database is unreachable")
+
+
+def test_a_failed_renewal_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A renewal that fails is logged as a warning naming the risk of a second run."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=FailingRenewals(), lease=SHORT_LEASE)
+    dispatcher.on(FinishedJourney)(lambda event: time.sleep(SHORT_LEASE.total_seconds()))
+
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    assert response.status == 200
+    assert any(
+        "could not be renewed" in r.getMessage() and "unreachable" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_a_store_without_renew_still_works_and_says_it_cannot_renew(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store of one's own written before `renew` existed is used as before, with a warning."""
+
+    class OldStore:
+        blocking = False
+
+        def __init__(self) -> None:
+            self.inner = MemoryStore()
+
+        def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+            return self.inner.claim(key, lease=lease, fingerprint=fingerprint)
+
+        def complete(self, key: str, token: str) -> bool:
+            return self.inner.complete(key, token)
+
+        def release(self, key: str, token: str) -> bool:
+            return self.inner.release(key, token)
+
+        def purge(self) -> int:
+            return self.inner.purge()
+
+    dispatcher = Dispatcher(verifier=VERIFIER, store=OldStore())
+    dispatcher.on(FinishedJourney)(lambda event: None)
+
+    assert outcome(deliver(dispatcher, make_event(FinishedJourney))) == "processed"
+    assert any("has no renew()" in r.getMessage() for r in caplog.records)

@@ -12,28 +12,39 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar, cast, get_args, overload
 
-from ._async_store import AsyncIdempotencyStore, SyncRunner, as_async_store
+from ._async_store import AsyncIdempotencyStore, SyncRunner, as_async_store, to_thread
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
-from ._inbox import Inbox
-from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, responses_for
+from ._inbox import Accepted, Inbox
+from ._leases import Hold, hold, hold_async
+from ._outcomes import (
+    UNAVAILABLE_RETRY_AFTER,
+    Delivered,
+    Outcome,
+    log_delivery,
+    respond,
+    responses_for,
+)
 from ._parse import DEFAULT_MAX_BYTES, parse_event
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
     Claimed,
+    ClaimResult,
     Completed,
     IdempotencyStore,
     MemoryStore,
     check_lease,
     fingerprint,
 )
+from ._text import printable
 
 __all__ = ["Dispatcher"]
 
@@ -46,11 +57,6 @@ R = TypeVar("R")
 
 # Every class `parse_event` can return: handler lists are resolved for each one at registration.
 EVENT_MODELS: tuple[type[Any], ...] = (*get_args(get_args(KnownEvent)[0]), UnknownEvent)
-
-
-# A step the flow cannot take itself, because it may block or be a coroutine: (what, a, b).
-_Step = tuple[int, Any, Any]
-_CLAIM, _COMPLETE, _RELEASE, _CALL = range(4)
 
 
 class _Handler:
@@ -87,13 +93,109 @@ class _Handler:
     async def call_async(self, args: tuple[Any, ...], run_sync: SyncRunner | None) -> object:
         if self.is_async:
             return await cast(Awaitable[object], self.func(*args))
-        if run_sync is None:
-            import asyncio
-
-            result = await asyncio.to_thread(self.func, *args)
-        else:
-            result = await run_sync(self.func)(*args)
+        result = await (
+            to_thread(self.func, *args) if run_sync is None else run_sync(self.func)(*args)
+        )
         return await result if inspect.iscoroutine(result) else result
+
+
+# The steps of a delivery that may block or be a coroutine. The flow yields them instead of
+# taking them; each knows how to run itself from sync code and from async code.
+
+
+class _Step:
+    __slots__ = ()
+
+    def run(self, dispatcher: Dispatcher) -> Any:
+        raise NotImplementedError
+
+    async def run_async(self, dispatcher: Dispatcher) -> Any:
+        raise NotImplementedError
+
+
+class _Call(_Step):
+    """Call a handler or a hook."""
+
+    __slots__ = ("args", "handler")
+
+    def __init__(self, handler: _Handler, args: tuple[Any, ...]) -> None:
+        self.handler = handler
+        self.args = args
+
+    def run(self, dispatcher: Dispatcher) -> Any:
+        return self.handler.call(self.args)
+
+    async def run_async(self, dispatcher: Dispatcher) -> Any:
+        return await self.handler.call_async(self.args, dispatcher._run_sync)
+
+
+class _Claim(_Step):
+    __slots__ = ("fingerprint", "key")
+
+    def __init__(self, key: str, fingerprint: str) -> None:
+        self.key = key
+        self.fingerprint = fingerprint
+
+    def run(self, dispatcher: Dispatcher) -> ClaimResult:
+        store = cast(IdempotencyStore, dispatcher._sync_store)
+        return store.claim(self.key, lease=dispatcher._lease, fingerprint=self.fingerprint)
+
+    async def run_async(self, dispatcher: Dispatcher) -> ClaimResult:
+        store = dispatcher._async_store
+        return await store.claim(self.key, lease=dispatcher._lease, fingerprint=self.fingerprint)
+
+
+class _Complete(_Step):
+    __slots__ = ("key", "token")
+
+    def __init__(self, key: str, token: str) -> None:
+        self.key = key
+        self.token = token
+
+    def run(self, dispatcher: Dispatcher) -> bool:
+        return cast(IdempotencyStore, dispatcher._sync_store).complete(self.key, self.token)
+
+    async def run_async(self, dispatcher: Dispatcher) -> bool:
+        return await dispatcher._async_store.complete(self.key, self.token)
+
+
+class _Release(_Complete):
+    __slots__ = ()
+
+    def run(self, dispatcher: Dispatcher) -> bool:
+        return cast(IdempotencyStore, dispatcher._sync_store).release(self.key, self.token)
+
+    async def run_async(self, dispatcher: Dispatcher) -> bool:
+        return await dispatcher._async_store.release(self.key, self.token)
+
+
+class _Accept(_Step):
+    """Store the delivery in the inbox (which is also its idempotency claim)."""
+
+    __slots__ = ("body", "event", "fingerprint")
+
+    def __init__(self, event: Event, fingerprint: str, body: bytes) -> None:
+        self.event = event
+        self.fingerprint = fingerprint
+        self.body = body
+
+    def run(self, dispatcher: Dispatcher) -> Accepted:
+        event = self.event
+        return cast(Inbox, dispatcher._inbox).accept(
+            key=event.idempotency_key,
+            event_type=event.event,
+            event_id=event.event_id,
+            fingerprint=self.fingerprint,
+            body=self.body,
+        )
+
+    async def run_async(self, dispatcher: Dispatcher) -> Accepted:
+        if not cast(Inbox, dispatcher._inbox).blocking:
+            return self.run(dispatcher)
+        run_sync = dispatcher._run_sync
+        return await (
+            to_thread(self.run, dispatcher) if run_sync is None else run_sync(self.run)(dispatcher)
+        )
 
 
 class Dispatcher:
@@ -170,6 +272,18 @@ class Dispatcher:
         )
         self._lease = lease
         self._max_body_bytes = max_body_bytes
+        # Leases are renewed while handlers run, from a thread for a sync store; a store of
+        # one's own written before `renew` existed simply is not renewed.
+        self._renew = getattr(self._sync_store, "renew", None)
+        async_renew = getattr(self._async_store, "renew", None)
+        self._renew_async = async_renew if self._renew is None else None
+        if self._renew is None and async_renew is None:
+            logger.warning(
+                "idwise_events: store %s has no renew(): a handler that outlives the lease (%s)"
+                " may run twice",
+                type(store).__name__,
+                lease,
+            )
         self._registrations: list[tuple[frozenset[type[Any]] | None, _Handler]] = []
         self._handlers: dict[type[Any], tuple[_Handler, ...]] = dict.fromkeys(EVENT_MODELS, ())
         self._invalid_hooks: list[_Handler] = []
@@ -178,6 +292,11 @@ class Dispatcher:
         if inbox is not None and not isinstance(inbox, Inbox):
             raise TypeError(f"Dispatcher: inbox {type(inbox).__name__} lacks the Inbox methods")
         self._inbox = inbox
+        # A MemoryStore remembers events in one process only: watched until it is warned about.
+        self._memory_pid: int | None = os.getpid() if type(store) is MemoryStore else None
+        self._spawn_checked = False
+        self._one_trip = False
+        self._update_one_trip()
 
     @property
     def verifier(self) -> Verifier:
@@ -291,6 +410,7 @@ class Dispatcher:
         raises is logged and does not change the answer.
         """
         self._invalid_hooks.append(_Handler(hook))
+        self._update_one_trip()
         return hook
 
     def on_fingerprint_mismatch(
@@ -304,6 +424,7 @@ class Dispatcher:
         logged and does not change the answer.
         """
         self._mismatch_hooks.append(_Handler(hook))
+        self._update_one_trip()
         return hook
 
     def on_accepted(self, hook: Callable[[int], R]) -> Callable[[int], R]:
@@ -314,6 +435,7 @@ class Dispatcher:
         periodic sweep enqueues it again.
         """
         self._accepted_hooks.append(_Handler(hook))
+        self._update_one_trip()
         return hook
 
     def dispatch(self, event: Event) -> None:
@@ -337,6 +459,22 @@ class Dispatcher:
             model: tuple(h for kinds, h in self._registrations if kinds is None or model in kinds)
             for model in EVENT_MODELS
         }
+        self._update_one_trip()
+
+    def _update_one_trip(self) -> None:
+        """Whether `handle_async` may run a whole delivery in one trip to a worker thread.
+
+        True when nothing is a coroutine (no async handler or hook, a sync store and inbox) and
+        something blocks (a plain handler, a blocking store): then one trip replaces several.
+        """
+        hooks = [h for _, h in self._registrations]
+        hooks += self._invalid_hooks + self._mismatch_hooks + self._accepted_hooks
+        if self._sync_store is None or any(h.is_async for h in hooks):
+            self._one_trip = False
+            return
+        inbox = self._inbox
+        blocking = getattr(self._store, "blocking", True) if inbox is None else inbox.blocking
+        self._one_trip = bool(self._registrations) or blocking
 
     # -- handling --------------------------------------------------------------------------
 
@@ -351,11 +489,11 @@ class Dispatcher:
         """
         started = time.perf_counter()
         if method.upper() != "POST":
-            return answer(self._responses, Outcome.METHOD_NOT_ALLOWED, started, client_ip=client_ip)
+            return self._answer(Delivered(started, client_ip), Outcome.METHOD_NOT_ALLOWED)
         if isinstance(content_length, str):
             content_length = int(content_length) if content_length.isdigit() else None
         if content_length is not None and content_length > self._max_body_bytes:
-            return answer(self._responses, Outcome.TOO_LARGE, started, client_ip=client_ip)
+            return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
         return None
 
     def handle(self, request: WebhookRequest) -> WebhookResponse:
@@ -367,24 +505,17 @@ class Dispatcher:
         Raises:
             TypeError: If the store is async-only (use `handle_async`).
         """
-        store = self._sync_store
-        if store is None:
+        if self._sync_store is None:
             raise TypeError("this dispatcher's store is async: use `await handle_async(request)`")
+        if self._memory_pid is not None:
+            self._check_processes()
         flow = self._flow(request)
         try:
             step = next(flow)
             while True:
-                what, a, b = step
                 try:
-                    if what == _CALL:
-                        result = a.call(b)
-                    elif what == _CLAIM:
-                        result = store.claim(a, lease=self._lease, fingerprint=b)
-                    elif what == _COMPLETE:
-                        result = store.complete(a, b)
-                    else:
-                        result = store.release(a, b)
-                except Exception as exc:  # thrown back into the flow, which decides what it means
+                    result = step.run(self)
+                except BaseException as exc:  # thrown back into the flow, which decides
                     step = flow.throw(exc)
                 else:
                     step = flow.send(result)
@@ -397,59 +528,104 @@ class Dispatcher:
 
         Coroutine handlers are awaited; plain ones run in a worker thread, as do the calls of a
         blocking store such as `SqlStore`, so the event loop never waits on them (through
-        ``run_sync`` if the dispatcher was given one).
+        ``run_sync`` if the dispatcher was given one). When nothing is a coroutine, the whole
+        delivery takes one trip to a worker thread rather than one per call.
         """
-        store = self._async_store
-        run_sync = self._run_sync
+        if self._memory_pid is not None:
+            self._check_processes()
+        if self._one_trip:
+            run_sync = self._run_sync
+            if run_sync is None:
+                return await to_thread(self.handle, request)
+            response: WebhookResponse = await run_sync(self.handle)(request)
+            return response
         flow = self._flow(request)
         try:
             step = next(flow)
             while True:
-                what, a, b = step
                 try:
-                    if what == _CALL:
-                        result = await a.call_async(b, run_sync)
-                    elif what == _CLAIM:
-                        result = await store.claim(a, lease=self._lease, fingerprint=b)
-                    elif what == _COMPLETE:
-                        result = await store.complete(a, b)
-                    else:
-                        result = await store.release(a, b)
-                except Exception as exc:  # thrown back into the flow, which decides what it means
+                    result = await step.run_async(self)
+                except BaseException as exc:  # cancellation included: the flow releases
                     step = flow.throw(exc)
                 else:
                     step = flow.send(result)
         except StopIteration as done:
-            response: WebhookResponse = done.value
+            response = done.value
             return response
 
+    def _check_processes(self, *, multiprocess: bool = False) -> None:
+        """Warn, once, when a MemoryStore serves one of several processes: each has its own.
+
+        Seen when the dispatcher was built in a process that forked this one (``gunicorn
+        --preload``), in a server's spawned worker process (``uvicorn --workers``), or when the
+        WSGI server says it runs several processes (``multiprocess``).
+        """
+        if not (multiprocess or os.getpid() != self._memory_pid):
+            if self._spawn_checked:
+                return
+            import multiprocessing
+
+            self._spawn_checked = True
+            if multiprocessing.parent_process() is None:
+                return
+        self._memory_pid = None
+        logger.warning(
+            "idwise_events: this dispatcher's MemoryStore is per process, and this is one of"
+            " several worker processes: a retry reaching another process runs the handlers"
+            " again. Use SqlStore (SQLite on one machine, PostgreSQL across machines): see the"
+            " Backends section of the docs' Idempotency page."
+        )
+
+    def _answer(
+        self,
+        delivered: Delivered,
+        outcome: Outcome,
+        *,
+        retry_after: int | None = None,
+        detail: str | None = None,
+        note: str | None = None,
+        exc_info: BaseException | None = None,
+        level: int | None = None,
+    ) -> WebhookResponse:
+        response = respond(self._responses, outcome, retry_after=retry_after, detail=detail)
+        log_delivery(
+            delivered,
+            outcome,
+            response.status,
+            detail=detail,
+            note=note,
+            exc_info=exc_info,
+            level=level,
+        )
+        return response
+
     def _flow(self, request: WebhookRequest) -> Generator[_Step, Any, WebhookResponse]:
-        """One delivery, start to answer; yields the calls that `handle*` must make for it."""
-        started = time.perf_counter()
+        """One delivery, start to answer; yields the steps that `handle*` must take for it."""
+        delivered = Delivered(time.perf_counter(), request.client_ip)
         body = request.body
         if len(body) > self._max_body_bytes:
-            return answer(self._responses, Outcome.TOO_LARGE, started, request)
+            return self._answer(delivered, Outcome.TOO_LARGE)
         try:
             self._verifier.verify(request)
         except VerificationError:
-            return answer(self._responses, Outcome.UNAUTHORIZED, started, request)
+            return self._answer(delivered, Outcome.UNAUTHORIZED)
         try:
             event = parse_event(body, max_bytes=self._max_body_bytes)
         except PayloadError as invalid:
             for hook in self._invalid_hooks:
                 yield from self._hook(hook, (request, invalid))
-            return answer(self._responses, Outcome.INVALID, started, request, detail=str(invalid))
+            return self._answer(delivered, Outcome.INVALID, detail=str(invalid))
+        delivered.event = event
+        if self._inbox is not None:
+            return (yield from self._accept(delivered, event, request))
 
         key = event.idempotency_key
         try:
-            claim = yield (_CLAIM, key, fingerprint(body))
+            claim = yield _Claim(key, fingerprint(body))
         except StoreError as unavailable:  # the one place a store outage becomes an answer
-            return answer(
-                self._responses,
+            return self._answer(
+                delivered,
                 Outcome.STORE_UNAVAILABLE,
-                started,
-                request,
-                event,
                 retry_after=UNAVAILABLE_RETRY_AFTER,
                 note=str(unavailable),
             )
@@ -458,51 +634,89 @@ class Dispatcher:
                 yield from self._hook(hook, (event, request))
         if not isinstance(claim, Claimed):
             if isinstance(claim, Completed):
-                return answer(self._responses, Outcome.DUPLICATE, started, request, event)
+                return self._answer(delivered, Outcome.DUPLICATE)
             wait = math.ceil(claim.retry_after.total_seconds())
-            return answer(
-                self._responses, Outcome.IN_PROGRESS, started, request, event, retry_after=wait
-            )
+            return self._answer(delivered, Outcome.IN_PROGRESS, retry_after=wait)
 
+        token = claim.token
+        hold = self._hold(key, token)
         for handler in self._handlers[type(event)]:
             try:
-                yield (_CALL, handler, (event,))
-            except Exception as failure:
+                yield _Call(handler, (event,))
+            except BaseException as failure:  # interrupted (cancelled, Ctrl-C) as well as raised
+                if hold is not None:
+                    hold.stop()
                 released = "claim released"
                 try:
-                    yield (_RELEASE, key, claim.token)
+                    yield _Release(key, token)
                 except StoreError as release_error:
                     # The lease expires by itself; what matters in the log is the handler's error.
                     released = f"releasing the claim failed too: {release_error}"
-                return answer(
-                    self._responses,
+                if not isinstance(failure, Exception):
+                    logger.warning(
+                        "idwise_events: %s %s interrupted by %s in handler %s; %s",
+                        printable(event.event),
+                        printable(event.event_id or "(no eventId)"),
+                        type(failure).__name__,
+                        handler.name,
+                        released,
+                    )
+                    raise
+                return self._answer(
+                    delivered,
                     Outcome.HANDLER_FAILED,
-                    started,
-                    request,
-                    event,
                     note=f"handler {handler.name} raised; {released}",
                     exc_info=failure,
                 )
+        if hold is not None:
+            hold.stop()
         note: str | None = None
         try:
-            if not (yield (_COMPLETE, key, claim.token)):
+            if not (yield _Complete(key, token)):
                 note = "the lease expired before the handlers returned: it may run twice"
         except StoreError as lost:
             # The handlers ran: acknowledging is right. A 503 would only make IDWise retry and,
             # once the lease expired, run them a second time.
             note = f"processed, but marking it complete failed ({lost})"
-        return answer(
-            self._responses,
+        return self._answer(
+            delivered,
             Outcome.PROCESSED,
-            started,
-            request,
-            event,
             note=note,
             level=logging.INFO if note is None else logging.WARNING,
         )
 
+    def _accept(
+        self, delivered: Delivered, event: Event, request: WebhookRequest
+    ) -> Generator[_Step, Any, WebhookResponse]:
+        """Store the delivery in the inbox and acknowledge it; a worker runs the handlers."""
+        try:
+            accepted = yield _Accept(event, fingerprint(request.body), request.body)
+        except StoreError as unavailable:
+            return self._answer(
+                delivered,
+                Outcome.STORE_UNAVAILABLE,
+                retry_after=UNAVAILABLE_RETRY_AFTER,
+                note=str(unavailable),
+            )
+        if accepted.fingerprint_mismatch:
+            for hook in self._mismatch_hooks:
+                yield from self._hook(hook, (event, request))
+        if accepted.duplicate:
+            return self._answer(delivered, Outcome.DUPLICATE)
+        for hook in self._accepted_hooks:
+            yield from self._hook(hook, (accepted.id,))
+        return self._answer(delivered, Outcome.ACCEPTED, note=f"inbox delivery {accepted.id}")
+
+    def _hold(self, key: str, token: str) -> Hold | None:
+        """Keep the claim's lease renewed while the handlers run, if the store can renew."""
+        if self._renew is not None:
+            return hold(key, token, self._renew, self._lease)
+        if self._renew_async is not None:
+            return hold_async(key, token, self._renew_async, self._lease)
+        return None
+
     def _hook(self, hook: _Handler, args: tuple[Any, ...]) -> Generator[_Step, Any, None]:
         try:
-            yield (_CALL, hook, args)
+            yield _Call(hook, args)
         except Exception:
             logger.exception("idwise_events: hook %s raised; the answer is unchanged", hook.name)

@@ -183,21 +183,6 @@ class Inbox(Protocol):
         ...
 
 
-def escaped(text: str, limit: int) -> str:
-    """``text`` safe for one log line or table cell: control characters escaped, at most ``limit``.
-
-    Sender-chosen values (event types, ids, exception messages quoting them) go through it, so
-    that a crafted payload cannot forge log lines or terminal escapes.
-    """
-    if text.isprintable() and len(text) <= limit:
-        return text
-    safe = "".join(
-        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
-        for char in text
-    )
-    return safe if len(safe) <= limit else safe[: limit - 1] + "\u2026"
-
-
 def log_replay(delivery_id: int) -> None:
     """The one log record of a replay, which every inbox writes when `Inbox.replay` succeeds."""
     logger.info(

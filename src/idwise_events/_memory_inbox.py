@@ -15,10 +15,10 @@ from ._inbox import (
     Delivery,
     DeliveryState,
     Taken,
-    escaped,
     log_replay,
 )
 from ._store import Clock, check_lease, utc_now
+from ._text import printable
 
 __all__ = ["MemoryInbox"]
 
@@ -118,13 +118,13 @@ class MemoryInbox:
                     state=_PENDING,
                     next_attempt_at=at,
                     lease_expires_at=None,
-                    last_error=escaped(error, MAX_ERROR_LENGTH),
+                    last_error=printable(error, MAX_ERROR_LENGTH),
                 )
             return row is not None
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
         """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
-        return self._finish(delivery_id, token, _DEAD, escaped(error, MAX_ERROR_LENGTH))
+        return self._finish(delivery_id, token, _DEAD, printable(error, MAX_ERROR_LENGTH))
 
     def due(self, *, older_than: timedelta, limit: int) -> list[int]:
         """See [`Inbox.due`][idwise_events.Inbox.due]."""

@@ -10,11 +10,13 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
 from ._events import Event
-from ._request import WebhookRequest, WebhookResponse
+from ._request import WebhookResponse
+from ._text import escaped, printable
 
 __all__ = ["Outcome"]
 
@@ -29,8 +31,10 @@ class Outcome(str, Enum):
 
     PROCESSED = "processed"
     """200: every handler ran and returned; the event is done (unknown event names included)."""
+    ACCEPTED = "accepted"
+    """200: stored in the dispatcher's inbox, for a worker to process (a first delivery)."""
     DUPLICATE = "duplicate"
-    """200: the event was processed before, so it is acknowledged without running handlers."""
+    """200: the event was processed (or accepted into the inbox) before: nothing runs again."""
     IN_PROGRESS = "in_progress"
     """409 with ``Retry-After``: another worker holds the event right now."""
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -44,12 +48,13 @@ class Outcome(str, Enum):
     HANDLER_FAILED = "handler_failed"
     """500: a handler raised; the claim was released, so IDWise's retry runs the event again."""
     STORE_UNAVAILABLE = "store_unavailable"
-    """503 with ``Retry-After``: the idempotency store is unreachable; nothing was processed."""
+    """503 with ``Retry-After``: the store (or inbox) is unreachable; nothing was acknowledged."""
 
 
 DEFAULT_STATUSES: Mapping[Outcome, int] = MappingProxyType(
     {
         Outcome.PROCESSED: 200,
+        Outcome.ACCEPTED: 200,
         Outcome.DUPLICATE: 200,
         Outcome.IN_PROGRESS: 409,
         Outcome.METHOD_NOT_ALLOWED: 405,
@@ -66,6 +71,7 @@ UNAVAILABLE_RETRY_AFTER = 30
 
 _LEVELS = {
     Outcome.PROCESSED: logging.INFO,
+    Outcome.ACCEPTED: logging.INFO,
     Outcome.DUPLICATE: logging.INFO,
     Outcome.IN_PROGRESS: logging.INFO,
     Outcome.METHOD_NOT_ALLOWED: logging.WARNING,
@@ -109,63 +115,81 @@ def _headers(outcome: Outcome, retry_after: int | None = None) -> dict[str, str]
     return headers
 
 
-def answer(
+@dataclass(slots=True)
+class Delivered:
+    """What the log record of one delivery says besides its outcome: filled in as it goes."""
+
+    started: float
+    """``time.perf_counter()`` when the delivery arrived."""
+    client_ip: str | None = None
+    event: Event | None = None
+
+
+def respond(
     responses: Mapping[Outcome, WebhookResponse],
     outcome: Outcome,
-    started: float,
-    request: WebhookRequest | None = None,
-    event: Event | None = None,
     *,
     retry_after: int | None = None,
+    detail: str | None = None,
+) -> WebhookResponse:
+    """The response for ``outcome``: the prebuilt one, unless it needs a header or a detail.
+
+    The body is ``{"outcome": ...}``, with the reason a payload was refused as ``detail`` (it
+    names fields, never their values).
+    """
+    response = responses[outcome]
+    if retry_after is None and detail is None:
+        return response
+    body = response.body
+    if detail is not None:
+        body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
+    return WebhookResponse(response.status, body, _headers(outcome, retry_after))
+
+
+def log_delivery(
+    delivered: Delivered,
+    outcome: Outcome,
+    status: int,
+    *,
     detail: str | None = None,
     note: str | None = None,
     exc_info: BaseException | None = None,
     level: int | None = None,
-    client_ip: str | None = None,
-) -> WebhookResponse:
-    """The response for ``outcome`` (from ``responses``), and the delivery's one log record.
+) -> None:
+    """The delivery's one log record, at the outcome's level unless ``level`` says otherwise.
 
-    The body is ``{"outcome": ...}``, with the reason a payload was refused as ``detail`` (it
-    names fields, never their values). The record carries ``event_type``, ``event_id``,
-    ``outcome``, ``status``, ``duration_ms`` and ``client_ip`` as attributes; never a header
-    value or the body. ``level`` overrides the outcome's usual level (a warning for an event
-    processed with something to note). ``client_ip`` is the peer's address when there is no
-    ``request`` yet (an early refusal).
+    It carries ``event_type``, ``event_id``, ``outcome``, ``status``, ``duration_ms`` and
+    ``client_ip`` as attributes; never a header value or the body. The sender's event name and
+    id are escaped (no forged lines or terminal escapes), and cut short in the message.
     """
-    response = responses[outcome]
-    status = response.status
-    if retry_after is not None or detail is not None:
-        body = response.body
-        if detail is not None:
-            body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
-        response = WebhookResponse(status, body, _headers(outcome, retry_after))
     level = _LEVELS[outcome] if level is None else level
-    if logger.isEnabledFor(level):
-        event_type = event.event if event is not None else None
-        event_id = event.event_id if event is not None else None
-        if request is not None:
-            client_ip = request.client_ip
-        if event_type is not None:
-            subject = f" {event_type} {event_id or '(no eventId)'}"
-        else:
-            subject = f" from {client_ip}" if client_ip else ""
-        duration_ms = (time.perf_counter() - started) * 1000
-        logger.log(
-            level,
-            "IDWise webhook%s: %s, answered %d in %.1f ms%s",
-            subject,
-            outcome.value,
-            status,
-            duration_ms,
-            "".join(f" ({text})" for text in (detail, note) if text),
-            exc_info=exc_info,
-            extra={
-                "event_type": event_type,
-                "event_id": event_id,
-                "outcome": outcome.value,
-                "status": status,
-                "duration_ms": duration_ms,
-                "client_ip": client_ip,
-            },
-        )
-    return response
+    if not logger.isEnabledFor(level):
+        return
+    event = delivered.event
+    client_ip = delivered.client_ip
+    event_type = event_id = None
+    if event is not None:
+        event_type = escaped(event.event)
+        event_id = None if event.event_id is None else escaped(event.event_id)
+        subject = f" {printable(event_type)} {printable(event_id or '(no eventId)')}"
+    else:
+        subject = f" from {client_ip}" if client_ip else ""
+    duration_ms = (time.perf_counter() - delivered.started) * 1000
+    logger.log(
+        level,
+        "IDWise webhook%s: %s, answered %d in %.1f ms%s",
+        subject,
+        outcome.value,
+        status,
+        duration_ms,
+        "".join(f" ({printable(text, 1000)})" for text in (detail, note) if text),
+        exc_info=exc_info,
+        extra={
+            "event_type": event_type,
+            "event_id": event_id,
+            "outcome": outcome.value,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client_ip": client_ip,
+        },
+    )

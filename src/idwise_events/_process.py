@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import PayloadError
 from ._events import Event
-from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken, escaped
+from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
+from ._leases import Hold, hold
 from ._parse import parse_event
 from ._store import Clock, utc_now
+from ._text import printable
 
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher
@@ -149,8 +150,7 @@ def process(
     if event is None:
         return job.finish(inbox.bury(delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
-    renewer = _RenewingThread(inbox, taken, lease)
-    renewer.start()
+    renewer = _hold(inbox, taken, lease)
     try:
         dispatcher.dispatch(event)
     except Exception as exc:
@@ -178,11 +178,9 @@ async def process_async(
 ) -> ProcessOutcome:
     """`process` from async code: handlers run by `Dispatcher.dispatch_async`.
 
-    A blocking inbox's calls run in a worker thread and the lease is renewed by a task; a
+    A blocking inbox's calls run in a worker thread and the lease is renewed as in `process`; a
     cancelled task (``asyncio.CancelledError``) gives the delivery back, as a stopped worker does.
     """
-    import asyncio  # here, not at the top: `import idwise_events` stays cheap
-
     inbox = _inbox_of(dispatcher)
     started = time.perf_counter()
     lease = dispatcher.lease
@@ -195,13 +193,13 @@ async def process_async(
         bury = inbox.bury
         return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
-    renewer = asyncio.create_task(_renew_async(inbox, taken, lease))
+    renewer = _hold(inbox, taken, lease)
     try:
         await dispatcher.dispatch_async(event)
     except Exception as exc:
         failure = exc
     except BaseException as stop:
-        renewer.cancel()
+        renewer.stop()
         arguments = job.given_back(stop)
         try:
             await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
@@ -209,7 +207,7 @@ async def process_async(
             job.give_back_failed()
         raise
     finally:
-        renewer.cancel()
+        renewer.stop()
     method, arguments = job.settle(failure)
     settled = await _call(inbox, getattr(inbox, method), delivery_id, taken.token, **arguments)
     return job.finish(settled)
@@ -267,7 +265,7 @@ def describe_error(exc: BaseException) -> str:
     """``"ExceptionType: message"``, escaped of control characters and capped: a ``last_error``."""
     message = str(exc)
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return escaped(text, MAX_ERROR_LENGTH)
+    return printable(text, MAX_ERROR_LENGTH)
 
 
 class _Job:
@@ -321,8 +319,8 @@ class _Job:
         """Log the delivery's one record and return its outcome; ``held`` is the inbox's answer."""
         delivery = self.delivery
         duration_ms = (time.perf_counter() - self.started) * 1000
-        event_type = escaped(delivery.event_type, MAX_LABEL_LENGTH)
-        event_id = escaped(delivery.event_id, MAX_LABEL_LENGTH) if delivery.event_id else None
+        event_type = printable(delivery.event_type, MAX_LABEL_LENGTH)
+        event_id = printable(delivery.event_id, MAX_LABEL_LENGTH) if delivery.event_id else None
         notes = []
         if delivery.replays:
             notes.append(f"replayed on purpose, replay {delivery.replays}")
@@ -365,60 +363,15 @@ class _Job:
         return self.outcome
 
 
-class _RenewingThread:
-    """Renews a held delivery's lease every third of it, until stopped (sync `process`)."""
+def _hold(inbox: Inbox, taken: Taken, lease: timedelta) -> Hold:
+    """Renew the delivery's lease every third of it while its handlers run, until stopped.
 
-    def __init__(self, inbox: Inbox, taken: Taken, lease: timedelta) -> None:
-        self._inbox = inbox
-        self._taken = taken
-        self._lease = lease
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"idwise-events-renew-{taken.delivery.id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def _run(self) -> None:
-        interval = self._lease.total_seconds() / 3
-        while not self._stopped.wait(interval):
-            if not _renew_once(self._inbox, self._taken, self._lease):
-                return
-
-
-async def _renew_async(inbox: Inbox, taken: Taken, lease: timedelta) -> None:
-    """Renews a held delivery's lease every third of it, until cancelled (`process_async`)."""
-    import asyncio
-
-    interval = lease.total_seconds() / 3
-    while True:
-        await asyncio.sleep(interval)
-        if not await _call(inbox, _renew_once, inbox, taken, lease):
-            return
-
-
-def _renew_once(inbox: Inbox, taken: Taken, lease: timedelta) -> bool:
-    """Renew once; False (and a warning) if the lease is lost, so renewing stops."""
+    The thread that renews the dispatcher's claims renews these too (a non-blocking inbox is
+    thread-safe, a blocking one is called from that thread rather than the event loop).
+    """
     delivery_id = taken.delivery.id
-    try:
-        if inbox.renew(delivery_id, taken.token, lease=lease):
-            return True
-    except Exception as exc:
-        logger.warning(
-            "idwise_events: renewing the lease of inbox delivery %d failed (%s); trying again",
-            delivery_id,
-            type(exc).__name__,
-            extra={"delivery_id": delivery_id},
-        )
-        return True
-    logger.warning(
-        "idwise_events: inbox delivery %d lost its lease while its handlers ran: another worker"
-        " may take it, and its handlers may run twice (give them a longer lease)",
-        delivery_id,
-        extra={"delivery_id": delivery_id},
-    )
-    return False
+
+    def renew(key: str, token: str, *, lease: timedelta) -> bool:
+        return inbox.renew(delivery_id, token, lease=lease)
+
+    return hold(f"inbox delivery {delivery_id}", taken.token, renew, lease)

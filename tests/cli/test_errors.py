@@ -80,7 +80,7 @@ def test_help_and_version_exit_0() -> None:
 
     assert helped.returncode == version.returncode == bare.returncode == 0
     commands = [line.split()[0] for line in helped.stdout.split("Commands:")[1].splitlines()[1:]]
-    assert commands == ["demo", "listen", "send", "validate", "schema", "purge"]
+    assert commands == ["demo", "listen", "send", "validate", "schema", "purge", "inbox", "worker"]
     assert version.stdout == "idwise-events, version 0.1.0\n"
     assert bare.stdout == helped.stdout
     examples = [line.strip() for line in helped.stdout.splitlines() if "idwise-events " in line]

@@ -14,7 +14,8 @@ import click
 from pydantic import BaseModel
 from rich.console import Console
 
-from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, Verifier
+from .._auth import Verifier
+from .._auth_config import AuthConfig, AuthNames, build_verifier
 from .._auth_env import verifier_from_env
 from .._enums import MISSPELT_AML_MONITOR_UPDATE
 from .._events import KnownEvent
@@ -108,29 +109,32 @@ def verifier_from_flags(
     """
     if basic is not None and bearer is not None:
         raise click.UsageError("--basic and --bearer both set the Authorization header: pick one")
-    verifiers: list[Verifier] = []
-    described: list[str] = []
+    pairs: list[tuple[str, str]] | None = None
     if basic is not None:
         username, colon, password = basic.partition(":")
         if not colon:
             raise click.UsageError("--basic takes USER:PASS, with a colon")
-        verifiers.append(_checked("--basic", lambda: BasicAuth(username, password)))
-        described.append("Basic Authentication")
-    if bearer is not None:
-        verifiers.append(_checked("--bearer", lambda: BearerAuth(bearer)))
-        described.append("Bearer Token")
-    if headers:
-        pairs: dict[str, str] = {}
-        for header in headers:
-            name, colon, value = header.partition(":")
-            if not colon or not name.strip():
-                raise click.UsageError("--header takes NAME:VALUE, with a colon")
-            pairs[name.strip()] = value.strip()
-        verifiers.append(_checked("--header", lambda: HeaderAuth(pairs)))
-        described.append("headers " + ", ".join(pairs))
-    if verifiers:
-        combined = verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
-        return combined, " and ".join(described)
+        pairs = [(username, password)]
+    named: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            raise click.UsageError("--header takes NAME:VALUE, with a colon")
+        named[name.strip()] = value.strip()
+    asked = AuthConfig(
+        basic=pairs, bearer=None if bearer is None else [bearer], headers=named or None
+    )
+    try:
+        verifier = build_verifier(asked, names=_FLAG_NAMES)
+    except ValueError as exc:  # its messages name the flag, never a secret
+        raise click.UsageError(str(exc)) from exc
+    if verifier is not None:
+        described = [
+            "Basic Authentication" if basic is not None else "",
+            "Bearer Token" if bearer is not None else "",
+            "headers " + ", ".join(named) if named else "",
+        ]
+        return verifier, " and ".join(part for part in described if part)
     if any(name.startswith(ENV_PREFIX) for name in os.environ):
         try:
             return verifier_from_env(), f"the {ENV_PREFIX}* environment variables"
@@ -139,12 +143,7 @@ def verifier_from_flags(
     return None, "no authentication"
 
 
-def _checked(flag: str, build: Callable[[], Verifier]) -> Verifier:
-    """``build()``, its `ValueError` a usage error naming ``flag`` (its message has no secret)."""
-    try:
-        return build()
-    except ValueError as exc:
-        raise click.UsageError(f"{flag}: {exc}") from exc
+_FLAG_NAMES = AuthNames(basic="--basic", bearer="--bearer", headers="--header")
 
 
 # -- event type names -------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .._errors import StoreError
-from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState, escaped
+from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
+from .._text import printable
 from ._common import CliError, database_url, stdout
 
 if TYPE_CHECKING:
@@ -93,12 +94,12 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
         grid.add_row(
             str(delivery.id),
             delivery.state.value,
-            Text(escaped(delivery.event_type, 40)),
-            Text(escaped(delivery.event_id or "-", 40)),
+            Text(printable(delivery.event_type, 40)),
+            Text(printable(delivery.event_id or "-", 40)),
             _time(delivery.received_at),
             str(delivery.attempts)
             + (f" (replayed {delivery.replays})" if delivery.replays else ""),
-            Text(escaped(delivery.last_error or "", 60)),
+            Text(printable(delivery.last_error or "", 60)),
         )
     stdout().print(grid)
     return 0
@@ -189,16 +190,16 @@ def _fields(delivery: Delivery) -> list[tuple[str, str]]:
     return [
         ("id", str(delivery.id)),
         ("state", delivery.state.value),
-        ("event", escaped(delivery.event_type, MAX_LABEL_LENGTH)),
-        ("event id", escaped(delivery.event_id or "-", MAX_LABEL_LENGTH)),
-        ("key", escaped(delivery.key, MAX_LABEL_LENGTH)),
+        ("event", printable(delivery.event_type, MAX_LABEL_LENGTH)),
+        ("event id", printable(delivery.event_id or "-", MAX_LABEL_LENGTH)),
+        ("key", printable(delivery.key, MAX_LABEL_LENGTH)),
         ("received", _time(delivery.received_at)),
         ("attempts", str(delivery.attempts)),
         ("replays", str(delivery.replays)),
         ("next attempt", _time(delivery.next_attempt_at)),
         ("lease until", _time(delivery.lease_expires_at)),
         ("finished", _time(delivery.finished_at)),
-        ("last error", escaped(delivery.last_error or "-", 10_000)),
+        ("last error", printable(delivery.last_error or "-", 10_000)),
     ]
 
 
@@ -207,7 +208,7 @@ def _payload(body: bytes) -> str:
     try:
         pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:
-        return escaped(body.decode("utf-8", "backslashreplace"), len(body) * 4 + 1)
+        return printable(body.decode("utf-8", "backslashreplace"), len(body) * 4 + 1)
     # JSON escapes C0 controls in strings, not the others (DEL, C1, bidi overrides): escape
     # them too, line by line (the only raw newlines in JSON are its layout's).
-    return "\n".join(escaped(line, len(line) * 10 + 1) for line in pretty.split("\n"))
+    return "\n".join(printable(line, len(line) * 10 + 1) for line in pretty.split("\n"))

@@ -37,10 +37,10 @@ from .._inbox import (
     Delivery,
     DeliveryState,
     Taken,
-    escaped,
     log_replay,
 )
 from .._store import Clock, check_lease, utc_now
+from .._text import printable
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime
 from ..stores._watchdog import Watchdog
@@ -316,7 +316,7 @@ class SqlInbox:
             state=_PENDING,
             next_attempt_at=at,
             lease_expires_at=None,
-            last_error=escaped(error, MAX_ERROR_LENGTH),
+            last_error=printable(error, MAX_ERROR_LENGTH),
         )
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
@@ -328,7 +328,7 @@ class SqlInbox:
             next_attempt_at=None,
             lease_expires_at=None,
             finished_at=self._clock(),
-            last_error=escaped(error, MAX_ERROR_LENGTH),
+            last_error=printable(error, MAX_ERROR_LENGTH),
         )
 
     def due(self, *, older_than: timedelta, limit: int) -> list[int]:
@@ -485,7 +485,7 @@ class SqlInbox:
 
 def _label(text: str) -> str:
     """An event type or id as stored: any database can hold it, and it fits its column."""
-    return escaped(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
+    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _delivery(row: sa.Row[Any]) -> Delivery:

@@ -1,0 +1,157 @@
+"""Lease renewal: a claim stays held while its handlers run, however long they take.
+
+A claim's lease lets another delivery take the event over once a crashed worker's time is up.
+A handler that is merely slow (a back office taking minutes, a long GC pause) must not lose it:
+while handlers run, the lease is extended every third of its length, so an event runs twice only
+if its worker really died. One daemon thread renews every claim of the process; it runs while
+there are claims to keep and stops when there are none.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from ._text import printable
+
+__all__: list[str] = []
+
+logger = logging.getLogger("idwise_events")
+
+Renew = Callable[..., bool]
+"""A store's ``renew(key, token, *, lease=...)``."""
+
+
+class Hold:
+    """One claim being kept alive; `stop` once its handlers are done."""
+
+    __slots__ = ("_handle", "due", "key", "lease", "renew", "token")
+
+    def __init__(self, key: str, token: str, renew: Any, lease: timedelta) -> None:
+        self.key = key
+        self.token = token
+        self.renew = renew
+        self.lease = lease
+        self.due = 0.0
+        self._handle: Any = None  # the event loop's timer, for an async-only store
+
+    def stop(self) -> None:
+        """Renew no more (the claim is about to be completed or released)."""
+        if self._handle is None:
+            _held.pop(self, None)
+        else:
+            self._handle.cancel()
+            self._handle = None
+
+
+def _lost(key: str, error: BaseException | None = None) -> None:
+    reason = f"renewing it failed ({error})" if error else "another delivery took the event over"
+    logger.warning(
+        "idwise_events: the lease on %s could not be renewed: %s; if its handlers outlive the"
+        " lease they may run twice",
+        printable(key),
+        reason,
+    )
+
+
+# The claims of this process being kept, and the thread keeping them (with the process it was
+# started in: a forked child inherits the map but not the thread).
+_held: dict[Hold, None] = {}
+_lock = threading.Lock()
+_thread: tuple[int, threading.Thread] | None = None
+_wakeup = threading.Event()
+_sleeping_until = 0.0
+
+
+def hold(key: str, token: str, renew: Renew, lease: timedelta) -> Hold:
+    """Renew the lease of ``key`` held with ``token`` through ``renew`` until it is stopped."""
+    kept = Hold(key, token, renew, lease)
+    kept.due = time.monotonic() + lease.total_seconds() / 3
+    _held[kept] = None  # one dict operation, atomic: no lock on the path of every delivery
+    if _thread is None or _thread[0] != os.getpid():
+        _start()
+    elif kept.due < _sleeping_until:  # a shorter lease than the thread is waiting for
+        _wakeup.set()
+    return kept
+
+
+def _start() -> None:
+    global _thread
+    with _lock:
+        if _thread is None or _thread[0] != os.getpid():  # (a forked child has no thread)
+            thread = threading.Thread(target=_keep, name="idwise-events-leases", daemon=True)
+            _thread = (os.getpid(), thread)
+            thread.start()
+
+
+def _keep() -> None:
+    global _thread, _sleeping_until
+    while True:
+        _sleeping_until = math.inf  # until the next wake is known, every new claim wakes us
+        now = time.monotonic()
+        held = list(_held)  # one C call: a snapshot, whatever other threads do meanwhile
+        if not held:
+            with _lock:
+                # Stop, unless a claim was added meanwhile: one added before `_thread` is
+                # cleared is seen here; one added after it starts a new thread.
+                _thread = None
+                if not _held:
+                    return
+                _thread = (os.getpid(), threading.current_thread())
+            continue
+        for kept in held:
+            if kept.due <= now:
+                kept.due = now + kept.lease.total_seconds() / 3
+                _renew(kept)
+        _sleeping_until = min((kept.due for kept in list(_held)), default=now)
+        _wakeup.wait(max(0.0, _sleeping_until - time.monotonic()))
+        _wakeup.clear()
+
+
+def _renew(kept: Hold) -> None:
+    try:
+        renewed = kept.renew(kept.key, kept.token, lease=kept.lease)
+    except Exception as error:  # a store outage: try again at the next period
+        _lost(kept.key, error)
+        return
+    if not renewed and _held.pop(kept, False) is None:
+        _lost(kept.key)  # (a claim completed while it was being renewed is not lost)
+
+
+def hold_async(
+    key: str, token: str, renew: Callable[..., Awaitable[bool]], lease: timedelta
+) -> Hold:
+    """Keep a claim of an async-only store alive with the running event loop's timers."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    period = lease.total_seconds() / 3
+    kept = Hold(key, token, renew, lease)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def renew_now() -> None:
+        try:
+            renewed = await renew(key, token, lease=lease)
+        except Exception as error:
+            _lost(key, error)
+            renewed = True  # try again at the next period
+        if kept._handle is None:  # stopped meanwhile: the claim is being completed
+            return
+        if renewed:
+            kept._handle = loop.call_later(period, fire)
+        else:
+            _lost(key)
+
+    def fire() -> None:
+        task = loop.create_task(renew_now())
+        tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(tasks.discard)
+
+    kept._handle = loop.call_later(period, fire)
+    return kept

@@ -1,0 +1,28 @@
+r"""Sender-chosen text made safe to print: control characters escaped, length capped.
+
+An event name or ``eventId`` comes from whoever sends the request. Written raw into a log line or
+a terminal, a ``\n`` forges a second line and an escape sequence rewrites the screen; a 200 KB id
+makes a 200 KB line on every delivery.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+MAX_PRINTED = 120
+"""The longest sender-chosen value a log message or terminal line shows (the rest is cut)."""
+
+
+def escaped(text: str) -> str:
+    r"""``text`` with each non-printable character (newline, escape...) written as ``\x..``."""
+    if text.isprintable():  # the usual case, checked in C
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def printable(text: str, limit: int = MAX_PRINTED) -> str:
+    """`escaped` ``text``, at most ``limit`` characters long (cut short with an ellipsis)."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    text = escaped(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -1,0 +1,83 @@
+"""Dispatcher: the one-time warning when a MemoryStore serves one of several processes."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import warnings
+
+import pytest
+
+from idwise_events import Dispatcher, FinishedJourney, MemoryStore, NoAuth
+from idwise_events.testing import build_request, make_event
+
+WARNING = "MemoryStore is per process"
+
+
+class Recorder(logging.Handler):
+    """Keeps the messages logged (caplog does not follow a forked or spawned process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def deliver_twice_and_count_warnings(dispatcher: Dispatcher) -> int:
+    """Handle two deliveries in this process; how many per-process warnings were logged."""
+    handler = Recorder()
+    logger = logging.getLogger("idwise_events")
+    logger.addHandler(handler)
+    try:
+        for _ in range(2):
+            dispatcher.handle(build_request(make_event(FinishedJourney), NoAuth()))
+    finally:
+        logger.removeHandler(handler)
+    return sum(WARNING in message for message in handler.messages)
+
+
+def build_and_deliver(results: multiprocessing.Queue[int]) -> None:
+    """In a spawned process, as a server's worker: build the dispatcher, then deliver."""
+    results.put(deliver_twice_and_count_warnings(Dispatcher(verifier=NoAuth())))
+
+
+def test_a_single_process_is_not_warned() -> None:
+    """One process with its own MemoryStore is what MemoryStore is for: no warning."""
+    assert deliver_twice_and_count_warnings(Dispatcher(verifier=NoAuth())) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_after_the_dispatcher_was_built_is_warned_once() -> None:
+    """As under ``gunicorn --preload``: the dispatcher built in the parent, used in a child."""
+    dispatcher = Dispatcher(verifier=NoAuth(), store=MemoryStore())
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads (an earlier test's lease
+        # renewal thread may still run here); the child only handles two deliveries.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover -- measured in the child, reported through the pipe
+        os.close(read_end)
+        os.write(write_end, str(deliver_twice_and_count_warnings(dispatcher)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        count = pipe.read()
+    os.waitpid(child, 0)
+
+    assert count == "1"
+
+
+def test_a_spawned_worker_process_is_warned_once() -> None:
+    """As under ``uvicorn --workers 4``: each worker process builds its own MemoryStore."""
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[int] = context.Queue()
+    worker = context.Process(target=build_and_deliver, args=(results,))
+    worker.start()
+    try:
+        assert results.get(timeout=60) == 1
+    finally:
+        worker.join(timeout=30)
