@@ -20,8 +20,6 @@ process imports ``celery_app`` (``celery -A tests.inbox.engines.app:celery_app w
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 import time
@@ -32,14 +30,13 @@ import celery
 import procrastinate
 import psycopg
 
-from idwise_events import BearerAuth, Dispatcher, Event, FinishedJourney
-from idwise_events._process import RetryPolicy
+from idwise_events import BearerAuth, Dispatcher, Event, FinishedJourney, RetryPolicy
 from idwise_events.inbox.celery import CeleryTasks
 from idwise_events.inbox.celery import install as install_celery
 from idwise_events.inbox.procrastinate import ProcrastinateTasks
 from idwise_events.inbox.procrastinate import install as install_procrastinate
 from idwise_events.inbox.sql import SqlInbox
-from idwise_events.testing import make_event
+from idwise_events.testing import build_request, make_event
 
 DATABASE_ENV = "IDWISE_ENGINES_DATABASE_URL"
 """The SQLAlchemy URL of the test database (psycopg driver), for the worker processes."""
@@ -119,11 +116,16 @@ def make_dispatcher(database_url: str) -> Dispatcher:
     return dispatcher
 
 
-@functools.cache
+_celery_engines: dict[tuple[str, str], tuple[celery.Celery, CeleryTasks, Dispatcher]] = {}
+_procrastinate_engines: dict[str, tuple[procrastinate.App, ProcrastinateTasks, Dispatcher]] = {}
+
+
 def celery_engine(
     database_url: str, broker_url: str
 ) -> tuple[celery.Celery, CeleryTasks, Dispatcher]:
     """A Celery app on ``broker_url`` for the test database's inbox: (app, tasks, dispatcher)."""
+    if (database_url, broker_url) in _celery_engines:
+        return _celery_engines[database_url, broker_url]
     app = celery.Celery("idwise_engines_test", broker=broker_url, set_as_current=False)
     app.conf.update(
         worker_prefetch_multiplier=1,  # a worker process holds one job at a time
@@ -132,19 +134,22 @@ def celery_engine(
     )
     dispatcher = make_dispatcher(database_url)
     tasks = install_celery(app, dispatcher, retries=RETRIES, sweep_every=SWEEP_EVERY)
+    _celery_engines[database_url, broker_url] = app, tasks, dispatcher
     return app, tasks, dispatcher
 
 
-@functools.cache
 def procrastinate_engine(
     database_url: str,
 ) -> tuple[procrastinate.App, ProcrastinateTasks, Dispatcher]:
     """A procrastinate app on the test database, for its inbox: (app, tasks, dispatcher)."""
+    if database_url in _procrastinate_engines:
+        return _procrastinate_engines[database_url]
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=libpq_url(database_url))
     )
     dispatcher = make_dispatcher(database_url)
     tasks = install_procrastinate(app, dispatcher, retries=RETRIES, sweep_every=SWEEP_EVERY)
+    _procrastinate_engines[database_url] = app, tasks, dispatcher
     return app, tasks, dispatcher
 
 
@@ -158,16 +163,27 @@ def __getattr__(name: str) -> object:
 
 
 def accept(dispatcher: Dispatcher, behaviour: str, n: int | str) -> tuple[int, str]:
-    """Accept a new event into the dispatcher's inbox, as the HTTP side does: (its id, its key)."""
+    """Deliver a new event to the dispatcher, as IDWise does: (its inbox id, its key).
+
+    The dispatcher answers 200 once the delivery is stored, and its ``on_accepted`` hook (the
+    engine's) enqueues the job.
+    """
     event = make_event(FinishedJourney, journey_id=journey_id(behaviour, n))
-    body = event.model_dump_json(by_alias=True).encode()
+    response = dispatcher.handle(build_request(event, dispatcher.verifier))
+    assert response.status == 200, response
     inbox = dispatcher.inbox
     assert inbox is not None
-    accepted = inbox.accept(
-        key=event.idempotency_key,
-        event_type=event.event,
-        event_id=event.event_id,
-        fingerprint=hashlib.sha256(body).hexdigest(),
-        body=body,
-    )
-    return accepted.id, event.idempotency_key
+    [newest] = inbox.deliveries(limit=1)
+    assert newest.key == event.idempotency_key
+    return newest.id, event.idempotency_key
+
+
+def close_engines() -> None:
+    """Close the inboxes of the engines built so far, and forget them (after each test)."""
+    built = [*_celery_engines.values(), *_procrastinate_engines.values()]
+    for *_, dispatcher in built:
+        inbox = dispatcher.inbox
+        if isinstance(inbox, SqlInbox):
+            inbox.close()
+    _celery_engines.clear()
+    _procrastinate_engines.clear()

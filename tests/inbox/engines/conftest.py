@@ -33,6 +33,7 @@ from .app import (
     BROKER_ENV,
     DATABASE_ENV,
     celery_engine,
+    close_engines,
     create_effects_table,
     libpq_url,
     procrastinate_engine,
@@ -135,6 +136,13 @@ def redis(redis_server: RedisServer) -> Iterator[RedisServer]:
         redis_server.start()
 
 
+@pytest.fixture(autouse=True)
+def _close_engines() -> Iterator[None]:
+    """Close the connections of the engines' inboxes the test process built."""
+    yield
+    close_engines()
+
+
 @pytest.fixture
 def database(postgres: TemporaryPostgres | str) -> Iterator[str]:
     """A fresh database on the session's PostgreSQL (SQLAlchemy URL), dropped after the test."""
@@ -145,6 +153,7 @@ def database(postgres: TemporaryPostgres | str) -> Iterator[str]:
     url = server.rsplit("/", 1)[0] + f"/{name}"
     create_effects_table(url)
     yield url
+    close_engines()
     with psycopg.connect(libpq_url(server), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 

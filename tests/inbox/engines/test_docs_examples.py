@@ -27,13 +27,15 @@ def test_the_celery_example_processes_a_delivery(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     example = runpy.run_path(str(EXAMPLES / "inbox_celery.py"))
-    delivery_id, _ = accept(example["dispatcher"], "ok", 1)
-    example["tasks"].process.delay(delivery_id)
+    delivery_id, _ = accept(example["dispatcher"], "ok", 1)  # enqueued by the example's hook
     beat_schedule = str(workers.directory / "beat")
     arguments = ["-m", "celery", "-A", "inbox_celery", "worker", "--beat", "-s", beat_schedule]
     workers.spawn(arguments, environment=environment, cwd=EXAMPLES)
     inbox = example["inbox"]
-    wait_until(lambda: inbox.get(delivery_id).state is DeliveryState.DONE, what="done")
+    try:
+        wait_until(lambda: inbox.get(delivery_id).state is DeliveryState.DONE, what="done")
+    finally:
+        inbox.close()
 
 
 def test_the_procrastinate_example_processes_a_delivery(
@@ -49,11 +51,11 @@ def test_the_procrastinate_example_processes_a_delivery(
     example = runpy.run_path(str(EXAMPLES / "inbox_procrastinate.py"))
     example["on_startup"]()
     try:
-        delivery_id, _ = accept(example["dispatcher"], "ok", 1)
-        example["tasks"].process.defer(delivery_id=delivery_id)
+        delivery_id, _ = accept(example["dispatcher"], "ok", 1)  # deferred by the example's hook
         arguments = [*app_path, "worker", "--queues", "idwise_events"]
         workers.spawn(arguments, environment=environment, cwd=EXAMPLES)
         inbox = example["inbox"]
         wait_until(lambda: inbox.get(delivery_id).state is DeliveryState.DONE, what="done")
     finally:
         example["on_shutdown"]()
+        example["inbox"].close()

@@ -1,7 +1,8 @@
 """The inbox processed by real engines: Celery on Redis, procrastinate on PostgreSQL.
 
-Each test accepts deliveries into the inbox as the HTTP side does, enqueues their jobs, and runs
-real worker processes; the handler counts its attempts and successful runs in PostgreSQL
+Each test delivers events to the dispatcher as IDWise does (it answers 200 once the delivery is
+in the inbox, and the engine's ``on_accepted`` hook enqueues the job) and runs real worker
+processes; the handler counts its attempts and successful runs in PostgreSQL
 (tests/inbox/engines/app.py), which is what the assertions read.
 """
 
@@ -37,7 +38,6 @@ def state_of(engine: Engine, delivery_id: int) -> DeliveryState | None:
 def test_accepted_delivery_is_processed_by_a_worker(engine: Engine) -> None:
     """A delivery accepted and enqueued runs its handler once on a worker, and is done."""
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    engine.enqueue(delivery_id)
     engine.start_worker()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
     assert runs_of(engine, key) == (1, 1)
@@ -46,7 +46,6 @@ def test_accepted_delivery_is_processed_by_a_worker(engine: Engine) -> None:
 def test_failing_handler_is_retried_until_it_succeeds(engine: Engine) -> None:
     """A handler failing twice is run again with backoff, and its third attempt completes it."""
     delivery_id, key = accept(engine.dispatcher, "flaky", 1)
-    engine.enqueue(delivery_id)
     engine.start_worker()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
     assert runs_of(engine, key) == (3, 1)
@@ -55,7 +54,6 @@ def test_failing_handler_is_retried_until_it_succeeds(engine: Engine) -> None:
 def test_handler_failing_every_attempt_makes_a_dead_letter(engine: Engine) -> None:
     """After the policy's last attempt the delivery is dead, with the error kept, never run."""
     delivery_id, key = accept(engine.dispatcher, "dead", 1)
-    engine.enqueue(delivery_id)
     engine.start_worker()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DEAD, what="dead")
     assert runs_of(engine, key) == (RETRIES.max_attempts, 0)
@@ -68,14 +66,13 @@ def test_handler_failing_every_attempt_makes_a_dead_letter(engine: Engine) -> No
 
 def test_job_delivered_twice_runs_the_handler_once(engine: Engine) -> None:
     """The same delivery enqueued three times, on two concurrent job slots: one handler run."""
-    delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    for _ in range(3):
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)  # enqueued once by the hook
+    for _ in range(2):
         engine.enqueue(delivery_id)
     engine.start_worker(concurrency=2)
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
     # The other jobs find it done (or held) and skip it: give them the time to run.
-    other_id, other_key = accept(engine.dispatcher, "ok", 2)
-    engine.enqueue(other_id)
+    _, other_key = accept(engine.dispatcher, "ok", 2)
     wait_until(lambda: runs_of(engine, other_key) == (1, 1), what="a later job")
     assert runs_of(engine, key) == (1, 1)
 
@@ -85,7 +82,6 @@ def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its
 ) -> None:
     """SIGKILL while the handler runs: another worker processes the delivery after the lease."""
     delivery_id, key = accept(engine.dispatcher, "slow", 1)
-    engine.enqueue(delivery_id)
     first = engine.start_worker()
     wait_until(lambda: runs_of(engine, key) == (1, 0), what="the handler to start")
     workers.kill(first)
@@ -98,14 +94,15 @@ def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its
 # procrastinate's queue is the database the delivery is committed to: no broker to lose.
 @pytest.mark.parametrize("engine", ["celery"], indirect=True)
 def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
-    engine: Engine, redis: RedisServer
+    engine: Engine, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Broker down after the commit: the enqueue fails; once it is back, the sweep processes it."""
+    """Broker down after the commit: 200, the failed enqueue logged; the sweep processes it."""
     engine.start_worker()
     redis.stop()
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    with pytest.raises(kombu.exceptions.OperationalError):
-        engine.enqueue(delivery_id)
+    [failed] = [record for record in caplog.records if "enqueue_accepted" in record.getMessage()]
+    assert failed.exc_info is not None
+    assert isinstance(failed.exc_info[1], kombu.exceptions.OperationalError)
     assert state_of(engine, delivery_id) is DeliveryState.PENDING
     redis.start()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="the sweep")
@@ -121,14 +118,12 @@ def test_four_worker_processes_run_every_handler_exactly_once(engine: Engine) ->
     Counted by the handler itself in PostgreSQL (one row per event key). Procrastinate runs 4
     worker processes; Celery runs one worker with 4 pool processes (and beat).
     """
-    accepted = [accept(engine.dispatcher, "ok", n) for n in range(EVENTS)]
     if engine.name == "celery":
         engine.start_worker(concurrency=4)
     else:
         for _ in range(4):
             engine.start_worker(concurrency=1)
-    for delivery_id, _ in accepted:
-        engine.enqueue(delivery_id)
+    accepted = [accept(engine.dispatcher, "ok", n) for n in range(EVENTS)]
     inbox = engine.dispatcher.inbox
     assert inbox is not None
     wait_until(
@@ -147,11 +142,10 @@ def test_celery_retries_the_task_while_the_inbox_is_down(
     require_postgres_programs()
     with TemporaryPostgres() as server:
         create_effects_table(server.url)
-        _, tasks, dispatcher = celery_engine(server.url, redis.url)
-        delivery_id, key = accept(dispatcher, "ok", 1)
-        workers.start("celery", server.url, broker_url=redis.url)
+        dispatcher = celery_engine(server.url, redis.url)[2]
+        delivery_id, key = accept(dispatcher, "ok", 1)  # enqueued before a worker runs
         server.stop()
-        tasks.process.delay(delivery_id)
+        workers.start("celery", server.url, broker_url=redis.url)
         wait_until(lambda: "Retry in 1s: StoreError" in workers.logs(), what="a Celery retry")
         server.start()
         wait_until(lambda: runs_of_key(server.url, key) == (1, 1), what="the handler")
