@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis as redis_client
 
 from idwise_events import Dispatcher
 from idwise_events.testing.postgres import TemporaryPostgres
@@ -261,6 +262,8 @@ class Engine:
     """Enqueue the job of a delivery, as the dispatcher's on_accepted hook does."""
     start_worker: Callable[..., subprocess.Popen[bytes]]
     """Start a worker process (``concurrency=`` jobs at a time)."""
+    queued: Callable[[], int]
+    """How many process jobs wait in the engine's queue."""
 
 
 @pytest.fixture(params=["celery", "procrastinate"])
@@ -273,7 +276,12 @@ def engine(request: pytest.FixtureRequest, database: str, workers: Workers) -> I
         def start_celery(concurrency: int = 2) -> subprocess.Popen[bytes]:
             return workers.start("celery", database, broker_url=broker.url, concurrency=concurrency)
 
-        yield Engine("celery", database, dispatcher, celery_tasks.process.delay, start_celery)
+        def in_redis() -> int:
+            with redis_client.Redis.from_url(broker.url) as client:
+                return int(client.llen("celery"))  # Celery's default queue: a Redis list
+
+        enqueue = celery_tasks.process.delay
+        yield Engine("celery", database, dispatcher, enqueue, start_celery, in_redis)
         return
     app, tasks, dispatcher = procrastinate_engine(request.getfixturevalue("procrastinate_database"))
 
@@ -283,5 +291,13 @@ def engine(request: pytest.FixtureRequest, database: str, workers: Workers) -> I
     def defer(delivery_id: int) -> object:
         return tasks.process.defer(delivery_id=delivery_id)
 
+    def in_postgres() -> int:
+        with psycopg.connect(libpq_url(database), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs"
+                " WHERE task_name = 'idwise_events.process' AND status = 'todo'"
+            ).fetchone()
+        return row[0] if row else 0
+
     with app.open():
-        yield Engine("procrastinate", database, dispatcher, defer, start_procrastinate)
+        yield Engine("procrastinate", database, dispatcher, defer, start_procrastinate, in_postgres)

@@ -8,14 +8,17 @@ processes; the handler counts its attempts and successful runs in PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
+
 import kombu.exceptions
 import pytest
 
-from idwise_events import DeliveryState
+from idwise_events import DeliveryState, FinishedJourney
+from idwise_events.testing import build_request, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
 from ...conftest import require_postgres_programs
-from .app import RETRIES, accept, celery_engine, create_effects_table, effects
+from .app import RETRIES, accept, celery_engine, create_effects_table, effects, journey_id
 from .conftest import Engine, RedisServer, Workers, wait_until
 
 
@@ -38,6 +41,7 @@ def state_of(engine: Engine, delivery_id: int) -> DeliveryState | None:
 def test_accepted_delivery_is_processed_by_a_worker(engine: Engine) -> None:
     """A delivery accepted and enqueued runs its handler once on a worker, and is done."""
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    assert engine.queued() == 1  # by the dispatcher's on_accepted hook
     engine.start_worker()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
     assert runs_of(engine, key) == (1, 1)
@@ -153,3 +157,14 @@ def test_celery_retries_the_task_while_the_inbox_is_down(
         delivery = dispatcher.inbox.get(delivery_id)
         assert delivery is not None
         assert delivery.state is DeliveryState.DONE
+
+
+def test_an_async_web_side_enqueues_too(engine: Engine) -> None:
+    """From ``handle_async`` the engine's hook runs in a worker thread: the job is enqueued."""
+    event = make_event(FinishedJourney, journey_id=journey_id("ok", 1))
+    request = build_request(event, engine.dispatcher.verifier)
+    response = asyncio.run(engine.dispatcher.handle_async(request))
+    assert response.status == 200
+    assert engine.queued() == 1
+    engine.start_worker()
+    wait_until(lambda: runs_of(engine, event.idempotency_key) == (1, 1), what="the handler")
