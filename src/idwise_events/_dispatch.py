@@ -24,7 +24,7 @@ from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
 from ._outcomes import UNAVAILABLE_RETRY_AFTER, Outcome, answer, responses_for
 from ._parse import DEFAULT_MAX_BYTES, parse_event
-from ._request import WebhookRequest, WebhookResponse
+from ._request import WebhookRequest, WebhookResponse, parse_content_length
 from ._store import (
     Claimed,
     Completed,
@@ -316,9 +316,8 @@ class Dispatcher:
         started = time.perf_counter()
         if method.upper() != "POST":
             return answer(self._responses, Outcome.METHOD_NOT_ALLOWED, started, client_ip=client_ip)
-        if isinstance(content_length, str):
-            content_length = int(content_length) if content_length.isdigit() else None
-        if content_length is not None and content_length > self._max_body_bytes:
+        length = parse_content_length(content_length)
+        if length is not None and length > self._max_body_bytes:
             return answer(self._responses, Outcome.TOO_LARGE, started, client_ip=client_ip)
         return None
 

@@ -153,3 +153,16 @@ class WebhookResponse:
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def parse_content_length(value: int | str | bytes | None) -> int | None:
+    """The body length a ``Content-Length`` value announces, or ``None`` if it announces none.
+
+    The one parser of the header, for the dispatcher and every adapter. Only ASCII digits make
+    a length (RFC 9110): ``str.isdigit`` and ``int`` also take ``²``, ``①`` or Arabic-Indic
+    digits, which would raise or announce a length that was never sent.
+    """
+    if value is None or isinstance(value, int):
+        return value if value is None or value >= 0 else None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -67,7 +67,7 @@ UNREADABLE_BODIES = [
 def test_a_body_the_event_cannot_carry_is_refused_not_raised(
     body: dict[str, Any], headers: dict[str, str], status: int
 ) -> None:
-    """Invalid base64 or a body that is not a string: 401 unauthenticated, else 400; never raises."""
+    """Invalid base64, or a body that is not a string: 401 unauthenticated, else 400; no raise."""
     handler = lambda_handler(Dispatcher(verifier=VERIFIER))
     event = {**lambda_event("http-v2", "POST", b"", headers), **body}
 
