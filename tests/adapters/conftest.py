@@ -148,7 +148,7 @@ def serve_starlette(dispatcher: Dispatcher, stack: ExitStack) -> Send:
 
     from idwise_events.adapters.starlette import route
 
-    return serve_asgi_app(Starlette(routes=[route(dispatcher, PATH)]))
+    return serve_asgi_app(Starlette(routes=[route(dispatcher, path=PATH)]))
 
 
 def serve_fastapi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
@@ -157,7 +157,7 @@ def serve_fastapi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     from idwise_events.adapters.fastapi import router
 
     app = FastAPI()
-    app.include_router(router(dispatcher, PATH))
+    app.include_router(router(dispatcher, path=PATH))
     return serve_asgi_app(app)
 
 
@@ -169,7 +169,7 @@ def serve_aiohttp(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     from idwise_events.adapters.aiohttp import route
 
     app = web.Application()
-    app.add_routes([route(dispatcher, PATH)])
+    app.add_routes([route(dispatcher, path=PATH)])
     loop = asyncio.new_event_loop()
     stack.callback(loop.close)
     client = TestClient(TestServer(app, host="127.0.0.1"), loop=loop)

@@ -68,7 +68,9 @@ def test_to_response_carries_status_headers_and_body() -> None:
 def test_fastapi_documents_only_the_post_operation() -> None:
     """The router answers every method, but the OpenAPI schema shows just the POST."""
     app = FastAPI()
-    app.include_router(router(Dispatcher(verifier=BearerAuth("t")), "/hooks/kyc", tags=["kyc"]))
+    app.include_router(
+        router(Dispatcher(verifier=BearerAuth("t")), path="/hooks/kyc", tags=["kyc"])
+    )
 
     operations = app.openapi()["paths"]["/hooks/kyc"]
 
