@@ -26,8 +26,7 @@ class WebhookRequest:
 
     Adapters build one per request from the framework's own request object; verifiers and the
     dispatcher read it through `header` and `header_values`, whatever form the headers were
-    given in. Building one is cheap: the first three lookups scan the headers for their one
-    name, and a fourth indexes them all by lowercase name, once.
+    given in.
 
     Args:
         body: The raw request body, exactly as received (never a re-serialised one).
