@@ -31,7 +31,10 @@ async def to_webhook_request(
     bytes, whatever the application's ``client_max_size``, so that the dispatcher's limit is
     the one that applies.
     """
-    body = await read_async(request.content.iter_any(), max_bytes)
+    if request.can_read_body:
+        body = await read_async(request.content.iter_any(), max_bytes)
+    else:  # read already, by a middleware say: aiohttp kept it
+        body = await request.read()
     return WebhookRequest(body, request.raw_headers, request.remote)
 
 
@@ -51,7 +54,7 @@ async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
     return to_response(early)
 
 
-def route(dispatcher: Dispatcher, path: str = DEFAULT_PATH) -> web.RouteDef:
+def route(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH) -> web.RouteDef:
     """A route at ``path``, for ``app.add_routes``, that hands every request to ``dispatcher``."""
 
     async def idwise_webhook(request: web.Request) -> web.Response:
