@@ -79,7 +79,8 @@ def test_a_body_a_middleware_read_first_is_still_delivered() -> None:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
             response = await client.post(DEFAULT_PATH, data=body)
-            return response.status
+            status: int = response.status
+            return status
 
     assert asyncio.run(main()) == 200
     assert len(seen) == 1

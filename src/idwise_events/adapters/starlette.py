@@ -54,7 +54,7 @@ async def handle(request: Request, dispatcher: Dispatcher) -> Response:
 
 
 def route(
-    dispatcher: Dispatcher, path: str = DEFAULT_PATH, *, name: str = "idwise_events"
+    dispatcher: Dispatcher, *, path: str = DEFAULT_PATH, name: str = "idwise_events"
 ) -> Route:
     """A route at ``path`` that hands every request to ``dispatcher``.
 
