@@ -34,7 +34,7 @@ from ._outcomes import (
     responses_for,
 )
 from ._parse import DEFAULT_MAX_BYTES, parse_event
-from ._request import WebhookRequest, WebhookResponse
+from ._request import WebhookRequest, WebhookResponse, parse_content_length
 from ._store import (
     Claimed,
     ClaimResult,
@@ -490,9 +490,8 @@ class Dispatcher:
         started = time.perf_counter()
         if method.upper() != "POST":
             return self._answer(Delivered(started, client_ip), Outcome.METHOD_NOT_ALLOWED)
-        if isinstance(content_length, str):
-            content_length = int(content_length) if content_length.isdigit() else None
-        if content_length is not None and content_length > self._max_body_bytes:
+        length = parse_content_length(content_length)
+        if length is not None and length > self._max_body_bytes:
             return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
         return None
 
