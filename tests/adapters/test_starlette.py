@@ -101,7 +101,7 @@ def test_fastapi_documents_the_envelope_and_every_status_of_the_policy() -> None
     assert "#/$defs/" not in json.dumps(document)  # nothing points outside the document
     assert sorted(operation["responses"]) == ["200", "400", "403", "409", "413", "500", "503"]
     outcomes = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    assert outcomes["properties"]["outcome"]["enum"] == ["processed", "duplicate"]
+    assert outcomes["properties"]["outcome"]["enum"] == ["processed", "accepted", "duplicate"]
     assert "Retry-After" in operation["responses"]["503"]["headers"]
 
 
