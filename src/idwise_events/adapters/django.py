@@ -49,7 +49,10 @@ def to_response(response: WebhookResponse) -> HttpResponse:
 def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     early = dispatcher.early_response(
-        request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
+        request.method or "",
+        request.META.get("CONTENT_LENGTH"),
+        request.META.get("REMOTE_ADDR"),
+        multiprocess=request.META.get("wsgi.multiprocess", False),
     )
     if early is None:
         early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))

@@ -41,7 +41,10 @@ def to_response(response: WebhookResponse) -> flask.Response:
 def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     early = dispatcher.early_response(
-        request.method, request.environ.get("CONTENT_LENGTH"), request.remote_addr
+        request.method,
+        request.environ.get("CONTENT_LENGTH"),
+        request.remote_addr,
+        multiprocess=request.environ.get("wsgi.multiprocess", False),
     )
     if early is None:
         early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))

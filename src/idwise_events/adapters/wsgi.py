@@ -58,7 +58,10 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     method = str(environ.get("REQUEST_METHOD", ""))
     early = dispatcher.early_response(
-        method, environ.get("CONTENT_LENGTH"), environ.get("REMOTE_ADDR")
+        method,
+        environ.get("CONTENT_LENGTH"),
+        environ.get("REMOTE_ADDR"),
+        multiprocess=environ.get("wsgi.multiprocess", False),
     )
     if early is None:
         request = to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
