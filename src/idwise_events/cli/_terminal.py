@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .._text import escaped
+
 VALUE_LIMIT = 200
 """Characters shown of one value (an id, a name, a field's value) before it is cut."""
 MESSAGE_LIMIT = 1000
@@ -28,19 +30,10 @@ def printable(value: object, *, limit: int | None = VALUE_LIMIT) -> str:
     there and says how long it was. ``limit=None``: escape only.
     """
     text = value if isinstance(value, str) else str(value)
-    if text.isprintable():  # nearly always: nothing to escape, at most a cut
-        if limit is None or len(text) <= limit:
-            return text
-        return text[:limit] + _cut(text)
-    pieces: list[str] = []
-    length = 0
-    for char in text:
-        piece = char if char.isprintable() else repr(char)[1:-1]
-        length += len(piece)
-        if limit is not None and length > limit:
-            return "".join(pieces) + _cut(text)
-        pieces.append(piece)
-    return "".join(pieces)
+    shown = escaped(text)
+    if limit is None or len(shown) <= limit:
+        return shown
+    return shown[:limit] + _cut(text)
 
 
 def _cut(text: str) -> str:
