@@ -9,8 +9,6 @@ Python; parsing the wire format uses the wire names only).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,12 +17,11 @@ from pydantic import (
     BaseModel,
     Field,
     GetCoreSchemaHandler,
-    ValidationInfo,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ._enums import (
     FinalDecision,
@@ -88,42 +85,6 @@ _Text = Annotated[str, _NumbersAsText()]
 """The type of every text field of the bodies: ``str``, or a finite number as its text."""
 
 
-FINITE_JSON = "idwise_events: the JSON holds no NaN or Infinity"
-"""The validation context for JSON already decoded with NaN and Infinity refused (large bodies)."""
-
-
-def _finite_numbers_only(value: Any, info: ValidationInfo) -> Any:
-    """Refuse NaN and ±Infinity anywhere in the value of a field the models do not know.
-
-    pydantic-core reads those words, which are not JSON, as numbers. Only called for unknown
-    fields, which most payloads do not have; `parse_event` skips it for a large body, which
-    pydantic-core's strict parser has decoded with those words refused (the context says so).
-    """
-    if info.context is FINITE_JSON:
-        return value
-    pending = [value]
-    while pending:  # a loop, not recursion: a value built in Python may nest without limit
-        item = pending.pop()
-        kind = type(item)
-        # Exact types first: they are what JSON decodes to, and the cheapest checks.
-        if kind is dict:
-            pending.extend(item.values())
-        elif kind is list:
-            pending.extend(item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise PydanticKnownError("finite_number")
-        elif isinstance(item, (list, tuple)):  # built in Python rather than decoded
-            pending.extend(item)
-        elif isinstance(item, Mapping):
-            pending.extend(item.values())
-    return value
-
-
-_ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
-"""The value of a field the models do not know: any JSON value, kept as it is, but finite."""
-
-
 # The configuration goes in class arguments rather than `model_config`: type checkers then see
 # `frozen` (mypy's pydantic plugin, pyright through dataclass_transform) and reject assigning to a
 # field, and the inherited `model_config` keeps its declared type for users' checkers. Every
@@ -141,9 +102,6 @@ class WireModel(
     field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
     # Payloads carry personal data: a logged ValidationError names fields, never their values.
     hide_input_in_errors=True,
-    # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
-    # `_ExtraValue` would otherwise make it `{}`, which means the same).
-    json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
 ):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
@@ -152,9 +110,6 @@ class WireModel(
         super().__pydantic_init_subclass__(**kwargs)
         # Each field's docstring becomes its description (the schema is built later).
         document_fields(cls)
-
-    # pydantic's documented way to type the unknown fields; pyright sees an override of BaseModel's.
-    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
 def _aware(moment: datetime) -> datetime:
