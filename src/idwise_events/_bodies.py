@@ -9,8 +9,9 @@ Python; parsing the wire format uses the wire names only).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +33,7 @@ from ._enums import (
     UpdateTrigger,
 )
 from ._field_docs import document_fields
+from ._frozen import FrozenDict, FrozenList, freeze
 
 __all__ = [
     "AmlMonitorUpdateBody",
@@ -111,6 +113,43 @@ class WireModel(
         # Each field's docstring becomes its description (the schema is built later).
         document_fields(cls)
 
+    @property
+    def model_extra(self) -> dict[str, Any] | None:
+        """The unknown fields, by wire name, as sent; read-only, like the rest of the event.
+
+        A `FrozenDict` of values whose objects and arrays are frozen too: changing any of them
+        raises ``TypeError`` (``dict(...)`` or ``copy.deepcopy`` gives a copy to change).
+        """
+        return _frozen_extra(self)
+
+    if not TYPE_CHECKING:  # as in pydantic: type checkers keep refusing unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            extra = _frozen_extra(self)
+            if extra and name in extra:  # an unknown field read as an attribute
+                return extra[name]
+            return super().__getattr__(name)
+
+    def __iter__(self) -> Generator[tuple[str, Any], None, None]:
+        _frozen_extra(self)  # `dict(model)` lists the unknown fields too
+        yield from super().__iter__()
+
+
+def _frozen_extra(model: BaseModel) -> dict[str, Any] | None:
+    """``model``'s unknown fields, frozen (in place) the first time they are read.
+
+    Not at parse: freezing them costs as much as parsing them, which most handlers never need.
+    pydantic's own copies, comparisons and serialisation read them as they are, frozen or not.
+    """
+    try:
+        extra: dict[str, Any] | None = object.__getattribute__(model, "__pydantic_extra__")
+    except AttributeError:  # not set yet: a model being copied or unpickled
+        return None
+    if extra is not None and type(extra) is not FrozenDict:
+        extra = freeze(extra)
+        object.__setattr__(model, "__pydantic_extra__", extra)
+    return extra
+
 
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -133,9 +172,15 @@ _OpenAction = Annotated[UpdatedJourneyAction | _Text, Field(union_mode="left_to_
 _OpenTrigger = Annotated[UpdateTrigger | _Text, Field(union_mode="left_to_right")]
 _Deadline = Annotated[_AwareDatetime | _Text, Field(union_mode="left_to_right")]
 
+_Step = TypeVar("_Step", bound=BaseModel)
+_Steps = Annotated[list[_Step], Field(fail_fast=True), AfterValidator(FrozenList)]
+"""A body's list of steps: read-only, like the rest of the event (a `FrozenList`).
 
-# Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
-# would otherwise cost seconds of CPU to build a million errors that nobody reads.
+It stops at its first invalid item (``fail_fast``): a hostile body of a million invalid items
+would otherwise cost seconds of CPU to build a million errors that nobody reads.
+"""
+
+
 class EventBody(WireModel, frozen=True):
     """What every body has: the event's id and your reference (the base of the body models)."""
 
@@ -244,14 +289,14 @@ class VerificationUpdateRequiredBody(_DecisionBody, frozen=True):
     """The decision that counts, before the resubmission."""
     trigger: _OpenTrigger
     """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
-    required_steps: list[RequiredStep] = Field(fail_fast=True)
+    required_steps: _Steps[RequiredStep]
     """The steps the user must submit again."""
 
 
 class KycRenewalDeadlineExceededBody(_JourneyBody, frozen=True):
     """Body of `KycRenewalDeadlineExceeded`. IDWise sends no decision fields here."""
 
-    required_steps: list[OverdueStep] = Field(fail_fast=True)
+    required_steps: _Steps[OverdueStep]
     """The steps that were not resubmitted before their deadline."""
 
 

@@ -12,7 +12,15 @@ import json
 from collections.abc import Hashable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
-from pydantic import BaseModel, Discriminator, Field, GetCoreSchemaHandler, JsonValue, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    JsonValue,
+    Tag,
+)
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -33,6 +41,7 @@ from ._bodies import (
     WireModel,
 )
 from ._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
+from ._frozen import freeze
 
 __all__ = [
     "AmlMonitorUpdate",
@@ -286,7 +295,9 @@ class UnknownEvent(WireModel, frozen=True):
 
     event: str = Field(strict=True, json_schema_extra={"not": {"enum": _KNOWN_NAMES}})
     """The event name as sent (never one of the known names)."""
-    body: dict[str, Any]
+    # Read-only like the rest of the event (a FrozenDict, see _frozen), frozen when parsed: this is
+    # the fallback path, and the body is all there is to read.
+    body: Annotated[dict[str, Any], AfterValidator(freeze)]
     """The decoded body object, as sent."""
 
     @property

@@ -212,7 +212,7 @@ def _has_extra_fields(event: KnownEvent) -> bool:
     body = event.body
     if event.__pydantic_extra__ or body.__pydantic_extra__:
         return True
-    steps: tuple[BaseModel, ...] = body.__dict__.get("required_steps", ())  # the only nested models
+    steps: list[BaseModel] = body.__dict__.get("required_steps", ())  # the only nested models
     return any(step.__pydantic_extra__ for step in steps) if steps else False
 
 
