@@ -181,38 +181,18 @@ would otherwise cost seconds of CPU to build a million errors that nobody reads.
 """
 
 
-# The fields most bodies share, shown in every body's schema: described once, here.
-_EventId = Annotated[
-    _Text | None,
-    Field(
-        description="Unique per event and identical across IDWise's retries of it;"
-        " absent in legacy payloads."
-    ),
-]
-_ReferenceNo = Annotated[
-    _Text | None,
-    Field(
-        description="Your own reference for the user, as passed when the journey was started"
-        " (may be null)."
-    ),
-]
-_JourneyId = Annotated[
-    _Text,
-    Field(
-        description="The IDWise journey this event is about; use it to fetch the journey result."
-    ),
-]
-
-
 class EventBody(WireModel, frozen=True):
     """What every body has: the event's id and your reference (the base of the body models)."""
 
-    event_id: _EventId = None
-    reference_no: _ReferenceNo = None
+    event_id: _Text | None = None
+    """Unique per event and identical across IDWise's retries of it; absent in legacy payloads."""
+    reference_no: _Text | None = None
+    """Your own reference for the user, as passed when the journey was started (may be null)."""
 
 
 class _JourneyBody(EventBody, frozen=True):
-    journey_id: _JourneyId
+    journey_id: _Text
+    """The IDWise journey this event is about; use it to fetch the journey result."""
 
 
 class _DecisionBody(_JourneyBody, frozen=True):
