@@ -6,6 +6,7 @@ its SQLite and its PostgreSQL database, which pytest-django creates and migrates
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -55,13 +56,12 @@ class PortableSqlStore(SqlStore):
 
 
 @pytest.fixture(params=BACKENDS)
-def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[StoreFactory]:
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Build stores of one backend; SQL stores get a table of their own for each test."""
     backend: str = request.param
     if backend in DJANGO_DATABASES:
-        yield django_store_factory(DJANGO_DATABASES[backend], monkeypatch)
+        with django_store_factory(DJANGO_DATABASES[backend]) as django_factory:
+            yield django_factory
         return
     url = None
     if backend.startswith("sqlite"):
@@ -84,30 +84,37 @@ def make_store(
         store.engine.dispose()
 
 
-def django_store_factory(database: str, monkeypatch: pytest.MonkeyPatch) -> StoreFactory:
-    """DjangoStores on ``database``; threads the test starts close their connections at the end.
+@contextlib.contextmanager
+def django_store_factory(database: str) -> Iterator[StoreFactory]:
+    """DjangoStores on ``database``; connections the test's threads opened are closed at the end.
 
     Django keeps a connection per thread and closes it at the end of a request; a thread of
-    one's own must close its own (``connections.close_all()``), as the tests' threads do here.
+    one's own must close its own. The contract tests' threads are plain threads, so Django's
+    ``connection_created`` signal notes each connection opened outside the main thread, and they
+    are closed here once the test is over (allowing the main thread to close another's).
     """
-    from django.db import connections
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.signals import connection_created
 
     from idwise_events.contrib.django.store import DjangoStore
 
-    run = threading.Thread.run
+    opened_by_threads: list[BaseDatabaseWrapper] = []
 
-    def run_then_close_connections(thread: threading.Thread) -> None:
-        try:
-            run(thread)
-        finally:
-            connections.close_all()
-
-    monkeypatch.setattr(threading.Thread, "run", run_then_close_connections)
+    def note(sender: object, *, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            opened_by_threads.append(connection)
 
     def factory(**options: Any) -> IdempotencyStore:
         return DjangoStore(using=database, **options)
 
-    return factory
+    connection_created.connect(note, weak=False)
+    try:
+        yield factory
+    finally:
+        connection_created.disconnect(note)
+        for connection in opened_by_threads:
+            connection.inc_thread_sharing()
+            connection.close()
 
 
 @pytest.fixture
