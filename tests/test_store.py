@@ -13,6 +13,7 @@ import pytest
 
 from idwise_events import (
     Claimed,
+    ClaimResult,
     Completed,
     IdempotencyStore,
     InProgress,
@@ -62,7 +63,7 @@ def test_asyncio_tasks_sharing_a_memory_store_get_one_claim_per_key() -> None:
 
 
 def test_async_view_of_a_memory_store_runs_the_same_flow() -> None:
-    """Claim, complete and purge through the async view behave as the sync store does."""
+    """Claim, renew, complete and purge through the async view behave as the sync store does."""
     sync_store = MemoryStore()
     store = as_async_store(sync_store)
 
@@ -70,6 +71,7 @@ def test_async_view_of_a_memory_store_runs_the_same_flow() -> None:
         claim = await store.claim("evt-1", lease=LEASE, fingerprint="a")
         assert isinstance(claim, Claimed)
         assert isinstance(await store.claim("evt-1", lease=LEASE, fingerprint="a"), InProgress)
+        assert await store.renew("evt-1", claim.token, lease=LEASE) is True
         assert await store.complete("evt-1", claim.token) is True
         assert await store.release("evt-1", claim.token) is False
         assert await store.purge() == 0
@@ -101,6 +103,7 @@ def test_a_blocking_store_runs_through_run_sync_when_given_one(tmp_path: Path) -
     async def flow() -> None:
         claim = await store.claim("evt-1", lease=LEASE, fingerprint="a")
         assert isinstance(claim, Claimed)
+        assert await store.renew("evt-1", claim.token, lease=LEASE) is True
         assert await store.complete("evt-1", claim.token) is True
         assert await store.release("evt-1", claim.token) is False
         assert await store.purge() == 0
@@ -109,7 +112,52 @@ def test_a_blocking_store_runs_through_run_sync_when_given_one(tmp_path: Path) -
     asyncio.run(flow())
     sql.close()
 
-    assert calls == ["claim", "complete", "release", "purge"]
+    assert calls == ["claim", "renew", "complete", "release", "purge"]
+
+
+class StoreWithoutRenew:
+    """A user's blocking store written before renew existed: claim, complete, release, purge."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        self._store = MemoryStore()
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        return self._store.claim(key, lease=lease, fingerprint=fingerprint)
+
+    def complete(self, key: str, token: str) -> bool:
+        return self._store.complete(key, token)
+
+    def release(self, key: str, token: str) -> bool:
+        return self._store.release(key, token)
+
+    def purge(self) -> int:
+        return self._store.purge()
+
+
+@pytest.mark.parametrize("through", ["a thread", "run_sync"])
+def test_a_store_without_renew_still_has_an_async_view(through: str) -> None:
+    """as_async_store takes a store that predates renew; only a call to renew fails."""
+    run_sync: Any = None
+    if through == "run_sync":
+
+        def run_sync(func: Any) -> Any:
+            async def run(*args: Any, **kwargs: Any) -> Any:
+                return await asyncio.to_thread(func, *args, **kwargs)
+
+            return run
+
+    store = as_async_store(StoreWithoutRenew(), run_sync=run_sync)
+
+    async def flow() -> None:
+        claim = await store.claim("evt-1", lease=LEASE, fingerprint="a")
+        assert isinstance(claim, Claimed)
+        assert await store.complete("evt-1", claim.token) is True
+        with pytest.raises(AttributeError, match="renew"):
+            await store.renew("evt-1", claim.token, lease=LEASE)
+
+    asyncio.run(flow())
 
 
 def test_a_blocking_store_does_not_block_the_event_loop(tmp_path: Path) -> None:

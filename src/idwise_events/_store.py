@@ -81,9 +81,10 @@ ClaimResult: TypeAlias = Claimed | Completed | InProgress
 class IdempotencyStore(Protocol):
     """Where idempotency keys are claimed, completed and remembered (synchronous).
 
-    Implement these four methods and ``blocking`` to plug in your own backend; the contract
-    tests in ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
+    Implement these methods and ``blocking`` to plug in your own backend; the contract tests in
+    ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
     [`StoreError`][idwise_events.StoreError] when the backend is unavailable, and nothing else.
+    A store written before `renew` existed still works: its leases just cannot be extended.
     """
 
     blocking: bool
@@ -114,6 +115,20 @@ class IdempotencyStore(Protocol):
         """Drop the claim after a failure so the next delivery runs the event again.
 
         False if ``token`` no longer holds the claim.
+        """
+        ...
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """Extend a claim while its handlers still run: its lease then expires ``lease`` from now.
+
+        One atomic conditional update, never a read followed by a write. True if ``token``
+        still holds the claim: in progress, neither completed nor released nor taken over by a
+        later claim. That includes a lease that already expired if no other claim took the event
+        over since: nobody else holds it, so extending it is safe. False otherwise, and nothing
+        changes.
+
+        Raises ``ValueError`` (before touching the backend) for a lease of zero or less, or
+        longer than a day, as `claim` does.
         """
         ...
 
@@ -159,7 +174,7 @@ worker's event; a day is far beyond any real need and catches mistakes such as
 
 
 def check_lease(lease: timedelta) -> None:
-    """Refuse, with `ValueError`, a lease that cannot hold; every store calls it first in ``claim``.
+    """Refuse, with `ValueError`, a lease that cannot hold; stores call it first in claim and renew.
 
     Zero or less would let two workers hold the event at once; longer than `MAX_LEASE` is a
     mistake, and could overflow a timestamp.
@@ -248,6 +263,17 @@ class MemoryStore:
             if record is None or record.token != token or record.completed_at is not None:
                 return False
             del self._records[key]
+            return True
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """See [`IdempotencyStore.renew`][idwise_events.IdempotencyStore.renew]."""
+        check_lease(lease)
+        now = self._clock()
+        with self._lock:
+            record = self._records.get(key)
+            if record is None or record.token != token or record.completed_at is not None:
+                return False
+            record.lease_expires_at = now + lease
             return True
 
     def purge(self) -> int:

@@ -68,8 +68,9 @@ class SqlStore:
       then a conditional UPDATE).
 
     On SQLite and PostgreSQL (`UPSERT_DIALECTS`) a claim is one ``INSERT … ON CONFLICT DO
-    UPDATE … WHERE lease expired … RETURNING`` statement and a completion one ``UPDATE``, each
-    committed on its own. Everything runs through SQLAlchemy's public Core API.
+    UPDATE … WHERE lease expired … RETURNING`` statement; a completion, and a renewal, one
+    ``UPDATE`` fenced by the token; each committed on its own. Everything runs through
+    SQLAlchemy's public Core API.
     The table is created on first use (or call `create_table`); leases are compared with the
     app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
@@ -244,6 +245,16 @@ class SqlStore:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
         values = {"event_key": stored_key(key), "claim_token": token}
         return self._run(lambda session: session.execute("release", values)[1] == 1)
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """See [`IdempotencyStore.renew`][idwise_events.IdempotencyStore.renew]."""
+        check_lease(lease)
+        values = {
+            "event_key": stored_key(key),
+            "claim_token": token,
+            "expires_at": self._clock() + lease,
+        }
+        return self._run(lambda session: session.execute("renew", values)[1] == 1)
 
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
