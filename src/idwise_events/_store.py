@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -185,6 +186,15 @@ def check_lease(lease: timedelta) -> None:
         raise ValueError(f"lease must be more than zero and at most {MAX_LEASE}, not {lease}")
 
 
+_SWEEP = 2
+"""How many records each `MemoryStore` claim looks at to forget expired ones.
+
+More than the one record a claim may add, so the sweep goes round the whole store faster than it
+grows: expired records are forgotten within one round, and the store stays within about twice
+the records its retention keeps, at a constant cost per claim.
+"""
+
+
 class _Record:
     __slots__ = ("completed_at", "fingerprint", "lease_expires_at", "token")
 
@@ -202,8 +212,12 @@ class MemoryStore:
     [`SqlStore`][idwise_events.stores.sql.SqlStore] when events must be remembered across
     restarts or shared by several processes or machines.
 
+    It forgets as it goes what `purge` would forget: each claim looks at two of the keys it holds,
+    in turn, so a process that never calls `purge` still holds about as many keys as the
+    retention keeps, never every key it ever saw, and a claim costs the same whatever the size.
+
     Args:
-        retention: How long completed keys are remembered (`purge` forgets older ones).
+        retention: How long completed keys are remembered.
         clock: Returns the current time, timezone-aware; inject one in tests.
     """
 
@@ -214,7 +228,9 @@ class MemoryStore:
     def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
         self.retention = retention
         self._clock = clock
-        self._records: dict[str, _Record] = {}
+        # In the order the sweep looks at them: a record it keeps goes to the back of the line.
+        # (An OrderedDict: taking from the front of a dict is not O(1).)
+        self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
         # Tokens only need to be unique within this store: a counter is enough and cheap.
         self._tokens = itertools.count(1)
@@ -227,6 +243,7 @@ class MemoryStore:
         check_lease(lease)
         now = self._clock()
         with self._lock:
+            self._sweep(now - self.retention)
             record = self._records.get(key)
             if record is None:
                 token = str(next(self._tokens))
@@ -280,11 +297,22 @@ class MemoryStore:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         cutoff = self._clock() - self.retention
         with self._lock:
-            stale = [
-                key
-                for key, record in self._records.items()
-                if (record.completed_at or record.lease_expires_at) < cutoff
-            ]
+            stale = [key for key, record in self._records.items() if _stale(record, cutoff)]
             for key in stale:
                 del self._records[key]
         return len(stale)
+
+    def _sweep(self, cutoff: datetime) -> None:
+        """Forget the next `_SWEEP` records in line if `purge` would; the others go to the back."""
+        records = self._records
+        for _ in range(min(_SWEEP, len(records))):
+            key = next(iter(records))
+            if _stale(records[key], cutoff):
+                del records[key]
+            else:
+                records.move_to_end(key)
+
+
+def _stale(record: _Record, cutoff: datetime) -> bool:
+    """Whether `purge` forgets ``record``: completed, or its lease ended, before ``cutoff``."""
+    return (record.completed_at or record.lease_expires_at) < cutoff
