@@ -9,14 +9,19 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 
 from idwise_events import IdempotencyStore, MemoryStore
 from idwise_events.stores.sql import SqlStore
@@ -120,6 +125,82 @@ def django_store_factory(database: str) -> Iterator[StoreFactory]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@dataclass
+class Outage:
+    """Makes a store's backend unavailable: another connection locks the store's table.
+
+    What a hung database looks like to the store: every statement waits, until the store's own
+    time limit (SQLite's ``busy_timeout``, PostgreSQL's ``network_timeout``) turns the wait into
+    `StoreError`.
+    """
+
+    options: dict[str, Any]
+    """Store options that bound the wait, for `make_store`."""
+    lock: Callable[[Any], contextlib.AbstractContextManager[None]]
+    """Holds the lock on the given store's table for the duration of a ``with`` block."""
+
+
+@contextlib.contextmanager
+def _locked_sqlite(path: Path) -> Iterator[None]:
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+@contextlib.contextmanager
+def _locked_postgresql(connection: psycopg.Connection[Any], table: str) -> Iterator[None]:
+    with connection:  # closed at the end
+        connection.autocommit = True
+        connection.execute("BEGIN")
+        connection.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+
+
+@pytest.fixture
+def outage(request: pytest.FixtureRequest, make_store: StoreFactory, tmp_path: Path) -> Outage:
+    """An `Outage` for the backend `make_store` builds (skipped where there is none to make)."""
+    backend: str = request.node.callspec.params["make_store"]
+    if backend == "memory":
+        pytest.skip("an in-process store has no backend to lose")
+    if backend == "django-sqlite":
+        pytest.skip("the Django project's SQLite waits 20 s for a lock (its 'timeout' option)")
+    if backend.startswith("sqlite"):
+        return Outage(
+            {"busy_timeout": timedelta(milliseconds=200)},
+            lambda store: _locked_sqlite(tmp_path / "events.db"),
+        )
+    network_timeout = {"network_timeout": timedelta(seconds=1)}
+    if backend == "django-postgresql":
+        from django.db import connections
+
+        from idwise_events.contrib.django.models import ReceivedEvent
+
+        django = connections[DJANGO_DATABASES[backend]]
+        return Outage(
+            network_timeout,
+            lambda store: _locked_postgresql(
+                django.get_new_connection(django.get_connection_params()),
+                ReceivedEvent._meta.db_table,
+            ),
+        )
+    url = sa.make_url(postgres_url(request.getfixturevalue("postgres"))).set(
+        drivername="postgresql"
+    )
+    return Outage(
+        network_timeout,
+        lambda store: _locked_postgresql(
+            psycopg.connect(url.render_as_string(hide_password=False)), store.table.name
+        ),
+    )
 
 
 class FreezingProxy:
