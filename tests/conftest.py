@@ -66,11 +66,16 @@ def postgres() -> Iterator[TemporaryPostgres | str]:
 
 
 def require_postgres_programs() -> None:
-    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them."""
+    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them.
+
+    The message says what is missing and where it was looked for.
+    """
+    from idwise_events.testing.postgres import postgres_unavailable_reason
+
     if SKIP_POSTGRES and not REQUIRE_POSTGRES:
         pytest.skip("IDWISE_EVENTS_SKIP_POSTGRES=1: the PostgreSQL tests run on another Python")
-    if not postgres_programs_available():
-        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed"
+    reason = postgres_unavailable_reason()
+    if reason is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
         pytest.skip(reason)

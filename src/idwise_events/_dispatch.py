@@ -34,7 +34,7 @@ from ._outcomes import (
     responses_for,
 )
 from ._parse import DEFAULT_MAX_BYTES, parse_event
-from ._request import WebhookRequest, WebhookResponse
+from ._request import WebhookRequest, WebhookResponse, parse_content_length
 from ._store import (
     Claimed,
     ClaimResult,
@@ -479,20 +479,28 @@ class Dispatcher:
     # -- handling --------------------------------------------------------------------------
 
     def early_response(
-        self, method: str, content_length: int | str | None = None, client_ip: str | None = None
+        self,
+        method: str,
+        content_length: int | str | None = None,
+        client_ip: str | None = None,
+        *,
+        multiprocess: bool = False,
     ) -> WebhookResponse | None:
         """The answer to give before reading the body, or ``None`` to go on and read it.
 
         Adapters call it first: a method other than POST gets 405, and a ``Content-Length``
         over ``max_body_bytes`` gets 413 without the body being read. ``client_ip`` (the
-        connecting peer) goes into the log record of such a refusal.
+        connecting peer) goes into the log record of such a refusal. WSGI adapters pass the
+        server's ``wsgi.multiprocess`` as ``multiprocess``: a `MemoryStore`, one per process,
+        is then warned about once.
         """
+        if multiprocess and self._memory_pid is not None:
+            self._check_processes(multiprocess=True)
         started = time.perf_counter()
         if method.upper() != "POST":
             return self._answer(Delivered(started, client_ip), Outcome.METHOD_NOT_ALLOWED)
-        if isinstance(content_length, str):
-            content_length = int(content_length) if content_length.isdigit() else None
-        if content_length is not None and content_length > self._max_body_bytes:
+        length = parse_content_length(content_length)
+        if length is not None and length > self._max_body_bytes:
             return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
         return None
 

@@ -8,7 +8,8 @@ Every adapter has the same four names:
 - ``to_response(response)``: a [`WebhookResponse`][idwise_events.WebhookResponse] as the
   framework's response;
 - ``handle(native, dispatcher)``: both conversions around the dispatcher, refusing other methods
-  and an oversized ``Content-Length`` before reading the body;
+  and an oversized ``Content-Length`` before reading the body, and reading at most the
+  dispatcher's ``max_body_bytes`` + 1 bytes of any body (a chunked one too);
 - a mount helper named for what it returns: `flask.blueprint`, `django.view`, `starlette.route`,
   `fastapi.router`, `aiohttp.route`, `aws_lambda.lambda_handler`, `wsgi.app`, `asgi.app`.
 

@@ -14,6 +14,7 @@ from ._listen import listen
 from ._purge import purge
 from ._schema import schema
 from ._send import send
+from ._terminal import MESSAGE_LIMIT, printable
 from ._validate import validate
 from ._worker import worker
 
@@ -86,7 +87,7 @@ def _command_path(args: list[str]) -> str:
 
 
 def _error(where: str, message: str) -> None:
-    """Write ``where: error: message`` as exactly one line on stderr."""
-    line = " ".join(message.split())
+    """Write ``where: error: message`` as exactly one line on stderr (others' text escaped)."""
+    line = printable(" ".join(message.split()), limit=MESSAGE_LIMIT)
     sys.stderr.write(f"{where}: error: {line}\n")
     sys.stderr.flush()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import BaseModel
 from rich.console import Console
 
 from .._auth import Verifier
@@ -21,19 +22,43 @@ from .._enums import MISSPELT_AML_MONITOR_UPDATE
 from .._events import KnownEvent
 from .._store import DEFAULT_RETENTION
 from ..testing import SAMPLE_BODIES
+from ._terminal import MESSAGE_LIMIT, printable
 
 if TYPE_CHECKING:
+    from sqlalchemy import URL
+
     from ..stores.sql import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_PREFIX = "IDWISE_WEBHOOK_"
-DEFAULT_DB = "idwise-events.db"
-"""The SQLite file ``listen`` keeps events in unless ``--db`` says otherwise."""
+LISTEN_DB = "idwise-events-listen.db"
+"""The SQLite file ``listen`` keeps events in unless ``--db`` says otherwise: not the
+``idwise-events.db`` the docs give an app, so that ``listen`` run in an app's folder leaves the
+app's store alone."""
+MAX_TIMEOUT = 3600.0
+"""The longest wait, in seconds, a ``--timeout`` may ask for."""
+MAX_RETENTION_DAYS = 36_525.0
+"""The longest retention, in days (a century), ``--retention-days`` may ask for."""
 
 
 class CliError(click.ClickException):
     """A failure to report as one line on stderr, with exit status 1 (2 for `click.UsageError`)."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A number in a range, both ends included; ``nan`` is refused too (no range holds it)."""
+
+    def __init__(self, *, min: float, max: float) -> None:
+        super().__init__(min=min, max=max)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(
+                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
+            )
+        return number
 
 
 PIPE_WIDTH = 100
@@ -63,8 +88,10 @@ class _NoticeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if hasattr(record, "outcome"):  # a delivery's record: the command shows it its own way
             return
-        # The message only, never a traceback: the library's messages carry no secrets.
-        sys.stderr.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+        # The message only, never a traceback: the library's messages carry no secrets. They
+        # may quote what a sender chose, so escaped and capped.
+        message = printable(record.getMessage(), limit=MESSAGE_LIMIT)
+        sys.stderr.write(f"{record.levelname.lower()}: {message}\n")
 
 
 def quiet_library_log() -> None:
@@ -170,12 +197,6 @@ def event_model(name: str) -> type[KnownEvent] | None:
     return _BY_SQUASHED_NAME.get(_squashed(name))
 
 
-def body_aliases(model: type[KnownEvent]) -> dict[str, str]:
-    """The body's wire name for each attribute name (``system_decision`` -> ``systemDecision``)."""
-    body = cast("type[BaseModel]", model.model_fields["body"].annotation)
-    return {name: info.alias or name for name, info in body.model_fields.items()}
-
-
 def known_types() -> str:
     """The event type names, for error messages."""
     return ", ".join(MODELS)
@@ -192,13 +213,21 @@ def database_url(value: str) -> str:
 
 
 def open_store(
-    url: str, *, table_name: str | None = None, retention_days: float | None = None
+    url: str,
+    *,
+    table_name: str | None = None,
+    retention_days: float | None = None,
+    existing: bool = False,
 ) -> SqlStore:
     """A `SqlStore` on ``url`` with its table ready, or `CliError` saying why it cannot open.
 
+    ``existing``: the database and the table must be there already (for `purge`): a SQLite file
+    or a table that is missing is reported, never created.
+
     Raises:
-        CliError: If SQLAlchemy or the database's driver is missing, the URL is malformed, or the
-            database cannot be opened (the message shows the URL without its password).
+        CliError: If SQLAlchemy or the database's driver is missing, the URL is malformed, the
+            database cannot be opened, or (``existing``) the file or the table is missing. The
+            message shows the URL without its password.
     """
     try:
         import sqlalchemy as sa
@@ -209,22 +238,46 @@ def open_store(
         message = f'the SQL store needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
         raise CliError(message) from exc
     try:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.make_url(url)
     except sa_exc.ArgumentError as exc:
-        raise CliError(f"--db: {url!r} is neither a database URL nor a file path") from exc
+        shown = re.sub(r"//[^/]*@", "//***@", url)  # whatever it is, never its password
+        raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    if existing:
+        missing = _missing_sqlite_file(parsed)
+        if missing is not None:
+            # Opening it would create an empty database: a typo must not pass for "nothing to do".
+            raise CliError(f"no SQLite database at {missing}")
     retention = DEFAULT_RETENTION
     if retention_days is not None:
-        from datetime import timedelta
-
         retention = timedelta(days=retention_days)
+    name = table_name or DEFAULT_TABLE_NAME
     try:
-        store = SqlStore(url, table_name=table_name or DEFAULT_TABLE_NAME, retention=retention)
-        store.create_table()
+        store = SqlStore(url, table_name=name, retention=retention)
+        found = not existing or sa.inspect(store.engine).has_table(name)
+        if not existing:
+            store.create_table()
     except ImportError as exc:  # the database's driver
         raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
     except Exception as exc:  # any failure to open becomes one line
         raise CliError(f"cannot open the database {shown}: {_reason(exc)}") from exc
+    if not found:
+        store.close()
+        raise CliError(
+            f"no table {name} in {shown}: not an idwise-events store, or its table has another"
+            " name (--table)"
+        )
     return store
+
+
+def _missing_sqlite_file(url: URL) -> str | None:
+    """The path of the SQLite file ``url`` names if that file does not exist, else ``None``."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None  # in memory (refused by the store), or a URI SQLite itself resolves
+    return None if Path(database).is_file() else database
 
 
 def shown_url(store: SqlStore) -> str:
