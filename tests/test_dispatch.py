@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -21,6 +21,7 @@ from idwise_events import (
     Dispatcher,
     Event,
     FinishedJourney,
+    IdempotencyStore,
     ManuallyReviewed,
     MemoryStore,
     NoAuth,
@@ -91,6 +92,10 @@ class FailingStore:
     def release(self, key: str, token: str) -> bool:
         self._check("release")
         return self.inner.release(key, token)
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        self._check("renew")
+        return self.inner.renew(key, token, lease=lease)
 
     def purge(self) -> int:
         return self.inner.purge()
@@ -897,7 +902,8 @@ def test_a_store_without_renew_still_works_and_says_it_cannot_renew(
         def purge(self) -> int:
             return self.inner.purge()
 
-    dispatcher = Dispatcher(verifier=VERIFIER, store=OldStore())
+    # Typed as the protocol, as a user's checker saw such a store before `renew` existed.
+    dispatcher = Dispatcher(verifier=VERIFIER, store=cast(IdempotencyStore, OldStore()))
     dispatcher.on(FinishedJourney)(lambda event: None)
 
     assert outcome(deliver(dispatcher, make_event(FinishedJourney))) == "processed"

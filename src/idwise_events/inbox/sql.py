@@ -41,12 +41,12 @@ from .._inbox import (
 )
 from .._store import Clock, check_lease, utc_now
 from .._text import printable
+
+# The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
+from ..stores._engine import create_engine, driver_error
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime
 from ..stores._watchdog import Watchdog
-
-# The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
-from ..stores.sql import _create_engine, _driver_error
 
 __all__ = ["DEFAULT_INBOX_TABLE_NAME", "SqlInbox", "inbox_table"]
 
@@ -143,7 +143,7 @@ class SqlInbox:
         self.engine: sa.Engine = (
             url_or_engine
             if isinstance(url_or_engine, sa.Engine)
-            else _create_engine(
+            else create_engine(
                 url_or_engine,
                 pool_size=pool_size,
                 busy_timeout=busy_timeout,
@@ -195,9 +195,9 @@ class SqlInbox:
                 if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                raise StoreError(self._describe(exc)) from _driver_error(exc)
+                raise StoreError(self._describe(exc)) from driver_error(exc)
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(self._describe(exc)) from _driver_error(exc)
+                raise StoreError(self._describe(exc)) from driver_error(exc)
         self._table_ready = True
 
     def exists(self) -> bool:
@@ -206,7 +206,7 @@ class SqlInbox:
             with self.engine.connect() as conn, self._watched(conn):
                 return sa.inspect(conn).has_table(self.table.name, self.table.schema)
         except sa_exc.SQLAlchemyError as exc:
-            raise StoreError(self._describe(exc)) from _driver_error(exc)
+            raise StoreError(self._describe(exc)) from driver_error(exc)
 
     # -- the Inbox protocol ---------------------------------------------------------------------
 
@@ -447,7 +447,7 @@ class SqlInbox:
                 with self.engine.begin() as conn, self._watched(conn, overran):
                     return operation(conn)
             except sa_exc.DBAPIError as exc:
-                error = _driver_error(exc)
+                error = driver_error(exc)
                 if isinstance(error, self._data_error):
                     raise ValueError(
                         f"the {self._dialect} inbox refused a value of this call"
@@ -461,7 +461,7 @@ class SqlInbox:
                 if not (exc.connection_invalidated and attempt == 1):
                     raise StoreError(self._describe(exc)) from error
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(self._describe(exc)) from _driver_error(exc)
+                raise StoreError(self._describe(exc)) from driver_error(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
