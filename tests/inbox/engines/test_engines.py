@@ -131,7 +131,7 @@ def test_four_worker_processes_run_every_handler_exactly_once(engine: Engine) ->
     inbox = engine.dispatcher.inbox
     assert inbox is not None
     wait_until(
-        lambda: inbox.stats()[DeliveryState.DONE] == EVENTS, timeout=240, what="every delivery"
+        lambda: inbox.stats()[DeliveryState.DONE] == EVENTS, timeout=360, what="every delivery"
     )
     assert effects(engine.database) == {key: (1, 1) for _, key in accepted}
 
