@@ -275,9 +275,10 @@ class Dispatcher:
         # Leases are renewed while handlers run, from a thread for a sync store; a store of
         # one's own written before `renew` existed simply is not renewed.
         self._renew = getattr(self._sync_store, "renew", None)
-        async_renew = getattr(self._async_store, "renew", None)
-        self._renew_async = async_renew if self._renew is None else None
-        if self._renew is None and async_renew is None:
+        self._renew_async = (
+            getattr(store, "renew", None) if self._sync_store is None else None  # async-only
+        )
+        if self._renew is None and self._renew_async is None:
             logger.warning(
                 "idwise_events: store %s has no renew(): a handler that outlives the lease (%s)"
                 " may run twice",
