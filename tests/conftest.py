@@ -74,7 +74,7 @@ def require_postgres_programs() -> None:
 
     if SKIP_POSTGRES and not REQUIRE_POSTGRES:
         pytest.skip("IDWISE_EVENTS_SKIP_POSTGRES=1: the PostgreSQL tests run on another Python")
-    reason = postgres_unavailable_reason()
+    reason = postgres_unavailable_reason() or "PostgreSQL is not available"
     if reason is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
@@ -100,7 +100,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     from idwise_events.testing.postgres import postgres_unavailable_reason
 
-    reason = postgres_unavailable_reason()
+    reason = postgres_unavailable_reason() or "PostgreSQL is not available"
     for item in items:
         if uses_django_postgresql(item):
             item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "django_db"]
