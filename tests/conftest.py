@@ -74,7 +74,7 @@ def require_postgres_programs() -> None:
 
     if SKIP_POSTGRES and not REQUIRE_POSTGRES:
         pytest.skip("IDWISE_EVENTS_SKIP_POSTGRES=1: the PostgreSQL tests run on another Python")
-    reason = postgres_unavailable_reason() or "PostgreSQL is not available"
+    reason = postgres_unavailable_reason()
     if reason is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
