@@ -98,10 +98,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if EXTERNAL_URL or REQUIRE_POSTGRES or postgres_programs_available():
         return
+    from idwise_events.testing.postgres import postgres_unavailable_reason
+
+    reason = postgres_unavailable_reason() or "PostgreSQL is not available"
     for item in items:
         if uses_django_postgresql(item):
             item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "django_db"]
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL server programs not installed"))
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

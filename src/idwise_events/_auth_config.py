@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ._allowlist import IpAllowlist
-from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier, quiet_no_auth
 
 __all__: list[str] = []
 
@@ -91,7 +91,7 @@ def build_verifier(
         raise ValueError(f"{names.trusted_proxies} needs {names.ip_allowlist}")
     verifiers = [labelled(name, make) for name, make in parts]
     if not verifiers:
-        return (NoAuth() if warn else _AnnouncedNoAuth()) if config.no_auth else None
+        return (NoAuth() if warn else quiet_no_auth()) if config.no_auth else None
     return verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
 
 
@@ -104,12 +104,3 @@ def labelled(name: str, make: Callable[[], _T]) -> _T:
         return make()
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-
-
-class _AnnouncedNoAuth(NoAuth):
-    """`NoAuth` whose warning its source gave already: constructing it logs nothing."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        pass  # NoAuth's own __init__ does nothing but log the warning

@@ -186,13 +186,13 @@ def check_lease(lease: timedelta) -> None:
         raise ValueError(f"lease must be more than zero and at most {MAX_LEASE}, not {lease}")
 
 
-_SWEEP = 2
-"""How many records each `MemoryStore` claim looks at to forget expired ones.
-
-More than the one record a claim may add, so the sweep goes round the whole store faster than it
-grows: expired records are forgotten within one round, and the store stays within about twice
-the records its retention keeps, at a constant cost per claim.
-"""
+_SWEEP_EVERY = 64
+"""How many `MemoryStore` claims come between two sweeps for expired records."""
+_SWEEP = 2 * _SWEEP_EVERY
+"""How many records a sweep looks at: twice the records the claims since the last one may add,
+so the sweeps go round the whole store faster than it grows. Expired records are forgotten within
+one round, the store stays within about twice the records its retention keeps, and each claim
+pays for looking at two records (in batches, which is cheaper per record)."""
 
 
 class _Record:
@@ -212,9 +212,10 @@ class MemoryStore:
     [`SqlStore`][idwise_events.stores.sql.SqlStore] when events must be remembered across
     restarts or shared by several processes or machines.
 
-    It forgets as it goes what `purge` would forget: each claim looks at two of the keys it holds,
-    in turn, so a process that never calls `purge` still holds about as many keys as the
-    retention keeps, never every key it ever saw, and a claim costs the same whatever the size.
+    It forgets as it goes what `purge` would forget: every 64 claims it looks at the next 128 keys
+    it holds, in turn, so a process that never calls `purge` still holds about as many keys as
+    the retention keeps, never every key it ever saw, and a claim costs the same whatever the
+    size.
 
     Args:
         retention: How long completed keys are remembered.
@@ -234,6 +235,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         # Tokens only need to be unique within this store: a counter is enough and cheap.
         self._tokens = itertools.count(1)
+        self._claims_to_sweep = _SWEEP_EVERY
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._records)} keys>, retention={self.retention})"
@@ -243,7 +245,10 @@ class MemoryStore:
         check_lease(lease)
         now = self._clock()
         with self._lock:
-            self._sweep(now - self.retention)
+            self._claims_to_sweep -= 1
+            if not self._claims_to_sweep:
+                self._claims_to_sweep = _SWEEP_EVERY
+                self._sweep(now - self.retention)
             record = self._records.get(key)
             if record is None:
                 token = str(next(self._tokens))
@@ -306,11 +311,9 @@ class MemoryStore:
         """Forget the next `_SWEEP` records in line if `purge` would; the others go to the back."""
         records = self._records
         for _ in range(min(_SWEEP, len(records))):
-            key = next(iter(records))
-            if _stale(records[key], cutoff):
-                del records[key]
-            else:
-                records.move_to_end(key)
+            key, record = records.popitem(last=False)
+            if not _stale(record, cutoff):
+                records[key] = record
 
 
 def _stale(record: _Record, cutoff: datetime) -> bool:

@@ -216,7 +216,7 @@ def test_purge_removes_what_it_should_and_nothing_else(
     clock.advance(LEASE * 2)  # everything above is now past its lease
     store.claim("live", lease=LEASE, fingerprint="a")
 
-    # A MemoryStore forgets as it goes (each claim looks at a few keys): purge removes the rest.
+    # A MemoryStore forgets as it goes (every so many claims): purge removes the rest.
     forgotten = 5 - keys_in(store) if isinstance(store, MemoryStore) else 0
     assert store.purge() == 2 - forgotten
     assert store.purge() == 0

@@ -23,6 +23,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse, parse_content_length
+from . import several_processes
 from ._body import read_stream
 
 __all__ = ["async_view", "handle", "handle_async", "to_response", "to_webhook_request", "view"]
@@ -52,7 +53,7 @@ def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
         request.method or "",
         request.META.get("CONTENT_LENGTH"),
         request.META.get("REMOTE_ADDR"),
-        multiprocess=request.META.get("wsgi.multiprocess", False),
+        multiprocess=several_processes(request.META),
     )
     if early is None:
         early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))

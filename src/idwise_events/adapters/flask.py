@@ -16,7 +16,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
-from . import DEFAULT_PATH, ROUTED_METHODS
+from . import DEFAULT_PATH, ROUTED_METHODS, several_processes
 from ._body import read_wsgi
 
 __all__ = ["blueprint", "handle", "to_response", "to_webhook_request"]
@@ -44,7 +44,7 @@ def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
         request.method,
         request.environ.get("CONTENT_LENGTH"),
         request.remote_addr,
-        multiprocess=request.environ.get("wsgi.multiprocess", False),
+        multiprocess=several_processes(request.environ),
     )
     if early is None:
         early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))

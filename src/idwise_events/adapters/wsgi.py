@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
+from . import several_processes
 from ._body import read_wsgi
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
         method,
         environ.get("CONTENT_LENGTH"),
         environ.get("REMOTE_ADDR"),
-        multiprocess=environ.get("wsgi.multiprocess", False),
+        multiprocess=several_processes(environ),
     )
     if early is None:
         request = to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
