@@ -5,6 +5,7 @@ itself lives in files that the test suite runs (``docs/examples/``, ``examples/`
 Django project). Each inline block is announced by a comment naming its source::
 
     <!-- code: docs/examples/handlers.py:typed -->
+
     ```python
     ...the lines between "# --8<-- [start:typed]" and "# --8<-- [end:typed]" in that file...
     ```
@@ -55,9 +56,12 @@ def inline(page: str) -> tuple[str, list[str]]:
             i += 1
             continue
         indent, source = announced["indent"], announced["source"]
-        fence = lines[i + 1]
-        close = next(j for j in range(i + 2, len(lines)) if lines[j] == indent + "```")
-        current = [text[len(indent) :] for text in lines[i + 2 : close]]
+        # A blank line between the comment and the fence keeps the comment a block of its own.
+        opening = i + 2 if not lines[i + 1].strip() else i + 1
+        out.extend(lines[i + 1 : opening])
+        fence = lines[opening]
+        close = next(j for j in range(opening + 1, len(lines)) if lines[j] == indent + "```")
+        current = [text[len(indent) :] for text in lines[opening + 1 : close]]
         wanted = source_text(source).split("\n")
         if current != wanted:
             changed.append(source)

@@ -169,7 +169,9 @@ def main(argv: list[str]) -> int:
         OUTPUT.mkdir(exist_ok=True)
         for name, text in transcripts.items():
             (OUTPUT / f"{name}.txt").write_text(text)
-        return 0
+        # docs/cli.md shows the transcripts inline: copy them there too.
+        inline = [sys.executable, str(OUTPUT.parent / "inline_code.py")]
+        return subprocess.run(inline, check=False).returncode  # noqa: S603 -- our own script
     stale = 0
     for name, text in transcripts.items():
         path = OUTPUT / f"{name}.txt"
