@@ -12,6 +12,7 @@ inbox = SqlInbox(store.engine)                                        # a SqlSto
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -233,9 +234,9 @@ class SqlInbox:
         lookup = sa.select(t.c.id, t.c.fingerprint).where(t.c.key == stored)
 
         def accept(conn: sa.Connection) -> Accepted | None:
-            statement = self._insert_if_absent(row)
+            statement = self._insert_if_absent
             if statement is not None:
-                inserted = conn.execute(statement).all()
+                inserted = conn.execute(statement, row).all()
                 if inserted:
                     return Accepted(inserted[0][0], duplicate=False)
             else:
@@ -410,14 +411,19 @@ class SqlInbox:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _insert_if_absent(self, row: dict[str, Any]) -> sa.Executable | None:
-        """``INSERT … ON CONFLICT DO NOTHING RETURNING id``, where the dialect has it."""
+    @functools.cached_property
+    def _insert_if_absent(self) -> sa.Executable | None:
+        """``INSERT … ON CONFLICT DO NOTHING RETURNING id``, where the dialect has it.
+
+        Built once: the row comes as the execution's parameters, so a delivery costs no
+        statement construction.
+        """
         t = self.table
         if self._dialect == "postgresql":
-            pg = postgresql.insert(t).values(row)
+            pg = postgresql.insert(t)
             return pg.on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.id)
         if self._dialect == "sqlite":
-            lite = sqlite.insert(t).values(row)
+            lite = sqlite.insert(t)
             return lite.on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.id)
         return None
 
