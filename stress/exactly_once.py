@@ -107,16 +107,22 @@ def run(
         rng.shuffle(window)
         queue[start : start + WINDOW] = window
     local = threading.local()
+    opened: list[httpx.Client] = []  # one per thread, all closed at the end
     started = time.monotonic()
     deadline = started + budget
 
     def one(key: str) -> Delivery:
         if not hasattr(local, "client"):
             local.client = httpx.Client()
+            opened.append(local.client)
         return deliver(local.client, server.url, bodies[key], HEADERS, key=key, deadline=deadline)
 
-    with ThreadPoolExecutor(clients) as pool:
-        deliveries = list(pool.map(one, queue))
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            deliveries = list(pool.map(one, queue))
+    finally:
+        for client in opened:
+            client.close()
     seconds = time.monotonic() - started
     return Result(events, deliveries, effects.runs(info, prefix), seconds)
 
