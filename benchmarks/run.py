@@ -209,7 +209,7 @@ def write_docs(rows: list[Row], points: dict[str, dict[str, list[tuple[float, fl
     wrk_version = "not installed: the HTTP rows were skipped"
     if wrk:
         result = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
-        wrk_version = (result.stdout or result.stderr).split("\n")[0].strip()
+        wrk_version = (result.stdout or result.stderr).split("\n")[0].split(" Copyright")[0]
     lines = [
         START,
         "",
