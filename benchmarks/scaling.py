@@ -67,7 +67,7 @@ def body_size_comparisons() -> list[Comparison]:
 
         handle()
         rows.append(
-            Comparison(f"Dispatcher.handle / json.loads, {label} body", handle, loads,
+            Comparison(f"Dispatcher.handle({label} body) / json.loads", handle, loads,
                        number=number, series=(HANDLE, LOADS), x=len(body))
         )  # fmt: skip
     return rows
