@@ -83,7 +83,7 @@ async def runs(request: Request) -> Response:
 
 app = Starlette(
     routes=[
-        route(dispatcher, ADAPTER_PATH),
+        route(dispatcher, path=ADAPTER_PATH),
         Route(BY_HAND_PATH, by_hand, methods=["POST"]),
         Route(BARE_PATH, bare, methods=["POST"]),
         Route(RUNS_PATH, runs, methods=["GET"]),

@@ -66,11 +66,16 @@ def postgres() -> Iterator[TemporaryPostgres | str]:
 
 
 def require_postgres_programs() -> None:
-    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them."""
+    """Skip the test without the PostgreSQL server programs; fail instead when CI requires them.
+
+    The message says what is missing and where it was looked for.
+    """
+    from idwise_events.testing.postgres import postgres_unavailable_reason
+
     if SKIP_POSTGRES and not REQUIRE_POSTGRES:
         pytest.skip("IDWISE_EVENTS_SKIP_POSTGRES=1: the PostgreSQL tests run on another Python")
-    if not postgres_programs_available():
-        reason = "PostgreSQL server programs (initdb, pg_ctl) are not installed"
+    reason = postgres_unavailable_reason()
+    if reason is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"{reason}, and IDWISE_EVENTS_REQUIRE_POSTGRES=1 requires them")
         pytest.skip(reason)
@@ -93,10 +98,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     if EXTERNAL_URL or REQUIRE_POSTGRES or postgres_programs_available():
         return
+    from idwise_events.testing.postgres import postgres_unavailable_reason
+
+    reason = postgres_unavailable_reason() or "PostgreSQL is not available"
     for item in items:
         if uses_django_postgresql(item):
             item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "django_db"]
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL server programs not installed"))
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from idwise_events import (
     WebhookRequest,
     verifier_from_env,
 )
+from idwise_events._auth_env import read_env
 
 from .conftest import CANARY
 
@@ -176,3 +177,34 @@ def test_deeply_nested_headers_json_is_a_value_error(nesting: str) -> None:
 
     assert CANARY not in str(caught.value)
     assert not isinstance(caught.value.__context__, RecursionError)
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        (f"{P}TOKEN", f"{P}TOKEN (did you mean {P}BEARER_TOKEN?)"),
+        ("idwise_webhook_bearer_token", f"(did you mean {P}BEARER_TOKEN?)"),
+        (f"{P}BEARER", f"{P}BEARER (did you mean {P}BEARER_TOKEN?)"),
+        (f"{P}SECRET_THING", f"{P}SECRET_THING"),
+    ],
+)
+def test_nothing_configured_names_the_lookalike_variables_set(name: str, named: str) -> None:
+    """A misspelt variable is named in the error (its name only, never its value)."""
+    with pytest.raises(ValueError, match="no webhook authentication is configured") as caught:
+        verifier_from_env({name: CANARY, "HOME": "/root", "PATH": "/bin"})
+
+    assert named in str(caught.value)
+    assert CANARY not in str(caught.value)
+    assert "HOME" not in str(caught.value)
+
+
+def test_the_warning_of_no_auth_can_be_left_to_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """read_env(warn=False) builds a silent NoAuth (the Django checks say it); it still is one."""
+    verifier, asked = read_env({f"{P}AUTH": "none"}, warn=False)
+
+    assert isinstance(verifier, NoAuth)
+    assert asked.no_auth
+    assert repr(verifier) == "NoAuth()"
+    assert caplog.records == []

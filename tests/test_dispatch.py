@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -21,6 +21,7 @@ from idwise_events import (
     Dispatcher,
     Event,
     FinishedJourney,
+    IdempotencyStore,
     ManuallyReviewed,
     MemoryStore,
     NoAuth,
@@ -91,6 +92,10 @@ class FailingStore:
     def release(self, key: str, token: str) -> bool:
         self._check("release")
         return self.inner.release(key, token)
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        self._check("renew")
+        return self.inner.renew(key, token, lease=lease)
 
     def purge(self) -> int:
         return self.inner.purge()
@@ -793,3 +798,113 @@ def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     assert "\n" not in structured
     assert "\x1b" not in structured
     assert len(structured) >= len(value)
+
+
+# -- lease renewal -------------------------------------------------------------------------
+
+SHORT_LEASE = timedelta(seconds=1)
+
+
+def test_a_handler_outliving_its_lease_keeps_the_event_from_a_retry() -> None:
+    """A slow handler's lease is renewed: a retry after the original lease gets 409.
+
+    The handler does not run a second time meanwhile, and once done, retries are duplicates.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, lease=SHORT_LEASE)
+    retry_answered = threading.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        retry_answered.wait(timeout=30)
+
+    event = make_event(FinishedJourney)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(deliver, dispatcher, event)
+        time.sleep(2.5 * SHORT_LEASE.total_seconds())  # well past the original lease
+        retry = deliver(dispatcher, event)
+        retry_answered.set()
+        assert (first.result(timeout=30).status, outcome(retry)) == (200, "in_progress")
+    later = deliver(dispatcher, event)
+
+    assert calls == ["called"]
+    assert outcome(later) == "duplicate"
+
+
+def test_an_async_only_store_is_renewed_from_the_event_loop() -> None:
+    """With an async store, the event loop's timers renew the lease of a slow async handler."""
+    dispatcher = Dispatcher(
+        verifier=VERIFIER, store=as_async_store(MemoryStore()), lease=SHORT_LEASE
+    )
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        await asyncio.sleep(2.5 * SHORT_LEASE.total_seconds())
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await asyncio.sleep(2 * SHORT_LEASE.total_seconds())
+        retry = await dispatcher.handle_async(request)
+        return await first, retry
+
+    first, retry = asyncio.run(scenario())
+
+    assert (outcome(first), outcome(retry)) == ("processed", "in_progress")
+    assert calls == ["called"]
+
+
+class FailingRenewals(MemoryStore):
+    """A store whose renewals fail, as when its database is unreachable."""
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        raise StoreError("the database is unreachable")
+
+
+def test_a_failed_renewal_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A renewal that fails is logged as a warning naming the risk of a second run."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=FailingRenewals(), lease=SHORT_LEASE)
+    dispatcher.on(FinishedJourney)(lambda event: time.sleep(SHORT_LEASE.total_seconds()))
+
+    response = deliver(dispatcher, make_event(FinishedJourney))
+
+    assert response.status == 200
+    assert any(
+        "could not be renewed" in r.getMessage() and "unreachable" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_a_store_without_renew_still_works_and_says_it_cannot_renew(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store of one's own written before `renew` existed is used as before, with a warning."""
+
+    class OldStore:
+        blocking = False
+
+        def __init__(self) -> None:
+            self.inner = MemoryStore()
+
+        def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+            return self.inner.claim(key, lease=lease, fingerprint=fingerprint)
+
+        def complete(self, key: str, token: str) -> bool:
+            return self.inner.complete(key, token)
+
+        def release(self, key: str, token: str) -> bool:
+            return self.inner.release(key, token)
+
+        def purge(self) -> int:
+            return self.inner.purge()
+
+    # Typed as the protocol, as a user's checker saw such a store before `renew` existed.
+    dispatcher = Dispatcher(verifier=VERIFIER, store=cast(IdempotencyStore, OldStore()))
+    dispatcher.on(FinishedJourney)(lambda event: None)
+
+    assert outcome(deliver(dispatcher, make_event(FinishedJourney))) == "processed"
+    assert any("has no renew()" in r.getMessage() for r in caplog.records)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +88,45 @@ def test_a_spawned_worker_process_is_warned_once() -> None:
         assert results.get(timeout=60) == 1
     finally:
         worker.join(timeout=30)
+
+
+def test_gunicorn_with_several_workers_warns_about_the_memory_store(tmp_path: Path) -> None:
+    """The README's app under ``gunicorn -w 2``, each worker importing it after the fork.
+
+    The WSGI server's ``wsgi.multiprocess`` makes the first delivery warn.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    log = tmp_path / "gunicorn.log"
+    root = Path(__file__).parent.parent
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*command, "tests.adapters.served:flask()"],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+        )
+        try:
+            body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+            headers = {"Content-Type": "application/json", "Authorization": "Bearer served-token"}
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/webhooks/idwise", body, headers, method="POST"
+                    )
+                    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 -- loopback
+                        assert answer.status == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.2)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+    assert log.read_text().count(WARNING) == 1

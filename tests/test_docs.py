@@ -240,3 +240,53 @@ def test_the_cli_page_shows_what_the_commands_print_today() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_production_line_gives_the_dispatcher_a_shared_sqlite_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The one line the README gives for production builds a dispatcher on SqlStore."""
+    from idwise_events import Dispatcher, verifier_from_env
+    from idwise_events.stores.sql import SqlStore
+
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "readme-token")
+    monkeypatch.chdir(tmp_path)
+    line = readme_block("python", "store=SqlStore(")
+    namespace: dict[str, Any] = {
+        "Dispatcher": Dispatcher,
+        "SqlStore": SqlStore,
+        "verifier_from_env": verifier_from_env,
+    }
+    exec(compile(line, "README.md", "exec"), namespace)  # noqa: S102 -- our own README
+
+    store = namespace["dispatcher"].store
+    assert isinstance(store, SqlStore)
+    store.close()
+
+
+def test_the_readme_django_section_matches_the_tested_project() -> None:
+    """The README's Django lines are those of the test project (tests/contrib/django runs it)."""
+    settings_and_urls = readme_block("python", "INSTALLED_APPS")
+    urls = (ROOT / "tests/django_project/urls.py").read_text()
+    include_line = 'path("webhooks/", include("idwise_events.contrib.django.urls"))'
+
+    assert include_line in settings_and_urls
+    assert include_line in urls
+    assert '"idwise_events.contrib.django"' in settings_and_urls
+    handlers = readme_block("python", "yourapp/webhooks.py")
+    compile(handlers, "README.md", "exec")
+    assert "from idwise_events.contrib.django import dispatcher" in handlers
+
+
+def test_the_readme_manual_path_verifies_then_parses(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's manual path: 200 for a delivery, 401 for a wrong token, 400 for a bad body."""
+    namespace: dict[str, Any] = {"__name__": "readme_manual"}
+    exec(compile(readme_block("python", "def receive("), "README.md", "exec"), namespace)  # noqa: S102 -- our own README
+    receive = namespace["receive"]
+    body = (ROOT / "tests/payloads/finished_journey.json").read_bytes()
+    right = {"Authorization": "Bearer the-token-entered-in-the-IDWise-portal"}
+
+    assert receive(body, right) == 200
+    assert receive(body, {"Authorization": "Bearer guessed"}) == 401
+    assert receive(b'{"event": "Finished Journey"}', right) == 400
+    assert "6720a1f3c9e84b2d5f0e122e Complete" in capsys.readouterr().out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from idwise_events import (
     VerificationUpdateRequired,
     parse_event,
 )
+from idwise_events._frozen import FrozenDict, FrozenList
 from idwise_events.testing import SAMPLE_BODIES
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -303,7 +307,11 @@ def test_payload_file_parses_to_the_right_model_and_values(name: str) -> None:
     for path, value in expected.items():
         actual = attribute(event, path)
         assert actual == value, path
-        assert type(actual) is type(value), path  # enum members, not look-alike strings
+        # Enum members, not look-alike strings; JSON objects and arrays come back read-only.
+        assert type(actual) is _READ_ONLY.get(type(value), type(value)), path
+
+
+_READ_ONLY: dict[type, type] = {dict: FrozenDict, list: FrozenList}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -388,6 +396,90 @@ def test_event_union_works_in_a_type_adapter() -> None:
         adapter.validate_python({"event": 3, "body": {}})
 
 
+NESTED_EXTRAS = json.dumps(
+    {
+        "event": "Verification Update Required",
+        "sentAt": ["2026-11-01"],
+        "body": {
+            **SAMPLE_BODIES[VerificationUpdateRequired],
+            "requiredSteps": [{"stepId": "20", "hints": {"side": ["front"]}}],
+            "flags": ["aml", {"source": ["ogm"]}],
+        },
+    }
+).encode()
+
+_CHANGES: dict[str, Callable[[Any], object]] = {
+    "body.model_extra[key] =": lambda event: event.body.model_extra.__setitem__("x", 1),
+    "body.model_extra.update": lambda event: event.body.model_extra.update(x=1),
+    "body.model_extra.pop": lambda event: event.body.model_extra.pop("flags"),
+    "extra list.append": lambda event: event.body.model_extra["flags"].append("x"),
+    "extra list[0] =": lambda event: event.body.flags.__setitem__(0, "x"),
+    "nested extra dict": lambda event: event.body.flags[1].__setitem__("source", "x"),
+    "nested extra list": lambda event: event.body.flags[1]["source"].append("x"),
+    "dict(model) value": lambda event: dict(event.body)["flags"].clear(),
+    "envelope extra": lambda event: event.model_extra["sentAt"].append("x"),
+    "steps.append": lambda event: event.body.required_steps.append(event.body.required_steps[0]),
+    "steps[0] =": lambda event: event.body.required_steps.__setitem__(0, None),
+    "step extra": lambda event: event.body.required_steps[0].hints["side"].append("back"),
+    "step.model_extra": lambda event: event.body.required_steps[0].model_extra.clear(),
+}
+
+
+@pytest.mark.parametrize("change", _CHANGES.values(), ids=_CHANGES.keys())
+def test_events_are_immutable_all_the_way_down(change: Callable[[Any], object]) -> None:
+    """Unknown fields, their nested values and lists of steps refuse changes, as fields do."""
+    event = parse_event(NESTED_EXTRAS)
+
+    with pytest.raises(TypeError, match="read-only"):
+        change(event)
+
+    assert event == parse_event(NESTED_EXTRAS)  # nothing changed for the next handler
+
+
+def test_an_unknown_events_body_is_immutable_all_the_way_down() -> None:
+    """`UnknownEvent.body` and what it holds refuse changes too."""
+    event = parse_event(b'{"event": "Journey Archived", "body": {"eventId": "e", "a": [{"b": 1}]}}')
+    assert isinstance(event, UnknownEvent)
+
+    for change in (
+        lambda: event.body.__setitem__("eventId", "other"),
+        lambda: event.body["a"].append(2),
+        lambda: event.body["a"][0].__setitem__("b", 2),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert event.idempotency_key == "e"
+    assert event.body == {"eventId": "e", "a": [{"b": 1}]}
+
+
+def test_read_only_values_still_serialise_compare_copy_and_pickle() -> None:
+    """Once read (and so frozen), unknown fields dump, compare, copy and pickle as before."""
+    event = parse_event(NESTED_EXTRAS)
+    untouched = parse_event(NESTED_EXTRAS)
+    assert isinstance(event, VerificationUpdateRequired)
+    assert event.body.model_extra == {"flags": ["aml", {"source": ["ogm"]}]}  # frozen from now on
+
+    assert event == untouched
+    assert event.model_dump() == untouched.model_dump()
+    assert event.model_dump_json(by_alias=True) == untouched.model_dump_json(by_alias=True)
+    assert parse_event(event.model_dump_json(by_alias=True)) == event
+    assert json.loads(event.model_dump_json(by_alias=True))["body"]["flags"][1] == {
+        "source": ["ogm"]
+    }
+    assert event.idempotency_key == untouched.idempotency_key
+    assert pickle.loads(pickle.dumps(event)) == event  # noqa: S301 -- our own bytes
+    assert copy.deepcopy(event) == event
+
+    dumped = event.model_dump()
+    dumped["body"]["flags"].append("mine")  # a dump is the caller's own, to change
+    changed = event.body.model_copy(update={"flags": ["other"]})
+    mutable = copy.deepcopy(event.body.model_extra)
+    mutable["flags"].append("mine")
+
+    assert changed.model_extra == {"flags": ["other"]}
+    assert event == untouched
+
+
 def test_every_model_field_is_documented() -> None:
     """Each field of each model carries a description (shown in IDEs, docs and the schema)."""
     import idwise_events
@@ -465,13 +557,15 @@ def test_the_json_schema_names_each_event_exactly() -> None:
     [
         {"journeyId": float("nan")},
         {"eventId": float("inf")},
-        {"score": float("nan")},
-        {"scores": [1.0, {"deep": (2.0, float("-inf"))}]},
+        {"referenceNo": float("-inf")},
     ],
-    ids=["text field", "event id", "unknown field", "nested unknown field"],
+    ids=["text field", "event id", "optional text field"],
 )
 def test_models_built_in_python_refuse_non_finite_numbers(changes: dict[str, Any]) -> None:
-    """NaN and ±Infinity are refused by the models themselves, not only by parse_event."""
+    """NaN and ±Infinity are refused by the typed fields themselves, not only by parse_event.
+
+    Unknown fields are checked by parse_event's JSON parser (tests/test_parse.py), not per value.
+    """
     body = {**SAMPLE_BODIES[FinishedJourney], **changes}
     with pytest.raises(ValidationError, match="finite number"):
         FinishedJourney.model_validate({"event": "Finished Journey", "body": body})

@@ -197,9 +197,13 @@ NON_FINITE = ["NaN", "Infinity", "-Infinity"]
         "other spelling",
     ],
 )
-def test_nan_and_infinity_are_not_json(word: str, template: str) -> None:
-    """NaN and ±Infinity are not JSON: refused anywhere (as eventIds they would share one key)."""
-    text = template % word
+@pytest.mark.parametrize("padding", [0, 4096], ids=["small", "large"])
+def test_nan_and_infinity_are_not_json(word: str, template: str, padding: int) -> None:
+    """NaN and ±Infinity are not JSON: refused anywhere (as eventIds they would share one key).
+
+    Small bodies are validated as JSON text, large ones decoded first: both paths refuse them.
+    """
+    text = (template % word)[:-1] + " " * padding + "}"
     for body in (text, text.encode()):
         with pytest.raises(
             PayloadError, match=r"not valid JSON|Input should be (a string or )?a finite number"
@@ -212,6 +216,19 @@ def test_nan_as_a_float_in_a_mapping_is_refused() -> None:
     envelope = {"event": "Journey Archived", "body": {"eventId": float("nan")}}
     with pytest.raises(PayloadError, match="not JSON"):
         parse_event(envelope)
+
+
+@pytest.mark.parametrize("word", NON_FINITE)
+def test_nan_deep_inside_many_unknown_fields_is_refused(word: str) -> None:
+    """A non-finite number nested in the last of many unknown fields is found, at any size."""
+    extras = {f"extra{index}": {"a": [1, 2, "x"], "b": None} for index in range(100)}
+    body = {**SAMPLE_BODIES[FinishedJourney], **extras}
+    text = json.dumps({"event": "Finished Journey", "body": body})
+    text = text.replace('"b": null}}}', f'"b": [{{"c": {word}}}]}}}}}}')
+    assert word in text
+    for payload in (text, text.encode()):
+        with pytest.raises(PayloadError):
+            parse_event(payload)
 
 
 def test_the_words_nan_and_infinity_inside_strings_are_fine() -> None:

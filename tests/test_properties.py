@@ -53,6 +53,28 @@ def test_dump_by_alias_then_parse_gives_an_equal_event(
     assert again.idempotency_key == event.idempotency_key
 
 
+@pytest.mark.parametrize("event_type", list(EventType))
+@given(data=st.data())
+def test_read_only_unknown_fields_dump_and_compare_as_before(
+    event_type: EventType, data: st.DataObject
+) -> None:
+    """Reading the unknown fields (which freezes them) changes no dump, key or comparison."""
+    payload = data.draw(payloads(event_type))
+    raw = json.dumps(payload).encode()
+    event, untouched = parse_event(raw), parse_event(raw)
+
+    assert not isinstance(event, UnknownEvent)
+    assert isinstance(event.model_extra, dict)
+    assert isinstance(event.body.model_extra, dict)
+    for step in getattr(event.body, "required_steps", ()):
+        assert isinstance(step.model_extra, dict)
+
+    assert event == untouched
+    assert event.model_dump_json(by_alias=True) == untouched.model_dump_json(by_alias=True)
+    assert parse_event(event.model_dump_json(by_alias=True)) == untouched
+    assert event.idempotency_key == untouched.idempotency_key
+
+
 @given(payload=unknown_payloads())
 def test_unknown_event_names_give_unknown_event_with_the_body_preserved(
     payload: dict[str, Any],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from idwise_events import (
@@ -34,6 +36,7 @@ from idwise_events.testing import (
     build_request,
     make_event,
 )
+from idwise_events.testing.strategies import events, payloads
 
 from .conftest import CANARY, MODELS
 
@@ -152,6 +155,26 @@ def test_make_event_takes_the_wire_name_or_the_event_type(model: type[FinishedJo
     assert by_name.body.reference_no == "ref-1"
 
 
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=lambda model: model.__name__)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_the_strategies_take_every_spelling_make_event_takes(
+    model: type[FinishedJourney], data: st.DataObject
+) -> None:
+    """payloads() and events() accept the model, the EventType and the wire name alike."""
+    for spelling in (model, model.event_type, model.event_type.value, model.__name__.lower()):
+        assert type(make_event(spelling)) is model
+        assert type(parse_event(data.draw(payloads(spelling, extra_fields=False)))) is model
+        assert type(data.draw(events(spelling))) is model
+
+
+def test_the_strategies_refuse_a_name_no_event_has_as_make_event_does() -> None:
+    """The same ValueError, naming the function called, for every tool of the kit."""
+    for function in (make_event, payloads, events):
+        with pytest.raises(ValueError, match=f"{function.__name__}: 'Journey Archived' is not"):
+            function("Journey Archived")
+
+
 def test_make_event_keeps_the_misspelt_aml_name_on_the_wire() -> None:
     """The misspelling IDWise's docs announce builds an AmlMonitorUpdate that keeps it."""
     event = make_event("AML Monior Update", updated_aml_version_number=2)
@@ -165,7 +188,7 @@ def test_make_event_refuses_names_and_classes_that_are_not_event_types() -> None
     """An unknown name is a ValueError naming the known ones; another class is a TypeError."""
     with pytest.raises(ValueError, match="'Journey Archived' is not an IDWise event name"):
         make_event("Journey Archived")
-    with pytest.raises(TypeError, match="an event model or its wire name"):
+    with pytest.raises(TypeError, match="an event model, an EventType or an event name"):
         make_event(SystemDecision)  # type: ignore[type-var]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from idwise_events.testing.postgres import postgres_programs_available, postgres_unavailable_reason
 from tests.conftest import REQUIRE_POSTGRES, require_postgres_programs
 
 DEBIAN_PROGRAMS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -88,3 +89,39 @@ def pg_config_answer(bare_path: Path, chosen: Path) -> list[str]:
     pg_config.write_text(f'#!/bin/sh\n[ "$1" = --bindir ] && echo {chosen}\n')
     pg_config.chmod(0o755)
     return start_with_path(bare_path)
+
+
+def test_the_reason_names_the_missing_programs_and_where_they_were_looked_for(
+    tmp_path: Path,
+) -> None:
+    """An empty bin_dir: both programs are named, with that folder."""
+    reason = postgres_unavailable_reason(str(tmp_path))
+
+    assert reason == (f"the PostgreSQL server programs initdb, pg_ctl were not found in {tmp_path}")
+    assert not postgres_programs_available(str(tmp_path))
+
+
+FIND_RUNUSER = """
+from idwise_events.testing.postgres import postgres_unavailable_reason
+print(postgres_unavailable_reason())
+"""
+
+
+def test_as_root_runuser_is_found_in_usr_sbin_when_path_lacks_it(tmp_path: Path) -> None:
+    """A root shell whose PATH lacks /usr/sbin still runs the server (runuser is found there)."""
+    if os.geteuid() != 0 or not Path("/usr/sbin/runuser").exists() or not DEBIAN_PROGRAMS:
+        pytest.skip("needs root, /usr/sbin/runuser and /usr/lib/postgresql/*/bin")
+    folder = tmp_path / "bin"
+    folder.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "-c", FIND_RUNUSER],
+        env={**os.environ, "PATH": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "None\n"

@@ -117,6 +117,9 @@ def capture(folder: Path) -> dict[str, str]:
         session.run("send", "Finished Journey", "--url", url, "--bearer", TOKEN, "--repeat", "2"),
         session.run("send", "finished-journey", "--url", url, "--bearer", "guessed"),
         session.run("send", "AML Monitor Update", "--url", url, "--bearer", TOKEN, *changes),
+        session.run(
+            "send", "Finished Journey", "--url", url, "--bearer", TOKEN, "--set", "journeyId=null"
+        ),
     ]
     listener.send_signal(signal.SIGINT)
     out, rest = listener.communicate(timeout=WAIT)
@@ -137,7 +140,7 @@ def capture(folder: Path) -> dict[str, str]:
     transcripts["schema"] = session.run(
         "schema", "--type", "Finished Spot Check", limit=SCHEMA_LINES
     )
-    transcripts["purge"] = session.run("purge", "--db", "idwise-events.db")
+    transcripts["purge"] = session.run("purge", "--db", "idwise-events-listen.db")
     closed = re.sub(r":\d+/", f":{free_port()}/", url)
     transcripts["errors"] = "\n".join(
         [

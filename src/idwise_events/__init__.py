@@ -47,8 +47,10 @@ from ._events import (
     VerificationUpdateRequired,
 )
 from ._inbox import Accepted, Delivery, DeliveryState, Inbox, Taken
+from ._memory_inbox import MemoryInbox
 from ._outcomes import Outcome
 from ._parse import json_schema, parse_event
+from ._process import ProcessOutcome, RetryPolicy, process, process_async, sweep
 from ._request import WebhookRequest, WebhookResponse
 from ._store import (
     Claimed,
@@ -101,12 +103,15 @@ __all__ = [
     "ManualDecision",
     "ManuallyReviewed",
     "ManuallyReviewedBody",
+    "MemoryInbox",
     "MemoryStore",
     "NoAuth",
     "Outcome",
     "OverdueStep",
     "PayloadError",
+    "ProcessOutcome",
     "RequiredStep",
+    "RetryPolicy",
     "StepSubmitted",
     "StepSubmittedBody",
     "StepType",
@@ -128,5 +133,8 @@ __all__ = [
     "fingerprint",
     "json_schema",
     "parse_event",
+    "process",
+    "process_async",
+    "sweep",
     "verifier_from_env",
 ]

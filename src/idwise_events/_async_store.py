@@ -43,6 +43,10 @@ class AsyncIdempotencyStore(Protocol):
         """As [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
         ...
 
+    async def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """As [`IdempotencyStore.renew`][idwise_events.IdempotencyStore.renew]."""
+        ...
+
     async def purge(self) -> int:
         """As [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         ...
@@ -70,6 +74,9 @@ class _InlineAsyncStore:
     async def release(self, key: str, token: str) -> bool:
         return self.store.release(key, token)
 
+    async def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        return self.store.renew(key, token, lease=lease)
+
     async def purge(self) -> int:
         return self.store.purge()
 
@@ -86,6 +93,9 @@ class _ThreadedAsyncStore(_InlineAsyncStore):
     async def release(self, key: str, token: str) -> bool:
         return await to_thread(self.store.release, key, token)
 
+    async def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        return await to_thread(self.store.renew, key, token, lease=lease)
+
     async def purge(self) -> int:
         return await to_thread(self.store.purge)
 
@@ -99,6 +109,9 @@ class _RunnerAsyncStore:
         self._complete = run_sync(store.complete)
         self._release = run_sync(store.release)
         self._purge = run_sync(store.purge)
+        # A store written before renew existed has none: it fails only if renew is called.
+        renew = getattr(store, "renew", None)
+        self._renew = None if renew is None else run_sync(renew)
 
     async def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         result: ClaimResult = await self._claim(key, lease=lease, fingerprint=fingerprint)
@@ -109,6 +122,11 @@ class _RunnerAsyncStore:
 
     async def release(self, key: str, token: str) -> bool:
         return bool(await self._release(key, token))
+
+    async def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        if self._renew is None:
+            raise AttributeError(f"{type(self.store).__name__} has no renew()")
+        return bool(await self._renew(key, token, lease=lease))
 
     async def purge(self) -> int:
         count: int = await self._purge()

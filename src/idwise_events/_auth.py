@@ -95,6 +95,15 @@ class NoAuth(Combinable):
         return "NoAuth()"
 
 
+def quiet_no_auth() -> NoAuth:
+    """A `NoAuth` built without its warning, for a source that gives the warning its own way.
+
+    The Django app says it through its system checks (W001/W002), which a project may silence.
+    NoAuth holds no state: skipping ``__init__`` skips only the log record.
+    """
+    return object.__new__(NoAuth)
+
+
 class BasicAuth(Combinable):
     """HTTP Basic authentication: the portal's "Basic Authentication" username and password.
 

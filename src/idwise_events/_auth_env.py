@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
 
-from ._allowlist import IpAllowlist
-from ._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
+from ._auth import Verifier
+from ._auth_config import AuthConfig, AuthNames, build_verifier, labelled
 
 __all__ = ["verifier_from_env"]
 
 _PREFIX = "IDWISE_WEBHOOK_"
-_T = TypeVar("_T")
 
 
 def verifier_from_env(environ: Mapping[str, str] | None = None) -> Verifier:
@@ -42,63 +41,104 @@ def verifier_from_env(environ: Mapping[str, str] | None = None) -> Verifier:
     Raises:
         ValueError: If nothing is configured, a username comes without its password (or the
             reverse), ``IDWISE_WEBHOOK_AUTH=none`` comes with credentials, or a value is invalid.
-            The message names the variable, never a secret.
+            The message names the variable, never a secret; with nothing configured, it names
+            the variables set whose names look like these (a misspelt ``IDWISE_WEBHOOK_TOKEN``).
     """
     env = os.environ if environ is None else environ
+    verifier, _ = read_env(env)
+    return verifier
+
+
+def read_env(env: Mapping[str, str], *, warn: bool = True) -> tuple[Verifier, AuthConfig]:
+    """`verifier_from_env` on ``env``, with what the variables asked for.
+
+    ``warn=False``: a `NoAuth` returned does not log its warning (the caller says it).
+    """
+    config = _parse(env)
+    verifier = build_verifier(config, names=_NAMES, warn=warn)
+    if verifier is None:
+        raise ValueError(
+            "no webhook authentication is configured: set the IDWISE_WEBHOOK_* variables for"
+            " the method chosen in the IDWise portal (see verifier_from_env), or"
+            f" {_PREFIX}AUTH=none to accept unauthenticated requests{_lookalikes(env)}"
+        )
+    return verifier, config
+
+
+_NAMES = AuthNames(
+    basic=f"{_PREFIX}BASIC_USERNAME/PASSWORD",
+    bearer=f"{_PREFIX}BEARER_TOKEN",
+    headers=f"{_PREFIX}HEADERS",
+    ip_allowlist=f"{_PREFIX}IP_ALLOWLIST",
+    trusted_proxies=f"{_PREFIX}TRUSTED_PROXIES",
+    no_auth=f"{_PREFIX}AUTH=none",
+)
+_VARIABLES = tuple(
+    f"{_PREFIX}{name}"
+    for name in (
+        "AUTH",
+        "BASIC_USERNAME",
+        "BASIC_PASSWORD",
+        "BEARER_TOKEN",
+        "HEADERS",
+        "IP_ALLOWLIST",
+        "TRUSTED_PROXIES",
+    )
+)
+
+
+def _parse(env: Mapping[str, str]) -> AuthConfig:
+    """The variables' syntax: comma-separated lists, a JSON object, a count, ``none``."""
     mode = env.get(f"{_PREFIX}AUTH")
     if mode is not None and mode.strip().lower() != "none":
         raise ValueError(f"{_PREFIX}AUTH may only be 'none' (leave it unset otherwise)")
-
-    credentials = _credential_verifiers(env)
-    if mode is not None and credentials:
-        raise ValueError(f"{_PREFIX}AUTH=none contradicts the credentials that are configured")
-    verifiers = credentials + _allowlist(env)
-    if not verifiers:
-        if mode is None:
-            raise ValueError(
-                "no webhook authentication is configured: set the IDWISE_WEBHOOK_* variables for"
-                " the method chosen in the IDWise portal (see verifier_from_env), or"
-                f" {_PREFIX}AUTH=none to accept unauthenticated requests"
-            )
-        return NoAuth()
-    return verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
-
-
-def _credential_verifiers(env: Mapping[str, str]) -> list[Verifier]:
-    verifiers: list[Verifier] = []
     username, password = env.get(f"{_PREFIX}BASIC_USERNAME"), env.get(f"{_PREFIX}BASIC_PASSWORD")
     if (username is None) != (password is None):
         raise ValueError(
             f"{_PREFIX}BASIC_USERNAME and {_PREFIX}BASIC_PASSWORD must be set together"
         )
-    if username is not None and password is not None:
-        verifiers.append(_build("BASIC_USERNAME/PASSWORD", lambda: BasicAuth(username, password)))
     tokens = env.get(f"{_PREFIX}BEARER_TOKEN")
-    if tokens is not None:
-        verifiers.append(_build("BEARER_TOKEN", lambda: BearerAuth(_split(tokens))))
     headers = env.get(f"{_PREFIX}HEADERS")
-    if headers is not None:
-        verifiers.append(_build("HEADERS", lambda: HeaderAuth(_json_object(headers))))
-    return verifiers
-
-
-def _allowlist(env: Mapping[str, str]) -> list[Verifier]:
     networks = env.get(f"{_PREFIX}IP_ALLOWLIST")
     proxies = env.get(f"{_PREFIX}TRUSTED_PROXIES")
-    if networks is None:
-        if proxies is not None:
-            raise ValueError(f"{_PREFIX}TRUSTED_PROXIES needs {_PREFIX}IP_ALLOWLIST")
-        return []
-    trusted = _build("TRUSTED_PROXIES", lambda: _count(proxies or "0"))
-    return [_build("IP_ALLOWLIST", lambda: IpAllowlist(_split(networks), trusted_proxies=trusted))]
+    return AuthConfig(
+        basic=None if username is None or password is None else [(username, password)],
+        bearer=None if tokens is None else _split(tokens),
+        headers=None if headers is None else labelled(_NAMES.headers, lambda: _json(headers)),
+        ip_allowlist=None if networks is None else _split(networks),
+        trusted_proxies=(
+            None if proxies is None else labelled(_NAMES.trusted_proxies, lambda: _count(proxies))
+        ),
+        no_auth=mode is not None,
+    )
 
 
-def _build(variable: str, make: Callable[[], _T]) -> _T:
-    """Run ``make``; a `ValueError` it raises is re-raised naming the variable."""
-    try:
-        return make()
-    except ValueError as exc:  # messages from the verifiers never contain the secret
-        raise ValueError(f"{_PREFIX}{variable}: {exc}") from exc
+def _lookalikes(env: Mapping[str, str]) -> str:
+    """The variables set whose names look like ours but are not (names only, never values)."""
+    seen = []
+    for name in sorted(env):
+        if name in _VARIABLES:
+            continue
+        meant = _meant(name.upper())
+        if meant is not None:
+            seen.append(f"{name} (did you mean {meant}?)")
+        elif name.upper().startswith(_PREFIX):
+            seen.append(name)
+    return f"; set but not read: {', '.join(seen)}" if seen else ""
+
+
+def _meant(name: str) -> str | None:
+    """The variable ``name`` (upper case) was probably meant to be, if any."""
+    if not name.startswith(_PREFIX):  # IDWISE_BEARER_TOKEN
+        close = difflib.get_close_matches(name, _VARIABLES, n=1, cutoff=0.8)
+        return close[0] if close else None
+    rest = name[len(_PREFIX) :]
+    parts = [variable[len(_PREFIX) :] for variable in _VARIABLES]
+    # IDWISE_WEBHOOK_TOKEN is a part of BEARER_TOKEN; IDWISE_WEBHOOK_IP_ALLOWLST a near miss.
+    close = [part for part in parts if rest in part] or difflib.get_close_matches(
+        rest, parts, n=1, cutoff=0.75
+    )
+    return _PREFIX + close[0] if rest and close else None
 
 
 def _split(value: str) -> list[str]:
@@ -112,7 +152,7 @@ def _count(value: str) -> int:
     return number
 
 
-def _json_object(value: str) -> dict[str, str | list[str]]:
+def _json(value: str) -> dict[str, str | list[str]]:
     try:
         decoded = json.loads(value)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow

@@ -9,22 +9,20 @@ Python; parsing the wire format uses the wire names only).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Generator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
     GetCoreSchemaHandler,
-    ValidationInfo,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ._enums import (
     FinalDecision,
@@ -35,6 +33,7 @@ from ._enums import (
     UpdateTrigger,
 )
 from ._field_docs import document_fields
+from ._frozen import FrozenDict, FrozenList, freeze
 
 __all__ = [
     "AmlMonitorUpdateBody",
@@ -88,42 +87,6 @@ _Text = Annotated[str, _NumbersAsText()]
 """The type of every text field of the bodies: ``str``, or a finite number as its text."""
 
 
-FINITE_JSON = "idwise_events: the JSON holds no NaN or Infinity"
-"""The validation context for JSON already decoded with NaN and Infinity refused (large bodies)."""
-
-
-def _finite_numbers_only(value: Any, info: ValidationInfo) -> Any:
-    """Refuse NaN and ±Infinity anywhere in the value of a field the models do not know.
-
-    pydantic-core reads those words, which are not JSON, as numbers. Only called for unknown
-    fields, which most payloads do not have; `parse_event` skips it for a large body, which
-    pydantic-core's strict parser has decoded with those words refused (the context says so).
-    """
-    if info.context is FINITE_JSON:
-        return value
-    pending = [value]
-    while pending:  # a loop, not recursion: a value built in Python may nest without limit
-        item = pending.pop()
-        kind = type(item)
-        # Exact types first: they are what JSON decodes to, and the cheapest checks.
-        if kind is dict:
-            pending.extend(item.values())
-        elif kind is list:
-            pending.extend(item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise PydanticKnownError("finite_number")
-        elif isinstance(item, (list, tuple)):  # built in Python rather than decoded
-            pending.extend(item)
-        elif isinstance(item, Mapping):
-            pending.extend(item.values())
-    return value
-
-
-_ExtraValue = Annotated[Any, AfterValidator(_finite_numbers_only)]
-"""The value of a field the models do not know: any JSON value, kept as it is, but finite."""
-
-
 # The configuration goes in class arguments rather than `model_config`: type checkers then see
 # `frozen` (mypy's pydantic plugin, pyright through dataclass_transform) and reject assigning to a
 # field, and the inherited `model_config` keeps its declared type for users' checkers. Every
@@ -141,9 +104,6 @@ class WireModel(
     field_title_generator=lambda name, _info: name.replace("_", " ").capitalize(),
     # Payloads carry personal data: a logged ValidationError names fields, never their values.
     hide_input_in_errors=True,
-    # Unknown fields may hold any JSON value: say so plainly (the finiteness check of
-    # `_ExtraValue` would otherwise make it `{}`, which means the same).
-    json_schema_extra=lambda schema, _model: schema.update(additionalProperties=True),
 ):
     """Shared configuration: camelCase wire aliases, unknown keys kept, immutable."""
 
@@ -153,8 +113,42 @@ class WireModel(
         # Each field's docstring becomes its description (the schema is built later).
         document_fields(cls)
 
-    # pydantic's documented way to type the unknown fields; pyright sees an override of BaseModel's.
-    __pydantic_extra__: dict[str, _ExtraValue] = Field(init=False)  # pyright: ignore[reportIncompatibleVariableOverride]
+    @property
+    def model_extra(self) -> dict[str, Any] | None:
+        """The unknown fields, by wire name, as sent; read-only, like the rest of the event.
+
+        A `FrozenDict` of values whose objects and arrays are frozen too: changing any of them
+        raises ``TypeError`` (``dict(...)`` or ``copy.deepcopy`` gives a copy to change).
+        """
+        return _frozen_extra(self)
+
+    if not TYPE_CHECKING:  # as in pydantic: type checkers keep refusing unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            extra = _frozen_extra(self)
+            if extra and name in extra:  # an unknown field read as an attribute
+                return extra[name]
+            return super().__getattr__(name)
+
+    def __iter__(self) -> Generator[tuple[str, Any], None, None]:
+        _frozen_extra(self)  # `dict(model)` lists the unknown fields too
+        yield from super().__iter__()
+
+
+def _frozen_extra(model: BaseModel) -> dict[str, Any] | None:
+    """``model``'s unknown fields, frozen (in place) the first time they are read.
+
+    Not at parse: freezing them costs as much as parsing them, which most handlers never need.
+    pydantic's own copies, comparisons and serialisation read them as they are, frozen or not.
+    """
+    try:
+        extra: dict[str, Any] | None = object.__getattribute__(model, "__pydantic_extra__")
+    except AttributeError:  # not set yet: a model being copied or unpickled
+        return None
+    if extra is not None and type(extra) is not FrozenDict:
+        extra = freeze(extra)
+        object.__setattr__(model, "__pydantic_extra__", extra)
+    return extra
 
 
 def _aware(moment: datetime) -> datetime:
@@ -178,9 +172,15 @@ _OpenAction = Annotated[UpdatedJourneyAction | _Text, Field(union_mode="left_to_
 _OpenTrigger = Annotated[UpdateTrigger | _Text, Field(union_mode="left_to_right")]
 _Deadline = Annotated[_AwareDatetime | _Text, Field(union_mode="left_to_right")]
 
+_Step = TypeVar("_Step", bound=BaseModel)
+_Steps = Annotated[list[_Step], Field(fail_fast=True), AfterValidator(FrozenList)]
+"""A body's list of steps: read-only, like the rest of the event (a `FrozenList`).
 
-# Lists stop at their first invalid item (`fail_fast`): a hostile body of a million invalid items
-# would otherwise cost seconds of CPU to build a million errors that nobody reads.
+It stops at its first invalid item (``fail_fast``): a hostile body of a million invalid items
+would otherwise cost seconds of CPU to build a million errors that nobody reads.
+"""
+
+
 class EventBody(WireModel, frozen=True):
     """What every body has: the event's id and your reference (the base of the body models)."""
 
@@ -289,14 +289,14 @@ class VerificationUpdateRequiredBody(_DecisionBody, frozen=True):
     """The decision that counts, before the resubmission."""
     trigger: _OpenTrigger
     """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
-    required_steps: list[RequiredStep] = Field(fail_fast=True)
+    required_steps: _Steps[RequiredStep]
     """The steps the user must submit again."""
 
 
 class KycRenewalDeadlineExceededBody(_JourneyBody, frozen=True):
     """Body of `KycRenewalDeadlineExceeded`. IDWise sends no decision fields here."""
 
-    required_steps: list[OverdueStep] = Field(fail_fast=True)
+    required_steps: _Steps[OverdueStep]
     """The steps that were not resubmitted before their deadline."""
 
 

@@ -34,7 +34,7 @@ from ._outcomes import (
     responses_for,
 )
 from ._parse import DEFAULT_MAX_BYTES, parse_event
-from ._request import WebhookRequest, WebhookResponse
+from ._request import WebhookRequest, WebhookResponse, parse_content_length
 from ._store import (
     Claimed,
     ClaimResult,
@@ -54,6 +54,17 @@ E = TypeVar("E", bound=Event)
 E2 = TypeVar("E2", bound=Event)
 E3 = TypeVar("E3", bound=Event)
 R = TypeVar("R")
+
+# Counts the forks that led to this process: a dispatcher built before a fork sees it change.
+_process_generation = 0
+
+
+def _count_fork() -> None:
+    global _process_generation
+    _process_generation += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 # Every class `parse_event` can return: handler lists are resolved for each one at registration.
 EVENT_MODELS: tuple[type[Any], ...] = (*get_args(get_args(KnownEvent)[0]), UnknownEvent)
@@ -275,9 +286,10 @@ class Dispatcher:
         # Leases are renewed while handlers run, from a thread for a sync store; a store of
         # one's own written before `renew` existed simply is not renewed.
         self._renew = getattr(self._sync_store, "renew", None)
-        async_renew = getattr(self._async_store, "renew", None)
-        self._renew_async = async_renew if self._renew is None else None
-        if self._renew is None and async_renew is None:
+        self._renew_async = (
+            getattr(store, "renew", None) if self._sync_store is None else None  # async-only
+        )
+        if self._renew is None and self._renew_async is None:
             logger.warning(
                 "idwise_events: store %s has no renew(): a handler that outlives the lease (%s)"
                 " may run twice",
@@ -293,7 +305,9 @@ class Dispatcher:
             raise TypeError(f"Dispatcher: inbox {type(inbox).__name__} lacks the Inbox methods")
         self._inbox = inbox
         # A MemoryStore remembers events in one process only: watched until it is warned about.
-        self._memory_pid: int | None = os.getpid() if type(store) is MemoryStore else None
+        self._memory_generation: int | None = (
+            _process_generation if type(store) is MemoryStore else None
+        )
         self._spawn_checked = False
         self._one_trip = False
         self._update_one_trip()
@@ -479,20 +493,28 @@ class Dispatcher:
     # -- handling --------------------------------------------------------------------------
 
     def early_response(
-        self, method: str, content_length: int | str | None = None, client_ip: str | None = None
+        self,
+        method: str,
+        content_length: int | str | None = None,
+        client_ip: str | None = None,
+        *,
+        multiprocess: bool = False,
     ) -> WebhookResponse | None:
         """The answer to give before reading the body, or ``None`` to go on and read it.
 
         Adapters call it first: a method other than POST gets 405, and a ``Content-Length``
         over ``max_body_bytes`` gets 413 without the body being read. ``client_ip`` (the
-        connecting peer) goes into the log record of such a refusal.
+        connecting peer) goes into the log record of such a refusal. WSGI adapters pass the
+        server's ``wsgi.multiprocess`` as ``multiprocess``: a `MemoryStore`, one per process,
+        is then warned about once.
         """
+        if multiprocess and self._memory_generation is not None:
+            self._check_processes(multiprocess=True)
         started = time.perf_counter()
         if method.upper() != "POST":
             return self._answer(Delivered(started, client_ip), Outcome.METHOD_NOT_ALLOWED)
-        if isinstance(content_length, str):
-            content_length = int(content_length) if content_length.isdigit() else None
-        if content_length is not None and content_length > self._max_body_bytes:
+        length = parse_content_length(content_length)
+        if length is not None and length > self._max_body_bytes:
             return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
         return None
 
@@ -507,7 +529,9 @@ class Dispatcher:
         """
         if self._sync_store is None:
             raise TypeError("this dispatcher's store is async: use `await handle_async(request)`")
-        if self._memory_pid is not None:
+        if self._memory_generation is not None and (
+            _process_generation != self._memory_generation or not self._spawn_checked
+        ):
             self._check_processes()
         flow = self._flow(request)
         try:
@@ -531,7 +555,9 @@ class Dispatcher:
         ``run_sync`` if the dispatcher was given one). When nothing is a coroutine, the whole
         delivery takes one trip to a worker thread rather than one per call.
         """
-        if self._memory_pid is not None:
+        if self._memory_generation is not None and (
+            _process_generation != self._memory_generation or not self._spawn_checked
+        ):
             self._check_processes()
         if self._one_trip:
             run_sync = self._run_sync
@@ -560,7 +586,7 @@ class Dispatcher:
         --preload``), in a server's spawned worker process (``uvicorn --workers``), or when the
         WSGI server says it runs several processes (``multiprocess``).
         """
-        if not (multiprocess or os.getpid() != self._memory_pid):
+        if not (multiprocess or _process_generation != self._memory_generation):
             if self._spawn_checked:
                 return
             import multiprocessing
@@ -568,7 +594,7 @@ class Dispatcher:
             self._spawn_checked = True
             if multiprocessing.parent_process() is None:
                 return
-        self._memory_pid = None
+        self._memory_generation = None
         logger.warning(
             "idwise_events: this dispatcher's MemoryStore is per process, and this is one of"
             " several worker processes: a retry reaching another process runs the handlers"

@@ -12,7 +12,15 @@ import json
 from collections.abc import Hashable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
-from pydantic import BaseModel, Discriminator, Field, GetCoreSchemaHandler, JsonValue, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    JsonValue,
+    Tag,
+)
 from pydantic.annotated_handlers import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -33,6 +41,7 @@ from ._bodies import (
     WireModel,
 )
 from ._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
+from ._frozen import freeze
 
 __all__ = [
     "AmlMonitorUpdate",
@@ -116,9 +125,13 @@ class _AnySpelling:
         return handler(exact[0] if isinstance(exact, tuple) else exact)
 
 
+# Every event model has these two fields, narrowed to its own name and body: one description each.
 _Name = TypeVar("_Name")
-_WireName = Annotated[_Name, _AnySpelling()]
+_WireName = Annotated[_Name, _AnySpelling(), Field(description="The wire name of the event.")]
 """An event model's ``event``: its ``Literal`` name(s), also accepted in other case or spacing."""
+_Body = TypeVar("_Body", bound=EventBody)
+_Payload = Annotated[_Body, Field(description="The event's payload.")]
+"""An event model's ``body``: the body model of that event type."""
 
 
 def _digest_key(envelope: BaseModel) -> str:
@@ -171,9 +184,7 @@ class FinishedJourney(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Finished Journey"]]
-    """The wire name of the event."""
-    body: FinishedJourneyBody
-    """The event's payload."""
+    body: _Payload[FinishedJourneyBody]
 
 
 class ManuallyReviewed(EventModel, frozen=True):
@@ -184,9 +195,7 @@ class ManuallyReviewed(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Manually Reviewed"]]
-    """The wire name of the event."""
-    body: ManuallyReviewedBody
-    """The event's payload."""
+    body: _Payload[ManuallyReviewedBody]
 
 
 class AmlMonitorUpdate(EventModel, frozen=True):
@@ -196,10 +205,11 @@ class AmlMonitorUpdate(EventModel, frozen=True):
     keeps the string that was sent. Order updates by ``updated_aml_version_number``, not arrival.
     """
 
-    event: _WireName[Literal["AML Monitor Update", "AML Monior Update"]]
-    """The wire name of the event (the misspelt variant is kept as sent)."""
-    body: AmlMonitorUpdateBody
-    """The event's payload."""
+    event: Annotated[
+        _WireName[Literal["AML Monitor Update", "AML Monior Update"]],
+        Field(description="The wire name of the event (the misspelt variant is kept as sent)."),
+    ]
+    body: _Payload[AmlMonitorUpdateBody]
 
 
 class FinishedUserSteps(EventModel, frozen=True):
@@ -209,72 +219,56 @@ class FinishedUserSteps(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Finished User Steps"]]
-    """The wire name of the event."""
-    body: FinishedUserStepsBody
-    """The event's payload."""
+    body: _Payload[FinishedUserStepsBody]
 
 
 class FinishedStep(EventModel, frozen=True):
     """IDWise finished processing one step (once per side of a two-sided document)."""
 
     event: _WireName[Literal["Finished Step"]]
-    """The wire name of the event."""
-    body: FinishedStepBody
-    """The event's payload."""
+    body: _Payload[FinishedStepBody]
 
 
 class UpdatedJourney(EventModel, frozen=True):
     """A completed journey changed: its system decision, an AML amendment, a manual review..."""
 
     event: _WireName[Literal["Updated Journey"]]
-    """The wire name of the event."""
-    body: UpdatedJourneyBody
-    """The event's payload."""
+    body: _Payload[UpdatedJourneyBody]
 
 
 class VerificationUpdateRequired(EventModel, frozen=True):
     """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
 
     event: _WireName[Literal["Verification Update Required"]]
-    """The wire name of the event."""
-    body: VerificationUpdateRequiredBody
-    """The event's payload."""
+    body: _Payload[VerificationUpdateRequiredBody]
 
 
 class KycRenewalDeadlineExceeded(EventModel, frozen=True):
     """A KYC-renewal deadline passed without the required steps being resubmitted."""
 
     event: _WireName[Literal["KYC Renewal Deadline Exceeded"]]
-    """The wire name of the event."""
-    body: KycRenewalDeadlineExceededBody
-    """The event's payload."""
+    body: _Payload[KycRenewalDeadlineExceededBody]
 
 
 class FinishedSpotCheck(EventModel, frozen=True):
     """A selfie spot check (re-authentication of a known user) finished processing."""
 
     event: _WireName[Literal["Finished Spot Check"]]
-    """The wire name of the event."""
-    body: FinishedSpotCheckBody
-    """The event's payload."""
+    body: _Payload[FinishedSpotCheckBody]
 
 
 class FinishedOngoingCheck(EventModel, frozen=True):
     """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
 
     event: _WireName[Literal["Finished Ongoing Check"]]
-    """The wire name of the event."""
-    body: FinishedOngoingCheckBody
-    """The event's payload."""
+    body: _Payload[FinishedOngoingCheckBody]
 
 
 class StepSubmitted(EventModel, frozen=True):
     """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
 
     event: _WireName[Literal["Step Submitted"]]
-    """The wire name of the event."""
-    body: StepSubmittedBody
-    """The event's payload."""
+    body: _Payload[StepSubmittedBody]
 
 
 class UnknownEvent(WireModel, frozen=True):
@@ -286,7 +280,9 @@ class UnknownEvent(WireModel, frozen=True):
 
     event: str = Field(strict=True, json_schema_extra={"not": {"enum": _KNOWN_NAMES}})
     """The event name as sent (never one of the known names)."""
-    body: dict[str, Any]
+    # Read-only like the rest of the event (a FrozenDict, see _frozen), frozen when parsed: this is
+    # the fallback path, and the body is all there is to read.
+    body: Annotated[dict[str, Any], AfterValidator(freeze)]
     """The decoded body object, as sent."""
 
     @property

@@ -14,12 +14,20 @@ runs the handlers once; a periodic sweep finds accepted deliveries whose job was
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Accepted", "Delivery", "DeliveryState", "Inbox", "Taken"]
+
+logger = logging.getLogger("idwise_events")
+
+MAX_ERROR_LENGTH = 2000
+"""The longest ``last_error`` an inbox keeps (what is longer is cut, with an ellipsis)."""
+MAX_LABEL_LENGTH = 255
+"""The longest event type or event id an inbox keeps as a label (the body keeps the original)."""
 
 
 class DeliveryState(str, Enum):
@@ -55,7 +63,8 @@ class Delivery:
     """When it was accepted (timezone-aware, UTC)."""
     state: DeliveryState
     attempts: int
-    """How many times a worker has taken it (a worker that died mid-handler counts)."""
+    """How many times a worker has taken it since it was accepted or last replayed (a worker
+    that died mid-handler counts)."""
     next_attempt_at: datetime | None
     """When a pending delivery becomes due (``None`` for done and dead ones)."""
     lease_expires_at: datetime | None
@@ -141,7 +150,8 @@ class Inbox(Protocol):
     def replay(self, delivery_id: int) -> bool:
         """Make a done or dead delivery pending again, due now, counting a replay.
 
-        False if it is unknown, pending or processing.
+        Its attempts start again from zero (its last error is kept until the next one), and the
+        replay is logged (call `log_replay`). False if it is unknown, pending or processing.
         """
         ...
 
@@ -171,3 +181,12 @@ class Inbox(Protocol):
         many were deleted.
         """
         ...
+
+
+def log_replay(delivery_id: int) -> None:
+    """The one log record of a replay, which every inbox writes when `Inbox.replay` succeeds."""
+    logger.info(
+        "idwise_events: inbox delivery %d replayed on purpose: its handlers will run again",
+        delivery_id,
+        extra={"delivery_id": delivery_id, "replayed": True},
+    )

@@ -10,6 +10,7 @@ there are claims to keep and stops when there are none.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -59,42 +60,75 @@ def _lost(key: str, error: BaseException | None = None) -> None:
     )
 
 
-# The claims of this process being kept, and the thread keeping them (with the process it was
-# started in: a forked child inherits the map but not the thread).
+# The claims of this process being kept, and the thread keeping them.
 _held: dict[Hold, None] = {}
 _lock = threading.Lock()
-_thread: tuple[int, threading.Thread] | None = None
+_thread: threading.Thread | None = None
+
+
+def _forked() -> None:
+    """In a forked child: the claims and the thread were the parent's."""
+    global _thread, _lock
+    _thread = None
+    _lock = threading.Lock()
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+_wakeup = threading.Event()
+_IDLE = 30.0
+"""Seconds the thread waits without claims to keep before it stops."""
+_sleeping_until = 0.0
 
 
 def hold(key: str, token: str, renew: Renew, lease: timedelta) -> Hold:
     """Renew the lease of ``key`` held with ``token`` through ``renew`` until it is stopped."""
-    global _thread
     kept = Hold(key, token, renew, lease)
     kept.due = time.monotonic() + lease.total_seconds() / 3
-    with _lock:
-        _held[kept] = None
-        if _thread is None or _thread[0] != os.getpid():
-            thread = threading.Thread(target=_keep, name="idwise-events-leases", daemon=True)
-            _thread = (os.getpid(), thread)
-            thread.start()
+    _held[kept] = None  # one dict operation, atomic: no lock on the path of every delivery
+    if _thread is None:
+        _start()
+    elif kept.due < _sleeping_until:  # a shorter lease than the thread is waiting for
+        _wakeup.set()
     return kept
 
 
-def _keep() -> None:
+def _start() -> None:
     global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_keep, name="idwise-events-leases", daemon=True)
+            _thread.start()
+
+
+def _keep() -> None:
+    global _thread, _sleeping_until
     while True:
+        _sleeping_until = math.inf  # until the next wake is known, every new claim wakes us
         now = time.monotonic()
-        with _lock:
-            if not _held:  # nothing to keep: the next hold starts a new thread
+        held = list(_held)  # one C call: a snapshot, whatever other threads do meanwhile
+        if not held:
+            # Idle: wait a while for the next claim rather than start a thread per delivery.
+            _sleeping_until = now + _IDLE
+            _wakeup.wait(_IDLE)
+            _wakeup.clear()
+            if _held:
+                continue
+            with _lock:
+                # Stop, unless a claim was added meanwhile: one added before `_thread` is
+                # cleared is seen here; one added after it starts a new thread.
                 _thread = None
-                return
-            held = list(_held)
-        due = [kept for kept in held if kept.due <= now]
-        for kept in due:
-            kept.due = now + kept.lease.total_seconds() / 3
-            _renew(kept)
-        wake = min(kept.due for kept in held)
-        time.sleep(max(0.0, wake - time.monotonic()))
+                if not _held:
+                    return
+                _thread = threading.current_thread()
+            continue
+        for kept in held:
+            if kept.due <= now:
+                kept.due = now + kept.lease.total_seconds() / 3
+                _renew(kept)
+        _sleeping_until = min((kept.due for kept in list(_held)), default=now)
+        _wakeup.wait(max(0.0, _sleeping_until - time.monotonic()))
+        _wakeup.clear()
 
 
 def _renew(kept: Hold) -> None:

@@ -10,7 +10,6 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, from_json
 
-from ._bodies import FINITE_JSON
 from ._errors import PayloadError
 from ._events import Event, KnownEvent, UnknownEvent, known_event_name
 
@@ -113,9 +112,11 @@ def parse_event(
         if len(body) > _LARGE_BODY:
             return _parse_large(body)
         try:  # _parse_json, inlined: this is the path nearly every delivery takes
-            event: Event = (_built or _validators()).known.validate_json(body, by_name=False)
+            event: KnownEvent = (_built or _validators()).known.validate_json(body, by_name=False)
         except ValidationError as exc:
             return _other_name_or_raise(exc, body)
+        if _has_extra_fields(event):
+            _refuse_non_finite_numbers(body)
         return event
     if isinstance(body, str):
         # A character is 1 to 4 UTF-8 bytes: only encode when the count could be over the limit.
@@ -182,24 +183,37 @@ def _other_name_or_raise(
             sent = validators.name_only.validate_python(decoded, by_name=False)
             name = known_event_name(sent.event)
             validator = validators.unknown if name is None else validators.by_name(name)
-            event = validator.validate_python(decoded, by_name=False, context=FINITE_JSON)
+            event = validator.validate_python(decoded, by_name=False)
             return event  # decoded with NaN and Infinity refused
     except ValidationError as other_exc:
         details = other_exc.errors(include_url=False, include_input=False)
         raise PayloadError(_describe(details, event=name)) from other_exc
-    if name is None:
-        # An unknown event's body is kept as decoded, unchecked: make sure it holds no NaN.
-        _refuse_non_finite_numbers(body)
+    _refuse_non_finite_numbers(body)
     return event
 
 
 def _parse_json(body: bytes | bytearray | str) -> Event:
     """Validate the JSON text as it is: the fastest way for all but large bodies."""
     try:
-        event: Event = _validators().known.validate_json(body, by_name=False)
+        event: KnownEvent = _validators().known.validate_json(body, by_name=False)
     except ValidationError as exc:
         return _other_name_or_raise(exc, body)
+    if _has_extra_fields(event):
+        _refuse_non_finite_numbers(body)
     return event
+
+
+def _has_extra_fields(event: KnownEvent) -> bool:
+    """Whether any model of a known ``event`` kept unknown fields, the only place NaN can be.
+
+    The typed fields refuse NaN and Infinity themselves; unknown fields take any JSON value. Most
+    payloads have none, and then their text need not be searched for those words.
+    """
+    body = event.body
+    if event.__pydantic_extra__ or body.__pydantic_extra__:
+        return True
+    steps: list[BaseModel] = body.__dict__.get("required_steps", ())  # the only nested models
+    return any(step.__pydantic_extra__ for step in steps) if steps else False
 
 
 def _parse_large(body: bytes | bytearray) -> Event:
@@ -213,7 +227,7 @@ def _parse_large(body: bytes | bytearray) -> Event:
     except ValueError:
         return _parse_json(body)
     try:
-        event: Event = _validators().known.validate_python(data, by_name=False, context=FINITE_JSON)
+        event: Event = _validators().known.validate_python(data, by_name=False)
     except ValidationError as exc:
         return _other_name_or_raise(exc, body, data)
     return event
@@ -222,8 +236,11 @@ def _parse_large(body: bytes | bytearray) -> Event:
 def _refuse_non_finite_numbers(body: bytes | bytearray | str) -> None:
     """Raise `PayloadError` if ``body`` would be JSON but for NaN, Infinity or -Infinity.
 
-    pydantic-core reads those words, which are not JSON, as numbers. The models refuse them in
-    every field, known or not; an unknown event's body is a plain dict, checked here.
+    pydantic-core's ``validate_json`` reads those words, which are not JSON, as numbers, and has
+    no option to refuse them; its JSON parser (``from_json``) has one. The typed fields refuse
+    them anyway; this catches them in unknown fields and unknown events' bodies, with a search
+    of the raw text rather than a Python call for every value (`_parse_large` needs neither: it
+    decodes with that parser).
     """
     if isinstance(body, str):
         suspect = "NaN" in body or "Infinity" in body

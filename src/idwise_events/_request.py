@@ -26,8 +26,7 @@ class WebhookRequest:
 
     Adapters build one per request from the framework's own request object; verifiers and the
     dispatcher read it through `header` and `header_values`, whatever form the headers were
-    given in. Building one is cheap: the first three lookups scan the headers for their one
-    name, and a fourth indexes them all by lowercase name, once.
+    given in.
 
     Args:
         body: The raw request body, exactly as received (never a re-serialised one).
@@ -153,3 +152,16 @@ class WebhookResponse:
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def parse_content_length(value: int | str | bytes | None) -> int | None:
+    """The body length a ``Content-Length`` value announces, or ``None`` if it announces none.
+
+    The one parser of the header, for the dispatcher and every adapter. Only ASCII digits make
+    a length (RFC 9110): ``str.isdigit`` and ``int`` also take ``²``, ``①`` or Arabic-Indic
+    digits, which would raise or announce a length that was never sent.
+    """
+    if value is None or isinstance(value, int):
+        return value if value is None or value >= 0 else None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -81,9 +82,10 @@ ClaimResult: TypeAlias = Claimed | Completed | InProgress
 class IdempotencyStore(Protocol):
     """Where idempotency keys are claimed, completed and remembered (synchronous).
 
-    Implement these four methods and ``blocking`` to plug in your own backend; the contract
-    tests in ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
+    Implement these methods and ``blocking`` to plug in your own backend; the contract tests in
+    ``tests/stores/test_contract.py`` show the expected behaviour. Every method raises
     [`StoreError`][idwise_events.StoreError] when the backend is unavailable, and nothing else.
+    A store written before `renew` existed still works: its leases just cannot be extended.
     """
 
     blocking: bool
@@ -114,6 +116,20 @@ class IdempotencyStore(Protocol):
         """Drop the claim after a failure so the next delivery runs the event again.
 
         False if ``token`` no longer holds the claim.
+        """
+        ...
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """Extend a claim while its handlers still run: its lease then expires ``lease`` from now.
+
+        One atomic conditional update, never a read followed by a write. True if ``token``
+        still holds the claim: in progress, neither completed nor released nor taken over by a
+        later claim. That includes a lease that already expired if no other claim took the event
+        over since: nobody else holds it, so extending it is safe. False otherwise, and nothing
+        changes.
+
+        Raises ``ValueError`` (before touching the backend) for a lease of zero or less, or
+        longer than a day, as `claim` does.
         """
         ...
 
@@ -159,7 +175,7 @@ worker's event; a day is far beyond any real need and catches mistakes such as
 
 
 def check_lease(lease: timedelta) -> None:
-    """Refuse, with `ValueError`, a lease that cannot hold; every store calls it first in ``claim``.
+    """Refuse, with `ValueError`, a lease that cannot hold; stores call it first in claim and renew.
 
     Zero or less would let two workers hold the event at once; longer than `MAX_LEASE` is a
     mistake, and could overflow a timestamp.
@@ -168,6 +184,15 @@ def check_lease(lease: timedelta) -> None:
         raise TypeError(f"lease must be a timedelta, not {type(lease).__name__}")
     if not timedelta(0) < lease <= MAX_LEASE:
         raise ValueError(f"lease must be more than zero and at most {MAX_LEASE}, not {lease}")
+
+
+_SWEEP_EVERY = 64
+"""How many `MemoryStore` claims come between two sweeps for expired records."""
+_SWEEP = 2 * _SWEEP_EVERY
+"""How many records a sweep looks at: twice the records the claims since the last one may add,
+so the sweeps go round the whole store faster than it grows. Expired records are forgotten within
+one round, the store stays within about twice the records its retention keeps, and each claim
+pays for looking at two records (in batches, which is cheaper per record)."""
 
 
 class _Record:
@@ -187,8 +212,13 @@ class MemoryStore:
     [`SqlStore`][idwise_events.stores.sql.SqlStore] when events must be remembered across
     restarts or shared by several processes or machines.
 
+    It forgets as it goes what `purge` would forget: every 64 claims it looks at the next 128 keys
+    it holds, in turn, so a process that never calls `purge` still holds about as many keys as
+    the retention keeps, never every key it ever saw, and a claim costs the same whatever the
+    size.
+
     Args:
-        retention: How long completed keys are remembered (`purge` forgets older ones).
+        retention: How long completed keys are remembered.
         clock: Returns the current time, timezone-aware; inject one in tests.
     """
 
@@ -199,10 +229,13 @@ class MemoryStore:
     def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
         self.retention = retention
         self._clock = clock
-        self._records: dict[str, _Record] = {}
+        # In the order the sweep looks at them: a record it keeps goes to the back of the line.
+        # (An OrderedDict: taking from the front of a dict is not O(1).)
+        self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
         # Tokens only need to be unique within this store: a counter is enough and cheap.
         self._tokens = itertools.count(1)
+        self._claims_to_sweep = _SWEEP_EVERY
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._records)} keys>, retention={self.retention})"
@@ -212,6 +245,10 @@ class MemoryStore:
         check_lease(lease)
         now = self._clock()
         with self._lock:
+            self._claims_to_sweep -= 1
+            if not self._claims_to_sweep:
+                self._claims_to_sweep = _SWEEP_EVERY
+                self._sweep(now - self.retention)
             record = self._records.get(key)
             if record is None:
                 token = str(next(self._tokens))
@@ -250,15 +287,35 @@ class MemoryStore:
             del self._records[key]
             return True
 
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """See [`IdempotencyStore.renew`][idwise_events.IdempotencyStore.renew]."""
+        check_lease(lease)
+        now = self._clock()
+        with self._lock:
+            record = self._records.get(key)
+            if record is None or record.token != token or record.completed_at is not None:
+                return False
+            record.lease_expires_at = now + lease
+            return True
+
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         cutoff = self._clock() - self.retention
         with self._lock:
-            stale = [
-                key
-                for key, record in self._records.items()
-                if (record.completed_at or record.lease_expires_at) < cutoff
-            ]
+            stale = [key for key, record in self._records.items() if _stale(record, cutoff)]
             for key in stale:
                 del self._records[key]
         return len(stale)
+
+    def _sweep(self, cutoff: datetime) -> None:
+        """Forget the next `_SWEEP` records in line if `purge` would; the others go to the back."""
+        records = self._records
+        for _ in range(min(_SWEEP, len(records))):
+            key, record = records.popitem(last=False)
+            if not _stale(record, cutoff):
+                records[key] = record
+
+
+def _stale(record: _Record, cutoff: datetime) -> bool:
+    """Whether `purge` forgets ``record``: completed, or its lease ended, before ``cutoff``."""
+    return (record.completed_at or record.lease_expires_at) < cutoff

@@ -21,10 +21,8 @@ def escaped(text: str) -> str:
 
 
 def printable(text: str, limit: int = MAX_PRINTED) -> str:
-    """`escaped` ``text``, cut to ``limit`` characters with a note of how much was left out."""
+    """`escaped` ``text``, at most ``limit`` characters long (cut short with an ellipsis)."""
     if len(text) <= limit and text.isprintable():
         return text
     text = escaped(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def serve_starlette(dispatcher: Dispatcher, stack: ExitStack) -> Send:
 
     from idwise_events.adapters.starlette import route
 
-    return serve_asgi_app(Starlette(routes=[route(dispatcher, PATH)]))
+    return serve_asgi_app(Starlette(routes=[route(dispatcher, path=PATH)]))
 
 
 def serve_fastapi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
@@ -156,7 +157,7 @@ def serve_fastapi(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     from idwise_events.adapters.fastapi import router
 
     app = FastAPI()
-    app.include_router(router(dispatcher, PATH))
+    app.include_router(router(dispatcher, path=PATH))
     return serve_asgi_app(app)
 
 
@@ -168,7 +169,7 @@ def serve_aiohttp(dispatcher: Dispatcher, stack: ExitStack) -> Send:
     from idwise_events.adapters.aiohttp import route
 
     app = web.Application()
-    app.add_routes([route(dispatcher, PATH)])
+    app.add_routes([route(dispatcher, path=PATH)])
     loop = asyncio.new_event_loop()
     stack.callback(loop.close)
     client = TestClient(TestServer(app, host="127.0.0.1"), loop=loop)
@@ -177,7 +178,9 @@ def serve_aiohttp(dispatcher: Dispatcher, stack: ExitStack) -> Send:
 
     def send(method: str, body: bytes, headers: dict[str, str]) -> Reply:
         async def request() -> Reply:
-            async with client.request(method, PATH, data=body, headers=headers) as response:
+            # A BytesIO, as aiohttp asks for bodies of a megabyte and more.
+            data = io.BytesIO(body)
+            async with client.request(method, PATH, data=data, headers=headers) as response:
                 return Reply(response.status, lowercase(response.headers), await response.read())
 
         return loop.run_until_complete(request())

@@ -7,9 +7,12 @@ import json
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.typedefs import Handler
 
-from idwise_events import WebhookResponse
-from idwise_events.adapters.aiohttp import to_response, to_webhook_request
+from idwise_events import Dispatcher, FinishedJourney, NoAuth, WebhookResponse
+from idwise_events.adapters import DEFAULT_PATH
+from idwise_events.adapters.aiohttp import route, to_response, to_webhook_request
+from idwise_events.testing import make_event
 
 RAW = b' {"event" : "Finished Journey",\n "body": {}}\xff'
 
@@ -57,3 +60,27 @@ def test_to_response_carries_status_headers_and_body() -> None:
     assert response.headers["Retry-After"] == "3"
     assert response.headers["X-A"] == "b"
     assert response.body == b"{}"
+
+
+def test_a_body_a_middleware_read_first_is_still_delivered() -> None:
+    """A middleware that awaited request.read() leaves the body to aiohttp: the adapter uses it."""
+    dispatcher = Dispatcher(verifier=NoAuth())
+    seen: list[object] = []
+    dispatcher.on_any(seen.append)
+
+    @web.middleware
+    async def reads_first(request: web.Request, handler: Handler) -> web.StreamResponse:
+        await request.read()
+        return await handler(request)
+
+    async def main() -> int:
+        app = web.Application(middlewares=[reads_first])
+        app.add_routes([route(dispatcher)])
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+            response = await client.post(DEFAULT_PATH, data=body)
+            status: int = response.status
+            return status
+
+    assert asyncio.run(main()) == 200
+    assert len(seen) == 1

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-from idwise_events import WebhookResponse
-from idwise_events.adapters.aws_lambda import to_response, to_webhook_request
+from idwise_events import BearerAuth, Dispatcher, WebhookResponse
+from idwise_events.adapters.aws_lambda import lambda_handler, to_response, to_webhook_request
+from idwise_events.testing import auth_headers
 
 from .conftest import lambda_event
 
+VERIFIER = BearerAuth("lambda-token")
 RAW = b' {"event" : "Finished Journey",\n "body": {}}\xff'
 
 
@@ -52,10 +54,26 @@ def test_an_event_without_body_or_context_converts_to_an_empty_request() -> None
     assert (request.body, request.header("authorization"), request.client_ip) == (b"", None, None)
 
 
-def test_a_body_marked_base64_that_is_not_is_a_value_error() -> None:
-    """A malformed event is AWS's error, reported as one: ValueError, not a wrong body."""
-    with pytest.raises(ValueError, match=r"base64|Incorrect padding|Non-base64"):
-        to_webhook_request({"body": "not base64!", "isBase64Encoded": True})
+UNREADABLE_BODIES = [
+    pytest.param({"body": "not base64!", "isBase64Encoded": True}, id="invalid-base64"),
+    pytest.param({"body": "é", "isBase64Encoded": True}, id="non-ascii-base64"),
+    pytest.param({"body": {"event": "Finished Journey"}}, id="a-mapping"),
+    pytest.param({"body": 12, "isBase64Encoded": True}, id="a-number-marked-base64"),
+]
+
+
+@pytest.mark.parametrize("body", UNREADABLE_BODIES)
+@pytest.mark.parametrize(("headers", "status"), [({}, 401), (auth_headers(VERIFIER), 400)])
+def test_a_body_the_event_cannot_carry_is_refused_not_raised(
+    body: dict[str, Any], headers: dict[str, str], status: int
+) -> None:
+    """Invalid base64, or a body that is not a string: 401 unauthenticated, else 400; no raise."""
+    handler = lambda_handler(Dispatcher(verifier=VERIFIER))
+    event = {**lambda_event("http-v2", "POST", b"", headers), **body}
+
+    response = handler(event, None)
+
+    assert response["statusCode"] == status
 
 
 def test_to_response_is_a_proxy_response_with_a_base64_body() -> None:

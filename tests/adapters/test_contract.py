@@ -159,3 +159,18 @@ def test_every_refusal_is_logged_with_the_connecting_peer(
     assert set(peers) == {"method_not_allowed", "too_large", "unauthorized"}
     assert peers["unauthorized"] is not None
     assert peers["method_not_allowed"] == peers["too_large"] == peers["unauthorized"]
+
+
+def test_the_dispatchers_limit_applies_not_the_frameworks(mount: Mount, recorder: Recorder) -> None:
+    """3 MB under a 4 MiB max_body_bytes: processed, over aiohttp's and Django's own limits.
+
+    aiohttp's ``client_max_size`` is 1 MiB, Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` 2.5 MB.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, max_body_bytes=4 * 1024 * 1024)
+    dispatcher.on_any(recorder)
+    event = make_event(FinishedJourney, padding="x" * 3_000_000)
+
+    reply = mount(dispatcher)("POST", body_of(event), HEADERS)
+
+    assert (reply.status, outcome(reply)) == (200, "processed")
+    assert recorder.seen == [event]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
-from fastapi import FastAPI
+import pytest
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.types import Message
 
-from idwise_events import BearerAuth, Dispatcher, WebhookResponse
+from idwise_events import BearerAuth, Dispatcher, Outcome, WebhookResponse, json_schema
 from idwise_events.adapters.fastapi import router
 from idwise_events.adapters.starlette import to_response, to_webhook_request
 
@@ -68,9 +70,42 @@ def test_to_response_carries_status_headers_and_body() -> None:
 def test_fastapi_documents_only_the_post_operation() -> None:
     """The router answers every method, but the OpenAPI schema shows just the POST."""
     app = FastAPI()
-    app.include_router(router(Dispatcher(verifier=BearerAuth("t")), "/hooks/kyc", tags=["kyc"]))
+    app.include_router(
+        router(Dispatcher(verifier=BearerAuth("t")), path="/hooks/kyc", tags=["kyc"])
+    )
 
     operations = app.openapi()["paths"]["/hooks/kyc"]
 
     assert list(operations) == ["post"]
     assert operations["post"]["tags"] == ["kyc"]
+
+
+def test_fastapi_documents_the_envelope_and_every_status_of_the_policy() -> None:
+    """The envelope's JSON Schema, self-contained, as the body; every status with its outcomes.
+
+    The statuses are the dispatcher's own: 401 made 403 here shows as 403.
+    """
+    dispatcher = Dispatcher(verifier=BearerAuth("t"), statuses={Outcome.UNAUTHORIZED: 403})
+    app = FastAPI()
+    app.include_router(router(dispatcher))
+
+    document = app.openapi()
+    operation = document["paths"]["/webhooks/idwise"]["post"]
+
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert [choice["title"] for choice in schema["oneOf"]] == [
+        json_schema()["$defs"][ref["$ref"].split("/")[-1]]["title"]
+        for ref in json_schema()["oneOf"]
+    ]
+    assert operation["requestBody"]["required"] is True
+    assert "#/$defs/" not in json.dumps(document)  # nothing points outside the document
+    assert sorted(operation["responses"]) == ["200", "400", "403", "409", "413", "500", "503"]
+    outcomes = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert outcomes["properties"]["outcome"]["enum"] == ["processed", "accepted", "duplicate"]
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
+
+
+def test_fastapi_router_refuses_dependencies_it_would_not_run() -> None:
+    """The route answers without FastAPI's machinery: a dependency given to it is an error."""
+    with pytest.raises(TypeError, match="dependencies"):
+        router(Dispatcher(verifier=BearerAuth("t")), dependencies=[Depends(lambda: None)])

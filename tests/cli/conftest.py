@@ -61,7 +61,9 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 class Listener:
     """A running ``idwise-events listen``: its URL, and the lines it prints, one at a time."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None, cwd: Path | None = None
+    ) -> None:
         self.process = subprocess.Popen(
             [str(SCRIPT), "listen", "--port", "0", *args],
             stdin=subprocess.DEVNULL,
@@ -69,6 +71,7 @@ class Listener:
             stderr=subprocess.PIPE,
             text=True,
             env=environment(env),
+            cwd=cwd,
         )
         self._out: queue.Queue[str | None] = queue.Queue()
         self._err: queue.Queue[str | None] = queue.Queue()
@@ -144,12 +147,16 @@ StartListener = Callable[..., Listener]
 
 @pytest.fixture
 def listener(tmp_path: Path) -> Iterator[StartListener]:
-    """Start ``idwise-events listen`` (on a store in tmp_path); every one is stopped afterwards."""
+    """Start ``idwise-events listen`` (on a store in tmp_path); every one is stopped afterwards.
+
+    Given ``cwd``, it runs there with its default store, unless ``--db`` is among the arguments.
+    """
     started: list[Listener] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> Listener:
-        db = ["--db", str(tmp_path / "listen.db")] if "--db" not in args else []
-        started.append(Listener([*db, *args], env))
+    def start(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Listener:
+        default = "--db" in args or cwd is not None
+        db = [] if default else ["--db", str(tmp_path / "listen.db")]
+        started.append(Listener([*db, *args], env, cwd))
         return started[-1]
 
     yield start

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from idwise_events.testing import SAMPLE_BODIES
+from idwise_events import Dispatcher, IpAllowlist, MemoryStore
+from idwise_events.adapters import DEFAULT_PATH, asgi
+from idwise_events.cli._http import post, serving_asgi
+from idwise_events.testing import SAMPLE_BODIES, make_event
 
 from .conftest import run
 
@@ -103,3 +106,15 @@ def test_demo_runs_under_either_server_on_a_temporary_store(server: str) -> None
     found = re.search(r"store     SqlStore on SQLite, (\S+) \(temporary\)", result.stdout)
     assert found, result.stdout
     assert not Path(found.group(1)).exists()
+
+
+def test_the_asgi_server_ignores_a_forged_x_forwarded_for() -> None:
+    """Proxy headers are off in uvicorn: a local client cannot pass IpAllowlist as another IP."""
+    dispatcher = Dispatcher(verifier=IpAllowlist(["203.0.113.0/24"]), store=MemoryStore())
+    body = make_event("Finished Journey").model_dump_json(by_alias=True).encode()
+    forged = {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"}
+
+    with serving_asgi(asgi.app(dispatcher)) as base_url:
+        answer = post(base_url + DEFAULT_PATH, body, forged, timeout=30)
+
+    assert answer.status == 401

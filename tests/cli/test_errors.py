@@ -25,10 +25,34 @@ CASES = [
     (["send", "Finished Jorney", "--url", NOWHERE], 2, "'Finished Jorney' is neither a file"),
     (["send", "Finished Journey", "--url", "127.0.0.1:8000"], 2, "--url must be an http://"),
     (["send", "Finished Step", "--url", NOWHERE, "--set", "stepId"], 2, "--set takes FIELD=VALUE"),
+    (["send", "Finished Step", "--url", NOWHERE, "--timeout", "1e12"], 2, "Invalid value for '--t"),
+    (["send", "Finished Step", "--url", NOWHERE, "--timeout", "nan"], 2, "Invalid value for '--t"),
     (
-        ["send", "Verification Update Required", "--url", NOWHERE, "--set", "requiredSteps=3"],
-        1,
-        "--set makes an invalid 'Verification Update Required': body.requiredSteps:",
+        [
+            "send",
+            "Finished Step",
+            "--url",
+            f"http://idwise:{CANARY}@127.0.0.1:9/",
+            "--basic",
+            "a:b",
+        ],
+        2,
+        "--url holds credentials and --basic gives others: pick one",
+    ),
+    (
+        ["send", "Finished Step", "--url", f"http://idwise:{CANARY}@127.0.0.1:9/", "--bearer", "t"],
+        2,
+        "--url holds Basic credentials and --bearer sets the Authorization header too",
+    ),
+    (
+        ["send", "Finished Step", "--url", f"ftp://idwise:{CANARY}@127.0.0.1:9/"],
+        2,
+        "--url must be an http:// or https:// URL with a host, not 'ftp://127.0.0.1:9/'",
+    ),
+    (
+        ["send", "Finished Step", "--url", f"http://:{CANARY}@127.0.0.1:9/"],
+        2,
+        "--url with credentials needs a user (without ':') and a password",
     ),
     (["send", "Finished Step", "--url", NOWHERE, "--repeat", "0"], 2, "Invalid value for '--r"),
     (["send", "Finished Step", "--url", NOWHERE, "--bearer", " "], 2, "--bearer: "),
@@ -37,6 +61,9 @@ CASES = [
     (["demo", "--server", "gunicorn"], 2, "Invalid value for '--server': 'gunicorn' is not one"),
     (["demo", "--db", "{tmp}/no/such/dir/demo.db"], 1, "cannot open the database sqlite:///"),
     (["purge"], 2, "Missing option '--db'."),
+    (["purge", "--db", "{tmp}/x.db", "--retention-days", "1e12"], 2, "Invalid value for '--r"),
+    (["purge", "--db", "{tmp}/x.db", "--retention-days", "nan"], 2, "Invalid value for '--r"),
+    (["purge", "--db", "{tmp}/x.db", "--retention-days", "-1"], 2, "Invalid value for '--r"),
 ]
 
 
@@ -80,7 +107,7 @@ def test_help_and_version_exit_0() -> None:
 
     assert helped.returncode == version.returncode == bare.returncode == 0
     commands = [line.split()[0] for line in helped.stdout.split("Commands:")[1].splitlines()[1:]]
-    assert commands == ["demo", "listen", "send", "validate", "schema", "purge"]
+    assert commands == ["demo", "listen", "send", "validate", "schema", "purge", "inbox", "worker"]
     assert version.stdout == "idwise-events, version 0.1.0\n"
     assert bare.stdout == helped.stdout
     examples = [line.strip() for line in helped.stdout.splitlines() if "idwise-events " in line]

@@ -9,7 +9,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .conftest import SCRIPT, TOKEN, WAIT, StartListener, environment, one_error_line, run
+from .loopback import answering
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
 
@@ -245,3 +248,119 @@ def test_ctrl_c_stops_a_listener_started_with_sigint_ignored(tmp_path: Path) -> 
             process.wait(timeout=WAIT)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_what_the_sender_chose_is_escaped_and_cut_on_both_sides(
+    listener: StartListener, tmp_path: Path
+) -> None:
+    """Newlines, ESC sequences and bidi overrides are shown escaped; a 200 KB id is cut."""
+    receiver = listener()
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(
+        json.dumps(
+            {
+                "event": "Finished Journey",
+                "body": {
+                    "eventId": "evt\n\x1b[31mforged 200 processed\r\n\u202e",
+                    "journeyId": "j" * 200_000,
+                    "systemDecision": "Complete",
+                    "note\x1b[2J": 1,
+                },
+            }
+        )
+    )
+
+    sent = run("send", str(hostile), "--url", receiver.url)
+
+    assert sent.returncode == 0, sent.stderr
+    escaped = "evt\\n\\x1b[31mforged 200 processed\\r\\n\\u202e"
+    assert sent.stdout.splitlines()[0] == (
+        f"POST {receiver.url} with no authentication: Finished Journey eventId={escaped}"
+    )
+    line = receiver.line()
+    assert re.fullmatch(
+        rf"\d\d:\d\d:\d\d 200 processed   Finished Journey eventId={re.escape(escaped)}"
+        rf" journeyId={'j' * 200}… \(200000 characters\) systemDecision=Complete"
+        r"  unknown fields: body\.note\\x1b\[2J",
+        line,
+    ), line[:400]
+    assert "\x1b" not in sent.stdout + line
+
+
+def test_listen_defaults_to_its_own_store_beside_an_apps(
+    listener: StartListener, tmp_path: Path
+) -> None:
+    """Without --db, listen keeps idwise-events-listen.db: never the app's idwise-events.db."""
+    receiver = listener(cwd=tmp_path)
+
+    sent = run("send", "Finished Journey", "--url", receiver.url)
+
+    assert sent.returncode == 0
+    assert f"store sqlite:///{tmp_path / 'idwise-events-listen.db'})" in receiver.banner
+    assert (tmp_path / "idwise-events-listen.db").is_file()
+    assert not (tmp_path / "idwise-events.db").exists()
+
+
+def test_set_takes_json_values_null_included_and_unset_removes(listener: StartListener) -> None:
+    """`--set journeyId=null` sends null (a 400 to try), `--unset eventId` a legacy payload."""
+    receiver = listener()
+    url = ["--url", receiver.url]
+
+    invalid = run("send", "Finished Journey", *url, "--set", "journeyId=null")
+    legacy = run("send", "Finished Journey", *url, "--unset", "event_id", "--set", "tags=[1]")
+
+    assert invalid.returncode == 1
+    first, answer = invalid.stdout.splitlines()
+    assert first.startswith(f"POST {receiver.url} with no authentication: a payload that is not")
+    assert "body.journeyId: Input should be a string or a finite number" in first
+    assert answer.startswith("400 invalid (invalid 'Finished Journey' event: body.journeyId:")
+    assert receiver.line().split()[1:3] == ["400", "invalid"]
+    assert legacy.returncode == 0
+    assert legacy.stdout.splitlines()[0].endswith(": Finished Journey (no eventId)")
+    shown = receiver.line()
+    assert " 200 processed   Finished Journey journeyId=" in shown
+    assert shown.endswith("  unknown fields: body.tags")
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
+    listener: StartListener,
+) -> None:
+    """As curl does: user:password@ leaves the URL for the Authorization header (decoded)."""
+    secret = "CANARY p@ss"  # noqa: S105 -- a throwaway credential for a server on loopback
+    receiver = listener("--basic", f"idwise:{secret}")
+    with_credentials = receiver.url.replace("http://", "http://idwise:CANARY%20p%40ss@")
+
+    sent = run("send", "Finished Journey", "--url", with_credentials)
+    wrong = run("send", "Finished Journey", "--url", with_credentials.replace("p%40ss", "x"))
+
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.startswith(
+        f"POST {receiver.url} with Basic Authentication (from the URL): Finished Journey"
+    )
+    assert receiver.line().split()[1:3] == ["200", "processed"]
+    assert wrong.returncode == 1
+    assert receiver.line().split()[1:3] == ["401", "unauthorized"]
+    for output in (sent.stdout, sent.stderr, wrong.stdout, wrong.stderr):
+        assert "CANARY" not in output
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_is_reported_and_fails_without_following_it(
+    status: int, listener: StartListener
+) -> None:
+    """IDWise follows no redirect: neither does send, and the credentials go nowhere else."""
+    receiver = listener("--bearer", TOKEN)
+
+    with answering(status, location=receiver.url) as redirecting:
+        sent = run("send", "Finished Journey", "--url", redirecting.url + "/", "--bearer", TOKEN)
+
+    assert sent.returncode == 1
+    assert sent.stdout.splitlines()[1] == (
+        f"{status} redirected to {receiver.url}: IDWise does not follow redirects  fails IDWise's"
+        " test: IDWise would retry (only HTTP 200 counts)"
+    )
+    assert [request[:2] for request in redirecting.requests] == [("POST", "/")]
+    # The receiver got nothing: the next line it prints is for this direct delivery.
+    direct = run("send", "Step Submitted", "--url", receiver.url, "--bearer", TOKEN)
+    assert direct.returncode == 0
+    assert " 200 processed   Step Submitted " in receiver.line()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from idwise_events import Claimed, Completed
 from idwise_events.stores.sql import SqlStore
@@ -102,3 +104,73 @@ def test_purge_says_in_one_line_why_a_database_cannot_be_opened(
         f"idwise-events purge: error: {message.format(tmp=tmp_path)}"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_purge_refuses_a_database_without_the_table_and_creates_nothing(tmp_path: Path) -> None:
+    """A SQLite file that is not a store (or a --table typo): an error naming the table."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("create table other (id integer)")
+    connection.close()
+
+    default = run("purge", "--db", str(path))
+    typo = run("purge", "--db", f"sqlite:///{path}", "--table", "idwise_event")
+
+    assert default.returncode == typo.returncode == 1
+    assert one_error_line(default) == (
+        f"idwise-events purge: error: no table idwise_events_idempotency in sqlite:///{path}:"
+        " not an idwise-events store, or its table has another name (--table)"
+    )
+    assert one_error_line(typo).startswith("idwise-events purge: error: no table idwise_event in")
+    assert tables(path) == ["other"]
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])
+def test_purge_refuses_a_sqlite_url_to_a_missing_file_without_creating_it(
+    scheme: str, tmp_path: Path
+) -> None:
+    """Given as a URL rather than a path, a missing file is still named and never created."""
+    path = tmp_path / "typo.db"
+
+    result = run("purge", "--db", f"{scheme}:///{path}")
+
+    assert result.returncode == 1
+    assert one_error_line(result) == f"idwise-events purge: error: no SQLite database at {path}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_purge_refuses_a_postgresql_table_that_does_not_exist(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """On PostgreSQL too, a missing table is reported, and not created."""
+    url = postgres_url(postgres)
+    table = f"missing_{uuid.uuid4().hex[:8]}"
+
+    result = run("purge", "--db", url, "--table", table)
+
+    assert result.returncode == 1
+    assert one_error_line(result).startswith(f"idwise-events purge: error: no table {table} in")
+    engine = sa.create_engine(url)
+    try:
+        assert not sa.inspect(engine).has_table(table)
+    finally:
+        engine.dispose()
+
+
+def test_purge_says_one_day_in_the_singular(tmp_path: Path) -> None:
+    """The retention in the summary reads as English: 1 day, 1.5 days."""
+    path = tmp_path / "events.db"
+    fill(f"sqlite:///{path}", "idwise_events_idempotency")
+
+    one = run("purge", "--db", str(path), "--retention-days", "1")
+    more = run("purge", "--db", str(path), "--retention-days", "1.5")
+
+    assert one.stdout.endswith(" (retention 1 day).\n")
+    assert more.stdout.endswith(" (retention 1.5 days).\n")
+
+
+def tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as connection:
+        names = [row[0] for row in connection.execute("select name from sqlite_master")]
+    connection.close()
+    return names

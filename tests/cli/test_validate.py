@@ -10,12 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from idwise_events import PayloadError, parse_event
-from idwise_events.testing import make_event
+from idwise_events import FinishedJourney, PayloadError, parse_event
+from idwise_events.cli._validate import MAX_INPUT_BYTES
+from idwise_events.testing import SAMPLE_BODIES, make_event
 
 from .conftest import SCRIPT, WAIT, environment, one_error_line, run
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
+SAMPLE = SAMPLE_BODIES[FinishedJourney]
 
 
 def error_of(payload: str) -> str:
@@ -120,7 +122,8 @@ def test_an_empty_input_is_invalid_and_an_unreadable_one_an_error(tmp_path: Path
     assert unreadable.returncode == 1
     assert unreadable.stdout == ""
     assert one_error_line(unreadable) == (
-        f"idwise-events validate: error: cannot read {tmp_path}: Is a directory"
+        f"idwise-events validate: error: cannot read {tmp_path}: it is a directory, not a regular"
+        f" file (to read it anyway, give it as stdin: validate - < {tmp_path})"
     )
 
 
@@ -175,3 +178,90 @@ def test_no_progress_bar_when_the_output_is_not_a_terminal(tmp_path: Path) -> No
     assert result.returncode == 0
     assert result.stdout == "3000 payloads: 3000 valid, 0 invalid\n"
     assert result.stderr == ""
+
+
+def test_a_payload_nested_1000_deep_is_invalid_and_the_other_files_still_checked(
+    tmp_path: Path,
+) -> None:
+    """Too deep for Python's JSON decoder: reported as parse_event reports it, the run goes on."""
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"event": "Finished Journey", "body": ' + "[" * 1000 + "]" * 1000 + "}")
+    deep_lines = tmp_path / "deep.txt"
+    deep_lines.write_text(deep.read_text() + "\n" + deep.read_text() + "\n")
+    good = PAYLOADS / "finished_journey.json"
+
+    result = run("validate", "--quiet", str(deep), str(deep_lines), str(good))
+
+    assert result.returncode == 1
+    assert result.stderr == ""
+    error = error_of(deep.read_text())
+    assert "nested too deeply" in error
+    assert result.stdout.splitlines() == [
+        f"INVALID  {deep}  {error}",
+        f"INVALID  {deep_lines}  {error_of(deep_lines.read_text())}",
+        "3 payloads: 1 valid, 2 invalid",
+    ]
+
+
+def test_a_fifo_or_a_device_is_refused_at_once_instead_of_read_for_ever(tmp_path: Path) -> None:
+    """A FIFO with no writer would block, /dev/zero never ends: both are refused, naming why."""
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+
+    from_fifo = run("validate", str(fifo))
+    from_device = run("validate", "/dev/zero")
+
+    assert from_fifo.returncode == from_device.returncode == 1
+    assert one_error_line(from_fifo) == (
+        f"idwise-events validate: error: cannot read {fifo}: it is a FIFO (named pipe), not a"
+        f" regular file (to read it anyway, give it as stdin: validate - < {fifo})"
+    )
+    assert one_error_line(from_device).startswith(
+        "idwise-events validate: error: cannot read /dev/zero: it is a device, not a regular file"
+    )
+
+
+def test_stdin_is_read_up_to_the_limit_then_refused() -> None:
+    """An endless stdin stops at MAX_INPUT_BYTES with one clear line, not a MemoryError."""
+    with open("/dev/zero", "rb") as endless:
+        result = subprocess.run(
+            [str(SCRIPT), "validate", "-"],
+            stdin=endless,
+            capture_output=True,
+            text=True,
+            env=environment(),
+            timeout=120,
+            check=False,
+        )
+
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"idwise-events validate: error: stdin holds more than {MAX_INPUT_BYTES // 2**20} MiB:"
+        " validate reads at most that much of one input (split it: split -l 100000 events.jsonl)"
+    )
+
+
+def test_control_characters_in_payloads_are_escaped_and_long_values_cut(tmp_path: Path) -> None:
+    """An eventId or event name with a newline, ESC or 200 KB never reaches the terminal raw."""
+    hostile = "evt\n\x1b[31mforged line\r\n\u202e"
+    lines = tmp_path / "hostile.jsonl"
+    lines.write_text(
+        json.dumps({"event": "Finished Journey", "body": {**SAMPLE, "eventId": hostile}})
+        + "\n"
+        + json.dumps({"event": "Journey\x1b]0;title\x07", "body": {"eventId": "x" * 200_000}})
+        + "\n"
+    )
+
+    result = run("validate", str(lines))
+
+    assert result.returncode == 0
+    first, second, summary = result.stdout.splitlines()
+    assert first == (
+        f"valid    {lines}:1  Finished Journey eventId=evt\\n\\x1b[31mforged line\\r\\n\\u202e"
+    )
+    assert second == (
+        f"valid    {lines}:2  unknown event name 'Journey\\x1b]0;title\\x07'"
+        f" eventId={'x' * 200}… (200000 characters)"
+    )
+    assert summary.startswith("2 payloads: 2 valid, 0 invalid")
+    assert "\x1b" not in result.stdout

@@ -29,9 +29,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "idwise_events.contrib.django",
-    "tests.django_project.verifications",
 ]
 # --8<-- [end:installed-apps]
+INSTALLED_APPS += ["tests.django_project.verifications"]  # the project's own app
 
 # --8<-- [start:idwise-events]
 IDWISE_EVENTS = {

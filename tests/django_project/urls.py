@@ -8,7 +8,10 @@ from django.urls import URLPattern, URLResolver, include, path
 # --8<-- [start:urls]
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
-    path("webhooks/idwise/", include("idwise_events.contrib.django.urls")),
-    # --8<-- [end:urls]
-    path("", include("tests.adapters.django_urls")),  # each adapter test mounts its view here
+    path("webhooks/", include("idwise_events.contrib.django.urls")),  # /webhooks/idwise
 ]
+# --8<-- [end:urls]
+
+# Each adapter test mounts its view at /webhooks/idwise here, ahead of the app's URL (the app's
+# tests empty this list again: tests/contrib/django/conftest.py).
+urlpatterns.insert(0, path("", include("tests.adapters.django_urls")))

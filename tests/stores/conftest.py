@@ -6,16 +6,22 @@ its SQLite and its PostgreSQL database, which pytest-django creates and migrates
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 
 from idwise_events import IdempotencyStore, MemoryStore
 from idwise_events.stores.sql import SqlStore
@@ -55,13 +61,12 @@ class PortableSqlStore(SqlStore):
 
 
 @pytest.fixture(params=BACKENDS)
-def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[StoreFactory]:
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Build stores of one backend; SQL stores get a table of their own for each test."""
     backend: str = request.param
     if backend in DJANGO_DATABASES:
-        yield django_store_factory(DJANGO_DATABASES[backend], monkeypatch)
+        with django_store_factory(DJANGO_DATABASES[backend]) as django_factory:
+            yield django_factory
         return
     url = None
     if backend.startswith("sqlite"):
@@ -84,35 +89,118 @@ def make_store(
         store.engine.dispose()
 
 
-def django_store_factory(database: str, monkeypatch: pytest.MonkeyPatch) -> StoreFactory:
-    """DjangoStores on ``database``; threads the test starts close their connections at the end.
+@contextlib.contextmanager
+def django_store_factory(database: str) -> Iterator[StoreFactory]:
+    """DjangoStores on ``database``; connections the test's threads opened are closed at the end.
 
     Django keeps a connection per thread and closes it at the end of a request; a thread of
-    one's own must close its own (``connections.close_all()``), as the tests' threads do here.
+    one's own must close its own. The contract tests' threads are plain threads, so Django's
+    ``connection_created`` signal notes each connection opened outside the main thread, and they
+    are closed here once the test is over (allowing the main thread to close another's).
     """
-    from django.db import connections
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.signals import connection_created
 
     from idwise_events.contrib.django.store import DjangoStore
 
-    run = threading.Thread.run
+    opened_by_threads: list[BaseDatabaseWrapper] = []
 
-    def run_then_close_connections(thread: threading.Thread) -> None:
-        try:
-            run(thread)
-        finally:
-            connections.close_all()
-
-    monkeypatch.setattr(threading.Thread, "run", run_then_close_connections)
+    def note(sender: object, *, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            opened_by_threads.append(connection)
 
     def factory(**options: Any) -> IdempotencyStore:
         return DjangoStore(using=database, **options)
 
-    return factory
+    connection_created.connect(note, weak=False)
+    try:
+        yield factory
+    finally:
+        connection_created.disconnect(note)
+        for connection in opened_by_threads:
+            connection.inc_thread_sharing()
+            connection.close()
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@dataclass
+class Outage:
+    """Makes a store's backend unavailable: another connection locks the store's table.
+
+    What a hung database looks like to the store: every statement waits, until the store's own
+    time limit (SQLite's ``busy_timeout``, PostgreSQL's ``network_timeout``) turns the wait into
+    `StoreError`.
+    """
+
+    options: dict[str, Any]
+    """Store options that bound the wait, for `make_store`."""
+    lock: Callable[[Any], contextlib.AbstractContextManager[None]]
+    """Holds the lock on the given store's table for the duration of a ``with`` block."""
+
+
+@contextlib.contextmanager
+def _locked_sqlite(path: Path) -> Iterator[None]:
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+@contextlib.contextmanager
+def _locked_postgresql(connection: psycopg.Connection[Any], table: str) -> Iterator[None]:
+    with connection:  # closed at the end
+        connection.autocommit = True
+        connection.execute("BEGIN")
+        connection.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+
+
+@pytest.fixture
+def outage(request: pytest.FixtureRequest, make_store: StoreFactory, tmp_path: Path) -> Outage:
+    """An `Outage` for the backend `make_store` builds (skipped where there is none to make)."""
+    backend: str = request.node.callspec.params["make_store"]
+    if backend == "memory":
+        pytest.skip("an in-process store has no backend to lose")
+    if backend == "django-sqlite":
+        pytest.skip("the Django project's SQLite waits 20 s for a lock (its 'timeout' option)")
+    if backend.startswith("sqlite"):
+        return Outage(
+            {"busy_timeout": timedelta(milliseconds=200)},
+            lambda store: _locked_sqlite(tmp_path / "events.db"),
+        )
+    network_timeout = {"network_timeout": timedelta(seconds=1)}
+    if backend == "django-postgresql":
+        from django.db import connections
+
+        from idwise_events.contrib.django.models import ReceivedEvent
+
+        django = connections[DJANGO_DATABASES[backend]]
+        return Outage(
+            network_timeout,
+            lambda store: _locked_postgresql(
+                django.get_new_connection(django.get_connection_params()),
+                ReceivedEvent._meta.db_table,
+            ),
+        )
+    url = sa.make_url(postgres_url(request.getfixturevalue("postgres"))).set(
+        drivername="postgresql"
+    )
+    return Outage(
+        network_timeout,
+        lambda store: _locked_postgresql(
+            psycopg.connect(url.render_as_string(hide_password=False)), store.table.name
+        ),
+    )
 
 
 class FreezingProxy:

@@ -8,7 +8,8 @@ Every adapter has the same four names:
 - ``to_response(response)``: a [`WebhookResponse`][idwise_events.WebhookResponse] as the
   framework's response;
 - ``handle(native, dispatcher)``: both conversions around the dispatcher, refusing other methods
-  and an oversized ``Content-Length`` before reading the body;
+  and an oversized ``Content-Length`` before reading the body, and reading at most the
+  dispatcher's ``max_body_bytes`` + 1 bytes of any body (a chunked one too);
 - a mount helper named for what it returns: `flask.blueprint`, `django.view`, `starlette.route`,
   `fastapi.router`, `aiohttp.route`, `aws_lambda.lambda_handler`, `wsgi.app`, `asgi.app`.
 
@@ -18,6 +19,9 @@ to install. Adapters hold no status logic: every answer comes from the dispatche
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = ["DEFAULT_PATH"]
 
 DEFAULT_PATH = "/webhooks/idwise"
@@ -25,3 +29,13 @@ DEFAULT_PATH = "/webhooks/idwise"
 
 # Every method is routed to the dispatcher, so that it, not the framework, answers 405.
 ROUTED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def several_processes(environ: Mapping[str, Any]) -> bool:
+    """Whether a WSGI server says it runs the app in several processes (``wsgi.multiprocess``).
+
+    gunicorn, uWSGI and mod_wsgi say so exactly. Python's ``wsgiref`` (Django's ``runserver``)
+    and test clients always say yes without knowing: they are not believed.
+    """
+    software = str(environ.get("SERVER_SOFTWARE", "WSGIServer/"))
+    return bool(environ.get("wsgi.multiprocess")) and not software.startswith("WSGIServer/")

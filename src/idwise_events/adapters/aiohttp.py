@@ -17,13 +17,25 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import DEFAULT_PATH
+from ._body import read_async
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
 
 
-async def to_webhook_request(request: web.Request) -> WebhookRequest:
-    """The delivery in an aiohttp request: its raw body, headers and the connecting peer."""
-    return WebhookRequest(await request.read(), request.raw_headers, request.remote)
+async def to_webhook_request(
+    request: web.Request, *, max_bytes: int | None = None
+) -> WebhookRequest:
+    """The delivery in an aiohttp request: its raw body, headers and the connecting peer.
+
+    The body is read from the payload stream: with ``max_bytes``, at most ``max_bytes + 1``
+    bytes, whatever the application's ``client_max_size``, so that the dispatcher's limit is
+    the one that applies.
+    """
+    if request.can_read_body:
+        body = await read_async(request.content.iter_any(), max_bytes)
+    else:  # read already, by a middleware say: aiohttp kept it
+        body = await request.read()
+    return WebhookRequest(body, request.raw_headers, request.remote)
 
 
 def to_response(response: WebhookResponse) -> web.Response:
@@ -33,13 +45,16 @@ def to_response(response: WebhookResponse) -> web.Response:
 
 async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method, request.content_length, request.remote)
+    early = dispatcher.early_response(
+        request.method, request.headers.get("Content-Length"), request.remote
+    )
     if early is None:
-        early = await dispatcher.handle_async(await to_webhook_request(request))
+        delivery = await to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
+        early = await dispatcher.handle_async(delivery)
     return to_response(early)
 
 
-def route(dispatcher: Dispatcher, path: str = DEFAULT_PATH) -> web.RouteDef:
+def route(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH) -> web.RouteDef:
     """A route at ``path``, for ``app.add_routes``, that hands every request to ``dispatcher``."""
 
     async def idwise_webhook(request: web.Request) -> web.Response:

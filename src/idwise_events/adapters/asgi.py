@@ -10,11 +10,12 @@ start it cleanly.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
+from ._body import read_async
 
 __all__ = ["app", "handle", "to_response", "to_webhook_request"]
 
@@ -45,19 +46,19 @@ async def to_webhook_request(
     Raises:
         ClientDisconnected: If the client disconnected before the body was complete.
     """
-    chunks: list[bytes] = []
-    size = 0
+    body = await read_async(_body_chunks(receive), max_bytes)
+    client = scope.get("client")
+    return WebhookRequest(body, scope["headers"], client[0] if client else None)
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
-        chunk: bytes = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False) or (max_bytes is not None and size > max_bytes):
-            break
-    client = scope.get("client")
-    return WebhookRequest(b"".join(chunks), scope["headers"], client[0] if client else None)
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def to_response(response: WebhookResponse) -> tuple[Message, Message]:

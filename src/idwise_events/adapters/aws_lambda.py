@@ -26,23 +26,30 @@ LambdaEvent = Mapping[str, Any]
 def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     """The delivery in a Lambda proxy event: the raw body (base64-decoded), headers, source IP.
 
-    Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1).
-
-    Raises:
-        ValueError: If the event says its body is base64 but it is not.
+    Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1). A body
+    the event cannot carry (marked base64 but not base64, or not a string) is read as empty:
+    the dispatcher then answers 401 to an unauthenticated caller and 400 to an authenticated
+    one, rather than the function failing.
     """
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        raw = base64.b64decode(body, validate=True)
-    else:
-        # A str body is the text as sent; lone surrogates are kept for the parser to refuse.
-        raw = body.encode("utf-8", "surrogatepass")
     source = _source_ip(event)
+    raw = _body(event.get("body") or "", base64_encoded=bool(event.get("isBase64Encoded")))
     multi = event.get("multiValueHeaders")
     if multi:
         pairs = [(name, value) for name, values in multi.items() for value in values or ()]
         return WebhookRequest(raw, pairs, source)
     return WebhookRequest(raw, event.get("headers") or {}, source)
+
+
+def _body(body: object, *, base64_encoded: bool) -> bytes:
+    if not isinstance(body, str):
+        return b""
+    if base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:  # binascii.Error, or a str that is not ASCII
+            return b""
+    # The text as sent; lone surrogates are kept for the parser to refuse.
+    return body.encode("utf-8", "surrogatepass")
 
 
 def to_response(response: WebhookResponse) -> dict[str, Any]:

@@ -22,14 +22,24 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
     ) from _missing
 
 from .._dispatch import Dispatcher
-from .._request import WebhookRequest, WebhookResponse
+from .._request import WebhookRequest, WebhookResponse, parse_content_length
+from . import several_processes
+from ._body import read_stream
 
 __all__ = ["async_view", "handle", "handle_async", "to_response", "to_webhook_request", "view"]
 
 
-def to_webhook_request(request: HttpRequest) -> WebhookRequest:
-    """The delivery in a Django request: its raw body, headers and the connecting peer."""
-    return WebhookRequest(request.body, request.headers, request.META.get("REMOTE_ADDR"))
+def to_webhook_request(request: HttpRequest, *, max_bytes: int | None = None) -> WebhookRequest:
+    """The delivery in a Django request: its raw body, headers and the connecting peer.
+
+    With ``max_bytes``, reads at most ``max_bytes + 1`` bytes of the body, whatever
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, so that the dispatcher's limit is the one that applies. A
+    chunked body (no ``Content-Length``), which Django reads as empty under WSGI, is read from
+    the server's stream when the server marks where it ends (gunicorn does).
+    """
+    return WebhookRequest(
+        _body(request, max_bytes), request.headers, request.META.get("REMOTE_ADDR")
+    )
 
 
 def to_response(response: WebhookResponse) -> HttpResponse:
@@ -40,19 +50,38 @@ def to_response(response: WebhookResponse) -> HttpResponse:
 def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     early = dispatcher.early_response(
-        request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
+        request.method or "",
+        request.META.get("CONTENT_LENGTH"),
+        request.META.get("REMOTE_ADDR"),
+        multiprocess=several_processes(request.META),
     )
-    return to_response(early or dispatcher.handle(to_webhook_request(request)))
+    if early is None:
+        early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))
+    return to_response(early)
 
 
 async def handle_async(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
-    """As `handle`, through `Dispatcher.handle_async` (Django has read the body already)."""
+    """As `handle`, through `Dispatcher.handle_async`.
+
+    Under ASGI, Django reads the whole body before it calls the view: only the server's limits
+    (or the [ASGI adapter][idwise_events.adapters.asgi]) stop a large one sooner.
+    """
     early = dispatcher.early_response(
         request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
     )
     if early is not None:
         return to_response(early)
-    return to_response(await dispatcher.handle_async(to_webhook_request(request)))
+    delivery = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
+    return to_response(await dispatcher.handle_async(delivery))
+
+
+def _body(request: HttpRequest, max_bytes: int | None) -> bytes:
+    meta = request.META
+    unannounced = parse_content_length(meta.get("CONTENT_LENGTH")) is None
+    if unannounced and meta.get("wsgi.input_terminated"):  # chunked, under a WSGI server
+        return read_stream(meta["wsgi.input"].read, None, max_bytes)
+    # Django's stream: Content-Length bytes under WSGI, the body it has already read under ASGI.
+    return read_stream(request.read, None, max_bytes)
 
 
 def view(dispatcher: Dispatcher) -> Callable[[HttpRequest], HttpResponse]:

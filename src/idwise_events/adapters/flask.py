@@ -16,16 +16,21 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
-from . import DEFAULT_PATH, ROUTED_METHODS
+from . import DEFAULT_PATH, ROUTED_METHODS, several_processes
+from ._body import read_wsgi
 
 __all__ = ["blueprint", "handle", "to_response", "to_webhook_request"]
 
 
-def to_webhook_request(request: flask.Request) -> WebhookRequest:
-    """The delivery in a Flask request: its raw body, headers and the connecting peer."""
-    return WebhookRequest(
-        request.get_data(cache=False), request.headers.items(), request.remote_addr
-    )
+def to_webhook_request(request: flask.Request, *, max_bytes: int | None = None) -> WebhookRequest:
+    """The delivery in a Flask request: its raw body, headers and the connecting peer.
+
+    The body is read from the WSGI stream as the [WSGI adapter][idwise_events.adapters.wsgi]
+    reads it: with ``max_bytes``, at most ``max_bytes + 1`` bytes, whatever Flask's
+    ``MAX_CONTENT_LENGTH``, so that the dispatcher's limit is the one that applies.
+    """
+    body = read_wsgi(request.environ, max_bytes)
+    return WebhookRequest(body, request.headers.items(), request.remote_addr)
 
 
 def to_response(response: WebhookResponse) -> flask.Response:
@@ -35,8 +40,15 @@ def to_response(response: WebhookResponse) -> flask.Response:
 
 def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
-    early = dispatcher.early_response(request.method, request.content_length, request.remote_addr)
-    return to_response(early or dispatcher.handle(to_webhook_request(request)))
+    early = dispatcher.early_response(
+        request.method,
+        request.environ.get("CONTENT_LENGTH"),
+        request.remote_addr,
+        multiprocess=several_processes(request.environ),
+    )
+    if early is None:
+        early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))
+    return to_response(early)
 
 
 def blueprint(

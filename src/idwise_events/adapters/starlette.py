@@ -20,14 +20,20 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import DEFAULT_PATH, ROUTED_METHODS, asgi
+from ._body import read_async
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
 
 
-async def to_webhook_request(request: Request) -> WebhookRequest:
-    """The delivery in a Starlette request: its raw body, headers and the connecting peer."""
+async def to_webhook_request(request: Request, *, max_bytes: int | None = None) -> WebhookRequest:
+    """The delivery in a Starlette request: its raw body, headers and the connecting peer.
+
+    With ``max_bytes``, reads at most ``max_bytes + 1`` bytes of the body, enough to tell that
+    it is over the limit.
+    """
+    body = await read_async(request.stream(), max_bytes)
     client = request.client
-    return WebhookRequest(await request.body(), request.headers.raw, client and client.host)
+    return WebhookRequest(body, request.headers.raw, client and client.host)
 
 
 def to_response(response: WebhookResponse) -> Response:
@@ -42,12 +48,13 @@ async def handle(request: Request, dispatcher: Dispatcher) -> Response:
         request.method, request.headers.get("content-length"), client and client.host
     )
     if early is None:
-        early = await dispatcher.handle_async(await to_webhook_request(request))
+        delivery = await to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
+        early = await dispatcher.handle_async(delivery)
     return to_response(early)
 
 
 def route(
-    dispatcher: Dispatcher, path: str = DEFAULT_PATH, *, name: str = "idwise_events"
+    dispatcher: Dispatcher, *, path: str = DEFAULT_PATH, name: str = "idwise_events"
 ) -> Route:
     """A route at ``path`` that hands every request to ``dispatcher``.
 

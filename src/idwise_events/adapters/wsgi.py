@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
+from . import several_processes
+from ._body import read_wsgi
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -29,17 +31,10 @@ def to_webhook_request(environ: WSGIEnvironment, *, max_bytes: int | None = None
     """The delivery in a WSGI environ: its raw body, headers and the connecting peer.
 
     Reads ``Content-Length`` bytes; a body without one (chunked) is read to its end only if the
-    server says it is terminated, and then at most ``max_bytes + 1`` bytes, enough to tell that
-    it is over the limit.
+    server says it is terminated (gunicorn and werkzeug do). With ``max_bytes``, reads at most
+    ``max_bytes + 1`` bytes, enough to tell that the body is over the limit.
     """
-    stream = environ["wsgi.input"]
-    length = str(environ.get("CONTENT_LENGTH") or "")
-    if length.isdigit():
-        body = stream.read(int(length))
-    elif environ.get("wsgi.input_terminated"):
-        body = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
-    else:
-        body = b""
+    body = read_wsgi(environ, max_bytes)
     headers = [
         (name[5:].replace("_", "-"), value)
         for name, value in environ.items()
@@ -64,7 +59,10 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     method = str(environ.get("REQUEST_METHOD", ""))
     early = dispatcher.early_response(
-        method, environ.get("CONTENT_LENGTH") or None, environ.get("REMOTE_ADDR")
+        method,
+        environ.get("CONTENT_LENGTH"),
+        environ.get("REMOTE_ADDR"),
+        multiprocess=several_processes(environ),
     )
     if early is None:
         request = to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)

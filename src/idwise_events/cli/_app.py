@@ -9,11 +9,14 @@ import click
 
 from .. import __version__
 from ._demo import demo
+from ._inbox import inbox
 from ._listen import listen
 from ._purge import purge
 from ._schema import schema
 from ._send import send
+from ._terminal import MESSAGE_LIMIT, printable
 from ._validate import validate
+from ._worker import worker
 
 # Set to 1 to see the traceback of an unexpected error (a bug to report) instead of one line.
 _TRACEBACK_VARIABLE = "IDWISE_EVENTS_TRACEBACK"
@@ -42,7 +45,7 @@ def cli() -> None:
     """  # noqa: D301 -- "\b" must be the backspace character: Click keeps the block as written
 
 
-for _command in (demo, listen, send, validate, schema, purge):
+for _command in (demo, listen, send, validate, schema, purge, inbox, worker):
     cli.add_command(_command)
 
 
@@ -84,7 +87,7 @@ def _command_path(args: list[str]) -> str:
 
 
 def _error(where: str, message: str) -> None:
-    """Write ``where: error: message`` as exactly one line on stderr."""
-    line = " ".join(message.split())
+    """Write ``where: error: message`` as exactly one line on stderr (others' text escaped)."""
+    line = printable(" ".join(message.split()), limit=MESSAGE_LIMIT)
     sys.stderr.write(f"{where}: error: {line}\n")
     sys.stderr.flush()

@@ -3,36 +3,62 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import BaseModel
 from rich.console import Console
 
-from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, Verifier
+from .._auth import Verifier
+from .._auth_config import AuthConfig, AuthNames, build_verifier
 from .._auth_env import verifier_from_env
 from .._enums import MISSPELT_AML_MONITOR_UPDATE
 from .._events import KnownEvent
 from .._store import DEFAULT_RETENTION
 from ..testing import SAMPLE_BODIES
+from ._terminal import MESSAGE_LIMIT, printable
 
 if TYPE_CHECKING:
+    from sqlalchemy import URL
+
     from ..stores.sql import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENV_PREFIX = "IDWISE_WEBHOOK_"
-DEFAULT_DB = "idwise-events.db"
-"""The SQLite file ``listen`` keeps events in unless ``--db`` says otherwise."""
+LISTEN_DB = "idwise-events-listen.db"
+"""The SQLite file ``listen`` keeps events in unless ``--db`` says otherwise: not the
+``idwise-events.db`` the docs give an app, so that ``listen`` run in an app's folder leaves the
+app's store alone."""
+MAX_TIMEOUT = 3600.0
+"""The longest wait, in seconds, a ``--timeout`` may ask for."""
+MAX_RETENTION_DAYS = 36_525.0
+"""The longest retention, in days (a century), ``--retention-days`` may ask for."""
 
 
 class CliError(click.ClickException):
     """A failure to report as one line on stderr, with exit status 1 (2 for `click.UsageError`)."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A number in a range, both ends included; ``nan`` is refused too (no range holds it)."""
+
+    def __init__(self, *, min: float, max: float) -> None:
+        super().__init__(min=min, max=max)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(
+                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
+            )
+        return number
 
 
 PIPE_WIDTH = 100
@@ -62,8 +88,10 @@ class _NoticeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if hasattr(record, "outcome"):  # a delivery's record: the command shows it its own way
             return
-        # The message only, never a traceback: the library's messages carry no secrets.
-        sys.stderr.write(f"{record.levelname.lower()}: {record.getMessage()}\n")
+        # The message only, never a traceback: the library's messages carry no secrets. They
+        # may quote what a sender chose, so escaped and capped.
+        message = printable(record.getMessage(), limit=MESSAGE_LIMIT)
+        sys.stderr.write(f"{record.levelname.lower()}: {message}\n")
 
 
 def quiet_library_log() -> None:
@@ -108,29 +136,32 @@ def verifier_from_flags(
     """
     if basic is not None and bearer is not None:
         raise click.UsageError("--basic and --bearer both set the Authorization header: pick one")
-    verifiers: list[Verifier] = []
-    described: list[str] = []
+    pairs: list[tuple[str, str]] | None = None
     if basic is not None:
         username, colon, password = basic.partition(":")
         if not colon:
             raise click.UsageError("--basic takes USER:PASS, with a colon")
-        verifiers.append(_checked("--basic", lambda: BasicAuth(username, password)))
-        described.append("Basic Authentication")
-    if bearer is not None:
-        verifiers.append(_checked("--bearer", lambda: BearerAuth(bearer)))
-        described.append("Bearer Token")
-    if headers:
-        pairs: dict[str, str] = {}
-        for header in headers:
-            name, colon, value = header.partition(":")
-            if not colon or not name.strip():
-                raise click.UsageError("--header takes NAME:VALUE, with a colon")
-            pairs[name.strip()] = value.strip()
-        verifiers.append(_checked("--header", lambda: HeaderAuth(pairs)))
-        described.append("headers " + ", ".join(pairs))
-    if verifiers:
-        combined = verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
-        return combined, " and ".join(described)
+        pairs = [(username, password)]
+    named: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            raise click.UsageError("--header takes NAME:VALUE, with a colon")
+        named[name.strip()] = value.strip()
+    asked = AuthConfig(
+        basic=pairs, bearer=None if bearer is None else [bearer], headers=named or None
+    )
+    try:
+        verifier = build_verifier(asked, names=_FLAG_NAMES)
+    except ValueError as exc:  # its messages name the flag, never a secret
+        raise click.UsageError(str(exc)) from exc
+    if verifier is not None:
+        described = [
+            "Basic Authentication" if basic is not None else "",
+            "Bearer Token" if bearer is not None else "",
+            "headers " + ", ".join(named) if named else "",
+        ]
+        return verifier, " and ".join(part for part in described if part)
     if any(name.startswith(ENV_PREFIX) for name in os.environ):
         try:
             return verifier_from_env(), f"the {ENV_PREFIX}* environment variables"
@@ -139,12 +170,7 @@ def verifier_from_flags(
     return None, "no authentication"
 
 
-def _checked(flag: str, build: Callable[[], Verifier]) -> Verifier:
-    """``build()``, its `ValueError` a usage error naming ``flag`` (its message has no secret)."""
-    try:
-        return build()
-    except ValueError as exc:
-        raise click.UsageError(f"{flag}: {exc}") from exc
+_FLAG_NAMES = AuthNames(basic="--basic", bearer="--bearer", headers="--header")
 
 
 # -- event type names -------------------------------------------------------------------------
@@ -171,12 +197,6 @@ def event_model(name: str) -> type[KnownEvent] | None:
     return _BY_SQUASHED_NAME.get(_squashed(name))
 
 
-def body_aliases(model: type[KnownEvent]) -> dict[str, str]:
-    """The body's wire name for each attribute name (``system_decision`` -> ``systemDecision``)."""
-    body = cast("type[BaseModel]", model.model_fields["body"].annotation)
-    return {name: info.alias or name for name, info in body.model_fields.items()}
-
-
 def known_types() -> str:
     """The event type names, for error messages."""
     return ", ".join(MODELS)
@@ -193,13 +213,21 @@ def database_url(value: str) -> str:
 
 
 def open_store(
-    url: str, *, table_name: str | None = None, retention_days: float | None = None
+    url: str,
+    *,
+    table_name: str | None = None,
+    retention_days: float | None = None,
+    existing: bool = False,
 ) -> SqlStore:
     """A `SqlStore` on ``url`` with its table ready, or `CliError` saying why it cannot open.
 
+    ``existing``: the database and the table must be there already (for `purge`): a SQLite file
+    or a table that is missing is reported, never created.
+
     Raises:
-        CliError: If SQLAlchemy or the database's driver is missing, the URL is malformed, or the
-            database cannot be opened (the message shows the URL without its password).
+        CliError: If SQLAlchemy or the database's driver is missing, the URL is malformed, the
+            database cannot be opened, or (``existing``) the file or the table is missing. The
+            message shows the URL without its password.
     """
     try:
         import sqlalchemy as sa
@@ -210,22 +238,46 @@ def open_store(
         message = f'the SQL store needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
         raise CliError(message) from exc
     try:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.make_url(url)
     except sa_exc.ArgumentError as exc:
-        raise CliError(f"--db: {url!r} is neither a database URL nor a file path") from exc
+        shown = re.sub(r"//[^/]*@", "//***@", url)  # whatever it is, never its password
+        raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    if existing:
+        missing = _missing_sqlite_file(parsed)
+        if missing is not None:
+            # Opening it would create an empty database: a typo must not pass for "nothing to do".
+            raise CliError(f"no SQLite database at {missing}")
     retention = DEFAULT_RETENTION
     if retention_days is not None:
-        from datetime import timedelta
-
         retention = timedelta(days=retention_days)
+    name = table_name or DEFAULT_TABLE_NAME
     try:
-        store = SqlStore(url, table_name=table_name or DEFAULT_TABLE_NAME, retention=retention)
-        store.create_table()
+        store = SqlStore(url, table_name=name, retention=retention)
+        found = not existing or sa.inspect(store.engine).has_table(name)
+        if not existing:
+            store.create_table()
     except ImportError as exc:  # the database's driver
         raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
     except Exception as exc:  # any failure to open becomes one line
         raise CliError(f"cannot open the database {shown}: {_reason(exc)}") from exc
+    if not found:
+        store.close()
+        raise CliError(
+            f"no table {name} in {shown}: not an idwise-events store, or its table has another"
+            " name (--table)"
+        )
     return store
+
+
+def _missing_sqlite_file(url: URL) -> str | None:
+    """The path of the SQLite file ``url`` names if that file does not exist, else ``None``."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None  # in memory (refused by the store), or a URI SQLite itself resolves
+    return None if Path(database).is_file() else database
 
 
 def shown_url(store: SqlStore) -> str:

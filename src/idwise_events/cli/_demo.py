@@ -19,9 +19,10 @@ from .._dispatch import Dispatcher
 from .._events import Event
 from ..adapters import DEFAULT_PATH, asgi, wsgi
 from ..testing import SAMPLE_BODIES, auth_headers
+from ..testing._sender import Answer
 from ._common import database_url, open_store, quiet_library_log, stdout
 from ._describe import handler_view
-from ._http import Answer, post, serving_asgi, serving_wsgi
+from ._http import post, serving_asgi, serving_wsgi
 
 _SERVERS = {"wsgi": "the WSGI app under wsgiref", "asgi": "the ASGI app under uvicorn"}
 _TIMEOUT = 10.0

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .._events import Event, UnknownEvent
+from ._terminal import printable, printable_list
 
 # Shown first, in this order, when present; the other known fields follow in the model's order.
 _LEADING = ("eventId", "journeyId", "referenceNo")
@@ -34,12 +35,23 @@ class Description:
     """Paths of the fields the models do not know (``body.riskScore``), which IDWise may add."""
 
     def field_text(self, *, include_event_id: bool = True) -> str:
-        """``eventId=... journeyId=... systemDecision=Complete``: the fields as one line."""
+        """``eventId=... journeyId=... systemDecision=Complete``: the fields as one line.
+
+        Each value escaped and capped (`printable`): the sender chose them.
+        """
         return " ".join(
-            f"{name}={_text(value)}"
+            f"{name}={printable(_text(value))}"
             for name, value in self.fields.items()
             if include_event_id or name != "eventId"
         )
+
+    def name_text(self) -> str:
+        """The event name as sent, escaped and capped for a terminal."""
+        return printable(self.event)
+
+    def unknown_text(self) -> str:
+        """The unknown fields' paths, escaped, capped, comma-separated (the sender named them)."""
+        return printable_list(self.unknown_fields)
 
     def as_json(self) -> dict[str, Any]:
         """The description as a JSON object (for ``--json`` output)."""
@@ -75,7 +87,7 @@ def handler_view(event: Event) -> list[str]:
     The typed model's class, then its attributes other than the ids, with lists as their length.
     """
     if isinstance(event, UnknownEvent):
-        return ["UnknownEvent", f"event={event.event!r}"]
+        return ["UnknownEvent", f"event={printable(repr(event.event))}"]
     shown = [type(event).__name__]
     for name in type(event.body).model_fields:
         value = getattr(event.body, name)
@@ -84,7 +96,7 @@ def handler_view(event: Event) -> list[str]:
         if isinstance(value, list):
             shown.append(f"{name}=[{len(value)} {'item' if len(value) == 1 else 'items'}]")
         else:
-            shown.append(f"{name}={value}")
+            shown.append(f"{name}={printable(value)}")
     return shown
 
 

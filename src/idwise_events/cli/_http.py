@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import errno
-import http.client
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import click
 
 from .. import __version__
+from ..testing._sender import Answer, NoAnswerError, split_url
+from ..testing._sender import post as post_as_idwise
 from ._common import CliError
+from ._terminal import MESSAGE_LIMIT, printable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -95,7 +93,11 @@ def serving_asgi(app: AsgiApp) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any client on
+    # 127.0.0.1 (its default trusted proxy) as the peer address, which IpAllowlist checks.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     # Outside the main thread uvicorn installs no signal handlers: Ctrl-C stays ours.
     thread = threading.Thread(
@@ -118,50 +120,27 @@ def serving_asgi(app: AsgiApp) -> Iterator[str]:
 # -- the client ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    """What the receiver answered one POST."""
-
-    status: int
-    body: bytes
-
-
-def check_url(url: str) -> str:
-    """``url`` if it is an http(s) URL with a host.
+def url_and_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``--url`` checked, without the ``user:password@`` it may carry, and those credentials.
 
     Raises:
-        click.UsageError: If it is not.
+        click.UsageError: If it is not an http(s) URL with a host, or its credentials are
+            incomplete. The message shows the URL without its credentials.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.UsageError(f"--url must be an http:// or https:// URL with a host, not {url!r}")
-    return url
+    try:
+        return split_url(url)
+    except ValueError as exc:
+        raise click.UsageError(f"--url {printable(exc, limit=MESSAGE_LIMIT)}") from exc
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Answer:
-    """POST ``body`` to ``url`` with ``headers``, as IDWise does; any status is an answer.
+    """POST ``body`` to ``url`` with ``headers``, as IDWise does: a redirect is the answer.
 
     Raises:
         CliError: If there is no answer: the host is unknown or refuses connections, TLS fails,
             or nothing comes back within ``timeout`` seconds.
     """
-    request = urllib.request.Request(  # noqa: S310 -- check_url allowed http(s) only
-        url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return Answer(response.status, response.read())
-    except urllib.error.HTTPError as error:  # a status other than 2xx is still an answer
-        with error:
-            return Answer(error.code, error.read())
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        if isinstance(reason, TimeoutError):
-            text = f"no answer within {timeout:g} s"
-        raise CliError(f"cannot reach {url}: {text}") from exc
-    except TimeoutError as exc:
-        raise CliError(f"no answer from {url} within {timeout:g} s") from exc
-    except (OSError, http.client.HTTPException) as exc:  # dropped mid-answer, not HTTP...
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise CliError(f"no complete answer from {url}: {reason}") from exc
+        return post_as_idwise(url, body, {"User-Agent": USER_AGENT, **headers}, timeout=timeout)
+    except NoAnswerError as exc:
+        raise CliError(f"cannot reach {url}: {exc}") from exc

@@ -22,7 +22,7 @@ from .._parse import parse_event
 from .._request import WebhookRequest, WebhookResponse
 from ..adapters import wsgi
 from ._common import (
-    DEFAULT_DB,
+    LISTEN_DB,
     auth_options,
     database_url,
     open_store,
@@ -34,6 +34,7 @@ from ._common import (
 )
 from ._describe import Description, describe
 from ._http import wsgi_server
+from ._terminal import MESSAGE_LIMIT, printable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -70,10 +71,11 @@ class Delivery:
 @auth_options
 @click.option(
     "--db",
-    default=DEFAULT_DB,
+    default=LISTEN_DB,
     show_default=True,
     metavar="FILE|URL",
-    help="The idempotency store: a SQLite file, or any SQLAlchemy database URL.",
+    help="The idempotency store: a SQLite file (listen's own by default, apart from the"
+    " idwise-events.db an app may keep), or any SQLAlchemy database URL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per delivery.")
 def listen(
@@ -251,25 +253,29 @@ class _Printer:
         )
         event = delivery.event
         if event is not None and event.known:
-            line.append(event.event, style="bold")
+            line.append(event.name_text(), style="bold")
             line.append(f" {event.field_text()}")
             if event.unknown_fields:
-                line.append(f"  unknown fields: {', '.join(event.unknown_fields)}", style="yellow")
+                line.append(f"  unknown fields: {event.unknown_text()}", style="yellow")
         elif event is not None:
-            line.append(f"unknown event name {event.event!r}", style="bold yellow")
+            line.append(f"unknown event name {printable(repr(event.event))}", style="bold yellow")
             line.append(f" {event.field_text()}".rstrip())
         else:
             line.append(self.reason(delivery))
         return line
 
     def reason(self, delivery: Delivery) -> str:
-        """Why a delivery whose event is not shown was answered as it was."""
+        """Why a delivery whose event is not shown was answered as it was.
+
+        The method, the path and the detail (which may quote the body) are the sender's: escaped.
+        """
+        method, path = printable(delivery.method), printable(delivery.path)
         if delivery.outcome == "not_found":
-            return f"{delivery.method} {delivery.path}: nothing here (webhooks go to {self.path})"
+            return f"{method} {path}: nothing here (webhooks go to {printable(self.path)})"
         if delivery.outcome == "unauthorized":
-            return f"from {delivery.client_ip}: credentials missing or wrong"
+            return f"from {printable(delivery.client_ip)}: credentials missing or wrong"
         if delivery.outcome == "method_not_allowed":
-            return f"{delivery.method} instead of POST"
+            return f"{method} instead of POST"
         if delivery.outcome == "too_large":
             return "body over the size limit"
-        return delivery.detail or ""
+        return printable(delivery.detail or "", limit=MESSAGE_LIMIT)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from .._errors import StoreError
-from ._common import CliError, database_url, open_store, shown_url, stdout
+from ._common import (
+    MAX_RETENTION_DAYS,
+    CliError,
+    FiniteFloat,
+    database_url,
+    open_store,
+    shown_url,
+    stdout,
+)
 
 
 @click.command(short_help="Forget events older than the retention (for cron).")
@@ -20,7 +26,7 @@ from ._common import CliError, database_url, open_store, shown_url, stdout
 @click.option("--table", metavar="NAME", help="The store's table, if not the default one.")
 @click.option(
     "--retention-days",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0, max=MAX_RETENTION_DAYS),
     default=30,
     show_default=True,
     help="Keep completed events this long (IDWise retries for about 30 minutes).",
@@ -28,13 +34,13 @@ from ._common import CliError, database_url, open_store, shown_url, stdout
 def purge(db: str, table: str | None, retention_days: float) -> int:
     """Forget the events processed longer ago than the retention, and claims expired as long ago.
 
-    Run it daily from cron (or any scheduler); it prints how many records went.
+    Run it daily from cron (or any scheduler); it prints how many records went. A database file
+    or a table that does not exist is an error, never created: a typo must not pass for "nothing
+    to purge".
     """
-    url = database_url(db)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        # Opening it would create an empty database: a typo must not pass for "nothing to purge".
-        raise CliError(f"no SQLite database at {url.removeprefix('sqlite:///')}")
-    store = open_store(url, table_name=table, retention_days=retention_days)
+    store = open_store(
+        database_url(db), table_name=table, retention_days=retention_days, existing=True
+    )
     try:
         removed = store.purge()
     except StoreError as exc:
@@ -44,6 +50,6 @@ def purge(db: str, table: str | None, retention_days: float) -> int:
     records = "record" if removed == 1 else "records"
     stdout().print(
         f"Purged {removed} {records} from {store.table.name} in {shown_url(store)}"
-        f" (retention {retention_days:g} days)."
+        f" (retention {retention_days:g} {'day' if retention_days == 1 else 'days'})."
     )
     return 0

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 from rich.text import Text
 
 from .._errors import PayloadError
 from .._parse import parse_event
-from ..testing import auth_headers, make_event
+from ..testing import auth_headers
+from ..testing._samples import body_aliases, sample_envelope
+from ..testing._sender import Answer
 from ._common import (
+    MAX_TIMEOUT,
     CliError,
+    FiniteFloat,
     auth_options,
-    body_aliases,
     event_model,
     known_types,
     quiet_library_log,
@@ -25,20 +27,33 @@ from ._common import (
     verifier_from_flags,
 )
 from ._describe import describe
-from ._http import check_url, post
+from ._http import post, url_and_credentials
+from ._terminal import MESSAGE_LIMIT, printable
 
 
 @click.command(short_help="Send a webhook as IDWise would.")
 @click.argument("type_or_file", metavar="TYPE_OR_FILE")
-@click.option("--url", required=True, help="Where to POST: your endpoint, or `listen`'s.")
+@click.option(
+    "--url",
+    required=True,
+    help="Where to POST: your endpoint, or `listen`'s. Credentials in it (http://USER:PASS@host/)"
+    " are sent as Basic Authentication, as curl does, and never printed.",
+)
 @auth_options
 @click.option(
     "--set",
     "changes",
     multiple=True,
     metavar="FIELD=VALUE",
-    help="Change a body field (wire or attribute name); VALUE is read as JSON when it is JSON,"
-    " else as text; null removes the field. Repeat for several.",
+    help="Set a body field (wire or attribute name). VALUE is read as JSON when it is JSON"
+    ' (null, 3, true, [1], {...}, "text"), else as text. Repeat for several.',
+)
+@click.option(
+    "--unset",
+    "removals",
+    multiple=True,
+    metavar="FIELD",
+    help="Remove a body field (--unset eventId: a legacy payload). Repeat for several.",
 )
 @click.option(
     "--repeat",
@@ -48,7 +63,11 @@ from ._http import check_url, post
     help="Send it this many times, with the same eventId, as IDWise's retries do.",
 )
 @click.option(
-    "--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds."
+    "--timeout",
+    type=FiniteFloat(min=0.1, max=MAX_TIMEOUT),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
 )
 def send(
     type_or_file: str,
@@ -57,6 +76,7 @@ def send(
     bearer: str | None,
     headers: tuple[str, ...],
     changes: tuple[str, ...],
+    removals: tuple[str, ...],
     repeat: int,
     timeout: float,
 ) -> int:
@@ -64,14 +84,20 @@ def send(
 
     TYPE_OR_FILE is an event type ("Finished Journey", FinishedJourney or finished-journey; a
     fresh eventId each run) or a JSON file sent byte for byte ("-" for stdin). The request has
-    the headers IDWise sends: Content-Type, and the credentials the flags or the IDWISE_WEBHOOK_*
-    variables describe. Exits 0 if every delivery got HTTP 200, which is what IDWise's test needs.
+    the headers IDWise sends: Content-Type, and the credentials the flags, the URL or the
+    IDWISE_WEBHOOK_* variables describe. --set and --unset change the body, into an invalid one
+    if you like (to try your 400 path). Like IDWise, it follows no redirect. Exits 0 if every
+    delivery got HTTP 200, which is what IDWise's test needs.
     """
     quiet_library_log()
-    check_url(url)
+    url, in_url = url_and_credentials(url)
+    if in_url is not None:
+        basic = _basic_from_url(in_url, basic=basic, bearer=bearer)
     verifier, auth = verifier_from_flags(basic, bearer, headers)
+    if in_url is not None:
+        auth = auth.replace("Basic Authentication", "Basic Authentication (from the URL)", 1)
     overrides = dict(_change(change) for change in changes)
-    body = _body(type_or_file, overrides)
+    body = _body(type_or_file, overrides, removals)
     sent = {"Content-Type": "application/json", **(auth_headers(verifier) if verifier else {})}
     out = stdout()
     out.print(Text.assemble("POST ", (url, "bold"), f" with {auth}: ", _about(body)))
@@ -90,7 +116,7 @@ def send(
                 f"#{attempt} " if repeat > 1 else "",
                 (str(answer.status), "bold green" if ok else "bold red"),
                 " ",
-                _answer_text(answer.body),
+                _answer_text(answer),
                 "  ",
                 (verdict, "green" if ok else "red"),
             )
@@ -98,35 +124,43 @@ def send(
     return 0 if all_ok else 1
 
 
+def _basic_from_url(credentials: tuple[str, str], *, basic: str | None, bearer: str | None) -> str:
+    """The URL's credentials as ``--basic`` would give them; the flags must not give others."""
+    user, password = credentials
+    if basic is not None:
+        raise click.UsageError("--url holds credentials and --basic gives others: pick one")
+    if bearer is not None:
+        raise click.UsageError(
+            "--url holds Basic credentials and --bearer sets the Authorization header too: pick one"
+        )
+    return f"{user}:{password}"
+
+
 def _change(change: str) -> tuple[str, Any]:
     name, equals, text = change.partition("=")
     if not equals or not name.strip():
-        raise click.UsageError(f"--set takes FIELD=VALUE, not {change!r}")
+        raise click.UsageError(f"--set takes FIELD=VALUE, not {printable(change)!r}")
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = text  # plain text, as most field values are
     return name.strip(), value
 
 
-def _body(type_or_file: str, overrides: dict[str, Any]) -> bytes:
-    """The bytes to send: the sample of a type with the changes, or the file (changed if asked)."""
+def _body(type_or_file: str, overrides: dict[str, Any], removals: tuple[str, ...]) -> bytes:
+    """The bytes to send: the sample of a type, or the file, with the changes if any."""
     if type_or_file == "-" or Path(type_or_file).is_file():
         raw = _read(type_or_file)
-        return _apply(raw, overrides, type_or_file) if overrides else raw
+        if not overrides and not removals:
+            return raw
+        return _changed(_envelope_of(raw, type_or_file), overrides, removals)
     model = event_model(type_or_file)
     if model is None:
         raise click.UsageError(
-            f"{type_or_file!r} is neither a file nor an event type ({known_types()})"
+            f"{printable(type_or_file)!r} is neither a file nor an event type ({known_types()})"
         )
-    try:
-        event = make_event(model, **overrides)
-    except ValidationError as exc:
-        raise CliError(
-            f"--set makes an invalid {model.event_type.value!r}: {_errors(exc)}"
-        ) from exc
-    # Only the fields the sample has: an explicit null stays, an absent field stays absent.
-    return event.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    envelope = sample_envelope(model, model.event_type.value, {})
+    return _changed(envelope, overrides, removals)
 
 
 def _read(name: str) -> bytes:
@@ -138,23 +172,34 @@ def _read(name: str) -> bytes:
         raise CliError(f"cannot read {name}: {exc.strerror or exc}") from exc
 
 
-def _apply(raw: bytes, overrides: dict[str, Any], name: str) -> bytes:
-    """The file's envelope with ``overrides`` applied to its body (by wire or attribute name)."""
+def _envelope_of(raw: bytes, name: str) -> dict[str, Any]:
+    """The file's envelope, to change; `CliError` if it is not one."""
     try:
         envelope = json.loads(raw)
-    except ValueError as exc:
-        raise CliError(f"--set needs a JSON envelope, and {name} is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise CliError(f"--set and --unset need a JSON envelope, and {name} is not JSON") from exc
     if not isinstance(envelope, dict) or not isinstance(envelope.get("body"), dict):
-        raise CliError(f'--set needs {name} to be an envelope {{"event": ..., "body": {{...}}}}')
+        raise CliError(
+            f'--set and --unset need {name} to be an envelope {{"event": ..., "body": {{...}}}}'
+        )
+    return envelope
+
+
+def _changed(
+    envelope: dict[str, Any], overrides: dict[str, Any], removals: tuple[str, ...]
+) -> bytes:
+    """The envelope with its body changed (fields by wire or attribute name), as JSON bytes.
+
+    Not validated: a change may make it invalid, which is how to try a receiver's 400 path.
+    """
     model = event_model(str(envelope.get("event", "")))
     aliases = body_aliases(model) if model is not None else {}
+    body = envelope["body"]
     for field, value in overrides.items():
-        key = aliases.get(field, field)
-        if value is None:
-            envelope["body"].pop(key, None)
-        else:
-            envelope["body"][key] = value
-    return json.dumps(envelope).encode()
+        body[aliases.get(field, field)] = value
+    for field in removals:
+        body.pop(aliases.get(field, field), None)
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _about(body: bytes) -> Text:
@@ -162,30 +207,29 @@ def _about(body: bytes) -> Text:
     try:
         event = parse_event(body)
     except PayloadError as exc:
-        return Text(f"a payload that is not a valid webhook ({exc})", style="yellow")
+        reason = printable(str(exc), limit=MESSAGE_LIMIT)
+        return Text(f"a payload that is not a valid webhook ({reason})", style="yellow")
     description = describe(event)
-    text = Text(description.event, style="bold")
-    text.append(f" eventId={description.event_id}" if description.event_id else " (no eventId)")
+    text = Text(description.name_text(), style="bold")
+    text.append(
+        f" eventId={printable(description.event_id)}" if description.event_id else " (no eventId)"
+    )
     if not description.known:
         text.append(" (an event name this version does not know)", style="yellow")
     return text
 
 
-def _answer_text(body: bytes) -> str:
-    """The response body on one line: the outcome for this library's receivers, else its start."""
+def _answer_text(answer: Answer) -> str:
+    """The answer on one line: where a redirect points, this library's outcome, else the body."""
+    if answer.redirected:
+        where = printable(answer.location) if answer.location else "nowhere (no Location header)"
+        return f"redirected to {where}: IDWise does not follow redirects"
     try:
-        answer = json.loads(body)
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict) and isinstance(answer.get("outcome"), str):
-        detail = answer.get("detail")
-        return str(answer["outcome"]) + (f" ({detail})" if detail else "")
-    text = " ".join(body.decode("utf-8", "replace").split())
-    return text[:120] + ("…" if len(text) > 120 else "")
-
-
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors(include_url=False, include_input=False)
-    )
+        decoded = json.loads(answer.body)
+    except (ValueError, RecursionError):
+        decoded = None
+    if isinstance(decoded, dict) and isinstance(decoded.get("outcome"), str):
+        detail = decoded.get("detail")
+        outcome = printable(decoded["outcome"])
+        return outcome + (f" ({printable(detail, limit=MESSAGE_LIMIT)})" if detail else "")
+    return printable(" ".join(answer.body.decode("utf-8", "replace").split()), limit=120)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Any, BinaryIO
 
 import click
 from rich.console import Console
@@ -14,14 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from .._errors import PayloadError
-from .._parse import parse_event
+from .._parse import DEFAULT_MAX_BYTES, parse_event
 from ._common import CliError, stdout
-from ._describe import describe
+from ._describe import Description, describe
+from ._terminal import MESSAGE_LIMIT, printable
 
+MAX_INPUT_BYTES = 64 * 2**20
+"""The most `validate` reads of one input: /dev/zero or an endless pipe stops there, with an
+error. Each payload must be under `parse_event`'s 1 MiB limit anyway."""
 PROGRESS_FROM = 2000
 """Show a progress bar from this many payloads on, when the output is a terminal."""
 _LINES_SUFFIXES = (".jsonl", ".ndjson")
 _STDIN = "-"
+_NOT_JSON = object()
 
 Payload = tuple[str, bytes]
 """Where a payload is (``events.jsonl:3``, ``list.json[2]``) and its JSON bytes."""
@@ -48,33 +55,20 @@ def validate(paths: tuple[str, ...], quiet: bool) -> int:
     valid = invalid = unknown_names = unknown_fields = 0
     with _progress(out, len(payloads)) as (console, advance):
         for where, raw in payloads:
+            shown_where = printable(where, limit=MESSAGE_LIMIT)
             try:
                 description = describe(parse_event(raw))
             except PayloadError as exc:
                 invalid += 1
                 error = str(exc) if raw.strip() else "empty: no payload in it"
-                console.print(Text.assemble(("INVALID", "bold red"), f"  {where}  {error}"))
+                error = printable(error, limit=MESSAGE_LIMIT)
+                console.print(Text.assemble(("INVALID", "bold red"), f"  {shown_where}  {error}"))
             else:
                 valid += 1
                 unknown_names += not description.known
                 unknown_fields += bool(description.unknown_fields)
                 if not quiet:
-                    line = Text.assemble(("valid", "green"), f"    {where}  ")
-                    if description.known:
-                        line.append(description.event, style="bold")
-                    else:
-                        line.append(f"unknown event name {description.event!r}", style="yellow")
-                    line.append(
-                        f" eventId={description.event_id}"
-                        if description.event_id
-                        else " (no eventId: legacy)"
-                    )
-                    if description.unknown_fields:
-                        line.append(
-                            f"  unknown fields: {', '.join(description.unknown_fields)}",
-                            style="yellow",
-                        )
-                    console.print(line)
+                    console.print(_valid_line(shown_where, description))
             advance()
     notes = []
     if unknown_names:
@@ -88,35 +82,61 @@ def validate(paths: tuple[str, ...], quiet: bool) -> int:
 
 
 def split(name: str, data: bytes) -> list[Payload]:
-    """The payloads in one input: a JSON value (an array is several payloads) or JSON lines."""
+    """The payloads in one input: a JSON value (an array is several payloads) or JSON lines.
+
+    Never raises for what the input holds: anything that is not JSON, or too deep for Python's
+    own JSON decoder, is passed on whole for `parse_event` to say what is wrong with it.
+    """
     if not data.strip():
         return [(name, data)]
-    if name.endswith(_LINES_SUFFIXES) or _looks_like_json_lines(data):
-        return [
-            (f"{name}:{number}", line)
-            for number, line in enumerate(data.splitlines(), 1)
-            if line.strip()
-        ]
+    if name.endswith(_LINES_SUFFIXES):
+        return _lines(name, data)
+    value = _decoded(data)
+    if value is _NOT_JSON:
+        return _lines(name, data) if _first_line_is_an_object(data) else [(name, data)]
+    if not isinstance(value, list):
+        return [(name, data)]
     try:
-        value = json.loads(data)
-    except ValueError:
-        return [(name, data)]  # parse_event says what is wrong, and where
-    if isinstance(value, list):
         return [(f"{name}[{index}]", json.dumps(item).encode()) for index, item in enumerate(value)]
-    return [(name, data)]
+    except RecursionError:  # an item too deep to encode again: check the array as it is
+        return [(name, data)]
 
 
-def _looks_like_json_lines(data: bytes) -> bool:
-    """True if the whole is not one JSON value but its first line is a JSON object on its own."""
+def _lines(name: str, data: bytes) -> list[Payload]:
+    numbered = enumerate(data.splitlines(), 1)
+    return [(f"{name}:{number}", line) for number, line in numbered if line.strip()]
+
+
+def _first_line_is_an_object(data: bytes) -> bool:
+    """True if the first line (not the whole, which is not JSON) is a JSON object on its own."""
+    first = next(line for line in data.splitlines() if line.strip())
+    if len(first) > DEFAULT_MAX_BYTES or len(first) == len(data.strip()):
+        return False  # too large to be a payload, or the whole input: one payload, invalid
+    return isinstance(_decoded(first), dict)
+
+
+def _decoded(data: bytes) -> Any:
+    """``json.loads(data)``, or `_NOT_JSON` if it is not JSON or nested too deep to decode."""
     try:
-        json.loads(data)
-    except ValueError:
-        first = next(line for line in data.splitlines() if line.strip())
-        try:
-            return isinstance(json.loads(first), dict)
-        except ValueError:
-            return False
-    return False
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _valid_line(where: str, description: Description) -> Text:
+    line = Text.assemble(("valid", "green"), f"    {where}  ")
+    if description.known:
+        line.append(description.name_text(), style="bold")
+    else:
+        line.append(f"unknown event name {printable(repr(description.event))}", style="yellow")
+    line.append(
+        f" eventId={printable(description.event_id)}"
+        if description.event_id
+        else " (no eventId: legacy)"
+    )
+    if description.unknown_fields:
+        line.append(f"  unknown fields: {description.unknown_text()}", style="yellow")
+    return line
 
 
 def _name(path: str) -> str:
@@ -124,12 +144,53 @@ def _name(path: str) -> str:
 
 
 def _read(path: str) -> bytes:
+    """The input's bytes, at most `MAX_INPUT_BYTES`; never waiting on a FIFO or a device.
+
+    Raises:
+        CliError: If the file cannot be opened, is not a regular file, or is too large.
+    """
     if path == _STDIN:
-        return sys.stdin.buffer.read()
+        return _bounded(sys.stdin.buffer, "stdin")
     try:
-        return Path(path).read_bytes()
+        # Non-blocking: opening a FIFO with no writer would otherwise wait for one for good.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    kind = _kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise CliError(
+            f"cannot read {path}: it is {kind}, not a regular file (to read it anyway,"
+            f" give it as stdin: validate - < {path})"
+        )
+    with os.fdopen(fd, "rb") as file:
+        try:
+            return _bounded(file, path)
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular one is, or ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
+def _bounded(file: BinaryIO, name: str) -> bytes:
+    data = file.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise CliError(
+            f"{name} holds more than {MAX_INPUT_BYTES // 2**20} MiB: validate reads at most that"
+            " much of one input (split it: split -l 100000 events.jsonl)"
+        )
+    return data
 
 
 @contextmanager

@@ -101,6 +101,8 @@ class Statements:
     """Mark a key completed, if the token still holds it."""
     release: sa.Executable
     """Drop an in-progress claim, if the token still holds it."""
+    renew: sa.Executable
+    """Move an in-progress claim's lease expiry, if the token still holds it."""
     purge: sa.Executable
     """Forget what is older than the cutoff."""
 
@@ -146,6 +148,9 @@ def build_statements(table: sa.Table, *, upsert_dialect: str | None) -> Statemen
         .where(t.c.key == key, t.c.token == token)
         .values(status=completed, completed_at=sa.bindparam("now")),
         release=sa.delete(t).where(t.c.key == key, t.c.token == token, t.c.status == in_progress),
+        renew=sa.update(t)
+        .where(t.c.key == key, t.c.token == token, t.c.status == in_progress)
+        .values(lease_expires_at=sa.bindparam("expires_at")),
         purge=sa.delete(t).where(
             ((t.c.status == completed) & (t.c.completed_at < cutoff))
             | ((t.c.status == in_progress) & (t.c.lease_expires_at < cutoff))

@@ -11,13 +11,10 @@ store = SqlStore("postgresql+psycopg://app@db.internal/app")          # shared b
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -47,22 +44,14 @@ from .._store import (
     retry_after,
     utc_now,
 )
+from ._engine import create_engine, describe, driver_error, driver_sql
 from ._keys import stored_fingerprint, stored_key
-from ._table import (
-    COMPLETED,
-    DEFAULT_TABLE_NAME,
-    Statements,
-    build_statements,
-    from_stored,
-    idempotency_table,
-    to_stored,
-)
+from ._session import Connections, Session
+from ._table import COMPLETED, DEFAULT_TABLE_NAME, build_statements, from_stored, idempotency_table
 from ._watchdog import Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
 
-_CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
-_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 _FIRST_CONNECT_TICKET = "idwise_events.watchdog_ticket"
 _T = TypeVar("_T")
 
@@ -79,8 +68,9 @@ class SqlStore:
       then a conditional UPDATE).
 
     On SQLite and PostgreSQL (`UPSERT_DIALECTS`) a claim is one ``INSERT … ON CONFLICT DO
-    UPDATE … WHERE lease expired … RETURNING`` statement and a completion one ``UPDATE``, each
-    committed on its own. Everything runs through SQLAlchemy's public Core API.
+    UPDATE … WHERE lease expired … RETURNING`` statement; a completion, and a renewal, one
+    ``UPDATE`` fenced by the token; each committed on its own. Everything runs through
+    SQLAlchemy's public Core API.
     The table is created on first use (or call `create_table`); leases are compared with the
     app's clock, so machines sharing a database need synchronised clocks (NTP is plenty: leases
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
@@ -148,7 +138,7 @@ class SqlStore:
         self.engine: sa.Engine = (
             url_or_engine
             if isinstance(url_or_engine, sa.Engine)
-            else _create_engine(
+            else create_engine(
                 url_or_engine,
                 pool_size=pool_size,
                 busy_timeout=busy_timeout,
@@ -162,7 +152,6 @@ class SqlStore:
         self._clock = clock
         self._table_ready = False
         self._table_lock = threading.Lock()
-        self._pool_lock = threading.Lock()
         dialect = self.engine.dialect
         self._sqlite = dialect.name == "sqlite"
         fast = dialect.name in self.UPSERT_DIALECTS
@@ -171,14 +160,11 @@ class SqlStore:
         )
         # SQLite and PostgreSQL run their statements as SQL compiled once (`exec_driver_sql`):
         # through `Connection.execute` each would cost about as much again as the bare driver.
-        self._driver_sql = _driver_sql(self._statements, dialect) if fast else None
+        self._driver_sql = driver_sql(self._statements, dialect) if fast else None
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._data_error: type[Exception] = dialect.loaded_dbapi.DataError
-        # An SQLite file of our own: each thread keeps its connection to it (as SQLite apps do),
-        # which saves a pool checkout and checkin per call, most of the store's own cost.
-        self._per_thread = self._sqlite and self._owns_engine
-        self._thread = threading.local()
-        self._held: set[sa.PoolProxiedConnection] = set()
+        # An SQLite file of our own: each thread keeps its connection to it (as SQLite apps do).
+        self._connections = Connections(self.engine, per_thread=self._sqlite and self._owns_engine)
         # A file on this machine needs no watchdog (busy_timeout bounds its waits).
         self._watchdog = None if self._sqlite else Watchdog(network_timeout.total_seconds())
         if self._watchdog is not None and self._owns_engine:
@@ -193,11 +179,7 @@ class SqlStore:
 
     def close(self) -> None:
         """Close the connections, if this store created its engine from a URL."""
-        with self._pool_lock:
-            held, self._held = self._held, set()
-        for pooled in held:
-            with contextlib.suppress(Exception):  # closing anyway: nothing to report
-                pooled.close()
+        self._connections.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -218,9 +200,9 @@ class SqlStore:
                 if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+                raise StoreError(describe(self.engine.dialect.name, exc)) from driver_error(exc)
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(_describe(self.engine.dialect.name, exc)) from _driver_error(exc)
+                raise StoreError(describe(self.engine.dialect.name, exc)) from driver_error(exc)
         self._table_ready = True
 
     def _create_table_once(self) -> None:
@@ -264,6 +246,16 @@ class SqlStore:
         values = {"event_key": stored_key(key), "claim_token": token}
         return self._run(lambda session: session.execute("release", values)[1] == 1)
 
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """See [`IdempotencyStore.renew`][idwise_events.IdempotencyStore.renew]."""
+        check_lease(lease)
+        values = {
+            "event_key": stored_key(key),
+            "claim_token": token,
+            "expires_at": self._clock() + lease,
+        }
+        return self._run(lambda session: session.execute("renew", values)[1] == 1)
+
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         values = {"cutoff": self._clock() - self.retention}
@@ -271,7 +263,7 @@ class SqlStore:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _claim(self, session: _Session, values: dict[str, Any], now: datetime) -> ClaimResult:
+    def _claim(self, session: Session, values: dict[str, Any], now: datetime) -> ClaimResult:
         for _ in range(3):  # a claim released between our statements is simply claimed again
             if self._statements.upsert is not None:
                 rows, _count = session.execute("upsert", values)
@@ -291,7 +283,7 @@ class SqlStore:
                 return InProgress(retry_after(from_stored(held_until), now), mismatch)
         return InProgress(retry_after(now, now))
 
-    def _claim_portably(self, session: _Session, values: dict[str, Any]) -> Claimed | None:
+    def _claim_portably(self, session: Session, values: dict[str, Any]) -> Claimed | None:
         """Any dialect: insert, and on a primary-key conflict take over an expired lease."""
         try:
             with session.savepoint():
@@ -304,7 +296,7 @@ class SqlStore:
             return Claimed(values["claim_token"], fingerprint_mismatch=mismatch)
         return Claimed(values["claim_token"])
 
-    def _run(self, operation: Callable[[_Session], _T]) -> _T:
+    def _run(self, operation: Callable[[Session], _T]) -> _T:
         """Run one operation on a pooled connection; every database failure becomes StoreError.
 
         A connection found dead (the database restarted, the network failed) is dropped with
@@ -321,9 +313,9 @@ class SqlStore:
         for attempt in (1, 2):
             pool = self.engine.pool
             try:
-                session = _Session(self)
+                session = Session(self._connections, self._statements, self._driver_sql)
             except (self._dbapi_error, sa_exc.SQLAlchemyError) as exc:  # connecting failed
-                raise StoreError(_describe(dialect.name, exc)) from _driver_error(exc)
+                raise StoreError(describe(dialect.name, exc)) from driver_error(exc)
             overran = False
             try:
                 if watchdog is None:
@@ -357,54 +349,20 @@ class SqlStore:
                     ) from error
                 if dead:
                     session.invalidate(error)
-                    self._drop_pool(pool)
+                    self._connections.drop_pool(pool)
                 if overran:
                     raise StoreError(
                         f"{dialect.name} idempotency store did not answer within"
                         f" {self._network_timeout.total_seconds():g} s"
                     ) from error
                 if not (dead and attempt == 1):
-                    raise StoreError(_describe(dialect.name, exc)) from error
+                    raise StoreError(describe(dialect.name, exc)) from error
                 # The database restarted, or the network failed, since it was pooled: retry.
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(_describe(dialect.name, exc)) from _driver_error(exc)
+                raise StoreError(describe(dialect.name, exc)) from driver_error(exc)
             finally:
                 session.close()  # back to the pool (rolled back if still open)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _thread_connection(self) -> sa.PoolProxiedConnection:
-        """This thread's connection, opened on its first call; closed when the thread ends."""
-        pooled: sa.PoolProxiedConnection | None = getattr(self._thread, "pooled", None)
-        if pooled is None:
-            pooled = self.engine.raw_connection()
-            self._thread.pooled = pooled
-            with self._pool_lock:
-                self._held.add(pooled)
-            weakref.finalize(threading.current_thread(), self._let_go, pooled)
-        return pooled
-
-    def _let_go(self, pooled: sa.PoolProxiedConnection, *, dead: bool = False) -> None:
-        """Close a thread's connection (its thread ended, or it died) and forget it."""
-        with self._pool_lock:
-            if pooled not in self._held:
-                return  # closed already, by `close`
-            self._held.discard(pooled)
-        if getattr(self._thread, "pooled", None) is pooled:
-            self._thread.pooled = None
-        with contextlib.suppress(Exception):
-            if dead:
-                pooled.invalidate()
-            pooled.close()
-
-    def _drop_pool(self, pool: sa.Pool) -> None:
-        """Drop every pooled connection of ``pool``: when one died, the others died with it.
-
-        Retrying on the next pooled connection would only find another dead one (a restart
-        kills them all), so the engine gets a new, empty pool, once, however many calls notice.
-        """
-        with self._pool_lock:
-            if self.engine.pool is pool:
-                self.engine.dispose()
 
     @contextlib.contextmanager
     def _watched(self, dbapi_connection: Any) -> Iterator[None]:
@@ -426,170 +384,3 @@ class SqlStore:
         ticket = record.info.pop(_FIRST_CONNECT_TICKET, None)
         if self._watchdog is not None and ticket is not None:
             self._watchdog.done(ticket)
-
-
-class _Session:
-    """One operation's use of a pooled connection: statements by name, committed at the end.
-
-    On SQLite and PostgreSQL the statements run as SQL the store compiled once, on the pooled
-    DB-API connection: through a `Connection` each would cost about as much again as the bare
-    driver. Other dialects go through SQLAlchemy Core, which knows every driver's ways.
-    """
-
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
-        self._sql = store._driver_sql
-        self._core: sa.Connection | None = None
-        if self._sql is None:
-            self._core = store.engine.connect()
-            self._pooled = self._core.connection
-        elif store._per_thread:
-            self._pooled = store._thread_connection()
-        else:
-            self._pooled = store.engine.raw_connection()
-        self.dbapi_connection: Any = self._pooled.dbapi_connection
-
-    def run(self, operation: Callable[[_Session], _T]) -> _T:
-        """Run ``operation`` so that it commits, and leaves nothing open if it fails."""
-        if self._store._sqlite:
-            # Take SQLite's write lock up front (waiting up to busy_timeout for it). A statement's
-            # own implicit transaction would start as a read and fail at once, without waiting,
-            # if another process wrote in between.
-            self._driver_execute("BEGIN IMMEDIATE", ())
-        try:
-            result = operation(self)
-            # BEGIN IMMEDIATE above, or the transaction of an engine that is not ours.
-            (self._core or self.dbapi_connection).commit()
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                (self._core or self.dbapi_connection).rollback()
-            raise
-        return result
-
-    def execute(self, statement: str, values: dict[str, Any]) -> tuple[Sequence[Any], int]:
-        """Run one of `Statements` (by its field name): its rows (if any) and its row count."""
-        store = self._store
-        if self._sql is None:
-            core = cast(sa.Connection, self._core)
-            result = core.execute(getattr(store._statements, statement), values)
-            return (result.all() if result.returns_rows else ()), result.rowcount
-        dialect = store.engine.dialect.name
-        converted = {
-            name: to_stored(value, dialect) if isinstance(value, datetime) else value
-            for name, value in values.items()
-        }
-        return self._driver_execute(self._sql[statement], converted)
-
-    def savepoint(self) -> contextlib.AbstractContextManager[object]:
-        """Where the portable claim's insert may fail without undoing the rest."""
-        core = self._core
-        if core is None or not core.in_transaction():
-            return contextlib.nullcontext()
-        return core.begin_nested()
-
-    def invalidate(self, error: BaseException | None) -> None:
-        """Drop the connection rather than use it again: it died, or was cut."""
-        if self._core is not None:
-            if not self._core.invalidated:
-                self._core.invalidate(cast("Exception | None", error))
-        elif self._store._per_thread:
-            self._store._let_go(self._pooled, dead=True)
-        else:
-            self._pooled.invalidate(cast("Exception | None", error))
-
-    def close(self) -> None:
-        """Give the connection back to the pool (a thread's own SQLite connection stays open)."""
-        if not self._store._per_thread:
-            (self._core or self._pooled).close()
-
-    def _driver_execute(self, sql: str, parameters: Any) -> tuple[Sequence[Any], int]:
-        cursor = self.dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, parameters)
-            # Read every row: SQLite finishes a statement only once it is stepped to its end.
-            rows = cursor.fetchall() if cursor.description is not None else ()
-            return rows, cursor.rowcount
-        finally:
-            cursor.close()
-
-
-def _create_engine(
-    url: str, *, pool_size: int, busy_timeout: timedelta, network_timeout: timedelta
-) -> sa.Engine:
-    parsed = sa.make_url(url)
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
-            raise ValueError(
-                "an in-memory SQLite database is private to one connection, so it cannot hold"
-                " claims for several workers: use MemoryStore, or a file (sqlite:///events.db)"
-            )
-        connect_args["timeout"] = busy_timeout.total_seconds()
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
-        # libpq's own limits, all on the client side (so poolers such as PgBouncer take them):
-        # fail fast (StoreError, then 503) when the server is unreachable, and let the kernel
-        # drop a connection whose peer vanished, idle or not (keepalives also keep NAT entries
-        # alive). The watchdog covers what they cannot see. A value in the URL wins.
-        seconds = network_timeout.total_seconds()
-        limits = {
-            # Whole seconds; libpq takes 2 for anything less.
-            "connect_timeout": max(2, min(_CONNECT_TIMEOUT, math.ceil(seconds))),
-            "keepalives": 1,
-            "keepalives_idle": 30,
-            "keepalives_interval": 10,
-            "keepalives_count": 3,
-            "tcp_user_timeout": round(seconds * 1000),
-        }
-        connect_args.update(
-            (name, value) for name, value in limits.items() if name not in parsed.query
-        )
-    # Every operation is one statement, committed on its own: in autocommit there is neither a
-    # transaction to commit after it nor one to roll back when the connection goes back to the pool.
-    if parsed.get_backend_name() == "sqlite":
-        # The store keeps one connection per thread to a file of its own: no pool to size.
-        pooling: dict[str, Any] = {"poolclass": sa.pool.NullPool}
-    else:
-        pooling = {
-            "pool_size": pool_size,
-            "max_overflow": pool_size,
-            # Waiting for a free connection is bounded too: a 503 rather than a hang.
-            "pool_timeout": network_timeout.total_seconds(),
-            # The connection used last comes first: warm, and the others may idle out.
-            "pool_use_lifo": True,
-        }
-    return sa.create_engine(
-        parsed,
-        isolation_level="AUTOCOMMIT",
-        pool_reset_on_return=None,
-        connect_args=connect_args,
-        **pooling,
-    )
-
-
-def _driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:
-    """Each statement's SQL for ``dialect``, with named parameters (``:name``, ``%(name)s``).
-
-    Named, so that the parameters are one dict whatever the driver's own style: a positional
-    dialect (SQLite's ``?``) compiles as its named variant, which its driver takes too.
-    """
-    named: sa.Dialect = dialect
-    if dialect.positional:
-        named = cast(Callable[..., sa.Dialect], type(dialect))(paramstyle="named")
-    return {
-        field.name: str(statement.compile(dialect=named))
-        for field in dataclasses.fields(statements)
-        if (statement := getattr(statements, field.name)) is not None
-    }
-
-
-def _driver_error(exc: Exception) -> BaseException:
-    """The driver's own exception inside SQLAlchemy's wrapper, so every StoreError has one kind."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
-        return exc.orig
-    return exc
-
-
-def _describe(dialect: str, exc: Exception) -> str:
-    """Name the failure without the driver's message, which may quote connection details."""
-    cause = getattr(exc, "orig", None) or exc
-    return f"{dialect} idempotency store unavailable ({type(cause).__name__})"

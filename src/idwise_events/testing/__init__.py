@@ -20,31 +20,15 @@ from __future__ import annotations
 
 import base64
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, cast, overload
-
-from pydantic import BaseModel
+from typing import Any, TypeVar, overload
 
 from .._allowlist import IpAllowlist
 from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
-from .._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
-from .._events import (
-    AmlMonitorUpdate,
-    Event,
-    FinishedJourney,
-    FinishedOngoingCheck,
-    FinishedSpotCheck,
-    FinishedStep,
-    FinishedUserSteps,
-    KnownEvent,
-    KycRenewalDeadlineExceeded,
-    ManuallyReviewed,
-    StepSubmitted,
-    UpdatedJourney,
-    VerificationUpdateRequired,
-)
+from .._enums import EventType
+from .._events import Event, KnownEvent
 from .._request import WebhookRequest
+from ._samples import SAMPLE_BODIES, resolve_event_type, sample_envelope
 
 __all__ = [
     "SAMPLE_BODIES",
@@ -55,71 +39,16 @@ __all__ = [
     "make_event",
 ]
 
-_JOURNEY = {"journeyId": "6720a1f3c9e84b2d5f0e122e", "referenceNo": "cust-000842"}
-
-SAMPLE_BODIES: dict[type[Any], dict[str, Any]] = {
-    FinishedJourney: {**_JOURNEY, "systemDecision": "Complete"},
-    ManuallyReviewed: {
-        **_JOURNEY,
-        "systemDecision": "Refer",
-        "manualDecision": "Approved",
-        "finalDecision": "Approved",
-    },
-    AmlMonitorUpdate: {
-        **_JOURNEY,
-        "systemDecision": "Refer",
-        "previousSystemDecision": "Complete",
-        "updatedAMLVersionNumber": 1,
-    },
-    FinishedUserSteps: {**_JOURNEY, "systemDecision": "Incomplete"},
-    FinishedStep: {**_JOURNEY, "stepId": "20"},
-    UpdatedJourney: {
-        **_JOURNEY,
-        "systemDecision": "Refer",
-        "manualDecision": None,
-        "finalDecision": "Refer",
-        "action": "AML OGM Update",
-    },
-    VerificationUpdateRequired: {
-        **_JOURNEY,
-        "systemDecision": "Complete",
-        "manualDecision": None,
-        "finalDecision": "Complete",
-        "trigger": "KYC Renewal",
-        "requiredSteps": [{"stepId": "20", "reasonCode": "DOCUMENT_EXPIRED"}],
-    },
-    KycRenewalDeadlineExceeded: {
-        **_JOURNEY,
-        "requiredSteps": [{"stepId": "20", "renewalDeadline": "2025-09-15T00:00:00Z"}],
-    },
-    FinishedSpotCheck: {
-        "referenceNo": "cust-000842",
-        "systemDecision": "Complete",
-        "spotCheckJourneyId": "65ee41b09c2d7f3a18d700ca",
-    },
-    FinishedOngoingCheck: {
-        **_JOURNEY,
-        "systemDecision": "Complete",
-        "ongoingCheckId": "65ee41b09c2d7f3a18d700ca",
-    },
-    StepSubmitted: {**_JOURNEY, "stepId": "1", "stepType": "Document"},
-}
-"""A realistic wire body (without ``eventId``) for each event model, after IDWise's examples."""
-
 _E = TypeVar("_E", bound=KnownEvent)
-
-# Wire name -> model; the misspelt AML name IDWise's docs announce builds the same model.
-_MODELS_BY_NAME: dict[str, type[Any]] = {model.event_type.value: model for model in SAMPLE_BODIES}
-_MODELS_BY_NAME[MISSPELT_AML_MONITOR_UPDATE] = AmlMonitorUpdate
 
 
 @overload
 def make_event(event_type: type[_E], /, **fields: Any) -> _E: ...
 @overload
-def make_event(event_type: str, /, **fields: Any) -> KnownEvent: ...
+def make_event(event_type: EventType | str, /, **fields: Any) -> KnownEvent: ...
 
 
-def make_event(event_type: type[Any] | str, /, **fields: Any) -> Any:
+def make_event(event_type: type[Any] | EventType | str, /, **fields: Any) -> Any:
     """Build a valid event of ``event_type``, as IDWise would send it, with your changes.
 
     Starts from [`SAMPLE_BODIES`][idwise_events.testing.SAMPLE_BODIES] plus a fresh random
@@ -128,36 +57,20 @@ def make_event(event_type: type[Any] | str, /, **fields: Any) -> Any:
     field, so ``event_id=None`` gives a legacy payload without an ``eventId``.
 
     Args:
-        event_type: The event model (``FinishedJourney``; the result is typed with it), or the
-            wire name IDWise sends (``"Finished Journey"``, or an
-            [`EventType`][idwise_events.EventType] member). The misspelt ``"AML Monior Update"``
-            gives an `AmlMonitorUpdate` that keeps that name on the wire.
+        event_type: The event model (``FinishedJourney``; the result is typed with it), an
+            [`EventType`][idwise_events.EventType] member, or the event name: any spelling
+            [`parse_event`][idwise_events.parse_event] accepts, which goes on the wire as written
+            (``"Finished Journey"``; the misspelt ``"AML Monior Update"`` gives an
+            `AmlMonitorUpdate` that keeps that name). The hypothesis strategies take the same.
         **fields: The changes to the sample body.
 
     Raises:
         ValueError: If ``event_type`` is a name no IDWise webhook has.
         pydantic.ValidationError: If the changes make the body invalid for ``event_type``.
     """
-    if isinstance(event_type, str):
-        wire_name = str(event_type)  # an EventType member hashes by its name, not its value
-        model = _MODELS_BY_NAME.get(wire_name)
-        if model is None:
-            known = ", ".join(repr(name.value) for name in EventType)
-            raise ValueError(f"make_event: {wire_name!r} is not an IDWise event name ({known})")
-    elif event_type in SAMPLE_BODIES:
-        model, wire_name = event_type, event_type.event_type.value
-    else:
-        raise TypeError(f"make_event takes an event model or its wire name, not {event_type!r}")
-    body_model = cast("type[BaseModel]", model.model_fields["body"].annotation)
-    aliases = {name: field.alias or name for name, field in body_model.model_fields.items()}
-    body: dict[str, Any] = {"eventId": str(uuid.uuid4()), **SAMPLE_BODIES[model]}
-    for name, value in fields.items():
-        key = aliases.get(name, name)
-        if value is None:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return model.model_validate({"event": wire_name, "body": body}, by_name=False)
+    model, wire_name = resolve_event_type(event_type, caller="make_event")
+    envelope = sample_envelope(model, wire_name, fields)
+    return model.model_validate(envelope, by_name=False)
 
 
 def auth_headers(verifier: Verifier) -> dict[str, str]:

@@ -12,8 +12,10 @@ with TemporaryPostgres() as server:
 Needs the PostgreSQL server programs (``initdb``, ``pg_ctl``): in ``bin_dir`` if given, else on
 ``PATH``, else where Debian and Ubuntu install them outside ``PATH`` (``pg_config --bindir``, then
 the newest ``/usr/lib/postgresql/*/bin``). The server refuses to run as root, so under root it runs
-as the ``postgres`` user (through ``runuser``). It listens on 127.0.0.1 only, on a free port, with
-trust authentication, and its data directory is deleted when it is closed.
+as the ``postgres`` user (through ``runuser``, also found in /usr/sbin and /sbin when PATH lacks
+them). It listens on 127.0.0.1 only, on a free port, with trust authentication, and its data
+directory is deleted when it is closed. `postgres_unavailable_reason` says what is missing, and
+where it was looked for.
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TemporaryPostgres", "find_postgres_program", "postgres_programs_available"]
+__all__ = [
+    "TemporaryPostgres",
+    "find_postgres_program",
+    "postgres_programs_available",
+    "postgres_unavailable_reason",
+]
 
 _SERVER_USER = "postgres"
+_SERVER_PROGRAMS = ("initdb", "pg_ctl")
+# Where runuser lives when a shell's PATH lacks the sbin folders (a plain user's PATH, sudo -E...).
+_SBIN_DIRS = ("/usr/sbin", "/sbin")
 
 
 def find_postgres_program(name: str, bin_dir: str | None = None) -> str | None:
@@ -42,10 +52,35 @@ def find_postgres_program(name: str, bin_dir: str | None = None) -> str | None:
 
 
 def postgres_programs_available(bin_dir: str | None = None) -> bool:
-    """True if ``initdb`` and ``pg_ctl`` can be found (and, as root, the ``postgres`` user)."""
-    if any(_program(name, bin_dir) is None for name in ("initdb", "pg_ctl")):
-        return False
-    return not _is_root() or (shutil.which("runuser") is not None and _user_exists(_SERVER_USER))
+    """True if ``initdb`` and ``pg_ctl`` can be found (and, as root, ``runuser`` and the user).
+
+    `postgres_unavailable_reason` says what is missing when it is False.
+    """
+    return postgres_unavailable_reason(bin_dir) is None
+
+
+def postgres_unavailable_reason(bin_dir: str | None = None) -> str | None:
+    """What `TemporaryPostgres` lacks to run here, and where it looked; ``None`` if nothing.
+
+    For a test's skip message: ``"initdb, pg_ctl not found in PATH (...), pg_config --bindir,
+    /usr/lib/postgresql/*/bin"``, or, as root, that ``runuser`` or the ``postgres`` user is
+    missing.
+    """
+    missing = [name for name in _SERVER_PROGRAMS if _program(name, bin_dir) is None]
+    if missing:
+        where = bin_dir if bin_dir is not None else _search_path()
+        return f"the PostgreSQL server programs {', '.join(missing)} were not found in {where}"
+    if not _is_root():
+        return None
+    if _runuser() is None:
+        folders = ", ".join(_SBIN_DIRS)
+        return (
+            f"as root the server runs as the {_SERVER_USER!r} user through runuser, which was"
+            f" not found on PATH ({os.environ.get('PATH', '')}) nor in {folders}"
+        )
+    if not _user_exists(_SERVER_USER):
+        return f"as root the server runs as the {_SERVER_USER!r} user, and there is no such user"
+    return None
 
 
 class TemporaryPostgres:
@@ -142,7 +177,10 @@ class TemporaryPostgres:
             )
         command = [path, *args]
         if _is_root():
-            command = ["runuser", "-u", _SERVER_USER, "--", *command]
+            runuser = _runuser()
+            if runuser is None:
+                raise FileNotFoundError(postgres_unavailable_reason(self.bin_dir))
+            command = [runuser, "-u", _SERVER_USER, "--", *command]
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 -- fixed argv
         if result.returncode != 0:
             raise RuntimeError(
@@ -161,6 +199,23 @@ def _program(name: str, bin_dir: str | None) -> str | None:
     for directory in _debian_bin_dirs():
         if (directory / name).exists():
             return str(directory / name)
+    return None
+
+
+def _search_path() -> str:
+    """Where `_program` looks without a ``bin_dir``, for messages."""
+    return f"PATH ({os.environ.get('PATH', '')}), pg_config --bindir, /usr/lib/postgresql/*/bin"
+
+
+def _runuser() -> str | None:
+    """``runuser`` on PATH, else in the sbin folders a shell's PATH may lack."""
+    found = shutil.which("runuser")
+    if found is not None:
+        return found
+    for folder in _SBIN_DIRS:
+        candidate = Path(folder) / "runuser"
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
     return None
 
 

@@ -74,10 +74,10 @@ def idwise_postgres() -> Iterator[TemporaryPostgres]:
     ``pip install "idwise-events[postgres]"``). Tests that ask for it are skipped on a machine
     without the server programs, or fail there when ``IDWISE_EVENTS_REQUIRE_POSTGRES=1``.
     """
-    from .postgres import TemporaryPostgres, postgres_programs_available
+    from .postgres import TemporaryPostgres, postgres_unavailable_reason
 
-    if not postgres_programs_available():
-        reason = "the PostgreSQL server programs (initdb, pg_ctl) are not installed"
+    reason = postgres_unavailable_reason()
+    if reason is not None:
         if os.environ.get(_REQUIRE_POSTGRES) == "1":
             pytest.fail(f"{reason}, and {_REQUIRE_POSTGRES}=1 requires them")
         pytest.skip(reason)

@@ -28,7 +28,7 @@ try:
     from hypothesis import strategies as st
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'idwise_events.testing.strategies needs hypothesis: pip install "idwise-events[test]"'
+        'idwise_events.testing.strategies needs hypothesis: pip install "idwise-events[testing]"'
     ) from _missing
 
 from .._enums import (
@@ -43,6 +43,7 @@ from .._enums import (
 )
 from .._events import Event, KnownEvent, known_event_name
 from .._parse import parse_event
+from ._samples import EventTypeName, resolve_event_type
 
 __all__ = ["event_names", "events", "json_values", "payloads", "unknown_payloads"]
 
@@ -213,15 +214,13 @@ def _body_fields(
     return fields[event_type]
 
 
-def _event_type_of(event_type: type[Any] | EventType) -> EventType:
-    if isinstance(event_type, EventType):
-        return event_type
-    event_name: EventType = event_type.event_type
-    return event_name
+def _event_type_of(event_type: EventTypeName, caller: str) -> EventType:
+    model, _ = resolve_event_type(event_type, caller=caller)
+    return model.event_type
 
 
 def payloads(
-    event_type: type[Any] | EventType | None = None,
+    event_type: EventTypeName | None = None,
     *,
     legacy: bool | None = None,
     extra_fields: bool = True,
@@ -229,12 +228,13 @@ def payloads(
     """Decoded wire envelopes ``{"event": ..., "body": {...}}`` that IDWise could send.
 
     Args:
-        event_type: A known event model (``FinishedJourney``) or `EventType`; ``None`` for any.
+        event_type: A known event model (``FinishedJourney``), an `EventType`, or an event name
+            as `make_event` takes it (``"Finished Journey"``); ``None`` for any.
         legacy: ``True`` for payloads without ``eventId`` (as before 2024), ``False`` for current
             ones, ``None`` for both.
         extra_fields: Add unknown keys to bodies, steps and envelopes, as IDWise may.
     """
-    names = list(EventType) if event_type is None else [_event_type_of(event_type)]
+    names = list(EventType) if event_type is None else [_event_type_of(event_type, "payloads")]
     kinds = [True, False] if legacy is None else [legacy]
     return st.one_of([_envelopes(name, kind, extra_fields) for name in names for kind in kinds])
 
@@ -267,18 +267,20 @@ def events(event_type: type[_E], *, legacy: bool | None = None) -> st.SearchStra
 
 @overload
 def events(
-    event_type: EventType | None = None, *, legacy: bool | None = None
+    event_type: EventType | str | None = None, *, legacy: bool | None = None
 ) -> st.SearchStrategy[Event]: ...
 
 
 def events(
-    event_type: type[Any] | EventType | None = None, *, legacy: bool | None = None
+    event_type: EventTypeName | None = None, *, legacy: bool | None = None
 ) -> st.SearchStrategy[Any]:
     """Parsed events built from [`payloads`][idwise_events.testing.strategies.payloads].
 
-    Given a model class, the strategy is typed with it: ``events(FinishedJourney)`` draws
-    ``FinishedJourney`` instances.
+    ``event_type`` as `payloads` takes it. Given a model class, the strategy is typed with it:
+    ``events(FinishedJourney)`` draws ``FinishedJourney`` instances.
     """
+    if event_type is not None:
+        _event_type_of(event_type, "events")  # an unknown name fails here, naming events()
     return payloads(event_type, legacy=legacy).map(parse_event)
 
 

@@ -10,14 +10,16 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
+from django.urls import clear_url_caches
 
 from idwise_events import BearerAuth, Event
 from idwise_events.testing import auth_headers
 
+from ...adapters import django_urls
 from ...django_project.settings import TOKEN
 
-URL = "/webhooks/idwise/"
-"""Where the test project includes the app's URLs."""
+URL = "/webhooks/idwise"
+"""The app's webhook in the test project (the URL the docs give)."""
 HEADERS = {"Content-Type": "application/json", **auth_headers(BearerAuth(TOKEN))}
 """What IDWise sends to the test project (its BEARER_TOKEN)."""
 
@@ -33,6 +35,13 @@ def post(client: Client, body: bytes, headers: dict[str, str] = HEADERS) -> tupl
         "POST", URL, data=body, content_type=headers["Content-Type"], headers=others
     )
     return response.status_code, json.loads(response.content)["outcome"]
+
+
+@pytest.fixture(autouse=True)
+def _the_apps_urls() -> None:
+    """The test project's URLs without a view left by an adapter test at the app's URL."""
+    django_urls.urlpatterns.clear()
+    clear_url_caches()
 
 
 @pytest.fixture

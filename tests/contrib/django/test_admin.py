@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from idwise_events import FinishedJourney, ManuallyReviewed
+from idwise_events import Claimed, FinishedJourney, ManuallyReviewed
 from idwise_events.contrib.django.models import ReceivedEvent
-from idwise_events.testing import make_event
+from idwise_events.contrib.django.store import DjangoStore
+from idwise_events.testing import FakeClock, make_event
 
 from ...django_project.settings import TOKEN
 from .conftest import body_of, post
@@ -105,3 +107,23 @@ def test_staff_without_the_permission_see_nothing(received: list[Any]) -> None:
     client.force_login(user)
 
     assert client.get(CHANGELIST).status_code == 403
+
+
+def test_the_lease_is_shown_only_for_events_in_progress(staff: Client) -> None:
+    """A completed event shows no lease (list and page); one in progress shows when it ends."""
+    store = DjangoStore(clock=FakeClock(start=datetime(2031, 5, 17, 9, 30, tzinfo=timezone.utc)))
+    done = store.claim("evt-admin-done", lease=timedelta(minutes=5), fingerprint="a")
+    assert isinstance(done, Claimed)
+    store.complete("evt-admin-done", done.token)
+    store.claim("evt-admin-running", lease=timedelta(minutes=5), fingerprint="a")
+
+    listed = staff.get(CHANGELIST).content.decode()
+    completed_page = staff.get(f"{CHANGELIST}evt-admin-done/change/").content.decode()
+    running_page = staff.get(f"{CHANGELIST}evt-admin-running/change/").content.decode()
+
+    lease_end = "May 17, 2031, 4:35 a.m."  # 9:35 UTC, in the project's TIME_ZONE (Chicago)
+    assert listed.count(lease_end) == 1  # the running event's lease only
+    assert "Lease expires at" not in completed_page
+    assert lease_end not in completed_page
+    assert "Lease expires at" in running_page
+    assert lease_end in running_page

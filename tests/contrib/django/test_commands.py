@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from idwise_events import Claimed
 from idwise_events.contrib.django.models import ReceivedEvent
 from idwise_events.contrib.django.store import DjangoStore
 from idwise_events.testing import FakeClock
 
+from ...conftest import DJANGO_POSTGRESQL
 from ...django_project.verifications.models import JourneyOutcome
+from .test_migrations import TABLE
 
 LEASE = timedelta(minutes=5)
 
@@ -56,6 +59,44 @@ def test_purge_refuses_an_invalid_retention(settings: Any) -> None:
         run("idwise_events_purge")
 
 
+@pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param(
+            "default", marks=pytest.mark.django_db(transaction=True, databases=["default"])
+        ),
+        pytest.param(
+            DJANGO_POSTGRESQL,
+            marks=pytest.mark.django_db(transaction=True, databases=[DJANGO_POSTGRESQL]),
+        ),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+def test_purge_refuses_a_database_without_the_table(database: str) -> None:
+    """Not migrated there: a CommandError naming the table and the alias; nothing is created."""
+    connection = connections[database]
+    call_command("migrate", "idwise_events", "zero", database=database, verbosity=0)
+    try:
+        with pytest.raises(CommandError) as caught:
+            run("idwise_events_purge", database=database)
+
+        assert TABLE not in connection.introspection.table_names()
+    finally:
+        call_command("migrate", "idwise_events", database=database, verbosity=0)
+    assert str(caught.value) == (
+        f"the database {database!r} has no table {TABLE}: migrate it first"
+        f" (manage.py migrate idwise_events --database={database})"
+    )
+
+
+def test_purge_refuses_a_database_alias_that_does_not_exist() -> None:
+    """--database nope: a CommandError listing the aliases, not ConnectionDoesNotExist."""
+    with pytest.raises(
+        CommandError, match=r"no database 'nope' in DATABASES \(there are 'default'"
+    ):
+        run("idwise_events_purge", database="nope")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_send_delivers_a_sample_event_to_the_running_server(live_server: Any) -> None:
     """Over HTTP to a real server: 200 processed, and the app's handler ran for it."""
@@ -80,12 +121,15 @@ def test_send_any_event_type(live_server: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_send_reports_credentials_the_server_refuses(live_server: Any, settings: Any) -> None:
+@pytest.mark.urls("docs.examples.django_own_dispatcher")
+def test_send_reports_credentials_the_server_refuses(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Other credentials than the server's: the command fails, saying they were refused."""
-    settings.IDWISE_EVENTS = {"BEARER_TOKEN": "not-the-servers-token"}
+    monkeypatch.setenv("KYC_WEBHOOK_TOKEN", "kyc-token")  # that server's, not IDWISE_EVENTS'
 
     with pytest.raises(CommandError, match="answered 401: the server refused the credentials"):
-        run("idwise_events_send", url=f"{live_server.url}/webhooks/idwise/")
+        run("idwise_events_send", url=f"{live_server.url}/hooks/kyc/")
     assert not ReceivedEvent.objects.exists()
 
 

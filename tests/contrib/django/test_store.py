@@ -251,3 +251,73 @@ def test_a_frozen_network_gives_store_error_within_the_network_timeout(
                 assert recovered is True  # a new connection, the cut one was closed
         finally:
             proxy.close()
+
+
+ON_BOTH_DATABASES = pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param("default", marks=pytest.mark.django_db(databases=["default"])),
+        pytest.param(DJANGO_POSTGRESQL, marks=pytest.mark.django_db(databases=[DJANGO_POSTGRESQL])),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+
+
+@ON_BOTH_DATABASES
+def test_renew_extends_the_lease_its_token_holds(database: str) -> None:
+    """The holder's renew moves the lease to now + lease: a retry then waits, not takes over."""
+    clock = FakeClock()
+    store = DjangoStore(using=database, clock=clock)
+    token = claimed(store.claim("evt-renew", lease=LEASE, fingerprint="a")).token
+    clock.advance(minutes=4)
+
+    assert store.renew("evt-renew", token, lease=timedelta(minutes=10))
+
+    row = ReceivedEvent.objects.using(database).get(key="evt-renew")
+    assert row.lease_expires_at == clock.now + timedelta(minutes=10)
+    clock.advance(minutes=9)  # past the first lease, within the renewed one
+    retry = store.claim("evt-renew", lease=LEASE, fingerprint="a")
+    assert isinstance(retry, InProgress)
+    assert store.complete("evt-renew", token)
+
+
+@ON_BOTH_DATABASES
+def test_renew_is_refused_once_the_claim_is_gone(database: str) -> None:
+    """Completed, released, taken over or another token: False, and the row is left as it was."""
+    clock = FakeClock()
+    store = DjangoStore(using=database, clock=clock)
+    done = claimed(store.claim("evt-done", lease=LEASE, fingerprint="a")).token
+    store.complete("evt-done", done)
+    released = claimed(store.claim("evt-released", lease=LEASE, fingerprint="a")).token
+    store.release("evt-released", released)
+    crashed = claimed(store.claim("evt-taken", lease=LEASE, fingerprint="a")).token
+    clock.advance(LEASE + timedelta(seconds=1))
+    taker = claimed(store.claim("evt-taken", lease=LEASE, fingerprint="a")).token
+    before = list(ReceivedEvent.objects.using(database).order_by("key").values())
+
+    assert not store.renew("evt-done", done, lease=LEASE)
+    assert not store.renew("evt-released", released, lease=LEASE)
+    assert not store.renew("evt-taken", crashed, lease=LEASE)
+    assert not store.renew("evt-taken", "not-a-token", lease=LEASE)
+    assert not store.renew("evt-never-claimed", taker, lease=LEASE)
+    assert list(ReceivedEvent.objects.using(database).order_by("key").values()) == before
+    assert store.renew("evt-taken", taker, lease=LEASE)
+
+
+@pytest.mark.parametrize(
+    "lease", [timedelta(0), timedelta(seconds=-1), timedelta(days=1, microseconds=1)]
+)
+def test_renew_refuses_a_lease_a_claim_would_refuse(lease: timedelta) -> None:
+    """Outside (0, 1 day]: ValueError before the database is asked."""
+    with pytest.raises(ValueError, match="lease"):
+        DjangoStore().renew("evt-1", "token", lease=lease)
+
+
+def test_renew_on_an_unreachable_database_is_a_store_error(django_db_blocker: Any) -> None:
+    """Connection refused: StoreError, as for every other call."""
+    unreachable = extra_database("unreachable", PORT=str(free_port()))
+    with django_db_blocker.unblock(), unreachable as alias:
+        store = DjangoStore(using=alias)
+
+        with pytest.raises(StoreError, match="postgresql idempotency store unavailable"):
+            store.renew("evt-1", "token", lease=LEASE)

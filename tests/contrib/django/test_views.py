@@ -250,3 +250,20 @@ def test_the_docs_example_serves_a_dispatcher_of_its_own_on_the_django_store(
     assert [deliver(), deliver()] == [(200, "processed"), (200, "duplicate")]
     assert capsys.readouterr().out == "journey journey-own-1 finished: Complete\n"
     assert ReceivedEvent.objects.get().key == event.event_id
+
+
+@pytest.mark.django_db
+def test_the_docs_handler_is_an_upsert_keyed_on_the_event() -> None:
+    """Run again for the same event (a later handler failed), it rewrites its one row."""
+    from ...django_project.verifications.webhooks import finished
+
+    event = make_event(FinishedJourney, journey_id="journey-views-6")
+    other = make_event(FinishedJourney, journey_id="journey-views-6")
+
+    finished(event)
+    finished(event)
+    finished(other)
+
+    assert sorted(JourneyOutcome.objects.values_list("event_id", flat=True)) == sorted(
+        [event.idempotency_key, other.idempotency_key]
+    )

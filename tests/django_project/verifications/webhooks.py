@@ -12,9 +12,9 @@ from .models import JourneyOutcome
 @dispatcher.on(FinishedJourney)
 def finished(event: FinishedJourney) -> None:
     # Payloads carry ids and decisions, no personal data: fetch the details from IDWise's API.
-    JourneyOutcome.objects.create(
-        journey_id=event.body.journey_id,
-        decision=event.body.system_decision,
-        event_id=event.event_id or "",
+    # An upsert keyed on the event: if a retry ever runs this again, it rewrites the same row.
+    JourneyOutcome.objects.update_or_create(
+        event_id=event.idempotency_key,
+        defaults={"journey_id": event.body.journey_id, "decision": event.body.system_decision},
     )
     # --8<-- [end:webhooks]

@@ -1,4 +1,7 @@
-"""The system checks of ``IDWISE_EVENTS`` (``manage.py check``, and before runserver or migrate)."""
+"""The system checks of ``IDWISE_EVENTS`` (``manage.py check``, and before runserver or migrate).
+
+The app registers them when Django is ready.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from ._settings import load_config
 __all__ = ["check_settings"]
 
 
-@checks.register("idwise_events")
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:

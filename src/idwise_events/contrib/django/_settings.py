@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -12,14 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from ..._allowlist import IpAllowlist
-from ..._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
-from ..._auth_env import verifier_from_env
+from ..._auth import Verifier
+from ..._auth_config import AuthConfig, AuthNames, build_verifier
+from ..._auth_env import read_env
 from ..._outcomes import Outcome, responses_for
 from ..._parse import DEFAULT_MAX_BYTES
 from ..._store import DEFAULT_RETENTION, check_lease
 
-__all__ = ["SETTING", "Config", "load_config", "project_config"]
+__all__ = ["SETTING", "Config", "forget_project_config", "load_config", "project_config"]
 
 SETTING = "IDWISE_EVENTS"
 """The name of the Django setting."""
@@ -65,8 +66,17 @@ class Config:
 
 @functools.cache
 def project_config() -> Config:
-    """The settings as first read: what the project's dispatcher and URLs were built from."""
+    """The settings as read once, until they change: what the project's endpoint works by."""
     return load_config()
+
+
+def forget_project_config(*, setting: str, **kwargs: Any) -> None:
+    """Read the settings again after ``override_settings`` changes them (Django's signal).
+
+    ``DEBUG`` counts too: with it on, no authentication is a warning rather than an error.
+    """
+    if setting in (SETTING, "DEBUG"):
+        project_config.cache_clear()
 
 
 def load_config(*, verifier: bool = True) -> Config:
@@ -116,112 +126,131 @@ def load_config(*, verifier: bool = True) -> Config:
 
 
 def _verifier(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> Verifier | None:
-    """The verifier the settings describe, or None (and a problem) if there is none."""
+    """The verifier the settings describe, or None (and a problem) if there is none.
+
+    A `NoAuth` built here logs nothing: the system checks say it (W001, W002), once.
+    """
     auth = conf.get("AUTH")
-    credentials = [key for key in _CREDENTIAL_KEYS if key in conf]
-    others = ("AUTH", *_CREDENTIAL_KEYS, "IP_ALLOWLIST", "TRUSTED_PROXIES")
     if auth is not None and auth not in ("env", "none"):
         problems.append(_auth_error("AUTH may only be 'env' or 'none'"))
         return None
-    if "VERIFIER" in conf:
-        extra = [key for key in others if key in conf]
+    # VERIFIER, and AUTH='env', each replace every other authentication key.
+    sole, reads = (
+        ("VERIFIER", "replaces the other authentication keys")
+        if "VERIFIER" in conf
+        else ("AUTH", "reads the IDWISE_WEBHOOK_* environment variables")
+    )
+    if sole == "VERIFIER" or auth == "env":
+        extra = [key for key in _AUTH_KEYS if key in conf and key != sole]
         if extra:
-            problems.append(
-                _auth_error(f"VERIFIER replaces the other authentication keys: remove {extra}")
-            )
+            shown = "AUTH='env'" if sole == "AUTH" else sole
+            problems.append(_auth_error(f"{shown} {reads}: remove {extra}"))
             return None
-        verifier = conf["VERIFIER"]
-        if not isinstance(verifier, Verifier):
-            problems.append(
-                _auth_error(
-                    "VERIFIER must be a verifier such as BearerAuth(...),"
-                    f" not {type(verifier).__name__}"
-                )
-            )
-            return None
-        return verifier
-    if auth == "env":
-        extra = [key for key in others if key in conf and key != "AUTH"]
-        if extra:
-            problems.append(
-                _auth_error(
-                    f"AUTH='env' reads the IDWISE_WEBHOOK_* environment variables: remove {extra}"
-                )
-            )
-            return None
-        try:
-            return verifier_from_env()
-        except ValueError as exc:  # its messages name variables, never a secret
-            problems.append(_auth_error(f"AUTH='env': {exc}"))
-            return None
-    if auth == "none" and credentials:
-        problems.append(_auth_error(f"AUTH='none' contradicts {credentials}"))
-        return None
     try:
-        verifiers = _credential_verifiers(conf) + _allowlist(conf)
-    except _SettingError as exc:
-        problems.append(_auth_error(str(exc)))
+        if "VERIFIER" in conf:
+            return _given_verifier(conf["VERIFIER"])
+        if auth == "env":
+            from_env, asked = read_env(os.environ, warn=False)
+            if asked.no_auth:
+                problems.append(_accepts_anything("IDWISE_WEBHOOK_AUTH=none"))
+            return from_env
+        verifier = build_verifier(_auth_config(conf), names=_NAMES, warn=False)
+    except ValueError as exc:  # the messages name keys or variables, never a secret
+        prefix = "AUTH='env': " if auth == "env" else ""
+        problems.append(_auth_error(f"{prefix}{exc}"))
         return None
     if auth == "none":
+        problems.append(_accepts_anything("AUTH='none'"))
+    elif verifier is None:
+        return _unauthenticated(problems)
+    return verifier
+
+
+def _unauthenticated(problems: list[checks.CheckMessage]) -> Verifier | None:
+    """Nothing configured: an error (no verifier), or with DEBUG on a warning and `NoAuth`."""
+    if not settings.DEBUG:
         problems.append(
-            checks.Warning(
-                "the IDWise webhook endpoint accepts requests without credentials (AUTH='none')",
-                hint="Choose an authentication method in the IDWise portal and configure it here.",
-                id="idwise_events.W002",
+            _error(
+                3,
+                "no authentication is configured for the IDWise webhook endpoint",
+                hint=(
+                    f'Set {SETTING}["BEARER_TOKEN"] (or BASIC_AUTH, HEADER_AUTH, VERIFIER)'
+                    ' to what the IDWise portal sends, "AUTH": "env" to read the'
+                    ' IDWISE_WEBHOOK_* variables, or "AUTH": "none" on purpose.'
+                ),
             )
         )
-    elif not verifiers:
-        if not settings.DEBUG:
-            problems.append(
-                _error(
-                    3,
-                    "no authentication is configured for the IDWise webhook endpoint",
-                    hint=(
-                        f'Set {SETTING}["BEARER_TOKEN"] (or BASIC_AUTH, HEADER_AUTH, VERIFIER)'
-                        ' to what the IDWise portal sends, "AUTH": "env" to read the'
-                        ' IDWISE_WEBHOOK_* variables, or "AUTH": "none" on purpose.'
-                    ),
-                )
-            )
-            return None
-        problems.append(
-            checks.Warning(
-                "no authentication is configured: with DEBUG on, the IDWise webhook endpoint"
-                " accepts requests without credentials",
-                hint="Configure the portal's authentication before turning DEBUG off.",
-                id="idwise_events.W001",
-            )
+        return None
+    problems.append(
+        checks.Warning(
+            "no authentication is configured: with DEBUG on, the IDWise webhook endpoint"
+            " accepts requests without credentials",
+            hint="Configure the portal's authentication before turning DEBUG off.",
+            id="idwise_events.W001",
         )
-    if not verifiers:
-        return NoAuth()
-    return verifiers[0] if len(verifiers) == 1 else AllOf(*verifiers)
+    )
+    return build_verifier(AuthConfig(no_auth=True), warn=False)
 
 
-class _SettingError(Exception):
-    """A value of ``IDWISE_EVENTS`` that no verifier can be built from (message names the key)."""
+_AUTH_KEYS = ("AUTH", *_CREDENTIAL_KEYS, "IP_ALLOWLIST", "TRUSTED_PROXIES")
+_NAMES = AuthNames(
+    basic="BASIC_AUTH",
+    bearer="BEARER_TOKEN",
+    headers="HEADER_AUTH",
+    ip_allowlist="IP_ALLOWLIST",
+    trusted_proxies="TRUSTED_PROXIES",
+    no_auth="AUTH='none'",
+)
 
 
-def _credential_verifiers(conf: Mapping[str, Any]) -> list[Verifier]:
-    verifiers: list[Verifier] = []
-    if "BASIC_AUTH" in conf:
-        pairs = _basic_pairs(conf["BASIC_AUTH"])
-        verifiers.append(_build("BASIC_AUTH", lambda: BasicAuth(credentials=pairs)))
-    if "BEARER_TOKEN" in conf:
-        tokens = conf["BEARER_TOKEN"]
-        if not (isinstance(tokens, str) or _strings(tokens)):
-            raise _SettingError(_type_message("BEARER_TOKEN", "a string or a list of strings"))
-        verifiers.append(_build("BEARER_TOKEN", lambda: BearerAuth(tokens)))
-    if "HEADER_AUTH" in conf:
-        headers = conf["HEADER_AUTH"]
-        if not isinstance(headers, Mapping) or not all(
+def _given_verifier(verifier: object) -> Verifier:
+    if not isinstance(verifier, Verifier):
+        raise ValueError(
+            f"VERIFIER must be a verifier such as BearerAuth(...), not {type(verifier).__name__}"
+        )
+    return verifier
+
+
+def _accepts_anything(why: str) -> checks.Warning:
+    return checks.Warning(
+        f"the IDWise webhook endpoint accepts requests without credentials ({why})",
+        hint="Choose an authentication method in the IDWise portal and configure it here.",
+        id="idwise_events.W002",
+    )
+
+
+def _auth_config(conf: Mapping[str, Any]) -> AuthConfig:
+    """The settings' syntax: strings or lists of them, pairs, a dict of headers, a count."""
+    bearer = conf.get("BEARER_TOKEN")
+    if bearer is not None and not (isinstance(bearer, str) or _strings(bearer)):
+        raise ValueError(_type_message("BEARER_TOKEN", "a string or a list of strings"))
+    headers = conf.get("HEADER_AUTH")
+    if headers is not None and (
+        not isinstance(headers, Mapping)
+        or not all(
             isinstance(name, str) and (isinstance(value, str) or _strings(value))
             for name, value in headers.items()
-        ):
-            raise _SettingError(
-                _type_message("HEADER_AUTH", "a dict of header names to a string or a list")
-            )
-        verifiers.append(_build("HEADER_AUTH", lambda: HeaderAuth(headers)))
-    return verifiers
+        )
+    ):
+        raise ValueError(
+            _type_message("HEADER_AUTH", "a dict of header names to a string or a list")
+        )
+    networks = conf.get("IP_ALLOWLIST")
+    if networks is not None and (isinstance(networks, str) or not _strings(networks)):
+        raise ValueError(_type_message("IP_ALLOWLIST", "a list of networks or addresses"))
+    proxies = conf.get("TRUSTED_PROXIES")
+    if proxies is not None and (
+        isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0
+    ):
+        raise ValueError(_type_message("TRUSTED_PROXIES", "a whole number, 0 or more"))
+    return AuthConfig(
+        basic=_basic_pairs(conf["BASIC_AUTH"]) if "BASIC_AUTH" in conf else None,
+        bearer=[bearer] if isinstance(bearer, str) else bearer,
+        headers=headers,
+        ip_allowlist=networks,
+        trusted_proxies=proxies,
+        no_auth=conf.get("AUTH") == "none",
+    )
 
 
 def _basic_pairs(value: object) -> list[tuple[str, str]]:
@@ -233,7 +262,7 @@ def _basic_pairs(value: object) -> list[tuple[str, str]]:
         pairs = [_pair(item) for item in value]
         if all(pair is not None for pair in pairs):
             return [pair for pair in pairs if pair is not None]
-    raise _SettingError(
+    raise ValueError(
         _type_message("BASIC_AUTH", "a (username, password) pair or a list of such pairs")
     )
 
@@ -244,28 +273,6 @@ def _pair(value: object) -> tuple[str, str] | None:
         if isinstance(username, str) and isinstance(password, str):
             return username, password
     return None
-
-
-def _allowlist(conf: Mapping[str, Any]) -> list[Verifier]:
-    if "IP_ALLOWLIST" not in conf:
-        if "TRUSTED_PROXIES" in conf:
-            raise _SettingError("TRUSTED_PROXIES needs IP_ALLOWLIST")
-        return []
-    networks = conf["IP_ALLOWLIST"]
-    if isinstance(networks, str) or not _strings(networks):
-        raise _SettingError(_type_message("IP_ALLOWLIST", "a list of networks or addresses"))
-    proxies = conf.get("TRUSTED_PROXIES", 0)
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
-        raise _SettingError(_type_message("TRUSTED_PROXIES", "a whole number, 0 or more"))
-    return [_build("IP_ALLOWLIST", lambda: IpAllowlist(networks, trusted_proxies=proxies))]
-
-
-def _build(key: str, make: Callable[[], Verifier]) -> Verifier:
-    try:
-        verifier: Verifier = make()
-    except ValueError as exc:  # the verifiers' messages never contain the secret
-        raise _SettingError(f"{key}: {exc}") from None
-    return verifier
 
 
 def _strings(value: object) -> bool:

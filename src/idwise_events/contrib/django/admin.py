@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin
@@ -56,7 +57,7 @@ class ReceivedEventAdmin(_ModelAdmin):
         "status",
         "received_at",
         "completed_at",
-        "lease_expires_at",
+        "lease_expires",
         "fingerprint_mismatch",
     )
     list_filter: ClassVar[_ListOrTuple[_ListFilterT]] = (
@@ -71,6 +72,17 @@ class ReceivedEventAdmin(_ModelAdmin):
     fields: ClassVar[_FieldGroups | None] = _SHOWN
     readonly_fields: ClassVar[_ListOrTuple[str]] = _SHOWN
     actions: Sequence[_ActionCallable[Any, ReceivedEvent] | str] | None = None
+
+    @admin.display(description="lease expires at", ordering="lease_expires_at")
+    def lease_expires(self, obj: ReceivedEvent) -> datetime | None:
+        """The lease of an event in progress; a completed event has none that matters."""
+        return obj.lease_expires_at if obj.status == ReceivedEvent.IN_PROGRESS else None
+
+    def get_fields(self, request: HttpRequest, obj: ReceivedEvent | None = None) -> _FieldGroups:
+        """The columns of the row; the lease only while the event is in progress."""
+        if obj is not None and obj.status != ReceivedEvent.IN_PROGRESS:
+            return tuple(name for name in _SHOWN if name != "lease_expires_at")
+        return _SHOWN
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Events arrive from IDWise only."""

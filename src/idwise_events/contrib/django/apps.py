@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.apps import AppConfig
+from django.core import checks
+from django.core.signals import setting_changed
 from django.utils.module_loading import autodiscover_modules
 
 if TYPE_CHECKING:  # django-stubs' name for a text or a lazily translated one
@@ -27,7 +29,10 @@ class IdwiseEventsConfig(AppConfig):
     verbose_name: _StrOrPromise = "IDWise events"
 
     def ready(self) -> None:
-        """Register the system checks; import each installed app's ``webhooks`` module."""
-        from . import _checks  # noqa: F401 -- importing it registers the checks
+        """Register the checks, follow changes of the settings, import ``webhooks`` modules."""
+        from ._checks import check_settings
+        from ._settings import forget_project_config
 
+        checks.register(check_settings, "idwise_events")
+        setting_changed.connect(forget_project_config, dispatch_uid="idwise_events_settings")
         autodiscover_modules("webhooks")

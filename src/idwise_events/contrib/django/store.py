@@ -52,27 +52,10 @@ class DjangoStore:
 
     Each key is a [`ReceivedEvent`][idwise_events.contrib.django.models.ReceivedEvent] row, with
     the claim, lease, fencing, fingerprint and purge semantics of
-    [`SqlStore`][idwise_events.stores.sql.SqlStore].
-
-    A claim inserts the key if it is absent (``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL,
-    ``INSERT OR IGNORE`` on SQLite); a row holding this call's new token then means the claim
-    won. A key whose lease expired is taken over by one conditional ``UPDATE`` whose row count
-    decides, so two workers can never both win. `complete` and `release` are single statements
-    fenced by the token; `purge` one ``DELETE``. Each claim runs in its own transaction, so call
-    the store outside ``transaction.atomic`` (the app's view is excluded from
-    ``ATOMIC_REQUESTS``): inside one, the claim is only seen by other workers once that
-    transaction commits.
-
-    Needs a database on which Django's ``bulk_create`` can ignore conflicts (PostgreSQL, SQLite,
-    MySQL, MariaDB; tested on the first two); production with several web workers needs
-    PostgreSQL (see the Django page of the docs). Any text is a key or fingerprint, stored as
-    [`SqlStore`][idwise_events.stores.sql.SqlStore] stores it. Database failures raise
-    [`StoreError`][idwise_events.StoreError] with the driver's exception as the cause; a value
-    the database refuses is a `ValueError`. A connection found dead is closed and the call retried
-    once on a new one (outside a transaction of yours), so the first call after a database
-    restart succeeds. On PostgreSQL a call still waiting for the server after
-    ``network_timeout`` has its connection cut and raises `StoreError`, whatever the network
-    does; connecting is bounded by the ``connect_timeout`` of ``DATABASES`` (the docs show it).
+    [`SqlStore`][idwise_events.stores.sql.SqlStore]. Each call commits on its own: call the store
+    outside ``transaction.atomic`` (the app's view runs outside ``ATOMIC_REQUESTS``). How it
+    claims, which databases it needs, and what it does when the database fails or goes silent
+    are on the Django page of the docs.
 
     Args:
         using: The database alias; by default, the one ``DATABASE_ROUTERS`` give for writing
@@ -133,6 +116,26 @@ class DjangoStore:
             return changed == 1
 
         return self._run(complete)
+
+    def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
+        """Extend the claim ``token`` holds on ``key`` to ``lease`` from now, while a handler runs.
+
+        One ``UPDATE`` fenced by the token: False, and nothing changed, if the event was
+        completed, released or taken over meanwhile.
+
+        Raises:
+            ValueError: If ``lease`` is not more than zero and at most a day, as for `claim`.
+            StoreError: If the database is unavailable.
+        """
+        check_lease(lease)
+        expires = _db_time(self._clock() + lease)
+
+        def renew(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
+            held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
+            changed: int = held.update(lease_expires_at=expires)
+            return changed == 1
+
+        return self._run(renew)
 
     def release(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""

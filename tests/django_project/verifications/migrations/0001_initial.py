@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ),
                 ("journey_id", models.CharField(max_length=100)),
                 ("decision", models.CharField(max_length=50)),
-                ("event_id", models.CharField(blank=True, max_length=100)),
+                ("event_id", models.CharField(max_length=100, unique=True)),
             ],
         ),
     ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections, router
+
+from idwise_events._errors import StoreError
 
 from ..._settings import SETTING, load_config
+from ...models import ReceivedEvent
 from ...store import DjangoStore
 
 __all__ = ["Command"]
@@ -33,6 +37,30 @@ class Command(BaseCommand):
         config = load_config(verifier=False)
         if any(error.id == "idwise_events.E006" for error in config.errors):
             raise CommandError(f"{SETTING}['RETENTION'] is invalid: run manage.py check")
-        store = DjangoStore(using=options["database"], retention=config.retention)
-        removed = store.purge()
+        alias = options["database"] or router.db_for_write(ReceivedEvent)
+        _check_table(alias)
+        store = DjangoStore(using=alias, retention=config.retention)
+        try:
+            removed = store.purge()
+        except StoreError as exc:
+            raise CommandError(f"cannot purge the database {alias!r}: {exc}") from exc
         self.stdout.write(f"Purged {removed} IDWise events older than {config.retention}.")
+
+
+def _check_table(alias: str) -> None:
+    """Refuse a database that is not in DATABASES, or where the app's table was not migrated."""
+    if alias not in list(connections):
+        known = ", ".join(repr(name) for name in connections)
+        raise CommandError(f"no database {alias!r} in DATABASES (there are {known})")
+    table = ReceivedEvent._meta.db_table
+    try:
+        tables = connections[alias].introspection.table_names()
+    except DatabaseError as exc:
+        raise CommandError(
+            f"cannot reach the database {alias!r} ({type(exc.__cause__ or exc).__name__})"
+        ) from exc
+    if table not in tables:
+        raise CommandError(
+            f"the database {alias!r} has no table {table}: migrate it first"
+            f" (manage.py migrate idwise_events --database={alias})"
+        )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import urllib.error
-import urllib.request
 from typing import Any, get_args
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 
 from idwise_events._events import KnownEvent
+from idwise_events.cli._terminal import MESSAGE_LIMIT, printable
 from idwise_events.testing import auth_headers, make_event
+from idwise_events.testing._sender import Answer, NoAnswerError, post, split_url
 
 from ..._settings import SETTING, load_config
 
@@ -21,13 +22,15 @@ _MODELS: dict[str, type[Any]] = {
     model.event_type.value: model for model in get_args(get_args(KnownEvent)[0])
 }
 _DEFAULT_BASE = "http://127.0.0.1:8000"
+_MAX_TIMEOUT = 3600.0
 
 
 class Command(BaseCommand):
     """Send one sample IDWise event, with the credentials of ``IDWISE_EVENTS``, and show the answer.
 
     A check that the endpoint is routed, that the credentials agree, and that the handlers run:
-    the event is a real one (a fresh ``eventId``), processed like any other.
+    the event is a real one (a fresh ``eventId``), processed like any other. Like IDWise, it
+    follows no redirect: a 3xx fails, naming where it pointed.
     """
 
     help = (
@@ -41,7 +44,8 @@ class Command(BaseCommand):
             "--url",
             help=(
                 "Where to send it (default: http://127.0.0.1:8000 and the path of the"
-                " idwise_events:webhook URL, as runserver serves it)."
+                " idwise_events:webhook URL, as runserver serves it). Credentials in it"
+                " (http://USER:PASS@host/) are sent as Basic Authentication, never printed."
             ),
         )
         parser.add_argument(
@@ -52,11 +56,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--journey-id", help="The journeyId to put in the event.")
         parser.add_argument(
-            "--timeout", type=float, default=10.0, help="Seconds to wait for the answer."
+            "--timeout",
+            type=float,
+            default=10.0,
+            help=f"Seconds to wait for the answer (more than 0, at most {_MAX_TIMEOUT:g}).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the event and the headers, post them, print the answer."""
+        timeout = options["timeout"]
+        if not (0 < timeout <= _MAX_TIMEOUT):  # False for NaN too
+            raise CommandError(f"--timeout must be more than 0 and at most {_MAX_TIMEOUT:g}")
         config = load_config()
         if config.verifier is None:
             raise CommandError(
@@ -66,28 +76,40 @@ class Command(BaseCommand):
             headers = auth_headers(config.verifier)
         except (TypeError, ValueError) as exc:
             raise CommandError(f"cannot build the credentials' headers: {exc}") from exc
-        url = options["url"] or _DEFAULT_BASE + _webhook_path()
+        url, in_url = _checked_url(options["url"] or _DEFAULT_BASE + _webhook_path())
+        if in_url is not None:
+            headers = _with_url_credentials(headers, in_url)
         fields = {"journey_id": options["journey_id"]} if options["journey_id"] else {}
         event = make_event(_MODELS[options["event"]], **fields)
         body = event.model_dump_json(by_alias=True).encode()
-        request = urllib.request.Request(  # noqa: S310 -- the URL is the operator's own
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", **headers},
-        )
+        sent = {"Content-Type": "application/json", **headers}
         try:
-            with urllib.request.urlopen(request, timeout=options["timeout"]) as response:  # noqa: S310 -- as above
-                status, answer = response.status, response.read()
-        except urllib.error.HTTPError as refused:
-            status, answer = refused.code, refused.read()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CommandError(f"could not reach {url}: {reason}") from exc
+            answer = post(url, body, sent, timeout=timeout)
+        except NoAnswerError as exc:
+            raise CommandError(f"could not reach {url}: {exc}") from exc
         self.stdout.write(f"sent {event.event} {event.event_id} to {url}")
-        self.stdout.write(f"{status} {answer.decode('utf-8', 'replace')}")
-        if status != 200:
-            raise CommandError(f"the endpoint answered {status}{_hint(status, answer)}")
+        self.stdout.write(f"{answer.status} {_shown_body(answer)}")
+        if answer.status != 200:
+            raise CommandError(f"the endpoint answered {answer.status}{_hint(answer)}")
+
+
+def _checked_url(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without its credentials, and those; `CommandError` unless it is usable."""
+    try:
+        return split_url(url)
+    except ValueError as exc:
+        raise CommandError(f"--url {printable(exc, limit=MESSAGE_LIMIT)}") from exc
+
+
+def _with_url_credentials(headers: dict[str, str], credentials: tuple[str, str]) -> dict[str, str]:
+    """``headers`` plus Basic Authentication with the URL's credentials, if nothing clashes."""
+    if any(name.lower() == "authorization" for name in headers):
+        raise CommandError(
+            f"--url holds credentials and {SETTING} sets the Authorization header too: pick one"
+        )
+    user, password = credentials
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {**headers, "Authorization": f"Basic {token}"}
 
 
 def _webhook_path() -> str:
@@ -99,13 +121,21 @@ def _webhook_path() -> str:
         ) from exc
 
 
-def _hint(status: int, answer: bytes) -> str:
+def _shown_body(answer: Answer) -> str:
+    """The answer's body on one line, escaped and capped: the server chose it."""
+    return printable(answer.body.decode("utf-8", "replace"), limit=MESSAGE_LIMIT)
+
+
+def _hint(answer: Answer) -> str:
+    if answer.redirected:
+        where = printable(answer.location) if answer.location else "nowhere (no Location header)"
+        return f": redirected to {where}: IDWise does not follow redirects (is --url right?)"
     try:
-        outcome = json.loads(answer).get("outcome")
-    except (ValueError, AttributeError):
+        outcome = json.loads(answer.body).get("outcome")
+    except (ValueError, AttributeError, RecursionError):
         outcome = None
     if outcome == "unauthorized":
         return f": the server refused the credentials of {SETTING} (does it run with the same?)"
     if outcome is None:
         return ": that is not an idwise_events endpoint (is --url right?)"
-    return f" ({outcome})"
+    return f" ({printable(outcome)})"

@@ -1,0 +1,377 @@
+"""The worker side of the inbox: process one delivery by its id, retry with backoff, sweep.
+
+Every engine runs the same function: a Celery task, a PostgreSQL queue's job and the embedded
+worker all call `process` (or `process_async`) with the delivery's id. It takes the delivery
+with the dispatcher's lease, runs the handlers while renewing the lease, then completes it, or
+schedules a retry with exponential backoff and full jitter, or, after the last attempt, buries
+it as a dead letter. A job delivered twice finds the delivery taken or done: it is *skipped*.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._errors import PayloadError
+from ._events import Event
+from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
+from ._leases import Hold, hold
+from ._parse import parse_event
+from ._store import Clock, utc_now
+from ._text import printable
+
+if TYPE_CHECKING:
+    from ._dispatch import Dispatcher
+
+__all__ = ["ProcessOutcome", "RetryPolicy", "process", "process_async", "sweep"]
+
+logger = logging.getLogger("idwise_events")
+
+_T = TypeVar("_T")
+
+
+class ProcessOutcome(str, Enum):
+    """What `process` did with a delivery."""
+
+    DONE = "done"
+    """Every handler returned: the delivery is done."""
+    RETRIED = "retried"
+    """A handler raised: the delivery is pending again, due after the policy's delay."""
+    DEAD = "dead"
+    """The last attempt failed, or the body can never be parsed: the delivery is a dead letter."""
+    SKIPPED = "skipped"
+    """Nothing to do now: done, dead, held by another worker, not yet due, or unknown."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how late a failed delivery is tried again: exponential backoff, full jitter.
+
+    After attempt ``n`` fails, the next one is due after a random delay between zero and
+    ``min(max_delay, first_delay * 2 ** (n - 1))`` (full jitter spreads the retries of many
+    deliveries that failed together, such as during an outage of the service a handler calls).
+    After ``max_attempts`` failures the delivery is dead.
+
+    Args:
+        max_attempts: How many times the handlers may run for one delivery (at least 1).
+        first_delay: The ceiling of the first delay; it doubles after each failure.
+        max_delay: The highest ceiling.
+
+    Raises:
+        ValueError: If ``max_attempts`` is below 1, a delay is not positive, or ``max_delay``
+            is shorter than ``first_delay``.
+    """
+
+    max_attempts: int = 8
+    first_delay: timedelta = timedelta(seconds=10)
+    max_delay: timedelta = timedelta(hours=1)
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 8,
+        first_delay: timedelta = timedelta(seconds=10),
+        max_delay: timedelta = timedelta(hours=1),
+    ) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
+            raise TypeError("RetryPolicy: max_attempts must be an int")
+        if max_attempts < 1:
+            raise ValueError(f"RetryPolicy: max_attempts must be at least 1, not {max_attempts}")
+        for name, delay in (("first_delay", first_delay), ("max_delay", max_delay)):
+            if not isinstance(delay, timedelta):
+                raise TypeError(f"RetryPolicy: {name} must be a timedelta")
+            if delay <= timedelta(0):
+                raise ValueError(f"RetryPolicy: {name} must be more than zero, not {delay}")
+        if max_delay < first_delay:
+            raise ValueError(
+                f"RetryPolicy: max_delay ({max_delay}) is shorter than first_delay ({first_delay})"
+            )
+        object.__setattr__(self, "max_attempts", max_attempts)
+        object.__setattr__(self, "first_delay", first_delay)
+        object.__setattr__(self, "max_delay", max_delay)
+
+    def delay(self, attempt: int) -> timedelta:
+        """How long to wait after failed attempt number ``attempt`` (1 for the first)."""
+        ceiling = self.max_delay.total_seconds()
+        first = self.first_delay.total_seconds()
+        doublings = max(0, attempt - 1)
+        # Doubling stops once past the ceiling: 2 ** 1000 would overflow a float.
+        if doublings < 64:
+            ceiling = min(ceiling, first * 2**doublings)
+        return timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311 -- jitter, not a secret
+
+
+DEFAULT_RETRIES = RetryPolicy()
+"""The policy `process` uses unless given one: 8 attempts over about four hours at most."""
+
+
+def process(
+    dispatcher: Dispatcher,
+    delivery_id: int,
+    *,
+    retries: RetryPolicy = DEFAULT_RETRIES,
+    clock: Clock = utc_now,
+) -> ProcessOutcome:
+    """Process the inbox delivery ``delivery_id`` with ``dispatcher``'s handlers, once.
+
+    Takes the delivery with the dispatcher's lease (``SKIPPED`` if it is not to run now), parses
+    its body, and runs the handlers (`Dispatcher.dispatch`) while a thread renews the lease every
+    third of it. Then the delivery is completed (``DONE``); or, if a handler raised, retried
+    later (``RETRIED``) or, at the policy's last attempt, buried as a dead letter (``DEAD``), with
+    the error as ``"ExceptionType: message"``. A body that cannot be parsed is buried at once.
+
+    If the worker is stopped while the handlers run (``KeyboardInterrupt``, ``SystemExit``), the
+    delivery is given back, due now, and the exception propagates.
+
+    Args:
+        dispatcher: The dispatcher whose ``inbox`` holds the delivery and whose handlers run.
+        delivery_id: The id `Inbox.accept` gave (all a job carries).
+        retries: When to try a failed delivery again, and how many times.
+        clock: The current time, timezone-aware (the one the inbox compares with).
+
+    Raises:
+        StoreError: If the inbox is unavailable: let the engine retry the job.
+        TypeError: If the dispatcher has no inbox.
+    """
+    inbox = _inbox_of(dispatcher)
+    started = time.perf_counter()
+    lease = dispatcher.lease
+    taken = inbox.take(delivery_id, lease=lease)
+    if taken is None:
+        return _skipped(delivery_id)
+    job = _Job(taken, retries, clock, started)
+    event = job.parse(dispatcher.max_body_bytes)
+    if event is None:
+        return job.finish(inbox.bury(delivery_id, taken.token, error=job.error or ""))
+    failure: Exception | None = None
+    renewer = _hold(inbox, taken, lease)
+    try:
+        dispatcher.dispatch(event)
+    except Exception as exc:
+        failure = exc
+    except BaseException as stop:
+        renewer.stop()
+        arguments = job.given_back(stop)
+        try:
+            inbox.retry(delivery_id, taken.token, **arguments)
+        except Exception:
+            job.give_back_failed()
+        raise
+    finally:
+        renewer.stop()
+    method, arguments = job.settle(failure)
+    return job.finish(getattr(inbox, method)(delivery_id, taken.token, **arguments))
+
+
+async def process_async(
+    dispatcher: Dispatcher,
+    delivery_id: int,
+    *,
+    retries: RetryPolicy = DEFAULT_RETRIES,
+    clock: Clock = utc_now,
+) -> ProcessOutcome:
+    """`process` from async code: handlers run by `Dispatcher.dispatch_async`.
+
+    A blocking inbox's calls run in a worker thread and the lease is renewed as in `process`; a
+    cancelled task (``asyncio.CancelledError``) gives the delivery back, as a stopped worker does.
+    """
+    inbox = _inbox_of(dispatcher)
+    started = time.perf_counter()
+    lease = dispatcher.lease
+    taken = await _call(inbox, inbox.take, delivery_id, lease=lease)
+    if taken is None:
+        return _skipped(delivery_id)
+    job = _Job(taken, retries, clock, started)
+    event = job.parse(dispatcher.max_body_bytes)
+    if event is None:
+        bury = inbox.bury
+        return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
+    failure: Exception | None = None
+    renewer = _hold(inbox, taken, lease)
+    try:
+        await dispatcher.dispatch_async(event)
+    except Exception as exc:
+        failure = exc
+    except BaseException as stop:
+        renewer.stop()
+        arguments = job.given_back(stop)
+        try:
+            await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
+        except Exception:
+            job.give_back_failed()
+        raise
+    finally:
+        renewer.stop()
+    method, arguments = job.settle(failure)
+    settled = await _call(inbox, getattr(inbox, method), delivery_id, taken.token, **arguments)
+    return job.finish(settled)
+
+
+def sweep(
+    inbox: Inbox,
+    enqueue: Callable[[int], object],
+    *,
+    older_than: timedelta = timedelta(minutes=1),
+    limit: int = 500,
+) -> int:
+    """Enqueue again the deliveries that should be running and may have lost their job.
+
+    Run it periodically from the engine's scheduler (Celery beat, the queue's periodic tasks):
+    ``enqueue(id)`` is called for each of `Inbox.due` (pending for longer than ``older_than``,
+    or held under a lapsed lease). A delivery enqueued twice is processed once. Returns how many
+    were enqueued; an exception of ``enqueue`` propagates (the next sweep tries again).
+    """
+    ids = inbox.due(older_than=older_than, limit=limit)
+    for delivery_id in ids:
+        enqueue(delivery_id)
+    return len(ids)
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _inbox_of(dispatcher: Dispatcher) -> Inbox:
+    inbox = dispatcher.inbox
+    if inbox is None:
+        raise TypeError("this dispatcher has no inbox: create it with Dispatcher(inbox=...)")
+    return inbox
+
+
+async def _call(inbox: Inbox, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Call an inbox method from async code: in a worker thread if the inbox blocks."""
+    if inbox.blocking:
+        import asyncio
+
+        return await asyncio.to_thread(method, *args, **kwargs)
+    return method(*args, **kwargs)
+
+
+def _skipped(delivery_id: int) -> ProcessOutcome:
+    logger.debug(
+        "idwise_events: inbox delivery %d skipped (done, dead, held, not due or unknown)",
+        delivery_id,
+        extra={"delivery_id": delivery_id, "outcome": ProcessOutcome.SKIPPED.value},
+    )
+    return ProcessOutcome.SKIPPED
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"ExceptionType: message"``, escaped of control characters and capped: a ``last_error``."""
+    message = str(exc)
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return printable(text, MAX_ERROR_LENGTH)
+
+
+class _Job:
+    """One taken delivery: what to do with it after its handlers, and its one log record."""
+
+    def __init__(self, taken: Taken, retries: RetryPolicy, clock: Clock, started: float) -> None:
+        self.delivery = taken.delivery
+        self.retries = retries
+        self.clock = clock
+        self.started = started
+        self.outcome = ProcessOutcome.DONE
+        self.error: str | None = None
+        self.retry_at: datetime | None = None
+
+    def parse(self, max_body_bytes: int) -> Event | None:
+        """The event, or ``None`` (and the job marked dead) if the body can never be parsed."""
+        body = self.delivery.body
+        try:
+            return parse_event(body, max_bytes=max(max_body_bytes, len(body)))
+        except PayloadError as invalid:
+            self.outcome = ProcessOutcome.DEAD
+            self.error = describe_error(invalid)
+            return None
+
+    def settle(self, failure: Exception | None) -> tuple[str, dict[str, Any]]:
+        """The inbox method to call after the handlers (by name) and its keyword arguments."""
+        if failure is None:
+            return "complete", {}
+        self.error = describe_error(failure)
+        attempts = self.delivery.attempts
+        if attempts >= self.retries.max_attempts:
+            self.outcome = ProcessOutcome.DEAD
+            return "bury", {"error": self.error}
+        self.outcome = ProcessOutcome.RETRIED
+        self.retry_at = self.clock() + self.retries.delay(attempts)
+        return "retry", {"at": self.retry_at, "error": self.error}
+
+    def given_back(self, stop: BaseException) -> dict[str, Any]:
+        """The arguments of the `Inbox.retry` that gives the delivery back to another worker."""
+        return {"at": self.clock(), "error": f"interrupted ({type(stop).__name__}): given back"}
+
+    def give_back_failed(self) -> None:
+        logger.warning(
+            "idwise_events: inbox delivery %d could not be given back; it runs again once its"
+            " lease lapses",
+            self.delivery.id,
+            extra={"delivery_id": self.delivery.id},
+        )
+
+    def finish(self, held: bool) -> ProcessOutcome:
+        """Log the delivery's one record and return its outcome; ``held`` is the inbox's answer."""
+        delivery = self.delivery
+        duration_ms = (time.perf_counter() - self.started) * 1000
+        event_type = printable(delivery.event_type, MAX_LABEL_LENGTH)
+        event_id = printable(delivery.event_id, MAX_LABEL_LENGTH) if delivery.event_id else None
+        notes = []
+        if delivery.replays:
+            notes.append(f"replayed on purpose, replay {delivery.replays}")
+        if self.retry_at is not None:
+            notes.append(f"next attempt at {self.retry_at.isoformat(timespec='seconds')}")
+        if self.error is not None:
+            notes.append(self.error)
+        if not held:
+            notes.append(
+                "the lease was lost before this was recorded: another worker may have taken the"
+                " delivery, and its handlers may run twice"
+            )
+        level = {
+            ProcessOutcome.DONE: logging.INFO,
+            ProcessOutcome.RETRIED: logging.WARNING,
+            ProcessOutcome.DEAD: logging.ERROR,
+        }[self.outcome]
+        if not held:
+            level = max(level, logging.WARNING)
+        logger.log(
+            level,
+            "idwise_events: inbox delivery %d %s %s: %s after attempt %d in %.1f ms%s",
+            delivery.id,
+            event_type,
+            event_id or "(no eventId)",
+            self.outcome.value,
+            delivery.attempts,
+            duration_ms,
+            "".join(f" ({note})" for note in notes),
+            extra={
+                "delivery_id": delivery.id,
+                "event_type": event_type,
+                "event_id": event_id,
+                "outcome": self.outcome.value,
+                "attempts": delivery.attempts,
+                "duration_ms": duration_ms,
+                "replays": delivery.replays,
+            },
+        )
+        return self.outcome
+
+
+def _hold(inbox: Inbox, taken: Taken, lease: timedelta) -> Hold:
+    """Renew the delivery's lease every third of it while its handlers run, until stopped.
+
+    The thread that renews the dispatcher's claims renews these too (a non-blocking inbox is
+    thread-safe, a blocking one is called from that thread rather than the event loop).
+    """
+    delivery_id = taken.delivery.id
+
+    def renew(key: str, token: str, *, lease: timedelta) -> bool:
+        return inbox.renew(delivery_id, token, lease=lease)
+
+    return hold(f"inbox delivery {delivery_id}", taken.token, renew, lease)

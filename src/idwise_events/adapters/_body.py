@@ -1,0 +1,63 @@
+"""Reading a request body up to the dispatcher's limit, written once for every adapter.
+
+An adapter reads at most ``max_bytes + 1`` bytes, enough for the dispatcher to tell that a body
+is over its limit (413), whatever the body announces (a chunked one announces nothing) and
+whatever the framework's own settings are. A sender without credentials can then make the server
+read no more than that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any
+
+from .._request import parse_content_length
+
+__all__ = ["read_async", "read_stream", "read_wsgi"]
+
+CHUNK = 65_536
+"""Bytes asked for per read: memory grows with what was sent, not with what was announced."""
+
+
+def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int | None) -> bytes:
+    """The body from a blocking stream's ``read(n)``: ``length`` bytes (all, if ``None``).
+
+    With ``max_bytes``, stops after ``max_bytes + 1`` bytes. ``length`` is never read past, so
+    that a server that does not mark the end of the body cannot make the read wait for more.
+    """
+    if max_bytes is not None:
+        length = max_bytes + 1 if length is None else min(length, max_bytes + 1)
+    chunks: list[bytes] = []
+    size = 0
+    while length is None or size < length:
+        chunk = read(CHUNK if length is None else min(CHUNK, length - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_wsgi(environ: Mapping[str, Any], max_bytes: int | None) -> bytes:
+    """The body of a WSGI request: ``Content-Length`` bytes, or a chunked body to its end.
+
+    A body without a length is read only when the server says its stream ends with the body
+    (``wsgi.input_terminated``, as gunicorn and werkzeug set for a chunked one); otherwise the
+    read could wait forever, and the body is read as empty.
+    """
+    length = parse_content_length(environ.get("CONTENT_LENGTH"))
+    if length is None and not environ.get("wsgi.input_terminated"):
+        return b""
+    return read_stream(environ["wsgi.input"].read, length, max_bytes)
+
+
+async def read_async(chunks: AsyncIterable[bytes], max_bytes: int | None) -> bytes:
+    """The body from an async stream of chunks; with ``max_bytes``, stops past that many."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            break
+    return b"".join(parts)

@@ -1,0 +1,214 @@
+"""``idwise-events inbox``: list, show, replay, purge and count the inbox's deliveries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from .._errors import StoreError
+from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
+from .._text import printable
+from ._common import CliError, database_url, stdout
+
+if TYPE_CHECKING:
+    from ..inbox.sql import SqlInbox
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REPLAY_PAGE = 500
+
+
+def _database_options(command: F) -> F:
+    command = click.option(
+        "--table", metavar="NAME", help="The inbox's table, if not the default one."
+    )(command)
+    return click.option(
+        "--db",
+        required=True,
+        metavar="URL|FILE",
+        help="The inbox's database: a SQLAlchemy URL, or the path of a SQLite file.",
+    )(command)
+
+
+@contextmanager
+def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
+    """The inbox at ``db``; `CliError` if its database or table does not exist (never created)."""
+    try:
+        import sqlalchemy as sa
+
+        from ..inbox.sql import DEFAULT_INBOX_TABLE_NAME, SqlInbox
+    except ImportError as exc:
+        raise CliError(
+            f'the inbox needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
+        ) from exc
+    url = database_url(db)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise CliError(f"no SQLite database at {url.removeprefix('sqlite:///')}")
+    name = table or DEFAULT_INBOX_TABLE_NAME
+    try:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        inbox = SqlInbox(url, table_name=name)
+    except ImportError as exc:
+        raise CliError(f"cannot open {db}: its driver is not installed ({exc.name})") from exc
+    except Exception as exc:
+        raise CliError(f"cannot open the database {db!r}: {exc}") from exc
+    try:
+        if not inbox.exists():
+            raise CliError(f"no inbox table {name} in {shown}")
+        yield inbox
+    except StoreError as exc:
+        raise CliError(f"the inbox in {shown} is unavailable: {exc}") from exc
+    finally:
+        inbox.close()
+
+
+@click.group(short_help="List, show, replay and purge the inbox's deliveries.")
+def inbox() -> None:
+    """Look after the deliveries the inbox accepted: see them, replay them, purge old ones."""
+
+
+@inbox.command("list")
+@_database_options
+@click.option(
+    "--state", type=click.Choice([state.value for state in DeliveryState]), help="Only these."
+)
+@click.option("--type", "event_type", metavar="EVENT", help="Only this event type.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def list_(db: str, table: str | None, state: str | None, event_type: str | None, limit: int) -> int:
+    """The latest deliveries, newest first."""
+    with _opened(db, table) as opened:
+        rows = opened.deliveries(
+            state=None if state is None else DeliveryState(state),
+            event_type=event_type,
+            limit=limit,
+        )
+    grid = Table("id", "state", "event", "event id", "received", "attempts", "last error")
+    for delivery in rows:
+        grid.add_row(
+            str(delivery.id),
+            delivery.state.value,
+            Text(printable(delivery.event_type, 40)),
+            Text(printable(delivery.event_id or "-", 40)),
+            _time(delivery.received_at),
+            str(delivery.attempts)
+            + (f" (replayed {delivery.replays})" if delivery.replays else ""),
+            Text(printable(delivery.last_error or "", 60)),
+        )
+    stdout().print(grid)
+    return 0
+
+
+@inbox.command()
+@_database_options
+@click.argument("delivery_id", type=int)
+def show(db: str, table: str | None, delivery_id: int) -> int:
+    """One delivery: its state, attempts, last error and payload."""
+    with _opened(db, table) as opened:
+        delivery = opened.get(delivery_id)
+    if delivery is None:
+        raise CliError(f"no delivery {delivery_id}")
+    console = stdout()
+    grid = Table.grid(padding=(0, 2))
+    for name, value in _fields(delivery):
+        grid.add_row(name, Text(value))
+    console.print(grid)
+    console.print(Text(_payload(delivery.body)))
+    return 0
+
+
+@inbox.command()
+@_database_options
+@click.argument("delivery_id", type=int, required=False)
+@click.option("--dead", is_flag=True, help="Replay every dead letter.")
+def replay(db: str, table: str | None, delivery_id: int | None, dead: bool) -> int:
+    """Run a done or dead delivery's handlers again (DELIVERY_ID, or --dead for all dead ones).
+
+    The worker processes it as soon as it scans the inbox (a queue's sweep enqueues it).
+    """
+    if (delivery_id is None) == (not dead):
+        raise click.UsageError("give a DELIVERY_ID or --dead (not both)")
+    with _opened(db, table) as opened:
+        if delivery_id is not None:
+            if not opened.replay(delivery_id):
+                raise CliError(f"delivery {delivery_id} is not done or dead (or does not exist)")
+            stdout().print(f"Replaying delivery {delivery_id}.")
+            return 0
+        count = 0
+        while page := opened.deliveries(state=DeliveryState.DEAD, limit=_REPLAY_PAGE):
+            replayed = sum(opened.replay(each.id) for each in page)
+            count += replayed
+            if not replayed:
+                break
+    letters = "dead letter" if count == 1 else "dead letters"
+    stdout().print(f"Replaying {count} {letters}.")
+    return 0
+
+
+@inbox.command()
+@_database_options
+@click.option(
+    "--older-than-days",
+    type=click.FloatRange(min=0),
+    required=True,
+    help="Delete done deliveries finished longer ago than this.",
+)
+@click.option("--dead", is_flag=True, help="Delete dead letters that old too.")
+def purge(db: str, table: str | None, older_than_days: float, dead: bool) -> int:
+    """Delete old done deliveries (and dead letters with --dead); their keys are forgotten."""
+    with _opened(db, table) as opened:
+        removed = opened.purge(older_than=timedelta(days=older_than_days), dead=dead)
+    deliveries = "delivery" if removed == 1 else "deliveries"
+    stdout().print(f"Purged {removed} {deliveries} older than {older_than_days:g} days.")
+    return 0
+
+
+@inbox.command()
+@_database_options
+def stats(db: str, table: str | None) -> int:
+    """How many deliveries are in each state."""
+    with _opened(db, table) as opened:
+        counts = opened.stats()
+    grid = Table("state", "deliveries")
+    for state, count in counts.items():
+        grid.add_row(state.value, str(count))
+    stdout().print(grid)
+    return 0
+
+
+def _time(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(sep=" ", timespec="seconds")
+
+
+def _fields(delivery: Delivery) -> list[tuple[str, str]]:
+    return [
+        ("id", str(delivery.id)),
+        ("state", delivery.state.value),
+        ("event", printable(delivery.event_type, MAX_LABEL_LENGTH)),
+        ("event id", printable(delivery.event_id or "-", MAX_LABEL_LENGTH)),
+        ("key", printable(delivery.key, MAX_LABEL_LENGTH)),
+        ("received", _time(delivery.received_at)),
+        ("attempts", str(delivery.attempts)),
+        ("replays", str(delivery.replays)),
+        ("next attempt", _time(delivery.next_attempt_at)),
+        ("lease until", _time(delivery.lease_expires_at)),
+        ("finished", _time(delivery.finished_at)),
+        ("last error", printable(delivery.last_error or "-", 10_000)),
+    ]
+
+
+def _payload(body: bytes) -> str:
+    """The body pretty-printed (JSON escapes control characters), or escaped as text if not JSON."""
+    try:
+        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return printable(body.decode("utf-8", "backslashreplace"), len(body) * 4 + 1)
+    # JSON escapes C0 controls in strings, not the others (DEL, C1, bidi overrides): escape
+    # them too, line by line (the only raw newlines in JSON are its layout's).
+    return "\n".join(printable(line, len(line) * 10 + 1) for line in pretty.split("\n"))

@@ -1,0 +1,106 @@
+"""``idwise-events worker``: the embedded worker in the foreground, for the SQLite inbox."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from datetime import timedelta
+
+import click
+
+from ._common import CliError, stderr
+
+
+class _LineHandler(logging.Handler):
+    """One line per processed delivery (and per warning) on stdout, as the library words it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().removeprefix("idwise_events: ")
+        stream = sys.stdout if hasattr(record, "delivery_id") else sys.stderr
+        stream.write(f"{message}\n")
+        stream.flush()
+
+
+@click.command(short_help="Process the inbox's deliveries in the foreground (one machine).")
+@click.option(
+    "--app",
+    "app_path",
+    required=True,
+    metavar="MODULE:ATTRIBUTE",
+    help="Your dispatcher, as uvicorn takes an app: myproject.webhooks:dispatcher.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds between scans of the inbox for due deliveries.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM or Ctrl-C, seconds the current delivery's handlers may still run before"
+    " they are interrupted and the delivery given back.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Attempts before a failing delivery becomes a dead letter.",
+)
+def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
+    """Run the handlers of the deliveries your dispatcher's inbox accepted, one at a time.
+
+    For the embedded SQLite inbox on one machine; on several machines use Celery or the
+    PostgreSQL queue. It prints one line per processed delivery, and stops on SIGTERM or Ctrl-C,
+    giving back the delivery it holds if its handlers do not finish within --grace.
+    """
+    from .._dispatch import Dispatcher
+    from .._process import RetryPolicy
+    from ..inbox.worker import EmbeddedWorker
+
+    dispatcher = _import_dispatcher(app_path)
+    if not isinstance(dispatcher, Dispatcher):
+        raise CliError(f"--app: {app_path} is a {type(dispatcher).__name__}, not a Dispatcher")
+    if dispatcher.inbox is None:
+        raise CliError(f"--app: {app_path} has no inbox: create it with Dispatcher(inbox=...)")
+    logger = logging.getLogger("idwise_events")
+    logger.handlers[:] = [_LineHandler(logging.INFO)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    embedded = EmbeddedWorker(
+        dispatcher,
+        poll_interval=timedelta(seconds=poll),
+        retries=RetryPolicy(max_attempts=max_attempts),
+    )
+    stderr().print(f"Worker processing {dispatcher.inbox!r} (pid {os.getpid()}); Ctrl-C stops it.")
+    embedded.run_forever(grace=timedelta(seconds=grace))
+    stderr().print("Worker stopped.")
+    return 0
+
+
+def _import_dispatcher(app_path: str) -> object:
+    """``module:attribute`` imported from the current directory, as uvicorn does."""
+    module_name, colon, attribute = app_path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise click.UsageError(
+            "--app takes MODULE:ATTRIBUTE, such as myproject.webhooks:dispatcher"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"--app: cannot import {module_name} ({exc})") from exc
+    target: object = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError as exc:
+            raise CliError(f"--app: {module_name} has no attribute {attribute}") from exc
+    return target

@@ -1,0 +1,117 @@
+"""procrastinate (a PostgreSQL queue): the job processing an inbox delivery, the sweep, the enqueue.
+
+```python
+tasks = install(procrastinate_app, dispatcher)  # in the module the web side and workers import
+```
+"""
+
+from __future__ import annotations
+
+try:
+    import procrastinate
+    import procrastinate.tasks
+except ImportError as _missing:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "idwise_events.inbox.procrastinate needs procrastinate:"
+        ' pip install "idwise-events[procrastinate]"'
+    ) from _missing
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .._dispatch import Dispatcher
+from .._errors import StoreError
+from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sweep
+
+__all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
+
+# After a StoreError the job is retried by procrastinate, 2, 4, 8, 16 s apart; then the
+# delivery (still pending in the inbox) waits for the sweep.
+_STORE_RETRY = procrastinate.RetryStrategy(
+    max_attempts=4, exponential_wait=2, retry_exceptions={StoreError}
+)
+
+
+@dataclass(frozen=True)
+class ProcrastinateTasks:
+    """The tasks `install` registered."""
+
+    process: procrastinate.tasks.Task[Any, Any, Any]
+    """Processes one delivery: ``tasks.process.defer(delivery_id=...)``."""
+    sweep: procrastinate.tasks.Task[Any, Any, Any]
+    """Defers ``process`` again for each delivery whose job may be lost (a periodic task)."""
+
+
+def install(
+    app: procrastinate.App,
+    dispatcher: Dispatcher,
+    *,
+    retries: RetryPolicy = DEFAULT_RETRIES,
+    sweep_every: timedelta = timedelta(minutes=1),
+    queue: str = "idwise_events",
+) -> ProcrastinateTasks:
+    """Process ``dispatcher``'s inbox deliveries on ``app``'s workers.
+
+    Registers the task ``idwise_events.process`` (its one argument, ``delivery_id``, is the
+    delivery's id) and the periodic task ``idwise_events.sweep``, deferred by the workers every
+    ``sweep_every``, which defers again the deliveries waiting for longer than that; and makes
+    ``dispatcher`` defer each delivery it accepts, with procrastinate's synchronous API: open
+    the app on the web side with ``app.open()`` (in async frameworks too: the hook runs in a
+    worker thread). Call it where both the web side and the workers import it.
+
+    Taking the delivery is atomic, so a job run twice runs the handlers once; a worker killed
+    mid-handler leaves the delivery held until its lease lapses, and the sweep then defers it
+    again. A failed delivery is deferred again for its next attempt; an unavailable inbox makes
+    procrastinate retry the job.
+
+    Args:
+        app: The procrastinate application.
+        dispatcher: The dispatcher, created with ``inbox=``, whose handlers run.
+        retries: When a delivery whose handler raised is tried again, and how many times.
+        sweep_every: How often the sweep runs: whole seconds dividing a minute, or whole
+            minutes dividing an hour (it becomes a cron schedule).
+        queue: The procrastinate queue of both tasks.
+
+    Raises:
+        ValueError: If ``sweep_every`` cannot be a cron schedule.
+    """
+    inbox = dispatcher.inbox
+    if inbox is None:
+        raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    cron = sweep_cron(sweep_every)
+
+    @app.task(name="idwise_events.process", queue=queue, retry=_STORE_RETRY)
+    def process_task(delivery_id: int) -> str:
+        outcome = process(dispatcher, delivery_id, retries=retries)
+        if outcome is ProcessOutcome.RETRIED:
+            delivery = inbox.get(delivery_id)
+            at = delivery.next_attempt_at if delivery is not None else None
+            process_task.configure(schedule_at=at).defer(delivery_id=delivery_id)
+        return outcome.value
+
+    @app.periodic(cron=cron, periodic_id="idwise_events.sweep")
+    @app.task(name="idwise_events.sweep", queue=queue)
+    def sweep_task(timestamp: int) -> int:
+        return sweep(inbox, enqueue, older_than=sweep_every)
+
+    def enqueue(delivery_id: int) -> None:
+        process_task.defer(delivery_id=delivery_id)
+
+    dispatcher.on_accepted(enqueue)
+    return ProcrastinateTasks(process=process_task, sweep=sweep_task)
+
+
+def sweep_cron(every: timedelta) -> str:
+    """The cron schedule (with a seconds field when under a minute) of a sweep run ``every``."""
+    seconds = every.total_seconds()
+    if seconds == int(seconds) and seconds >= 1:
+        whole = int(seconds)
+        if whole < 60 and 60 % whole == 0:
+            return f"* * * * * */{whole}"
+        if whole % 60 == 0 and 3600 % whole == 0:
+            return f"*/{whole // 60} * * * *"
+    raise ValueError(
+        f"sweep_every must be whole seconds dividing a minute or whole minutes dividing an"
+        f" hour, not {every}"
+    )

@@ -1,0 +1,508 @@
+"""`SqlInbox`: the durable inbox on SQLAlchemy 2 Core, for SQLite or PostgreSQL.
+
+```python
+from idwise_events.inbox.sql import SqlInbox
+
+inbox = SqlInbox("sqlite:///idwise-events.db")                        # embedded, one machine
+inbox = SqlInbox("postgresql+psycopg://app@db.internal/app")          # shared by many machines
+inbox = SqlInbox(store.engine)                                        # a SqlStore's connections
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.dialects import postgresql, sqlite
+except ImportError as _missing:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'idwise_events.inbox.sql needs SQLAlchemy: pip install "idwise-events[sql]"'
+        ' (add "postgres" for the PostgreSQL driver)'
+    ) from _missing
+
+from .._errors import StoreError
+from .._inbox import (
+    MAX_ERROR_LENGTH,
+    MAX_LABEL_LENGTH,
+    Accepted,
+    Delivery,
+    DeliveryState,
+    Taken,
+    log_replay,
+)
+from .._store import Clock, check_lease, utc_now
+from .._text import printable
+
+# The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
+from ..stores._engine import create_engine, driver_error
+from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
+from ..stores._table import UtcDateTime
+from ..stores._watchdog import Watchdog
+
+__all__ = ["DEFAULT_INBOX_TABLE_NAME", "SqlInbox", "inbox_table"]
+
+DEFAULT_INBOX_TABLE_NAME = "idwise_events_inbox"
+"""The table `SqlInbox` uses unless told otherwise."""
+
+_T = TypeVar("_T")
+_PENDING, _PROCESSING, _DONE, _DEAD = (state.value for state in DeliveryState)
+
+
+def inbox_table(
+    name: str = DEFAULT_INBOX_TABLE_NAME,
+    *,
+    schema: str | None = None,
+    metadata: sa.MetaData | None = None,
+) -> sa.Table:
+    """The table definition `SqlInbox` uses: add it to your own ``MetaData`` to migrate it."""
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("key", sa.String(MAX_KEY_LENGTH), nullable=False),
+        sa.Column("event_type", sa.String(MAX_LABEL_LENGTH), nullable=False),
+        sa.Column("event_id", sa.String(MAX_LABEL_LENGTH), nullable=True),
+        sa.Column("fingerprint", sa.String(FINGERPRINT_LENGTH), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.Column("state", sa.String(10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime(), nullable=True),
+        sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
+        sa.Column("token", sa.String(32), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("finished_at", UtcDateTime(), nullable=True),
+        sa.Column("replays", sa.Integer(), nullable=False),
+        sa.UniqueConstraint("key", name=f"{name}_key"),
+        # The sweep's and the embedded worker's scan, and the purge's.
+        sa.Index(f"{name}_due", "state", "next_attempt_at"),
+        sa.Index(f"{name}_finished", "state", "finished_at"),
+        schema=schema,
+    )
+
+
+class SqlInbox:
+    """An [`Inbox`][idwise_events.Inbox] in a SQL table, through SQLAlchemy 2 Core.
+
+    - **SQLite** (``sqlite:///idwise-events.db``): the embedded default, for one machine, with
+      the [embedded worker](../inbox.md#the-embedded-worker).
+    - **PostgreSQL** (``postgresql+psycopg://…``): for several machines, with Celery or the
+      PostgreSQL queue doing the processing.
+
+    Every method is one atomic statement: taking a delivery is a single conditional ``UPDATE …
+    RETURNING``, so two workers never both hold it. The table is created on first use (or call
+    `create_table`). Times are compared with the app's clock, as `SqlStore` does (machines need
+    synchronised clocks). Every database failure raises [`StoreError`][idwise_events.StoreError]
+    with the driver's exception as its cause, within ``network_timeout`` on PostgreSQL; a
+    connection found dead is replaced and the call tried once more.
+
+    Args:
+        url_or_engine: A database URL, or an existing SQLAlchemy ``Engine`` (such as a
+            `SqlStore`'s ``engine``, to share its connection pool).
+        table_name: The table to use.
+        schema: The schema of the table, where the database has schemas.
+        pool_size: For an engine this inbox creates: how many connections the pool keeps open.
+        busy_timeout: SQLite only (for an engine this inbox creates): how long to wait for a lock.
+        network_timeout: PostgreSQL: the longest a call waits for the server's answer (see
+            [`SqlStore`][idwise_events.stores.sql.SqlStore]).
+        clock: Returns the current time, timezone-aware; inject one in tests.
+
+    Raises:
+        ValueError: If ``network_timeout`` or ``pool_size`` is not positive, or the URL is an
+            in-memory SQLite database.
+    """
+
+    blocking = True
+    """True: calls wait on the database, so async code runs them in a worker thread."""
+
+    def __init__(
+        self,
+        url_or_engine: str | sa.Engine,
+        *,
+        table_name: str = DEFAULT_INBOX_TABLE_NAME,
+        schema: str | None = None,
+        pool_size: int = 10,
+        busy_timeout: timedelta = timedelta(seconds=5),
+        network_timeout: timedelta = timedelta(seconds=10),
+        clock: Clock = utc_now,
+    ) -> None:
+        if network_timeout <= timedelta(0):
+            raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        self._owns_engine = not isinstance(url_or_engine, sa.Engine)
+        self.engine: sa.Engine = (
+            url_or_engine
+            if isinstance(url_or_engine, sa.Engine)
+            else create_engine(
+                url_or_engine,
+                pool_size=pool_size,
+                busy_timeout=busy_timeout,
+                network_timeout=network_timeout,
+            )
+        )
+        self.table: sa.Table = inbox_table(table_name, schema=schema)
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._network_timeout = network_timeout
+        self._dialect = self.engine.dialect.name
+        self._sqlite = self._dialect == "sqlite"
+        self._data_error: type[Exception] = self.engine.dialect.loaded_dbapi.DataError
+        self._watchdog = None if self._sqlite else Watchdog(network_timeout.total_seconds())
+        self._table_ready = False
+        self._table_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # The URL's repr hides the password.
+        return f"SqlInbox({self.engine.url!r}, table_name={self.table.name!r})"
+
+    def close(self) -> None:
+        """Close the connections, if this inbox created its engine from a URL."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def create_table(self) -> None:
+        """Create the table and its indexes if they do not exist (done automatically on first use).
+
+        Safe to call from several processes at once. On SQLite it also switches the database
+        file to WAL mode, so that the HTTP side and the worker do not block each other's reads.
+        """
+        deadline = time.monotonic() + self._busy_timeout.total_seconds()
+        while True:
+            try:
+                with self.engine.connect() as conn, self._watched(conn):
+                    if self._sqlite:
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    try:
+                        self.table.create(conn, checkfirst=True)
+                        conn.commit()
+                    except sa_exc.DatabaseError:
+                        # Another process created it between our check and our CREATE.
+                        conn.rollback()
+                        if not sa.inspect(conn).has_table(self.table.name, self.table.schema):
+                            raise
+                break
+            except sa_exc.OperationalError as exc:
+                if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(self._describe(exc)) from driver_error(exc)
+            except sa_exc.SQLAlchemyError as exc:
+                raise StoreError(self._describe(exc)) from driver_error(exc)
+        self._table_ready = True
+
+    def exists(self) -> bool:
+        """Whether the table exists, without creating it (the CLI refuses a missing one)."""
+        try:
+            with self.engine.connect() as conn, self._watched(conn):
+                return sa.inspect(conn).has_table(self.table.name, self.table.schema)
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(self._describe(exc)) from driver_error(exc)
+
+    # -- the Inbox protocol ---------------------------------------------------------------------
+
+    def accept(
+        self, *, key: str, event_type: str, event_id: str | None, fingerprint: str, body: bytes
+    ) -> Accepted:
+        """See [`Inbox.accept`][idwise_events.Inbox.accept]."""
+        t = self.table
+        stored = stored_key(key)
+        stored_print = stored_fingerprint(fingerprint)
+        now = self._clock()
+        row = {
+            "key": stored,
+            "event_type": _label(event_type),
+            "event_id": None if event_id is None else _label(event_id),
+            "fingerprint": stored_print,
+            "body": bytes(body),
+            "received_at": now,
+            "state": _PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "replays": 0,
+        }
+        lookup = sa.select(t.c.id, t.c.fingerprint).where(t.c.key == stored)
+
+        def accept(conn: sa.Connection) -> Accepted | None:
+            statement = self._insert_if_absent(row)
+            if statement is not None:
+                inserted = conn.execute(statement).all()
+                if inserted:
+                    return Accepted(inserted[0][0], duplicate=False)
+            else:
+                try:
+                    with conn.begin_nested():
+                        result = conn.execute(sa.insert(t).values(row))
+                    new_id = cast(sa.Row[Any], result.inserted_primary_key)[0]
+                    return Accepted(new_id, duplicate=False)
+                except sa_exc.IntegrityError:
+                    pass
+            existing = conn.execute(lookup).all()
+            if not existing:
+                return None  # purged between the two statements: insert again
+            return Accepted(
+                existing[0][0], duplicate=True, fingerprint_mismatch=existing[0][1] != stored_print
+            )
+
+        for _ in range(3):
+            accepted = self._run(accept)
+            if accepted is not None:
+                return accepted
+        raise StoreError(f"{self._dialect} inbox: the key was purged and re-added while accepting")
+
+    def take(self, delivery_id: int, *, lease: timedelta) -> Taken | None:
+        """See [`Inbox.take`][idwise_events.Inbox.take]."""
+        check_lease(lease)
+        t = self.table
+        now = self._clock()
+        token = uuid.uuid4().hex
+        due = ((t.c.state == _PENDING) & (t.c.next_attempt_at <= now)) | (
+            (t.c.state == _PROCESSING) & (t.c.lease_expires_at <= now)
+        )
+        update = (
+            sa.update(t)
+            .where(t.c.id == delivery_id, due)
+            .values(
+                state=_PROCESSING,
+                token=token,
+                attempts=t.c.attempts + 1,
+                lease_expires_at=now + lease,
+            )
+        )
+
+        def take(conn: sa.Connection) -> Taken | None:
+            if self.engine.dialect.update_returning:
+                rows = conn.execute(update.returning(*t.c)).all()
+            else:  # the token is new: the row it marks is the one this update took
+                if conn.execute(update).rowcount != 1:
+                    return None
+                rows = conn.execute(
+                    sa.select(t).where(t.c.id == delivery_id, t.c.token == token)
+                ).all()
+            return Taken(_delivery(rows[0]), token) if rows else None
+
+        return self._run(take)
+
+    def renew(self, delivery_id: int, token: str, *, lease: timedelta) -> bool:
+        """See [`Inbox.renew`][idwise_events.Inbox.renew]."""
+        check_lease(lease)
+        return self._update_held(delivery_id, token, lease_expires_at=self._clock() + lease)
+
+    def complete(self, delivery_id: int, token: str) -> bool:
+        """See [`Inbox.complete`][idwise_events.Inbox.complete]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_DONE,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            finished_at=self._clock(),
+        )
+
+    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
+        """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_PENDING,
+            next_attempt_at=at,
+            lease_expires_at=None,
+            last_error=printable(error, MAX_ERROR_LENGTH),
+        )
+
+    def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
+        """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_DEAD,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            finished_at=self._clock(),
+            last_error=printable(error, MAX_ERROR_LENGTH),
+        )
+
+    def due(self, *, older_than: timedelta, limit: int) -> list[int]:
+        """See [`Inbox.due`][idwise_events.Inbox.due]."""
+        t = self.table
+        now = self._clock()
+        query = (
+            sa.select(t.c.id)
+            .where(
+                ((t.c.state == _PENDING) & (t.c.next_attempt_at <= now - older_than))
+                | ((t.c.state == _PROCESSING) & (t.c.lease_expires_at <= now))
+            )
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return self._run(lambda conn: [row[0] for row in conn.execute(query)])
+
+    def replay(self, delivery_id: int) -> bool:
+        """See [`Inbox.replay`][idwise_events.Inbox.replay]."""
+        t = self.table
+        update = (
+            sa.update(t)
+            .where(t.c.id == delivery_id, t.c.state.in_([_DONE, _DEAD]))
+            .values(
+                state=_PENDING,
+                attempts=0,
+                next_attempt_at=self._clock(),
+                finished_at=None,
+                replays=t.c.replays + 1,
+            )
+        )
+        replayed = self._run(lambda conn: conn.execute(update).rowcount == 1)
+        if replayed:
+            log_replay(delivery_id)
+        return replayed
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """See [`Inbox.get`][idwise_events.Inbox.get]."""
+        query = sa.select(self.table).where(self.table.c.id == delivery_id)
+        rows = self._run(lambda conn: conn.execute(query).all())
+        return _delivery(rows[0]) if rows else None
+
+    def deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
+        t = self.table
+        query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(t.c.state == DeliveryState(state).value)
+        if event_type is not None:
+            query = query.where(t.c.event_type == _label(event_type))
+        if since is not None:
+            query = query.where(t.c.received_at >= since)
+        return [_delivery(row) for row in self._run(lambda conn: conn.execute(query).all())]
+
+    def stats(self) -> dict[DeliveryState, int]:
+        """See [`Inbox.stats`][idwise_events.Inbox.stats]."""
+        t = self.table
+        query = sa.select(t.c.state, sa.func.count()).group_by(t.c.state)
+        counts = dict.fromkeys(DeliveryState, 0)
+        for state, count in self._run(lambda conn: conn.execute(query).all()):
+            counts[DeliveryState(state)] = count
+        return counts
+
+    def purge(self, *, older_than: timedelta, dead: bool = False) -> int:
+        """See [`Inbox.purge`][idwise_events.Inbox.purge]."""
+        t = self.table
+        states = [_DONE, _DEAD] if dead else [_DONE]
+        delete = sa.delete(t).where(
+            t.c.state.in_(states), t.c.finished_at < self._clock() - older_than
+        )
+        return self._run(lambda conn: conn.execute(delete).rowcount)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _insert_if_absent(self, row: dict[str, Any]) -> sa.Executable | None:
+        """``INSERT … ON CONFLICT DO NOTHING RETURNING id``, where the dialect has it."""
+        t = self.table
+        if self._dialect == "postgresql":
+            pg = postgresql.insert(t).values(row)
+            return pg.on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.id)
+        if self._dialect == "sqlite":
+            lite = sqlite.insert(t).values(row)
+            return lite.on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.id)
+        return None
+
+    def _update_held(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """One fenced update: only while ``token`` holds the delivery (processing)."""
+        t = self.table
+        update = (
+            sa.update(t)
+            .where(t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING)
+            .values(**values)
+        )
+        return self._run(lambda conn: conn.execute(update).rowcount == 1)
+
+    def _run(self, operation: Callable[[sa.Connection], _T]) -> _T:
+        """Run one operation in a transaction; every database failure becomes StoreError.
+
+        A connection found dead (the database restarted) is replaced and the operation tried once
+        more, as `SqlStore` does; one the watchdog cut for overrunning ``network_timeout`` is not.
+        """
+        if not self._table_ready:
+            with self._table_lock:
+                if not self._table_ready:
+                    self.create_table()
+        for attempt in (1, 2):
+            overran: list[bool] = []
+            try:
+                with self.engine.begin() as conn, self._watched(conn, overran):
+                    return operation(conn)
+            except sa_exc.DBAPIError as exc:
+                error = driver_error(exc)
+                if isinstance(error, self._data_error):
+                    raise ValueError(
+                        f"the {self._dialect} inbox refused a value of this call"
+                        f" ({type(error).__name__})"
+                    ) from error
+                if overran:
+                    raise StoreError(
+                        f"{self._dialect} inbox did not answer within"
+                        f" {self._network_timeout.total_seconds():g} s"
+                    ) from error
+                if not (exc.connection_invalidated and attempt == 1):
+                    raise StoreError(self._describe(exc)) from error
+            except sa_exc.SQLAlchemyError as exc:
+                raise StoreError(self._describe(exc)) from driver_error(exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _watched(self, conn: sa.Connection, overran: list[bool] | None = None) -> Iterator[None]:
+        """Let the watchdog cut the connection if the block overruns ``network_timeout``."""
+        if self._watchdog is None:
+            yield
+            return
+        ticket = self._watchdog.watch(conn.connection.dbapi_connection)
+        try:
+            yield
+        finally:
+            if not self._watchdog.done(ticket) and overran is not None:
+                overran.append(True)
+
+    def _describe(self, exc: Exception) -> str:
+        """Name the failure without the driver's message, which may quote connection details."""
+        cause = getattr(exc, "orig", None) or exc
+        return f"{self._dialect} inbox unavailable ({type(cause).__name__})"
+
+
+def _label(text: str) -> str:
+    """An event type or id as stored: any database can hold it, and it fits its column."""
+    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _delivery(row: sa.Row[Any]) -> Delivery:
+    values = row._mapping
+    return Delivery(
+        id=values["id"],
+        key=values["key"],
+        event_type=values["event_type"],
+        event_id=values["event_id"],
+        fingerprint=values["fingerprint"],
+        body=bytes(values["body"]),
+        received_at=values["received_at"],
+        state=DeliveryState(values["state"]),
+        attempts=values["attempts"],
+        next_attempt_at=values["next_attempt_at"],
+        lease_expires_at=values["lease_expires_at"],
+        last_error=values["last_error"],
+        finished_at=values["finished_at"],
+        replays=values["replays"],
+    )

@@ -1,0 +1,204 @@
+"""`EmbeddedWorker`: processes the inbox in a thread of the app (the SQLite default, one machine).
+
+```python
+from idwise_events.inbox.worker import EmbeddedWorker
+
+with EmbeddedWorker(dispatcher):      # or worker.start() ... worker.stop()
+    serve(app)
+```
+
+It polls the inbox for due deliveries (new ones, retries whose time came, lapsed leases), and is
+woken at once by the dispatcher's ``on_accepted`` hook when a delivery comes in on this process.
+Several workers on one inbox are safe (a delivery is taken by one), but on several machines use
+Celery or the PostgreSQL queue: they schedule, distribute and monitor the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import timedelta
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from .._inbox import Inbox
+from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process
+
+if TYPE_CHECKING:
+    from .._dispatch import Dispatcher
+
+__all__ = ["EmbeddedWorker"]
+
+logger = logging.getLogger("idwise_events")
+
+_BATCH = 100  # deliveries listed per scan of the inbox
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by `EmbeddedWorker.run_forever`'s signal handlers.
+
+    A BaseException, like KeyboardInterrupt: `process` gives back the delivery it holds.
+    """
+
+
+class EmbeddedWorker:
+    """Runs the handlers of the deliveries in ``dispatcher``'s inbox, in this process.
+
+    `start` runs it in a daemon thread beside your app; `run_forever` runs it in the foreground
+    (what ``idwise-events worker`` does). Each scan processes every due delivery, one at a time,
+    with [`process`][idwise_events._process.process]; deliveries are due when new, when their
+    retry's time came, or when a worker that held them died (their lease lapsed).
+
+    Args:
+        dispatcher: The dispatcher with the ``inbox`` and the handlers.
+        poll_interval: How long to wait between scans when nothing wakes the worker (a delivery
+            accepted by this process's dispatcher wakes it at once).
+        retries: When to try a failed delivery again, and how many times.
+
+    Raises:
+        TypeError: If the dispatcher has no inbox.
+        ValueError: If ``poll_interval`` is not positive.
+    """
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        poll_interval: timedelta = timedelta(seconds=1),
+        retries: RetryPolicy = DEFAULT_RETRIES,
+    ) -> None:
+        if dispatcher.inbox is None:
+            raise TypeError("EmbeddedWorker: the dispatcher has no inbox (Dispatcher(inbox=...))")
+        if poll_interval <= timedelta(0):
+            raise ValueError(f"EmbeddedWorker: poll_interval must be positive, not {poll_interval}")
+        self.dispatcher = dispatcher
+        self.inbox: Inbox = dispatcher.inbox
+        self.poll_interval = poll_interval
+        self.retries = retries
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        dispatcher.on_accepted(self._accepted)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedWorker({self.inbox!r}, poll_interval={self.poll_interval})"
+
+    def start(self) -> None:
+        """Start processing in a daemon thread (once; `stop` ends it).
+
+        Raises:
+            RuntimeError: If it is running already.
+        """
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("EmbeddedWorker: already running")
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="idwise-events-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, timeout: float | None = 30) -> bool:
+        """Stop taking deliveries; wait up to ``timeout`` seconds for the current one to finish.
+
+        Returns whether the thread ended. If a handler still runs after ``timeout``, its delivery
+        stays held until the thread ends or, if the process exits first, until its lease lapses:
+        then another worker takes it (and its handlers run again).
+        """
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning(
+                "idwise_events: the embedded worker is still running a delivery's handlers after"
+                " %gs; that delivery runs again after its lease if the process exits",
+                timeout,
+            )
+            return False
+        self._thread = None
+        return True
+
+    def __enter__(self) -> EmbeddedWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def run_once(self) -> int:
+        """Process every delivery due now, one after the other; returns how many were taken.
+
+        Stops early when the worker is told to stop.
+        """
+        count = 0
+        for delivery_id in self.inbox.due(older_than=timedelta(0), limit=_BATCH):
+            if self._stopping.is_set():
+                break
+            self._busy = True
+            try:
+                outcome = process(self.dispatcher, delivery_id, retries=self.retries)
+            finally:
+                self._busy = False
+            count += outcome is not ProcessOutcome.SKIPPED
+        return count
+
+    def run_forever(self, *, grace: timedelta = timedelta(seconds=30)) -> None:
+        """Process deliveries in this (main) thread until SIGTERM or SIGINT.
+
+        On the first signal the worker takes no new delivery and lets the handlers of the current
+        one finish for up to ``grace``; then (or at a second signal) they are interrupted and the
+        delivery is given back, due at once, for the next worker.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("run_forever() handles signals: call it from the main thread")
+        grace_seconds = max(grace.total_seconds(), 0.0)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if self._stopping.is_set() or not self._busy or grace_seconds == 0:
+                raise _Stop
+            self._stopping.set()
+            logger.info(
+                "idwise_events: stopping once the current delivery is processed (up to %gs)",
+                grace_seconds,
+            )
+            if hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, grace_seconds)
+
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
+            if self._busy:
+                raise _Stop
+
+        handlers = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, on_signal),
+            signal.SIGINT: signal.signal(signal.SIGINT, on_signal),
+        }
+        if hasattr(signal, "SIGALRM"):
+            handlers[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+        self._stopping.clear()
+        try:
+            self._loop()
+        except _Stop:
+            pass
+        finally:
+            if hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, previous in handlers.items():
+                signal.signal(signum, previous)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _accepted(self, delivery_id: int) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                if self.run_once():
+                    continue  # more may have become due meanwhile: scan again at once
+            except Exception:
+                # The inbox is unavailable (StoreError) or a bug: the worker keeps going.
+                logger.exception("idwise_events: the embedded worker's scan failed; retrying")
+            self._wake.wait(self.poll_interval.total_seconds())

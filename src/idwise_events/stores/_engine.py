@@ -1,0 +1,102 @@
+"""The engine `SqlStore` creates from a URL, its statements as driver SQL, its error messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from ._table import Statements
+
+__all__: list[str] = []
+
+_CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+
+
+def create_engine(
+    url: str, *, pool_size: int, busy_timeout: timedelta, network_timeout: timedelta
+) -> sa.Engine:
+    """An engine for ``url`` with every wait bounded, in autocommit (see `SqlStore`'s options)."""
+    parsed = sa.make_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
+            raise ValueError(
+                "an in-memory SQLite database is private to one connection, so it cannot hold"
+                " claims for several workers: use MemoryStore, or a file (sqlite:///events.db)"
+            )
+        connect_args["timeout"] = busy_timeout.total_seconds()
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in _LIBPQ_DRIVERS:
+        # libpq's own limits, all on the client side (so poolers such as PgBouncer take them):
+        # fail fast (StoreError, then 503) when the server is unreachable, and let the kernel
+        # drop a connection whose peer vanished, idle or not (keepalives also keep NAT entries
+        # alive). The watchdog covers what they cannot see. A value in the URL wins.
+        seconds = network_timeout.total_seconds()
+        limits = {
+            # Whole seconds; libpq takes 2 for anything less.
+            "connect_timeout": max(2, min(_CONNECT_TIMEOUT, math.ceil(seconds))),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": round(seconds * 1000),
+        }
+        connect_args.update(
+            (name, value) for name, value in limits.items() if name not in parsed.query
+        )
+    # Every operation is one statement, committed on its own: in autocommit there is neither a
+    # transaction to commit after it nor one to roll back when the connection goes back to the pool.
+    if parsed.get_backend_name() == "sqlite":
+        # The store keeps one connection per thread to a file of its own: no pool to size.
+        pooling: dict[str, Any] = {"poolclass": sa.pool.NullPool}
+    else:
+        pooling = {
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            # Waiting for a free connection is bounded too: a 503 rather than a hang.
+            "pool_timeout": network_timeout.total_seconds(),
+            # The connection used last comes first: warm, and the others may idle out.
+            "pool_use_lifo": True,
+        }
+    return sa.create_engine(
+        parsed,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        connect_args=connect_args,
+        **pooling,
+    )
+
+
+def driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:
+    """Each statement's SQL for ``dialect``, with named parameters (``:name``, ``%(name)s``).
+
+    Named, so that the parameters are one dict whatever the driver's own style: a positional
+    dialect (SQLite's ``?``) compiles as its named variant, which its driver takes too.
+    """
+    named: sa.Dialect = dialect
+    if dialect.positional:
+        named = cast(Callable[..., sa.Dialect], type(dialect))(paramstyle="named")
+    return {
+        field.name: str(statement.compile(dialect=named))
+        for field in dataclasses.fields(statements)
+        if (statement := getattr(statements, field.name)) is not None
+    }
+
+
+def driver_error(exc: Exception) -> BaseException:
+    """The driver's own exception inside SQLAlchemy's wrapper, so every StoreError has one kind."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        return exc.orig
+    return exc
+
+
+def describe(dialect: str, exc: Exception) -> str:
+    """Name the failure without the driver's message, which may quote connection details."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{dialect} idempotency store unavailable ({type(cause).__name__})"

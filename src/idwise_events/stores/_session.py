@@ -1,0 +1,176 @@
+"""Where each `SqlStore` call gets its connection, and runs its statements on it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+
+from ._table import Statements, to_stored
+
+__all__: list[str] = []
+
+_T = TypeVar("_T")
+
+
+class Connections:
+    """The DB-API connections of one store: from the engine's pool, or one per thread.
+
+    An SQLite file the store opened itself (``per_thread``) gets one connection per thread, kept
+    open as SQLite apps do, and closed when the thread ends or the store closes: that saves a
+    pool checkout and checkin per call, most of the store's own cost.
+    """
+
+    def __init__(self, engine: sa.Engine, *, per_thread: bool) -> None:
+        self.engine = engine
+        self.per_thread = per_thread
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._thread = threading.local()
+        self._held: set[sa.PoolProxiedConnection] = set()
+        self._lock = threading.Lock()
+
+    def take(self) -> sa.PoolProxiedConnection:
+        """A connection for one call: this thread's own, or one checked out of the pool."""
+        if not self.per_thread:
+            return self.engine.raw_connection()
+        pooled: sa.PoolProxiedConnection | None = getattr(self._thread, "pooled", None)
+        if pooled is None:
+            pooled = self.engine.raw_connection()
+            self._thread.pooled = pooled
+            with self._lock:
+                self._held.add(pooled)
+            weakref.finalize(threading.current_thread(), self._let_go, pooled)
+        return pooled
+
+    def give_back(self, pooled: sa.PoolProxiedConnection) -> None:
+        """Return a connection after its call (a thread's own stays open for its next call)."""
+        if not self.per_thread:
+            pooled.close()
+
+    def discard(self, pooled: sa.PoolProxiedConnection, error: BaseException | None) -> None:
+        """Never use ``pooled`` again: it died, or was cut."""
+        if self.per_thread:
+            self._let_go(pooled, dead=True)
+        else:
+            pooled.invalidate(cast("Exception | None", error))
+
+    def drop_pool(self, pool: sa.Pool) -> None:
+        """Drop every pooled connection of ``pool``: when one died, the others died with it.
+
+        Retrying on the next pooled connection would only find another dead one (a restart
+        kills them all), so the engine gets a new, empty pool, once, however many calls notice.
+        """
+        with self._lock:
+            if self.engine.pool is pool:
+                self.engine.dispose()
+
+    def close(self) -> None:
+        """Close the threads' own connections (the engine's pool is its owner's to dispose)."""
+        with self._lock:
+            held, self._held = self._held, set()
+        for pooled in held:
+            with contextlib.suppress(Exception):  # closing anyway: nothing to report
+                pooled.close()
+
+    def _let_go(self, pooled: sa.PoolProxiedConnection, *, dead: bool = False) -> None:
+        """Close a thread's connection (its thread ended, or it died) and forget it."""
+        with self._lock:
+            if pooled not in self._held:
+                return  # closed already, by `close`
+            self._held.discard(pooled)
+        if getattr(self._thread, "pooled", None) is pooled:
+            self._thread.pooled = None
+        with contextlib.suppress(Exception):
+            if dead:
+                pooled.invalidate()
+            pooled.close()
+
+
+class Session:
+    """One operation's use of a connection: statements by name, committed at the end.
+
+    With ``sql`` (SQLite and PostgreSQL) the statements run as SQL the store compiled once, on
+    the DB-API connection: through a `Connection` each would cost about as much again as the
+    bare driver. Without, they go through SQLAlchemy Core, which knows every driver's ways.
+    """
+
+    def __init__(
+        self, connections: Connections, statements: Statements, sql: dict[str, str] | None
+    ) -> None:
+        self._connections = connections
+        self._statements = statements
+        self._sql = sql
+        self._core: sa.Connection | None = None
+        if sql is None:
+            self._core = connections.engine.connect()
+            self._pooled = self._core.connection
+        else:
+            self._pooled = connections.take()
+        self.dbapi_connection: Any = self._pooled.dbapi_connection
+
+    def run(self, operation: Callable[[Session], _T]) -> _T:
+        """Run ``operation`` so that it commits, and leaves nothing open if it fails."""
+        if self._connections.sqlite:
+            # Take SQLite's write lock up front (waiting up to busy_timeout for it). A statement's
+            # own implicit transaction would start as a read and fail at once, without waiting,
+            # if another process wrote in between.
+            self._driver_execute("BEGIN IMMEDIATE", ())
+        try:
+            result = operation(self)
+            # BEGIN IMMEDIATE above, or the transaction of an engine that is not ours.
+            (self._core or self.dbapi_connection).commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                (self._core or self.dbapi_connection).rollback()
+            raise
+        return result
+
+    def execute(self, statement: str, values: dict[str, Any]) -> tuple[Sequence[Any], int]:
+        """Run one of `Statements` (by its field name): its rows (if any) and its row count."""
+        if self._sql is None:
+            core = cast(sa.Connection, self._core)
+            result = core.execute(getattr(self._statements, statement), values)
+            return (result.all() if result.returns_rows else ()), result.rowcount
+        dialect = self._connections.engine.dialect.name
+        converted = {
+            name: to_stored(value, dialect) if isinstance(value, datetime) else value
+            for name, value in values.items()
+        }
+        return self._driver_execute(self._sql[statement], converted)
+
+    def savepoint(self) -> contextlib.AbstractContextManager[object]:
+        """Where the portable claim's insert may fail without undoing the rest."""
+        core = self._core
+        if core is None or not core.in_transaction():
+            return contextlib.nullcontext()
+        return core.begin_nested()
+
+    def invalidate(self, error: BaseException | None) -> None:
+        """Drop the connection rather than use it again: it died, or was cut."""
+        if self._core is not None:
+            if not self._core.invalidated:
+                self._core.invalidate(cast("Exception | None", error))
+        else:
+            self._connections.discard(self._pooled, error)
+
+    def close(self) -> None:
+        """Give the connection back (to the pool, or to the thread that keeps it)."""
+        if self._core is not None:
+            self._core.close()
+        else:
+            self._connections.give_back(self._pooled)
+
+    def _driver_execute(self, sql: str, parameters: Any) -> tuple[Sequence[Any], int]:
+        cursor = self.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            # Read every row: SQLite finishes a statement only once it is stepped to its end.
+            rows = cursor.fetchall() if cursor.description is not None else ()
+            return rows, cursor.rowcount
+        finally:
+            cursor.close()

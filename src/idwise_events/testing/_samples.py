@@ -1,0 +1,137 @@
+"""The sample bodies, and the one reading of an event type that the whole testing kit shares.
+
+`make_event`, the hypothesis strategies and the send commands all name an event type the same
+ways: its model class, an `EventType` member, or any spelling of its name that `parse_event`
+accepts (``"Finished Journey"``, ``"finished journey"``, the misspelt ``"AML Monior Update"``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from .._enums import EventType
+from .._events import (
+    AmlMonitorUpdate,
+    FinishedJourney,
+    FinishedOngoingCheck,
+    FinishedSpotCheck,
+    FinishedStep,
+    FinishedUserSteps,
+    KnownEvent,
+    KycRenewalDeadlineExceeded,
+    ManuallyReviewed,
+    StepSubmitted,
+    UpdatedJourney,
+    VerificationUpdateRequired,
+    known_event_name,
+)
+
+EventTypeName = type[Any] | EventType | str
+"""How the testing kit takes an event type: a model class, an `EventType` member, or a name."""
+
+_JOURNEY = {"journeyId": "6720a1f3c9e84b2d5f0e122e", "referenceNo": "cust-000842"}
+
+SAMPLE_BODIES: dict[type[Any], dict[str, Any]] = {
+    FinishedJourney: {**_JOURNEY, "systemDecision": "Complete"},
+    ManuallyReviewed: {
+        **_JOURNEY,
+        "systemDecision": "Refer",
+        "manualDecision": "Approved",
+        "finalDecision": "Approved",
+    },
+    AmlMonitorUpdate: {
+        **_JOURNEY,
+        "systemDecision": "Refer",
+        "previousSystemDecision": "Complete",
+        "updatedAMLVersionNumber": 1,
+    },
+    FinishedUserSteps: {**_JOURNEY, "systemDecision": "Incomplete"},
+    FinishedStep: {**_JOURNEY, "stepId": "20"},
+    UpdatedJourney: {
+        **_JOURNEY,
+        "systemDecision": "Refer",
+        "manualDecision": None,
+        "finalDecision": "Refer",
+        "action": "AML OGM Update",
+    },
+    VerificationUpdateRequired: {
+        **_JOURNEY,
+        "systemDecision": "Complete",
+        "manualDecision": None,
+        "finalDecision": "Complete",
+        "trigger": "KYC Renewal",
+        "requiredSteps": [{"stepId": "20", "reasonCode": "DOCUMENT_EXPIRED"}],
+    },
+    KycRenewalDeadlineExceeded: {
+        **_JOURNEY,
+        "requiredSteps": [{"stepId": "20", "renewalDeadline": "2025-09-15T00:00:00Z"}],
+    },
+    FinishedSpotCheck: {
+        "referenceNo": "cust-000842",
+        "systemDecision": "Complete",
+        "spotCheckJourneyId": "65ee41b09c2d7f3a18d700ca",
+    },
+    FinishedOngoingCheck: {
+        **_JOURNEY,
+        "systemDecision": "Complete",
+        "ongoingCheckId": "65ee41b09c2d7f3a18d700ca",
+    },
+    StepSubmitted: {**_JOURNEY, "stepId": "1", "stepType": "Document"},
+}
+"""A realistic wire body (without ``eventId``) for each event model, after IDWise's examples."""
+
+_MODELS_BY_NAME: dict[str, type[KnownEvent]] = {
+    model.event_type.value: model for model in SAMPLE_BODIES
+}
+
+
+def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[KnownEvent], str]:
+    """The model of ``event_type``, and the ``event`` string to send for it.
+
+    A name goes on the wire as written (so the misspelt AML name stays misspelt, as IDWise
+    sends it); a model or an `EventType` member gives the documented wire name.
+
+    Raises:
+        ValueError: If ``event_type`` is a name no IDWise webhook has (``caller`` says who asks).
+        TypeError: If it is neither a known event model nor a string.
+    """
+    if isinstance(event_type, str):  # an EventType member too
+        wire_name = str(event_type)  # an EventType member hashes by its name, not its value
+        canonical = known_event_name(wire_name)
+        if canonical is None:
+            known = ", ".join(repr(name.value) for name in EventType)
+            raise ValueError(f"{caller}: {wire_name!r} is not an IDWise event name ({known})")
+        return _MODELS_BY_NAME[canonical], wire_name
+    if isinstance(event_type, type) and event_type in SAMPLE_BODIES:
+        model = cast("type[KnownEvent]", event_type)
+        return model, model.event_type.value
+    raise TypeError(
+        f"{caller} takes an event model, an EventType or an event name, not {event_type!r}"
+    )
+
+
+def body_aliases(model: type[KnownEvent]) -> dict[str, str]:
+    """The body's wire name for each attribute name (``system_decision`` -> ``systemDecision``)."""
+    body = cast("type[BaseModel]", model.model_fields["body"].annotation)
+    return {name: info.alias or name for name, info in body.model_fields.items()}
+
+
+def sample_envelope(
+    model: type[KnownEvent], wire_name: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The sample envelope of ``model``, a fresh ``eventId``, ``fields`` applied; not validated.
+
+    ``fields`` by attribute or wire name; unknown names become extra fields; ``None`` removes one.
+    """
+    aliases = body_aliases(model)
+    body: dict[str, Any] = {"eventId": str(uuid.uuid4()), **SAMPLE_BODIES[model]}
+    for name, value in fields.items():
+        key = aliases.get(name, name)
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return {"event": wire_name, "body": body}

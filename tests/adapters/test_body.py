@@ -1,0 +1,83 @@
+"""Reading the body up to the limit, and the one parser of ``Content-Length`` the adapters share."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from idwise_events import Dispatcher, NoAuth
+from idwise_events._request import parse_content_length
+from idwise_events.adapters._body import read_stream
+from idwise_events.adapters.wsgi import app
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [
+        ("123", 123),
+        (b"123", 123),
+        (123, 123),
+        ("0", 0),
+        (None, None),
+        ("", None),
+        ("-1", None),
+        (-1, None),
+        ("1e3", None),
+        (" 12", None),
+        ("²", None),  # superscript two: str.isdigit() says yes, int() raises
+        ("①", None),  # circled one: the same
+        ("١٢٣", None),  # Arabic-Indic digits: int() reads 123
+        ("\uff11\uff12", None),  # fullwidth digits: int() reads 12
+    ],
+)
+def test_only_ascii_digits_are_a_content_length(value: Any, length: int | None) -> None:
+    """A length is ASCII digits (RFC 9110); anything else announces no length."""
+    assert parse_content_length(value) == length
+
+
+@pytest.mark.parametrize("value", ["²", "①", "١٢٣٤٥٦٧"])
+def test_early_response_takes_a_non_ascii_content_length_as_none(value: str) -> None:
+    """No exception out of early_response, and no 413 for digits no server sends as a length."""
+    dispatcher = Dispatcher(verifier=NoAuth(), max_body_bytes=100)
+
+    assert dispatcher.early_response("POST", value) is None
+
+
+@pytest.mark.parametrize("value", ["²", "١٢٣"])
+def test_the_wsgi_app_reads_no_body_for_a_non_ascii_content_length(value: str) -> None:
+    """Neither a 500 (``²``) nor 123 bytes read for ``١٢٣``: the body announces no length."""
+    body = b'{"event": "Journey Archived", "body": {"eventId": "' + b"e" * 69 + b'"}}'
+    assert len(body) == 123  # what ١٢٣ used to be read as: a whole, valid delivery
+    dispatcher = Dispatcher(verifier=NoAuth())
+    seen: list[object] = []
+    dispatcher.on_unknown(seen.append)
+    started: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": value,
+        "wsgi.input": io.BytesIO(body),
+        "REMOTE_ADDR": "192.0.2.1",
+    }
+
+    app(dispatcher)(environ, lambda status, headers: started.append(status))  # type: ignore[arg-type]
+
+    assert started == ["400 Bad Request"]
+    assert seen == []
+
+
+def test_read_stream_stops_one_byte_past_the_limit() -> None:
+    """max_bytes + 1 bytes of a longer stream: enough to tell it is over, and no more."""
+    stream = io.BytesIO(b"x" * 1_000_000)
+
+    assert len(read_stream(stream.read, None, 70_000)) == 70_001
+    assert stream.tell() == 70_001
+
+
+def test_read_stream_never_reads_past_the_announced_length() -> None:
+    """Content-Length bytes only: reading on could wait for bytes that never come."""
+    stream = io.BytesIO(b"x" * 100)
+
+    assert read_stream(stream.read, 10, 70_000) == b"x" * 10
+    assert stream.tell() == 10

@@ -1,0 +1,194 @@
+"""Every adapter under a real server, fed chunked bodies (no ``Content-Length``) over a raw socket.
+
+The servers are the ones the adapters run under in production: gunicorn for Flask, Django and
+the WSGI app; uvicorn for Starlette, FastAPI and the ASGI app; aiohttp's own. Each loads its app
+from `served` in a process of its own, on loopback.
+
+A sender without credentials must not make the server read more than the dispatcher's limit: an
+oversized chunked body gets the dispatcher's 413 while the client is still sending it, whatever
+the framework would read on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from idwise_events import FinishedJourney
+from idwise_events.testing import make_event
+
+from .served import LIMIT, PATH, TOKEN
+
+ROOT = Path(__file__).parents[2]
+STREAMED = 32 * 1024 * 1024
+"""Bytes an oversized body would have: more than loopback's socket buffers hold (a few MiB)."""
+CHUNK = 65_536
+TIMEOUT = 30.0
+
+SERVERS: dict[str, list[str]] = {
+    "flask": ["gunicorn", "tests.adapters.served:flask()"],
+    "django": ["gunicorn", "tests.adapters.served:django()"],
+    "wsgi": ["gunicorn", "tests.adapters.served:wsgi()"],
+    "starlette": ["uvicorn", "--factory", "tests.adapters.served:starlette"],
+    "fastapi": ["uvicorn", "--factory", "tests.adapters.served:fastapi"],
+    "asgi": ["uvicorn", "--factory", "tests.adapters.served:asgi"],
+    "aiohttp": ["aiohttp.web", "tests.adapters.served:aiohttp"],
+}
+
+
+def server_command(name: str, port: int) -> list[str]:
+    program, *app = SERVERS[name]
+    if program == "gunicorn":
+        where = ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"]
+    elif program == "uvicorn":
+        where = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    else:
+        where = ["-H", "127.0.0.1", "-P", str(port)]
+    return [sys.executable, "-m", program, *where, *app]
+
+
+@contextmanager
+def serving(name: str) -> Iterator[int]:
+    """The server for adapter ``name`` on a free loopback port; yields the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    process = subprocess.Popen(
+        server_command(name, port),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} server exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} server did not start in {TIMEOUT} s")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=TIMEOUT)
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A real server running one adapter (each in turn)."""
+    with serving(request.param) as port:
+        yield port
+
+
+@dataclass
+class Answer:
+    """What the server answered, and whether the client had sent the whole body by then."""
+
+    status: int
+    body: bytes
+    sent_all: bool
+
+
+def post_chunked(port: int, body: Iterator[bytes], headers: dict[str, str]) -> Answer:
+    """POST ``body``, chunk by chunk, until it is all sent or the server starts answering."""
+    lines = [f"POST {PATH} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        sock.setblocking(False)
+        pending = b""
+        sent_all = False
+        for _ in range(STREAMED // CHUNK * 4):  # bounded: far more turns than frames to send
+            readable, writable, _ = select.select([sock], [] if sent_all else [sock], [], TIMEOUT)
+            if readable or not writable:
+                break  # the answer is coming (or nothing happened for TIMEOUT seconds)
+            if not pending:
+                chunk = next(body, None)
+                pending = b"0\r\n\r\n" if chunk is None else b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                sent_all = chunk is None
+            try:
+                pending = pending[sock.send(pending) :]
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server answered and closed: read what it answered
+        sent_all = sent_all and not pending
+        sock.setblocking(True)
+        return Answer(*_read_answer(sock), sent_all)
+
+
+def _read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    received = b""
+    with suppress(ConnectionResetError):
+        while b"\r\n\r\n" not in received:
+            data = sock.recv(65_536)
+            if not data:
+                break
+            received += data
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            data = sock.recv(65_536)
+            if not data:
+                break
+            body += data
+    status = int(received.split(b" ", 2)[1])
+    return status, body
+
+
+def oversized() -> Iterator[bytes]:
+    """STREAMED bytes, made as they are sent (never all in memory)."""
+    for _ in range(STREAMED // CHUNK):
+        yield b"x" * CHUNK
+
+
+def test_an_oversized_chunked_body_gets_413_while_it_is_still_being_sent(port: int) -> None:
+    """No credentials needed: the server stops reading past the limit and answers 413 at once."""
+    answer = post_chunked(port, oversized(), {"Content-Type": "application/json"})
+
+    assert (answer.status, json.loads(answer.body)["outcome"]) == (413, "too_large")
+    assert not answer.sent_all
+
+
+def test_a_valid_chunked_delivery_is_processed(port: int) -> None:
+    """A delivery without Content-Length is read to its end and processed, not refused."""
+    body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+    pieces = iter([body[:10], body[10:100], body[100:]])
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+
+    answer = post_chunked(port, pieces, headers)
+
+    assert (answer.status, json.loads(answer.body)["outcome"]) == (200, "processed")
+    assert answer.sent_all
+
+
+def test_a_chunked_body_just_over_the_limit_gets_413(port: int) -> None:
+    """The limit is the dispatcher's to the byte: LIMIT + 1 bytes, sent whole, get 413."""
+    pieces = iter([b"x" * (LIMIT // 2), b"x" * (LIMIT // 2 + 1)])
+
+    answer = post_chunked(port, pieces, {"Authorization": f"Bearer {TOKEN}"})
+
+    assert (answer.status, json.loads(answer.body)["outcome"]) == (413, "too_large")

@@ -1,0 +1,121 @@
+"""Inbox fixtures: every inbox behind one parametrized backend (PostgreSQL: tests/conftest.py).
+
+A backend makes inboxes (`InboxBackend.make`, each SQL one on a table of its own for the test)
+and, where it can, one whose database is unavailable (`InboxBackend.unavailable`). A new inbox
+joins the contract suite by adding its name to `BACKENDS` and a branch to `inbox_backend`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idwise_events import Event, FinishedJourney
+from idwise_events._inbox import Accepted, Inbox
+from idwise_events._memory_inbox import MemoryInbox
+from idwise_events.inbox.sql import SqlInbox
+from idwise_events.testing import FakeClock, make_event
+from idwise_events.testing.postgres import _free_port
+
+from ..conftest import postgres_url
+
+BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+@dataclass
+class InboxBackend:
+    """How to make inboxes of one backend for a test."""
+
+    name: str
+    make: Callable[..., Inbox]
+    """An inbox (options: ``clock``); the inboxes of one test share their deliveries."""
+    unavailable: Callable[[], contextlib.AbstractContextManager[Inbox]] | None = None
+    """A context in which the inbox it gives cannot reach its database (None: no database)."""
+    url: str | None = None
+    """The database URL, for SQL backends."""
+
+
+@pytest.fixture(params=BACKENDS)
+def inbox_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InboxBackend]:
+    """Each inbox backend in turn; SQL inboxes get a table of their own for each test."""
+    name: str = request.param
+    if name == "memory":
+        shared: dict[str, MemoryInbox] = {}
+
+        def memory(**options: Any) -> Inbox:
+            # Every "inbox" of a test is the same one, as every SqlInbox of a test shares a table.
+            if "inbox" not in shared:
+                shared["inbox"] = MemoryInbox(**options)
+            return shared["inbox"]
+
+        yield InboxBackend(name, memory)
+        return
+    table = f"inbox_{uuid.uuid4().hex[:12]}"
+    if name == "sqlite":
+        (tmp_path / "db").mkdir()
+        url = f"sqlite:///{tmp_path / 'db' / 'inbox.db'}"
+    else:
+        url = postgres_url(request.getfixturevalue("postgres"))
+    opened: list[SqlInbox] = []
+
+    def make(**options: Any) -> Inbox:
+        options.setdefault("busy_timeout", timedelta(seconds=60))  # loaded machines: be patient
+        inbox = SqlInbox(url, table_name=table, **options)
+        opened.append(inbox)
+        return inbox
+
+    @contextlib.contextmanager
+    def unavailable_sqlite() -> Iterator[Inbox]:
+        # The database's directory gone (a lost disk or volume): nothing can open the file.
+        inbox = SqlInbox(url, table_name=table)
+        opened.append(inbox)
+        inbox.create_table()
+        (tmp_path / "db").rename(tmp_path / "gone")
+        try:
+            yield inbox
+        finally:
+            (tmp_path / "gone").rename(tmp_path / "db")
+
+    @contextlib.contextmanager
+    def unavailable_postgresql() -> Iterator[Inbox]:
+        closed = f"postgresql+psycopg://app:CANARY-pw@127.0.0.1:{_free_port()}/events"
+        inbox = SqlInbox(closed, table_name=table, network_timeout=timedelta(seconds=2))
+        opened.append(inbox)
+        yield inbox
+
+    unavailable = unavailable_sqlite if name == "sqlite" else unavailable_postgresql
+    yield InboxBackend(name, make, unavailable, url)
+    for inbox in opened:
+        inbox.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def body_of(event: Event) -> bytes:
+    return event.model_dump_json(by_alias=True).encode()
+
+
+def accept_event(
+    inbox: Inbox, event: Event | None = None, *, body: bytes | None = None
+) -> Accepted:
+    """Accept ``event`` (a new Finished Journey by default) as the HTTP side does."""
+    event = make_event(FinishedJourney) if event is None else event
+    body = body_of(event) if body is None else body
+    return inbox.accept(
+        key=event.idempotency_key,
+        event_type=event.event,
+        event_id=event.event_id,
+        fingerprint=hashlib.sha256(body).hexdigest(),
+        body=body,
+    )

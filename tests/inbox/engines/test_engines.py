@@ -1,0 +1,170 @@
+"""The inbox processed by real engines: Celery on Redis, procrastinate on PostgreSQL.
+
+Each test delivers events to the dispatcher as IDWise does (it answers 200 once the delivery is
+in the inbox, and the engine's ``on_accepted`` hook enqueues the job) and runs real worker
+processes; the handler counts its attempts and successful runs in PostgreSQL
+(tests/inbox/engines/app.py), which is what the assertions read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import kombu.exceptions
+import pytest
+
+from idwise_events import DeliveryState, FinishedJourney
+from idwise_events.testing import build_request, make_event
+from idwise_events.testing.postgres import TemporaryPostgres
+
+from ...conftest import require_postgres_programs
+from .app import RETRIES, accept, celery_engine, create_effects_table, effects, journey_id
+from .conftest import Engine, RedisServer, Workers, wait_until
+
+
+def runs_of(engine: Engine, key: str) -> tuple[int, int]:
+    """(attempts, successful runs) of the event ``key``'s handler so far."""
+    return runs_of_key(engine.database, key)
+
+
+def runs_of_key(database: str, key: str) -> tuple[int, int]:
+    return effects(database).get(key, (0, 0))
+
+
+def state_of(engine: Engine, delivery_id: int) -> DeliveryState | None:
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    delivery = inbox.get(delivery_id)
+    return delivery.state if delivery is not None else None
+
+
+def test_accepted_delivery_is_processed_by_a_worker(engine: Engine) -> None:
+    """A delivery accepted and enqueued runs its handler once on a worker, and is done."""
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    assert engine.queued() == 1  # by the dispatcher's on_accepted hook
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (1, 1)
+
+
+def test_failing_handler_is_retried_until_it_succeeds(engine: Engine) -> None:
+    """A handler failing twice is run again with backoff, and its third attempt completes it."""
+    delivery_id, key = accept(engine.dispatcher, "flaky", 1)
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (3, 1)
+
+
+def test_handler_failing_every_attempt_makes_a_dead_letter(engine: Engine) -> None:
+    """After the policy's last attempt the delivery is dead, with the error kept, never run."""
+    delivery_id, key = accept(engine.dispatcher, "dead", 1)
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DEAD, what="dead")
+    assert runs_of(engine, key) == (RETRIES.max_attempts, 0)
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    delivery = inbox.get(delivery_id)
+    assert delivery is not None
+    assert delivery.last_error == "RuntimeError: dead handler, attempt 3"
+
+
+def test_job_delivered_twice_runs_the_handler_once(engine: Engine) -> None:
+    """The same delivery enqueued three times, on two concurrent job slots: one handler run."""
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)  # enqueued once by the hook
+    for _ in range(2):
+        engine.enqueue(delivery_id)
+    engine.start_worker(concurrency=2)
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    # The other jobs find it done (or held) and skip it: give them the time to run.
+    _, other_key = accept(engine.dispatcher, "ok", 2)
+    wait_until(lambda: runs_of(engine, other_key) == (1, 1), what="a later job")
+    assert runs_of(engine, key) == (1, 1)
+
+
+def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(
+    engine: Engine, workers: Workers
+) -> None:
+    """SIGKILL while the handler runs: another worker processes the delivery after the lease."""
+    delivery_id, key = accept(engine.dispatcher, "slow", 1)
+    first = engine.start_worker()
+    wait_until(lambda: runs_of(engine, key) == (1, 0), what="the handler to start")
+    workers.kill(first)
+    assert state_of(engine, delivery_id) is DeliveryState.PROCESSING
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (2, 1)
+
+
+# procrastinate's queue is the database the delivery is committed to: no broker to lose.
+@pytest.mark.parametrize("engine", ["celery"], indirect=True)
+def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
+    engine: Engine, redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Broker down after the commit: 200, the failed enqueue logged; the sweep processes it."""
+    engine.start_worker()
+    redis.stop()
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    [failed] = [record for record in caplog.records if "enqueue_accepted" in record.getMessage()]
+    assert failed.exc_info is not None
+    assert isinstance(failed.exc_info[1], kombu.exceptions.OperationalError)
+    assert state_of(engine, delivery_id) is DeliveryState.PENDING
+    redis.start()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="the sweep")
+    assert runs_of(engine, key) == (1, 1)
+
+
+EVENTS = 2_000
+
+
+def test_four_worker_processes_run_every_handler_exactly_once(engine: Engine) -> None:
+    """2,000 deliveries on 4 worker processes: each event's handler ran once, none twice.
+
+    Counted by the handler itself in PostgreSQL (one row per event key). Procrastinate runs 4
+    worker processes; Celery runs one worker with 4 pool processes (and beat).
+    """
+    if engine.name == "celery":
+        engine.start_worker(concurrency=4)
+    else:
+        for _ in range(4):
+            engine.start_worker(concurrency=1)
+    accepted = [accept(engine.dispatcher, "ok", n) for n in range(EVENTS)]
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    wait_until(
+        lambda: inbox.stats()[DeliveryState.DONE] == EVENTS, timeout=360, what="every delivery"
+    )
+    assert effects(engine.database) == {key: (1, 1) for _, key in accepted}
+
+
+def test_celery_retries_the_task_while_the_inbox_is_down(
+    redis: RedisServer, workers: Workers
+) -> None:
+    """PostgreSQL stopped under a worker: the task is retried by Celery, and done once it is back.
+
+    On a PostgreSQL server of its own, stopped and started again on the same port.
+    """
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        create_effects_table(server.url)
+        dispatcher = celery_engine(server.url, redis.url)[2]
+        delivery_id, key = accept(dispatcher, "ok", 1)  # enqueued before a worker runs
+        server.stop()
+        workers.start("celery", server.url, broker_url=redis.url)
+        wait_until(lambda: "Retry in 1s: StoreError" in workers.logs(), what="a Celery retry")
+        server.start()
+        wait_until(lambda: runs_of_key(server.url, key) == (1, 1), what="the handler")
+        assert dispatcher.inbox is not None
+        delivery = dispatcher.inbox.get(delivery_id)
+        assert delivery is not None
+        assert delivery.state is DeliveryState.DONE
+
+
+def test_an_async_web_side_enqueues_too(engine: Engine) -> None:
+    """From ``handle_async`` the engine's hook runs in a worker thread: the job is enqueued."""
+    event = make_event(FinishedJourney, journey_id=journey_id("ok", 1))
+    request = build_request(event, engine.dispatcher.verifier)
+    response = asyncio.run(engine.dispatcher.handle_async(request))
+    assert response.status == 200
+    assert engine.queued() == 1
+    engine.start_worker()
+    wait_until(lambda: runs_of(engine, event.idempotency_key) == (1, 1), what="the handler")

@@ -1,0 +1,145 @@
+"""``idwise-events inbox list|show|replay|purge|stats`` as users run it: SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from idwise_events import FinishedJourney, ManuallyReviewed
+from idwise_events._inbox import DeliveryState
+from idwise_events.inbox.sql import SqlInbox
+from idwise_events.testing import FakeClock, make_event
+from idwise_events.testing.postgres import TemporaryPostgres
+
+from ..cli.conftest import one_error_line, run
+from ..conftest import postgres_url
+from .conftest import accept_event
+
+LEASE = timedelta(minutes=5)
+
+
+def fill(inbox: SqlInbox) -> dict[str, int]:
+    """A delivery of each state but processing, the done one finished 10 days ago."""
+    ids = {
+        "done": accept_event(inbox).id,
+        "dead": accept_event(inbox, make_event(ManuallyReviewed)).id,
+        "pending": accept_event(
+            inbox, make_event(FinishedJourney, reference_no="evil\x1b[2J\u202e")
+        ).id,
+    }
+    for name, settle in (("done", inbox.complete), ("dead", None)):
+        held = inbox.take(ids[name], lease=LEASE)
+        assert held is not None
+        if settle is None:
+            inbox.bury(ids[name], held.token, error="KeyError: 'journey'")
+        else:
+            settle(ids[name], held.token)
+    return ids
+
+
+@pytest.fixture
+def sqlite_inbox(tmp_path: Path) -> tuple[str, dict[str, int]]:
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    clock = FakeClock(start=datetime.now(timezone.utc) - timedelta(days=10))
+    inbox = SqlInbox(url, clock=clock)
+    ids = fill(inbox)
+    inbox.close()
+    return str(tmp_path / "inbox.db"), ids
+
+
+def test_list_and_stats_show_the_deliveries(sqlite_inbox: tuple[str, dict[str, int]]) -> None:
+    db, _ids = sqlite_inbox
+    listed = run("inbox", "list", "--db", db)
+    dead = run("inbox", "list", "--db", db, "--state", "dead")
+    stats = run("inbox", "stats", "--db", db)
+
+    assert listed.returncode == 0, listed.stderr
+    assert "Manually Reviewed" in listed.stdout
+    assert "Finished Journey" in listed.stdout
+    assert "KeyError: 'journey'" in dead.stdout
+    assert "Finished Journey" not in dead.stdout
+    assert [line.split()[1:4:2] for line in stats.stdout.splitlines() if "│" in line] == [
+        ["pending", "1"],
+        ["processing", "0"],
+        ["done", "1"],
+        ["dead", "1"],
+    ]
+
+
+def test_show_prints_the_payload_pretty_with_control_characters_escaped(
+    sqlite_inbox: tuple[str, dict[str, int]],
+) -> None:
+    db, ids = sqlite_inbox
+    shown = run("inbox", "show", str(ids["pending"]), "--db", db)
+
+    assert shown.returncode == 0, shown.stderr
+    assert '"referenceNo": "evil\\u001b[2J\\u202e"' in shown.stdout
+    assert "\x1b[2J" not in shown.stdout
+    assert "\u202e" not in shown.stdout
+    assert "pending" in shown.stdout
+    assert "no delivery 999" in one_error_line(run("inbox", "show", "999", "--db", db))
+
+
+def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int]]) -> None:
+    db, ids = sqlite_inbox
+    one = run("inbox", "replay", str(ids["done"]), "--db", db)
+    refused = run("inbox", "replay", str(ids["pending"]), "--db", db)
+    every = run("inbox", "replay", "--dead", "--db", db)
+
+    assert one.returncode == 0
+    assert f"Replaying delivery {ids['done']}" in one.stdout
+    assert "is not done or dead" in one_error_line(refused)
+    assert every.returncode == 0
+    assert "Replaying 1 dead letter." in every.stdout
+    inbox = SqlInbox(f"sqlite:///{db}")
+    assert inbox.stats()[DeliveryState.PENDING] == 3
+    inbox.close()
+    assert run("inbox", "replay", "--db", db).returncode == 2
+
+
+def test_purge_deletes_old_done_deliveries_and_dead_ones_if_asked(
+    sqlite_inbox: tuple[str, dict[str, int]],
+) -> None:
+    db, _ids = sqlite_inbox
+    done_only = run("inbox", "purge", "--older-than-days", "7", "--db", db)
+    with_dead = run("inbox", "purge", "--older-than-days", "7", "--dead", "--db", db)
+
+    assert "Purged 1 delivery older than 7 days." in done_only.stdout
+    assert "Purged 1 delivery" in with_dead.stdout
+    inbox = SqlInbox(f"sqlite:///{db}")
+    assert inbox.stats()[DeliveryState.PENDING] == 1
+    assert inbox.stats()[DeliveryState.DEAD] == 0
+    inbox.close()
+
+
+def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    no_db = run("inbox", "stats", "--db", str(missing))
+    other = tmp_path / "other.db"
+    SqlInbox(f"sqlite:///{other}").create_table()
+    no_table = run("inbox", "list", "--db", str(other), "--table", "nope")
+
+    assert f"no SQLite database at {missing}" in one_error_line(no_db)
+    assert not missing.exists()
+    assert "no inbox table nope in sqlite:///" in one_error_line(no_table)
+
+
+def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> None:
+    url = postgres_url(postgres)
+    table = f"inbox_{uuid.uuid4().hex[:12]}"
+    inbox = SqlInbox(url, table_name=table)
+    ids = fill(inbox)
+
+    listed = run("inbox", "list", "--db", url, "--table", table)
+    replayed = run("inbox", "replay", "--dead", "--db", url, "--table", table)
+
+    assert listed.returncode == 0, listed.stderr
+    assert "Manually Reviewed" in listed.stdout
+    assert "Replaying 1 dead letter." in replayed.stdout
+    assert inbox.get(ids["dead"]) is not None
+    assert inbox.stats()[DeliveryState.DEAD] == 0
+    assert "password" not in listed.stderr
+    inbox.close()

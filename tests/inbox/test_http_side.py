@@ -1,0 +1,194 @@
+"""The HTTP side of the inbox: a delivery is stored, acknowledged, then processed by a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+
+from idwise_events import (
+    BearerAuth,
+    DeliveryState,
+    Dispatcher,
+    FinishedJourney,
+    MemoryInbox,
+    ProcessOutcome,
+    WebhookResponse,
+    process,
+)
+from idwise_events.adapters.wsgi import app
+from idwise_events.inbox.sql import SqlInbox
+from idwise_events.inbox.worker import EmbeddedWorker
+from idwise_events.testing import RecordingHandler, auth_headers, build_request, make_event
+
+from ..conftest import CANARY
+
+VERIFIER = BearerAuth(CANARY)
+
+
+def outcome(response: WebhookResponse) -> str:
+    return str(json.loads(response.body)["outcome"])
+
+
+def test_a_delivery_is_acknowledged_once_stored_and_processed_by_a_worker() -> None:
+    """200 "accepted" before any handler runs; the worker then runs them once."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    recorded = RecordingHandler()
+    dispatcher.on(FinishedJourney)(recorded)
+    event = make_event(FinishedJourney)
+
+    response = dispatcher.handle(build_request(event, VERIFIER))
+    assert (response.status, outcome(response)) == (200, "accepted")
+    assert recorded.events == []
+    [delivery] = inbox.deliveries()
+    assert (delivery.state, delivery.event_id) == (DeliveryState.PENDING, event.event_id)
+
+    assert process(dispatcher, delivery.id) is ProcessOutcome.DONE
+    assert recorded.event_ids == [event.event_id]
+
+
+def test_a_duplicate_of_an_accepted_event_is_acknowledged_without_a_second_row() -> None:
+    """IDWise's retry of an accepted event gets 200 "duplicate"; the inbox keeps one row."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    event = make_event(FinishedJourney)
+
+    answers = [outcome(dispatcher.handle(build_request(event, VERIFIER))) for _ in range(3)]
+
+    assert answers == ["accepted", "duplicate", "duplicate"]
+    assert len(inbox.deliveries()) == 1
+
+
+def test_unknown_events_are_stored_too_and_reach_the_unknown_handlers() -> None:
+    """An event name this version does not know is accepted and processed by `on_unknown`."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    seen: list[str] = []
+    dispatcher.on_unknown(lambda event: seen.append(event.event))
+    body = json.dumps({"event": "Brand New Event", "body": {"eventId": "e-1"}}).encode()
+
+    response = dispatcher.handle(build_request(body, VERIFIER))
+    [delivery] = inbox.deliveries()
+    process(dispatcher, delivery.id)
+
+    assert outcome(response) == "accepted"
+    assert seen == ["Brand New Event"]
+
+
+def test_an_inbox_that_cannot_be_written_answers_503_and_acknowledges_nothing() -> None:
+    """A database that refuses connections: 503 with Retry-After, no handler, no 200."""
+    inbox = SqlInbox(
+        "postgresql+psycopg://idwise@127.0.0.1:9/none", network_timeout=timedelta(seconds=2)
+    )
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    recorded = RecordingHandler()
+    dispatcher.on(FinishedJourney)(recorded)
+
+    response = dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
+    inbox.close()
+
+    assert (response.status, outcome(response)) == (503, "store_unavailable")
+    assert "Retry-After" in response.headers
+    assert recorded.events == []
+
+
+def test_a_failing_enqueue_hook_is_logged_and_the_delivery_still_acknowledged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The delivery is stored before the hook runs: a broker that is down loses nothing."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+
+    @dispatcher.on_accepted
+    def enqueue(delivery_id: int) -> None:
+        raise ConnectionError("the broker is down")
+
+    response = dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
+
+    assert outcome(response) == "accepted"
+    assert inbox.stats()[DeliveryState.PENDING] == 1
+    assert any("enqueue" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("async_hook", [False, True])
+def test_handle_async_stores_and_calls_the_accepted_hooks(async_hook: bool) -> None:
+    """From async code, the inbox write and the hooks run too (plain or coroutine hooks)."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    enqueued: list[int] = []
+    if async_hook:
+
+        async def hook(delivery_id: int) -> None:
+            enqueued.append(delivery_id)
+
+        dispatcher.on_accepted(hook)
+    else:
+        dispatcher.on_accepted(enqueued.append)
+
+    response = asyncio.run(
+        dispatcher.handle_async(build_request(make_event(FinishedJourney), VERIFIER))
+    )
+
+    assert outcome(response) == "accepted"
+    assert enqueued == [delivery.id for delivery in inbox.deliveries()]
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """The test server's access log would only clutter the test output."""
+
+
+@contextmanager
+def serving(dispatcher: Dispatcher) -> Iterator[str]:
+    """The dispatcher's WSGI app on a real HTTP server on 127.0.0.1, in a thread."""
+    server = make_server("127.0.0.1", 0, app(dispatcher), handler_class=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_over_http_the_answer_comes_before_a_slow_handler_finishes(tmp_path: Path) -> None:
+    """With the SQLite inbox and the embedded worker, IDWise is answered while the handler runs.
+
+    The handler, slow on purpose, then finishes, once.
+    """
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    release = threading.Event()
+    finished = threading.Event()
+    calls: list[str | None] = []
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        calls.append(event.event_id)
+        release.wait(timeout=30)
+        finished.set()
+
+    body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+    headers = {"Content-Type": "application/json", **auth_headers(VERIFIER)}
+    with EmbeddedWorker(dispatcher), serving(dispatcher) as url:
+        posted = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 -- loopback
+        with urllib.request.urlopen(posted, timeout=30) as answer:  # noqa: S310 -- loopback
+            status, body = answer.status, json.loads(answer.read())
+        answered_before_the_handler_finished = not finished.is_set()
+        release.set()
+        assert finished.wait(timeout=30)
+    inbox.close()
+
+    assert (status, body["outcome"]) == (200, "accepted")
+    assert answered_before_the_handler_finished
+    assert len(calls) == 1

@@ -1,0 +1,317 @@
+"""The processor on every inbox: process, retries, dead letters, replays, fencing, sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth
+from idwise_events._inbox import Delivery, DeliveryState, Inbox
+from idwise_events._process import (
+    ProcessOutcome,
+    RetryPolicy,
+    process,
+    process_async,
+    sweep,
+)
+from idwise_events.testing import FakeClock, make_event
+
+from ..conftest import CANARY
+from .conftest import InboxBackend, accept_event
+
+QUICK = RetryPolicy(first_delay=timedelta(milliseconds=1), max_delay=timedelta(milliseconds=2))
+WAIT = 30.0  # seconds, for bounded waits; no test measures time
+
+
+@pytest.fixture(autouse=True)
+def _no_auth_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="idwise_events")
+
+
+def dispatcher_for(inbox: Inbox, **options: object) -> Dispatcher:
+    return Dispatcher(verifier=NoAuth(), inbox=inbox, **options)  # type: ignore[arg-type]
+
+
+def delivery(inbox: Inbox, delivery_id: int) -> Delivery:
+    found = inbox.get(delivery_id)
+    assert found is not None
+    return found
+
+
+def process_until_settled(dispatcher: Dispatcher, delivery_id: int) -> list[ProcessOutcome]:
+    """Process as a worker would, each time it is due, until it is done or dead."""
+    outcomes: list[ProcessOutcome] = []
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        outcome = process(dispatcher, delivery_id, retries=QUICK)
+        if outcome is not ProcessOutcome.SKIPPED:
+            outcomes.append(outcome)
+        if outcome in (ProcessOutcome.DONE, ProcessOutcome.DEAD):
+            return outcomes
+        time.sleep(0.005)
+    raise AssertionError(f"not settled within {WAIT}s: {outcomes}")
+
+
+def test_an_accepted_delivery_is_processed_once_and_logged_without_its_body(
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """process() runs the handlers, completes it; a second job finds nothing to do."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    seen: list[Event] = []
+    dispatcher.on(FinishedJourney)(seen.append)
+    event = make_event(FinishedJourney, reference_no=CANARY)
+    delivery_id = accept_event(inbox, event).id
+
+    assert process(dispatcher, delivery_id) is ProcessOutcome.DONE
+    assert process(dispatcher, delivery_id) is ProcessOutcome.SKIPPED
+
+    assert seen == [event]
+    assert delivery(inbox, delivery_id).state is DeliveryState.DONE
+    records = [r for r in caplog.records if getattr(r, "outcome", None) == "done"]
+    assert len(records) == 1
+    record = records[0]
+    assert (record.delivery_id, record.event_id, record.attempts) == (  # type: ignore[attr-defined]
+        delivery_id,
+        event.event_id,
+        1,
+    )
+    assert CANARY not in caplog.text
+
+
+def test_a_failing_handler_is_retried_with_backoff_until_it_succeeds(
+    inbox_backend: InboxBackend,
+) -> None:
+    """Two failures are retried (the error kept), the third attempt succeeds."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    calls: list[int] = []
+
+    @dispatcher.on(FinishedJourney)
+    def flaky(event: FinishedJourney) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("crm\x1b[31m down")
+
+    delivery_id = accept_event(inbox).id
+
+    outcomes = process_until_settled(dispatcher, delivery_id)
+
+    assert outcomes == [ProcessOutcome.RETRIED, ProcessOutcome.RETRIED, ProcessOutcome.DONE]
+    done = delivery(inbox, delivery_id)
+    assert (done.state, done.attempts) == (DeliveryState.DONE, 3)
+    assert done.last_error == "ConnectionError: crm\\x1b[31m down"
+
+
+def test_a_permanent_failure_becomes_a_dead_letter_and_a_replay_succeeds(
+    inbox_backend: InboxBackend,
+) -> None:
+    """After max_attempts the delivery is dead; replayed once the bug is fixed, it is done."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    fixed = threading.Event()
+    calls: list[int] = []
+
+    @dispatcher.on(FinishedJourney)
+    def buggy(event: FinishedJourney) -> None:
+        calls.append(1)
+        if not fixed.is_set():
+            raise KeyError("journey")
+
+    delivery_id = accept_event(inbox).id
+    policy = RetryPolicy(
+        max_attempts=2, first_delay=timedelta(milliseconds=1), max_delay=timedelta(milliseconds=1)
+    )
+    outcomes = []
+    for _ in range(1000):
+        outcome = process(dispatcher, delivery_id, retries=policy)
+        if outcome is not ProcessOutcome.SKIPPED:
+            outcomes.append(outcome)
+        if outcome is ProcessOutcome.DEAD:
+            break
+        time.sleep(0.005)
+
+    assert outcomes == [ProcessOutcome.RETRIED, ProcessOutcome.DEAD]
+    dead = delivery(inbox, delivery_id)
+    assert (dead.state, dead.last_error) == (DeliveryState.DEAD, "KeyError: 'journey'")
+
+    fixed.set()
+    assert inbox.replay(delivery_id)
+    assert process(dispatcher, delivery_id, retries=policy) is ProcessOutcome.DONE
+    assert len(calls) == 3
+    assert delivery(inbox, delivery_id).replays == 1
+
+
+def test_a_body_that_cannot_be_parsed_is_buried_at_once(inbox_backend: InboxBackend) -> None:
+    """A PayloadError can never succeed: dead on the first attempt, no handler run."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    seen: list[Event] = []
+    dispatcher.on_any(seen.append)
+    delivery_id = accept_event(inbox, body=b'{"event": "Finished Journey", "body": []}').id
+
+    assert process(dispatcher, delivery_id) is ProcessOutcome.DEAD
+
+    dead = delivery(inbox, delivery_id)
+    assert dead.state is DeliveryState.DEAD
+    assert (dead.last_error or "").startswith("PayloadError: ")
+    assert seen == []
+
+
+def test_a_job_delivered_twice_at_once_runs_the_handlers_once(
+    inbox_backend: InboxBackend,
+) -> None:
+    """Two concurrent process() calls for one id: one runs the handlers, the other skips."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    running = threading.Event()
+    release = threading.Event()
+    calls: list[int] = []
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        calls.append(1)
+        running.set()
+        release.wait(WAIT)
+
+    delivery_id = accept_event(inbox).id
+    outcomes: list[ProcessOutcome] = []
+    first = threading.Thread(target=lambda: outcomes.append(process(dispatcher, delivery_id)))
+    first.start()
+    assert running.wait(WAIT)
+
+    second = process(dispatcher, delivery_id)
+    release.set()
+    first.join(WAIT)
+
+    assert (second, outcomes) == (ProcessOutcome.SKIPPED, [ProcessOutcome.DONE])
+    assert calls == [1]
+
+
+def test_a_worker_whose_lease_lapsed_cannot_complete(
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taken over after its lease, the first worker's completion is refused and warned about."""
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    dispatcher = dispatcher_for(inbox)
+    taken_over: list[object] = []
+
+    @dispatcher.on(FinishedJourney)
+    def stalled(event: FinishedJourney) -> None:
+        clock.advance(dispatcher.lease * 2)  # as if the handler outlived its lease
+        taken_over.append(inbox.take(delivery_id, lease=dispatcher.lease))
+
+    delivery_id = accept_event(inbox).id
+
+    assert process(dispatcher, delivery_id, clock=clock) is ProcessOutcome.DONE
+
+    assert taken_over[0] is not None
+    assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING  # the new holder's
+    assert "the lease was lost" in caplog.text
+
+
+def test_a_stopped_worker_gives_the_delivery_back(inbox_backend: InboxBackend) -> None:
+    """KeyboardInterrupt in a handler: the delivery is pending and due now, and it propagates."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+
+    @dispatcher.on(FinishedJourney)
+    def interrupted(event: FinishedJourney) -> None:
+        raise KeyboardInterrupt
+
+    delivery_id = accept_event(inbox).id
+    with pytest.raises(KeyboardInterrupt):
+        process(dispatcher, delivery_id)
+
+    back = delivery(inbox, delivery_id)
+    assert (back.state, back.attempts) == (DeliveryState.PENDING, 1)
+    assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
+
+
+def test_process_async_awaits_coroutine_handlers_and_a_cancelled_task_gives_back(
+    inbox_backend: InboxBackend,
+) -> None:
+    """process_async runs async handlers; cancelling it mid-handler gives the delivery back."""
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    started = asyncio.Event()
+    seen: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def handler(event: FinishedJourney) -> None:
+        seen.append(event.body.reference_no or "")
+        if event.body.reference_no == "hang":
+            started.set()
+            await asyncio.sleep(WAIT)
+
+    done_id = accept_event(inbox).id
+    hang_id = accept_event(inbox, make_event(FinishedJourney, reference_no="hang")).id
+
+    async def main() -> tuple[ProcessOutcome, bool]:
+        outcome = await process_async(dispatcher, done_id)
+        task = asyncio.create_task(process_async(dispatcher, hang_id))
+        await asyncio.wait_for(started.wait(), WAIT)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return outcome, True
+        return outcome, False
+
+    assert asyncio.run(main()) == (ProcessOutcome.DONE, True)
+    assert delivery(inbox, done_id).state is DeliveryState.DONE
+    assert delivery(inbox, hang_id).state is DeliveryState.PENDING
+    assert len(seen) == 2
+
+
+def test_sweep_enqueues_what_lost_its_job(inbox_backend: InboxBackend) -> None:
+    """sweep() hands every due delivery's id to enqueue and counts them."""
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    ids = [accept_event(inbox).id for _ in range(3)]
+    clock.advance(minutes=2)
+    fresh = accept_event(inbox).id
+    enqueued: list[int] = []
+
+    assert sweep(inbox, enqueued.append) == 3
+    assert enqueued == ids
+    assert fresh not in enqueued
+    assert sweep(inbox, enqueued.append, older_than=timedelta(0), limit=1) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"max_attempts": 0}, ValueError),
+        ({"max_attempts": True}, TypeError),
+        ({"first_delay": timedelta(0)}, ValueError),
+        ({"max_delay": timedelta(seconds=-1)}, ValueError),
+        ({"first_delay": timedelta(seconds=5), "max_delay": timedelta(seconds=1)}, ValueError),
+        ({"first_delay": 10}, TypeError),
+    ],
+)
+def test_a_retry_policy_that_cannot_work_is_refused(
+    options: dict[str, object], error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="RetryPolicy"):
+        RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_delays_grow_exponentially_within_the_ceiling() -> None:
+    """Full jitter: each delay lies between zero and min(max_delay, first_delay * 2**(n-1))."""
+    policy = RetryPolicy(first_delay=timedelta(seconds=10), max_delay=timedelta(minutes=1))
+    for attempt, ceiling in [(1, 10), (2, 20), (3, 40), (4, 60), (50, 60), (10_000, 60)]:
+        delays = [policy.delay(attempt).total_seconds() for _ in range(200)]
+        assert all(0 <= delay <= ceiling for delay in delays)
+        assert max(delays) > ceiling / 2  # spread over the range, not stuck at zero
+
+
+def test_process_needs_a_dispatcher_with_an_inbox() -> None:
+    with pytest.raises(TypeError, match="inbox"):
+        process(Dispatcher(verifier=NoAuth()), 1)

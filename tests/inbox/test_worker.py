@@ -1,0 +1,184 @@
+"""The embedded worker, in a thread and as ``idwise-events worker`` (a real subprocess, SIGTERM)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth
+from idwise_events._inbox import DeliveryState
+from idwise_events._memory_inbox import MemoryInbox
+from idwise_events._process import RetryPolicy
+from idwise_events.inbox.sql import SqlInbox
+from idwise_events.inbox.worker import EmbeddedWorker
+from idwise_events.testing import make_event
+
+from ..cli.conftest import SCRIPT, environment
+from .conftest import InboxBackend, accept_event
+
+WAIT = 60.0  # seconds, for bounded waits; no test measures time
+POLL = timedelta(milliseconds=20)
+
+
+def wait_for(condition: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_embedded_worker_processes_accepted_deliveries_and_retries(
+    inbox_backend: InboxBackend,
+) -> None:
+    """Started beside the app, it processes every delivery, retrying a failing one, then stops."""
+    inbox = inbox_backend.make()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+    seen: list[str] = []
+    failures: list[int] = []
+
+    @dispatcher.on(FinishedJourney)
+    def handle(event: FinishedJourney) -> None:
+        if event.body.reference_no == "flaky" and not failures:
+            failures.append(1)
+            raise ConnectionError("crm down")
+        seen.append(event.body.reference_no or "")
+
+    quick = RetryPolicy(first_delay=timedelta(milliseconds=1), max_delay=timedelta(milliseconds=1))
+    references = [f"ref-{number}" for number in range(5)] + ["flaky"]
+    ids = [
+        accept_event(inbox, make_event(FinishedJourney, reference_no=reference)).id
+        for reference in references
+    ]
+
+    with EmbeddedWorker(dispatcher, poll_interval=POLL, retries=quick) as worker:
+        wait_for(lambda: inbox.stats()[DeliveryState.DONE] == len(ids), "every delivery done")
+        assert worker.stop(timeout=WAIT)
+
+    assert sorted(seen) == sorted(references)
+    assert failures == [1]
+
+
+def test_stop_waits_for_the_current_delivery_and_start_refuses_twice() -> None:
+    """stop() lets the running handler finish; the delivery is done, not lost."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+    running = threading.Event()
+    seen: list[Event] = []
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        running.set()
+        time.sleep(0.2)
+        seen.append(event)
+
+    delivery_id = accept_event(inbox).id
+    worker = EmbeddedWorker(dispatcher, poll_interval=POLL)
+    worker.start()
+    with pytest.raises(RuntimeError, match="already running"):
+        worker.start()
+    assert running.wait(WAIT)
+
+    assert worker.stop(timeout=WAIT)
+    delivery = inbox.get(delivery_id)
+    assert delivery is not None
+    assert delivery.state is DeliveryState.DONE
+    assert len(seen) == 1
+
+
+def test_a_dispatcher_without_an_inbox_is_refused() -> None:
+    with pytest.raises(TypeError, match="inbox"):
+        EmbeddedWorker(Dispatcher(verifier=NoAuth()))
+
+
+APP = """
+    import os
+    import pathlib
+    import time
+
+    from idwise_events import Dispatcher, FinishedJourney, NoAuth
+    from idwise_events.inbox.sql import SqlInbox
+
+    marks = pathlib.Path(os.environ["MARKS"])
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=SqlInbox(os.environ["INBOX_URL"]))
+
+
+    @dispatcher.on(FinishedJourney)
+    def handle(event):
+        first = not (marks / "started").exists()
+        (marks / "started").touch()
+        if first:
+            time.sleep(120)  # the first run is stopped here by SIGTERM
+        with open(marks / "done", "a") as done:
+            done.write(event.body.reference_no + "\\n")
+"""
+
+
+def start_worker(tmp_path: Path, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(SCRIPT),
+            "worker",
+            "--app",
+            "webhook_app:dispatcher",
+            "--poll",
+            "0.05",
+            "--grace",
+            "0.2",
+        ],
+        cwd=tmp_path,
+        env=environment({"INBOX_URL": url, "MARKS": str(tmp_path)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
+    tmp_path: Path,
+) -> None:
+    """idwise-events worker stopped by SIGTERM releases its delivery; the next run processes it."""
+    (tmp_path / "webhook_app.py").write_text(textwrap.dedent(APP))
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    inbox = SqlInbox(url)
+    delivery_id = accept_event(inbox, make_event(FinishedJourney, reference_no="ref-1")).id
+
+    first = start_worker(tmp_path, url)
+    try:
+        wait_for((tmp_path / "started").exists, "the handler to start")
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=WAIT)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    back = inbox.get(delivery_id)
+    assert back is not None
+    assert (back.state, back.attempts) == (DeliveryState.PENDING, 1)
+    assert "interrupted" in (back.last_error or "")
+    assert not (tmp_path / "done").exists()
+
+    second = start_worker(tmp_path, url)
+    try:
+        wait_for((tmp_path / "done").exists, "the delivery to be processed")
+        wait_for(
+            lambda: getattr(inbox.get(delivery_id), "state", None) is DeliveryState.DONE, "done"
+        )
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=WAIT)
+    finally:
+        second.kill()
+    assert second.returncode == 0, err
+    assert (tmp_path / "done").read_text() == "ref-1\n"
+    assert f"inbox delivery {delivery_id} Finished Journey" in out
+    assert ": done after attempt 2" in out
+    inbox.close()
