@@ -59,7 +59,7 @@ def _fastapi() -> Any:
     from idwise_events.adapters.fastapi import router
 
     app = FastAPI()
-    app.include_router(router(_dispatcher(), ADAPTER_PATH))
+    app.include_router(router(_dispatcher(), path=ADAPTER_PATH))
 
     async def bare(request: Request) -> Response:
         json.loads(await request.body())
@@ -147,7 +147,7 @@ def aiohttp_app(argv: list[str] | None = None) -> Any:
         return web.Response(body=PROCESSED, content_type="application/json")
 
     app = web.Application()
-    app.add_routes([route(_dispatcher(), ADAPTER_PATH), web.post(BARE_PATH, bare)])
+    app.add_routes([route(_dispatcher(), path=ADAPTER_PATH), web.post(BARE_PATH, bare)])
     return app
 
 
