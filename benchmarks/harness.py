@@ -17,6 +17,12 @@ class Comparison:
     bar: float | None = None
     number: int = 20_000
     """Calls per round in a full run (a quick run makes a hundredth of them, at least one)."""
+    series: tuple[str, str] | None = None
+    """For the chart: the names of the subject's and the baseline's lines."""
+    x: float | None = None
+    """For the chart: where both points go along the x axis (a body size, a row count...)."""
+    x_baseline: float | None = None
+    """For the chart: the baseline's x when it differs from the subject's."""
 
 
 def measure(comparison: Comparison, *, rounds: int, quick: bool) -> tuple[float, float]:
