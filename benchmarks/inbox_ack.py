@@ -46,7 +46,7 @@ def new_body() -> bytes:
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base's name
+    def log_message(self, format: str, *args: object) -> None:
         """No access log: it would only slow the server down."""
 
 

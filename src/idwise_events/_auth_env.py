@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Mapping
@@ -129,6 +128,8 @@ def _lookalikes(env: Mapping[str, str]) -> str:
 
 def _meant(name: str) -> str | None:
     """The variable ``name`` (upper case) was probably meant to be, if any."""
+    import difflib  # only when authentication is missing: not on `import idwise_events`
+
     if not name.startswith(_PREFIX):  # IDWISE_BEARER_TOKEN
         close = difflib.get_close_matches(name, _VARIABLES, n=1, cutoff=0.8)
         return close[0] if close else None
