@@ -33,12 +33,15 @@ from dispatch import BODY_HEAD, BODY_TAIL
 TITLE = "Starlette adapter under uvicorn / bare endpoint (wrk, per request)"
 BAR = 1.25  # time per request: at most 1.25x, that is at least 0.8x the requests per second
 BY_HAND_TITLE = "Starlette adapter under uvicorn / same steps by hand (wrk)"
+PLAIN_TITLE = "Starlette adapter, plain def handler / bare endpoint (wrk)"
+PLAIN_BAR = 1 / 0.85  # at least 0.85x the bare endpoint's requests per second
 HERE = Path(__file__).parent
 TOKEN = "kqX0c2VjcmV0LXRva2VuLWZvci1iZW5jaG1hcmtz"  # noqa: S105 -- a benchmark's made-up token
 ADAPTER_PATH = "/webhooks/idwise"  # the routes of `starlette_app`
 BY_HAND_PATH = "/by-hand"
 BARE_PATH = "/bare"
-COUNTED = (ADAPTER_PATH, BY_HAND_PATH)  # the routes that run the handler
+PLAIN_PATH = "/webhooks/idwise-plain"  # the adapter again, with a plain `def` handler
+COUNTED = (ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH)  # the routes that run the handler
 RUNS_PATH = "/runs"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -78,6 +81,8 @@ class HttpResult:
     adapter_rps: float
     by_hand_rps: float
     bare_rps: float
+    plain_rps: float
+    """The adapter with a plain ``def`` handler (what most users write)."""
 
 
 def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
@@ -98,7 +103,7 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
         script = Path(folder) / "new-event-each-request.lua"
         script.write_text(LUA.format(head=BODY_HEAD.decode(), tail=BODY_TAIL.decode(), token=TOKEN))
         load = [wrk, *WRK_ARGS, "--script", str(script)]
-        paths = [ADAPTER_PATH, BY_HAND_PATH, BARE_PATH]
+        paths = [ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH]
         best = dict.fromkeys(paths, 0.0)
         for round_number in range(rounds + 1):  # round 0 warms every route up, uncounted
             shift = round_number % len(paths)  # no route always goes first
@@ -110,13 +115,13 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
                     raise RuntimeError(f"{completed} requests, {ran} handler runs: duplicates?")
                 if round_number:
                     best[path] = max(best[path], rps)
-    return HttpResult(best[ADAPTER_PATH], best[BY_HAND_PATH], best[BARE_PATH])
+    return HttpResult(best[ADAPTER_PATH], best[BY_HAND_PATH], best[BARE_PATH], best[PLAIN_PATH])
 
 
 def _check_routes(base: str) -> None:
     """One new event to each route: each answers 200, and the handler ran where it should."""
     before = _runs(base)
-    for path in (ADAPTER_PATH, BY_HAND_PATH, BARE_PATH):
+    for path in (ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH):
         request = urllib.request.Request(  # noqa: S310 -- loopback
             base + path,
             data=BODY_HEAD + f"check-{path}".encode() + BODY_TAIL,

@@ -37,8 +37,8 @@ from dispatch import dispatch_comparisons
 from harness import Comparison, measure
 from http_load import BAR as HTTP_BAR
 from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
+from http_load import PLAIN_BAR, PLAIN_TITLE, http_comparison
 from http_load import TITLE as HTTP_TITLE
-from http_load import http_comparison
 from imports import BAR as IMPORT_BAR
 from imports import FIRST_PARSE_TITLE, import_times
 from imports import TITLE as IMPORT_TITLE
@@ -143,6 +143,9 @@ def _http_rows(*, rounds: int, quick: bool) -> list[Row]:
         adapter = 1 / http.adapter_rps
         rps = f"({http.adapter_rps:.0f} vs {http.bare_rps:.0f} req/s)"
         rows.append(_print(Row("HTTP", HTTP_TITLE, adapter, 1 / http.bare_rps, HTTP_BAR, rps)))
+        rps = f"({http.plain_rps:.0f} vs {http.bare_rps:.0f} req/s)"
+        plain = 1 / http.plain_rps
+        rows.append(_print(Row("HTTP", PLAIN_TITLE, plain, 1 / http.bare_rps, PLAIN_BAR, rps)))
         rps = f"({http.adapter_rps:.0f} vs {http.by_hand_rps:.0f} req/s)"
         by_hand = 1 / http.by_hand_rps
         rows.append(_print(Row("HTTP", HTTP_BY_HAND_TITLE, adapter, by_hand, None, rps)))

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from http_load import ADAPTER_PATH, BARE_PATH, BY_HAND_PATH, RUNS_PATH, TOKEN
+from http_load import ADAPTER_PATH, BARE_PATH, BY_HAND_PATH, PLAIN_PATH, RUNS_PATH, TOKEN
 from idwise_events import (
     BearerAuth,
     Claimed,
@@ -56,6 +56,16 @@ async def no_op(event: Event) -> None:
 dispatcher.on(FinishedJourney)(no_op)
 
 
+def plain_no_op(event: Event) -> None:
+    """The same handler written as a plain function, as most users write them."""
+    global _runs
+    _runs += 1
+
+
+plain_dispatcher = Dispatcher(verifier=verifier, lease=_LEASE)
+plain_dispatcher.on(FinishedJourney)(plain_no_op)
+
+
 async def by_hand(request: Request) -> Response:
     """The adapter's work written out: a 200 for a new event (anything else is not measured)."""
     body = await request.body()
@@ -84,6 +94,7 @@ async def runs(request: Request) -> Response:
 app = Starlette(
     routes=[
         route(dispatcher, path=ADAPTER_PATH),
+        route(plain_dispatcher, path=PLAIN_PATH, name="plain"),
         Route(BY_HAND_PATH, by_hand, methods=["POST"]),
         Route(BARE_PATH, bare, methods=["POST"]),
         Route(RUNS_PATH, runs, methods=["GET"]),
