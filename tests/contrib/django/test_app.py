@@ -24,10 +24,13 @@ ROOT = Path(__file__).parents[3]
 MODULES = [
     "idwise_events.contrib.django",
     "idwise_events.contrib.django._checks",
+    "idwise_events.contrib.django._database",
     "idwise_events.contrib.django._settings",
     "idwise_events.contrib.django._wiring",
     "idwise_events.contrib.django.apps",
+    "idwise_events.contrib.django.inbox",
     "idwise_events.contrib.django.migrations.0001_initial",
+    "idwise_events.contrib.django.migrations.0002_inboxdelivery",
     "idwise_events.contrib.django.signals",
     "idwise_events.contrib.django.store",
     "idwise_events.contrib.django.urls",

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
-from django.conf import settings
-from django.db import DataError, Error, connections, router, transaction
+from django.db import router, transaction
 from django.db.models import Q
 
-from ..._errors import StoreError
 from ..._events import Event, UnknownEvent
 from ..._store import (
     DEFAULT_RETENTION,
@@ -34,7 +32,7 @@ from ..._store import (
     utc_now,
 )
 from ...stores._keys import stored_fingerprint, stored_key
-from ...stores._watchdog import Watchdog
+from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -85,7 +83,7 @@ class DjangoStore:
         self.using = using
         self.retention = retention
         self.network_timeout = network_timeout
-        self._watchdog = Watchdog(network_timeout.total_seconds())
+        self._database = Database("idempotency store", network_timeout)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -107,7 +105,7 @@ class DjangoStore:
 
     def complete(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
-        now = _db_time(self._clock())
+        now = db_time(self._clock())
 
         def complete(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
             # Matches the token whatever the status: a retry after a lost reply still says True.
@@ -128,7 +126,7 @@ class DjangoStore:
             StoreError: If the database is unavailable.
         """
         check_lease(lease)
-        expires = _db_time(self._clock() + lease)
+        expires = db_time(self._clock() + lease)
 
         def renew(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
             held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
@@ -148,7 +146,7 @@ class DjangoStore:
 
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
-        cutoff = _db_time(self._clock() - self.retention)
+        cutoff = db_time(self._clock() - self.retention)
         stale = Q(status=_COMPLETED, completed_at__lt=cutoff) | Q(
             status=_IN_PROGRESS, lease_expires_at__lt=cutoff
         )
@@ -172,59 +170,8 @@ class DjangoStore:
         from .models import ReceivedEvent  # not at import: the app registry may not be ready
 
         alias = self.using or router.db_for_write(ReceivedEvent)
-        connection = connections[alias]
         rows = ReceivedEvent.objects.using(alias)
-        # A database server's silence is cut short; a SQLite file's locks wait busy "timeout".
-        watchdog = self._watchdog if connection.vendor == "postgresql" else None
-        for attempt in (1, 2):
-            used = connection.connection  # the DB-API connection this call starts on, if any
-            overran = False
-            try:
-                ticket = None
-                if watchdog is not None:
-                    connection.ensure_connection()  # bounded by the connection's connect_timeout
-                    ticket = watchdog.watch(connection.connection)
-                try:
-                    result = operation(rows, alias)
-                finally:
-                    overran = (
-                        watchdog is not None and ticket is not None and not watchdog.done(ticket)
-                    )
-                if overran:  # answered just as it was cut: the result stands, the connection not
-                    self._drop(connection)
-                return result
-            except DataError as exc:
-                # The database answered: it refused a value. Retrying cannot help, and it is no
-                # outage (StoreError would make the app answer 503 for ever).
-                raise ValueError(
-                    f"the {connection.vendor} idempotency store refused a value of this call"
-                    f" ({type(exc.__cause__ or exc).__name__})"
-                ) from exc
-            except Error as exc:
-                cause = exc.__cause__ or exc
-                if overran:
-                    self._drop(connection)
-                    raise StoreError(
-                        f"{connection.vendor} idempotency store did not answer within"
-                        f" {self.network_timeout.total_seconds():g} s"
-                    ) from cause
-                if not connection.in_atomic_block:
-                    if connection.connection is not None and not connection.is_usable():
-                        connection.close()
-                    # The connection it started on is gone (dropped here, or by the claim's
-                    # transaction when its rollback failed): it had died since it connected.
-                    if attempt == 1 and used is not None and connection.connection is not used:
-                        continue
-                raise StoreError(
-                    f"{connection.vendor} idempotency store unavailable ({type(cause).__name__})"
-                ) from cause
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _drop(connection: Any) -> None:
-        """Close a connection the watchdog cut, unless a transaction of the caller's holds it."""
-        if not connection.in_atomic_block:
-            connection.close()
+        return self._database.run(alias, lambda: operation(rows, alias))
 
 
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
@@ -239,7 +186,7 @@ def _claim(
 ) -> ClaimResult:
     """Insert-if-absent, else report the row or take over its expired lease; each step atomic."""
     key, token = values["key"], values["token"]
-    db_now, expires = _db_time(now), _db_time(now + lease)
+    db_now, expires = db_time(now), db_time(now + lease)
     for _ in range(3):  # a claim released between our statements is simply claimed again
         with transaction.atomic(using=alias):
             rows.bulk_create(
@@ -268,7 +215,7 @@ def _claim(
                 return Claimed(token)
             if status == _COMPLETED:
                 return Completed(mismatch)
-            held_until = _read_time(held_until)
+            held_until = read_time(held_until)
             if held_until > now:
                 return InProgress(retry_after(held_until, now), mismatch)
             # The lease expired (its worker crashed): the one UPDATE that still finds it expired
@@ -290,20 +237,6 @@ def _delete(rows: QuerySet[ReceivedEvent], alias: str) -> int:
     listens (and sends no signals).
     """
     return rows._raw_delete(alias)
-
-
-def _db_time(moment: datetime) -> datetime:
-    """``moment`` as this project stores times: aware UTC, or naive UTC without USE_TZ."""
-    moment = moment.astimezone(timezone.utc)
-    return moment if settings.USE_TZ else moment.replace(tzinfo=None)
-
-
-def _read_time(value: Any) -> datetime:
-    """A stored time as an aware UTC datetime (naive ones are UTC, as `_db_time` wrote them)."""
-    moment: datetime = value
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def _displayable(text: str) -> str:
