@@ -29,6 +29,7 @@ MODULES = [
     "idwise_events.contrib.django._wiring",
     "idwise_events.contrib.django.apps",
     "idwise_events.contrib.django.inbox",
+    "idwise_events.contrib.django.management.commands.idwise_events_worker",
     "idwise_events.contrib.django.migrations.0001_initial",
     "idwise_events.contrib.django.migrations.0002_inboxdelivery",
     "idwise_events.contrib.django.signals",
