@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 # --8<-- [end:installed-apps]
 INSTALLED_APPS += ["tests.django_project.verifications"]  # the project's own app
 
+IDWISE_EVENTS: dict[str, Any]  # strings here; settings_inbox.py adds "INBOX": True
 # --8<-- [start:idwise-events]
 IDWISE_EVENTS = {
     # The Bearer Token entered in the IDWise portal. In production, read it from the
@@ -65,8 +66,11 @@ TEMPLATES = [
     }
 ]
 
-# One file per pytest process, so that several runs on one machine do not share it.
-_SQLITE_FILE = str(Path(tempfile.gettempdir()) / f"idwise-events-django-{os.getpid()}.sqlite3")
+# One file per pytest process, so that several runs on one machine do not share it; a process
+# the tests start (a worker) is told the file of the tests' database.
+_SQLITE_FILE = os.environ.get("IDWISE_EVENTS_TEST_SQLITE") or str(
+    Path(tempfile.gettempdir()) / f"idwise-events-django-{os.getpid()}.sqlite3"
+)
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -3,6 +3,10 @@
 A backend makes inboxes (`InboxBackend.make`, each SQL one on a table of its own for the test)
 and, where it can, one whose database is unavailable (`InboxBackend.unavailable`). A new inbox
 joins the contract suite by adding its name to `BACKENDS` and a branch to `inbox_backend`.
+
+The ``django-*`` backends are `DjangoInbox` in the test Django project (tests/django_project), on
+its SQLite and its PostgreSQL database, as the store contract runs `DjangoStore`
+(tests/stores/conftest.py): each call commits, so the tests are Django's TransactionTestCase.
 """
 
 from __future__ import annotations
@@ -25,9 +29,25 @@ from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import FakeClock, make_event
 from idwise_events.testing.postgres import _free_port
 
-from ..conftest import postgres_url
+from ..conftest import CANARY, postgres_url
+from ..stores.conftest import DJANGO_DATABASES, django_store_factory
 
-BACKENDS = ["memory", "sqlite", "postgresql"]
+BACKENDS = [
+    "memory",
+    "sqlite",
+    "postgresql",
+    *(
+        pytest.param(
+            backend,
+            marks=pytest.mark.django_db(
+                transaction=True,
+                databases=[database],
+                available_apps=["idwise_events.contrib.django"],
+            ),
+        )
+        for backend, database in DJANGO_DATABASES.items()
+    ),
+]
 
 
 @dataclass
@@ -44,9 +64,14 @@ class InboxBackend:
 
 
 @pytest.fixture(params=BACKENDS)
-def inbox_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InboxBackend]:
+def inbox_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InboxBackend]:
     """Each inbox backend in turn; SQL inboxes get a table of their own for each test."""
     name: str = request.param
+    if name in DJANGO_DATABASES:
+        yield django_backend(name, DJANGO_DATABASES[name], tmp_path, monkeypatch)
+        return
     if name == "memory":
         shared: dict[str, MemoryInbox] = {}
 
@@ -95,6 +120,44 @@ def inbox_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[In
     yield InboxBackend(name, make, unavailable, url)
     for inbox in opened:
         inbox.close()
+
+
+def django_backend(
+    name: str, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> InboxBackend:
+    """`DjangoInbox` on the project's ``database`` (emptied after each test by Django).
+
+    Unavailable, it is on a database alias of its own: for SQLite a file in a directory that
+    does not exist, for PostgreSQL a port nothing listens on.
+    """
+    from django.db import connections
+
+    from idwise_events.contrib.django.inbox import DjangoInbox
+
+    django_store_factory(database, monkeypatch)  # threads close their connections at the end
+
+    def make(**options: Any) -> Inbox:
+        return DjangoInbox(using=database, **options)
+
+    @contextlib.contextmanager
+    def unavailable() -> Iterator[Inbox]:
+        alias = f"unavailable_{uuid.uuid4().hex[:8]}"
+        if database == "default":
+            lost = {"NAME": str(tmp_path / "gone" / "inbox.sqlite3")}
+        else:
+            lost = {"HOST": "127.0.0.1", "PORT": str(_free_port()), "PASSWORD": CANARY}
+        connections.settings[alias] = {**connections.settings[database], **lost}
+        connection = connections[alias]  # made now, and kept for this thread
+        # Out of the settings, the alias is one Django's test case allows (a "dynamically
+        # created connection") although the test is only marked with the project's database.
+        del connections.settings[alias]
+        try:
+            yield DjangoInbox(using=alias, network_timeout=timedelta(seconds=2))
+        finally:
+            connection.close()
+            del connections[alias]
+
+    return InboxBackend(name, make, unavailable)
 
 
 @pytest.fixture

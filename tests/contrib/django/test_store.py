@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.test.utils import CaptureQueriesContext
 
@@ -321,3 +321,70 @@ def test_renew_on_an_unreachable_database_is_a_store_error(django_db_blocker: An
 
         with pytest.raises(StoreError, match="postgresql idempotency store unavailable"):
             store.renew("evt-1", "token", lease=LEASE)
+
+
+ON_BOTH_DATABASES_COMMITTING = pytest.mark.parametrize(
+    "database",
+    [
+        pytest.param(
+            alias,
+            marks=pytest.mark.django_db(
+                transaction=True, databases=[alias], available_apps=["idwise_events.contrib.django"]
+            ),
+        )
+        for alias in ("default", DJANGO_POSTGRESQL)
+    ],
+    ids=["sqlite", "postgresql"],
+)
+
+
+@ON_BOTH_DATABASES_COMMITTING
+def test_a_claim_and_a_completion_are_one_statement_each(database: str) -> None:
+    """On SQLite and PostgreSQL, outside a transaction: one round trip each, nothing around them.
+
+    A new key and an expired lease are both claimed by the one ``INSERT … ON CONFLICT``; a
+    claim held by another is that statement and a read of the row.
+    """
+    clock = FakeClock()
+    store = DjangoStore(using=database, clock=clock)
+    connection = connections[database]
+
+    with CaptureQueriesContext(connection) as claiming:
+        token = claimed(store.claim("evt-1", lease=LEASE, fingerprint="a")).token
+    with CaptureQueriesContext(connection) as completing:
+        assert store.complete("evt-1", token)
+    clock.advance(minutes=1)
+    held = claimed(store.claim("evt-2", lease=LEASE, fingerprint="a")).token
+    clock.advance(LEASE)
+    with CaptureQueriesContext(connection) as taking_over:
+        taken = claimed(store.claim("evt-2", lease=LEASE, fingerprint="b"))
+
+    [claim] = claiming.captured_queries
+    assert claim["sql"].startswith("INSERT INTO")
+    assert "ON CONFLICT" in claim["sql"]
+    [complete] = completing.captured_queries
+    assert complete["sql"].startswith("UPDATE")
+    assert len(taking_over.captured_queries) == 1
+    assert (taken.token != held, taken.fingerprint_mismatch) == (True, True)
+    row = ReceivedEvent.objects.using(database).get(key="evt-2")
+    assert (row.token, row.fingerprint, row.fingerprint_mismatch) == (taken.token, "a", True)
+    assert row.lease_expires_at == clock.now + LEASE
+
+
+@ON_BOTH_DATABASES_COMMITTING
+def test_a_claim_inside_the_callers_transaction_is_part_of_it(database: str) -> None:
+    """In ``transaction.atomic`` the claim commits or rolls back with the caller's work."""
+    store = DjangoStore(using=database)
+
+    def failing_work() -> None:
+        with transaction.atomic(using=database):
+            claimed(store.claim("evt-rolled-back", lease=LEASE, fingerprint="a"))
+            raise RuntimeError("the caller's work failed")
+
+    with pytest.raises(RuntimeError):
+        failing_work()
+    with transaction.atomic(using=database):
+        kept = claimed(store.claim("evt-kept", lease=LEASE, fingerprint="a"))
+
+    assert not ReceivedEvent.objects.using(database).filter(key="evt-rolled-back").exists()
+    assert ReceivedEvent.objects.using(database).get(key="evt-kept").token == kept.token

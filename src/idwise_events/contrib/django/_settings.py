@@ -41,6 +41,7 @@ _KNOWN_KEYS = (
     "MAX_BODY_BYTES",
     "STATUSES",
     "ASYNC",
+    "INBOX",
 )
 _SHORT_RETENTION = timedelta(days=1)
 
@@ -56,6 +57,8 @@ class Config:
     max_body_bytes: int = DEFAULT_MAX_BYTES
     statuses: Mapping[Outcome, int] = field(default_factory=lambda: MappingProxyType({}))
     asynchronous: bool = False
+    inbox: bool = False
+    """Whether deliveries go to a `DjangoInbox`, processed later by a worker."""
     problems: tuple[checks.CheckMessage, ...] = ()
 
     @property
@@ -114,6 +117,18 @@ def load_config(*, verifier: bool = True) -> Config:
             _error(9, f"{SETTING}['ASYNC'] must be True or False, not {asynchronous!r}")
         )
         asynchronous = False
+    inbox = conf.get("INBOX", False)
+    if not isinstance(inbox, bool):
+        problems.append(
+            _error(
+                10,
+                f"{SETTING}['INBOX'] must be True or False, not {inbox!r}",
+                hint="True stores each delivery in the database and answers at once; a worker"
+                " (manage.py idwise_events_worker, Celery, the PostgreSQL queue) runs the"
+                " handlers.",
+            )
+        )
+        inbox = False
     return Config(
         verifier=built,
         lease=lease,
@@ -121,6 +136,7 @@ def load_config(*, verifier: bool = True) -> Config:
         max_body_bytes=max_body_bytes,
         statuses=statuses,
         asynchronous=asynchronous,
+        inbox=inbox,
         problems=tuple(problems),
     )
 

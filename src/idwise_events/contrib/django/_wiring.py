@@ -15,6 +15,7 @@ from ..._events import Event
 from ..._request import WebhookRequest
 from . import signals
 from ._settings import SETTING, Config, project_config
+from .inbox import DjangoInbox
 from .store import DjangoStore
 
 __all__ = ["build_dispatcher", "project_dispatcher"]
@@ -39,22 +40,26 @@ def _project_dispatcher() -> Dispatcher:
 
 
 def build_dispatcher(config: Config, *, verifier: Verifier | None = None) -> Dispatcher:
-    """A dispatcher on a `DjangoStore`, configured by ``config``.
+    """A dispatcher on a `DjangoStore` (and a `DjangoInbox` if asked), configured by ``config``.
 
-    Its first handler notes each event's type on its row and sends the signals. With invalid
-    settings it refuses every delivery with `ImproperlyConfigured` (so a 500, with the reason in
-    the error log): the system checks report the same problems at startup.
+    Its first handler notes each event's type on its row and sends the signals. With the inbox,
+    handlers (the signals included) run when a worker processes the delivery, and the delivery's
+    row is the record of it. With invalid settings it refuses every delivery with
+    `ImproperlyConfigured` (so a 500, with the reason in the error log): the system checks
+    report the same problems at startup.
 
     Args:
         config: The settings read.
         verifier: Instead of ``config``'s verifier (the project's reads the settings each time).
     """
     store = DjangoStore(retention=config.retention)
+    inbox = DjangoInbox() if config.inbox else None
     if verifier is None:
         verifier = _configured_verifier(config)
     dispatcher = Dispatcher(
         verifier=verifier,
         store=store,
+        inbox=inbox,
         lease=config.lease,
         max_body_bytes=config.max_body_bytes,
         statuses=config.statuses,
@@ -65,7 +70,8 @@ def build_dispatcher(config: Config, *, verifier: Verifier | None = None) -> Dis
 
     @dispatcher.on_any
     def record_and_signal(event: Event) -> None:
-        store.record_event(event)
+        if inbox is None:  # with the inbox, no ReceivedEvent row: the delivery's row records it
+            store.record_event(event)
         signals.event_received.send(sender=type(event), event=event)
         signals.SIGNALS[type(event)].send(sender=type(event), event=event)
 

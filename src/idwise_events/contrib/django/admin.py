@@ -1,17 +1,22 @@
-"""A read-only admin of the events received: what came, when, and what became of it."""
+"""Read-only admins of the events received and of the inbox's deliveries (which may be replayed)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from .models import ReceivedEvent
+from .inbox import DjangoInbox
+from .models import InboxDelivery, ReceivedEvent
 
-__all__ = ["ReceivedEventAdmin"]
+__all__ = ["InboxDeliveryAdmin", "ReceivedEventAdmin"]
 
 if TYPE_CHECKING:  # generic in django-stubs only; the attributes below take its exact types
     from django.contrib.admin.options import (
@@ -24,8 +29,9 @@ if TYPE_CHECKING:  # generic in django-stubs only; the attributes below take its
     from django.utils.datastructures import _ListOrTuple
 
     _ModelAdmin = admin.ModelAdmin[ReceivedEvent]
+    _DeliveryAdmin = admin.ModelAdmin[InboxDelivery]
 else:
-    _ModelAdmin = admin.ModelAdmin
+    _ModelAdmin = _DeliveryAdmin = admin.ModelAdmin
 
 _SHOWN = (
     "key",
@@ -94,4 +100,101 @@ class ReceivedEventAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Deleting a row would let a retry run its event again; `purge` forgets old ones."""
+        return False
+
+
+_DELIVERY_SHOWN = (
+    "id",
+    "event_type",
+    "event_id",
+    "key",
+    "state",
+    "received_at",
+    "attempts",
+    "next_attempt_at",
+    "lease_expires_at",
+    "last_error",
+    "finished_at",
+    "replays",
+    "fingerprint",
+    "payload",
+)
+"""Every column but the fencing token, the body pretty-printed; all read-only."""
+
+
+@admin.register(InboxDelivery)
+class InboxDeliveryAdmin(_DeliveryAdmin):
+    """The delivery log: each delivery the inbox accepted, its payload, attempts and last error.
+
+    Rows belong to the inbox (a worker may be processing one): nothing can be added, edited or
+    deleted here, by anyone. Staff with the ``view_inboxdelivery`` permission read them; those
+    with ``change_inboxdelivery`` may also *replay* done and dead deliveries (the action calls
+    [`DjangoInbox.replay`][idwise_events.contrib.django.inbox.DjangoInbox.replay]): their
+    handlers run again, on purpose, and the replay is logged.
+    """
+
+    list_display: _ListDisplayT[InboxDelivery] = (
+        "id",
+        "event_type",
+        "event_id",
+        "state",
+        "attempts",
+        "replays",
+        "received_at",
+        "finished_at",
+        "last_error",
+    )
+    list_filter: ClassVar[_ListOrTuple[_ListFilterT]] = ("state", "event_type", "received_at")
+    # Exact matches, on indexed columns: an event id is searched whole.
+    search_fields: ClassVar[_ListOrTuple[str]] = ("=event_id", "=key")
+    date_hierarchy: ClassVar[str | None] = "received_at"
+    ordering: ClassVar[_ListOrTuple[_OrderByFieldName] | None] = ("-id",)
+    fields: ClassVar[_FieldGroups | None] = _DELIVERY_SHOWN
+    readonly_fields: ClassVar[_ListOrTuple[str]] = _DELIVERY_SHOWN
+    actions: Sequence[_ActionCallable[Any, InboxDelivery] | str] | None = ("replay",)
+
+    @admin.display(description="payload")
+    def payload(self, obj: InboxDelivery) -> SafeString:
+        """The body as received, pretty-printed if it is JSON, escaped."""
+        body = bytes(obj.body)
+        try:
+            text = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:  # never parsed: shown as it came
+            text = body.decode("utf-8", "replace")
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    @admin.action(permissions=["replay"], description="Replay the selected done or dead deliveries")
+    def replay(self, request: HttpRequest, queryset: QuerySet[InboxDelivery]) -> None:
+        """Make each selected done or dead delivery pending again; say how many."""
+        inbox = DjangoInbox(using=queryset.db)
+        selected = list(queryset.values_list("id", flat=True))
+        replayed = sum(inbox.replay(delivery_id) for delivery_id in selected)
+        self.message_user(
+            request,
+            f"Replayed {replayed} of the {len(selected)} selected deliveries: their handlers run"
+            " again when a worker takes them.",
+            messages.SUCCESS if replayed else messages.WARNING,
+        )
+        if replayed < len(selected):
+            self.message_user(
+                request,
+                f"{len(selected) - replayed} were not replayed: only done and dead deliveries"
+                " can be (the others are waiting for or held by a worker).",
+                messages.WARNING,
+            )
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        """Replaying needs the model's change permission (which edits nothing here)."""
+        return super().has_change_permission(request)  # Django's check, not this class's
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Deliveries arrive from IDWise only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """The inbox alone writes its rows (saving a form could undo a worker's update)."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """The inbox's ``purge`` forgets old deliveries; deleting one here could lose an event."""
         return False

@@ -1,4 +1,4 @@
-"""`ReceivedEvent`: one row per IDWise event, the record `DjangoStore` claims and completes."""
+"""The rows the app keeps: `ReceivedEvent` for `DjangoStore`, `InboxDelivery` for `DjangoInbox`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import ClassVar
 
 from django.db import models
 
+from ..._inbox import MAX_LABEL_LENGTH, DeliveryState
 from ...stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH
 
-__all__ = ["ReceivedEvent"]
+__all__ = ["InboxDelivery", "ReceivedEvent"]
 
 
 class ReceivedEvent(models.Model):
@@ -68,3 +69,72 @@ class ReceivedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'IDWise event'} {self.key}"
+
+
+class InboxDelivery(models.Model):
+    """A delivery accepted into the inbox: its raw body, its state, its attempts (the delivery log).
+
+    [`DjangoInbox`][idwise_events.contrib.django.inbox.DjangoInbox] writes these rows when
+    ``IDWISE_EVENTS["INBOX"]`` is on, and workers take, retry, bury and complete them. Read them
+    (the admin lists them, and replays done or dead ones), but leave writing to the inbox.
+    """
+
+    STATES = tuple((state.value, state.value) for state in DeliveryState)
+
+    id: models.BigAutoField[int, int] = models.BigAutoField(primary_key=True)
+    key: models.CharField[str, str] = models.CharField(
+        "idempotency key",
+        max_length=MAX_KEY_LENGTH,
+        unique=True,
+        help_text="The eventId, or sha256: and a digest (legacy payloads, unusual ids).",
+    )
+    event_type: models.CharField[str, str] = models.CharField(
+        max_length=MAX_LABEL_LENGTH, help_text="The event's name, such as Finished Journey."
+    )
+    event_id: models.CharField[str | None, str | None] = models.CharField(
+        "event id", max_length=MAX_LABEL_LENGTH, null=True, blank=True
+    )
+    fingerprint: models.CharField[str, str] = models.CharField(
+        max_length=FINGERPRINT_LENGTH, help_text="SHA-256 of the body."
+    )
+    body: models.BinaryField[bytes, bytes] = models.BinaryField(
+        help_text="The raw body as received."
+    )
+    received_at: models.DateTimeField[datetime, datetime] = models.DateTimeField()
+    state: models.CharField[str, str] = models.CharField(max_length=10, choices=STATES)
+    attempts: models.IntegerField[int, int] = models.IntegerField(
+        help_text="Times a worker took it since it was accepted or last replayed."
+    )
+    next_attempt_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    lease_expires_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    token: models.CharField[str | None, str | None] = models.CharField(
+        max_length=32, null=True, blank=True, help_text="The fencing token of its holder."
+    )
+    last_error: models.TextField[str | None, str | None] = models.TextField(
+        null=True, blank=True, help_text="The last failure's type and message."
+    )
+    finished_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    replays: models.IntegerField[int, int] = models.IntegerField(
+        default=0, help_text="Times it was replayed on purpose."
+    )
+
+    class Meta:
+        """The workers' and the sweep's scan, the purge's, and the admin's date filter."""
+
+        verbose_name = "inbox delivery"
+        verbose_name_plural = "inbox deliveries"
+        indexes: ClassVar[tuple[models.Index, ...]] = (
+            models.Index(fields=["state", "next_attempt_at"], name="idwise_events_inbox_due"),
+            models.Index(fields=["state", "finished_at"], name="idwise_events_inbox_finished"),
+            models.Index(fields=["received_at"], name="idwise_events_inbox_received"),
+            models.Index(fields=["event_id"], name="idwise_events_inbox_event_id"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id or self.key} ({self.state})"

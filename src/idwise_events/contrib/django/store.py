@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from django.conf import settings
-from django.db import DataError, Error, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 
-from ..._errors import StoreError
 from ..._events import Event, UnknownEvent
 from ..._store import (
     DEFAULT_RETENTION,
@@ -34,9 +33,10 @@ from ..._store import (
     utc_now,
 )
 from ...stores._keys import stored_fingerprint, stored_key
-from ...stores._watchdog import Watchdog
+from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import QuerySet
 
     from .models import ReceivedEvent
@@ -72,6 +72,11 @@ class DjangoStore:
     blocking = True
     """Calls wait on the database: async code runs them in a thread (Django's, through the app)."""
 
+    UPSERT_VENDORS: ClassVar[frozenset[str]] = frozenset({"postgresql", "sqlite"})
+    """Databases whose claim is one ``INSERT … ON CONFLICT … RETURNING`` statement (SQLite from
+    3.35); others take the ORM's path (an insert, a read, maybe a conditional update, in one
+    transaction). A subclass may narrow it, as the tests do to prove the ORM's path."""
+
     def __init__(
         self,
         *,
@@ -85,7 +90,7 @@ class DjangoStore:
         self.using = using
         self.retention = retention
         self.network_timeout = network_timeout
-        self._watchdog = Watchdog(network_timeout.total_seconds())
+        self._database = Database("idempotency store", network_timeout)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -100,22 +105,16 @@ class DjangoStore:
             "fingerprint": stored_fingerprint(fingerprint),
             "token": uuid.uuid4().hex,  # unique across every process and machine
         }
-        result = self._run(lambda rows, alias: _claim(rows, alias, values, now, lease))
+        result = self._run(lambda rows, alias: self._claim(rows, alias, values, now, lease))
         if result.fingerprint_mismatch:
             report_fingerprint_mismatch(key)
         return result
 
     def complete(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.complete`][idwise_events.IdempotencyStore.complete]."""
-        now = _db_time(self._clock())
-
-        def complete(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
-            # Matches the token whatever the status: a retry after a lost reply still says True.
-            held = rows.filter(key=stored_key(key), token=token)
-            changed: int = held.update(status=_COMPLETED, completed_at=now)
-            return changed == 1
-
-        return self._run(complete)
+        now = db_time(self._clock())
+        # Matches the token whatever the status: a retry after a lost reply still says True.
+        return self._execute("complete", _COMPLETED, now, stored_key(key), token) == 1
 
     def renew(self, key: str, token: str, *, lease: timedelta) -> bool:
         """Extend the claim ``token`` holds on ``key`` to ``lease`` from now, while a handler runs.
@@ -128,27 +127,16 @@ class DjangoStore:
             StoreError: If the database is unavailable.
         """
         check_lease(lease)
-        expires = _db_time(self._clock() + lease)
-
-        def renew(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
-            held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
-            changed: int = held.update(lease_expires_at=expires)
-            return changed == 1
-
-        return self._run(renew)
+        expires = db_time(self._clock() + lease)
+        return self._execute("renew", expires, stored_key(key), token, _IN_PROGRESS) == 1
 
     def release(self, key: str, token: str) -> bool:
         """See [`IdempotencyStore.release`][idwise_events.IdempotencyStore.release]."""
-
-        def release(rows: QuerySet[ReceivedEvent], alias: str) -> bool:
-            held = rows.filter(key=stored_key(key), token=token, status=_IN_PROGRESS)
-            return _delete(held, alias) == 1
-
-        return self._run(release)
+        return self._execute("release", stored_key(key), token, _IN_PROGRESS) == 1
 
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
-        cutoff = _db_time(self._clock() - self.retention)
+        cutoff = db_time(self._clock() - self.retention)
         stale = Q(status=_COMPLETED, completed_at__lt=cutoff) | Q(
             status=_IN_PROGRESS, lease_expires_at__lt=cutoff
         )
@@ -167,70 +155,159 @@ class DjangoStore:
             )
         )
 
+    def _execute(self, name: str, *values: Any) -> int:
+        """Run one of the store's fenced statements (`_Sql`); how many rows it changed."""
+
+        def execute(rows: QuerySet[ReceivedEvent], alias: str) -> int:
+            connection = connections[alias]
+            statement = getattr(_sql(rows.model, connection), name)
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [_param(value, connection) for value in values])
+                changed: int = cursor.rowcount
+            return changed
+
+        return self._run(execute)
+
+    def _claim(
+        self,
+        rows: QuerySet[ReceivedEvent],
+        alias: str,
+        values: dict[str, str],
+        now: datetime,
+        lease: timedelta,
+    ) -> ClaimResult:
+        connection = connections[alias]
+        if connection.vendor in self.UPSERT_VENDORS and (
+            connection.features.can_return_columns_from_insert
+        ):
+            return _claim_upserting(rows, connection, values, now, lease)
+        return _claim_portably(rows, alias, values, now, lease)
+
     def _run(self, operation: Callable[[QuerySet[ReceivedEvent], str], _T]) -> _T:
         """Run ``operation`` on this store's database; its failures become StoreError."""
         from .models import ReceivedEvent  # not at import: the app registry may not be ready
 
         alias = self.using or router.db_for_write(ReceivedEvent)
-        connection = connections[alias]
         rows = ReceivedEvent.objects.using(alias)
-        # A database server's silence is cut short; a SQLite file's locks wait busy "timeout".
-        watchdog = self._watchdog if connection.vendor == "postgresql" else None
-        for attempt in (1, 2):
-            used = connection.connection  # the DB-API connection this call starts on, if any
-            overran = False
-            try:
-                ticket = None
-                if watchdog is not None:
-                    connection.ensure_connection()  # bounded by the connection's connect_timeout
-                    ticket = watchdog.watch(connection.connection)
-                try:
-                    result = operation(rows, alias)
-                finally:
-                    overran = (
-                        watchdog is not None and ticket is not None and not watchdog.done(ticket)
-                    )
-                if overran:  # answered just as it was cut: the result stands, the connection not
-                    self._drop(connection)
-                return result
-            except DataError as exc:
-                # The database answered: it refused a value. Retrying cannot help, and it is no
-                # outage (StoreError would make the app answer 503 for ever).
-                raise ValueError(
-                    f"the {connection.vendor} idempotency store refused a value of this call"
-                    f" ({type(exc.__cause__ or exc).__name__})"
-                ) from exc
-            except Error as exc:
-                cause = exc.__cause__ or exc
-                if overran:
-                    self._drop(connection)
-                    raise StoreError(
-                        f"{connection.vendor} idempotency store did not answer within"
-                        f" {self.network_timeout.total_seconds():g} s"
-                    ) from cause
-                if not connection.in_atomic_block:
-                    if connection.connection is not None and not connection.is_usable():
-                        connection.close()
-                    # The connection it started on is gone (dropped here, or by the claim's
-                    # transaction when its rollback failed): it had died since it connected.
-                    if attempt == 1 and used is not None and connection.connection is not used:
-                        continue
-                raise StoreError(
-                    f"{connection.vendor} idempotency store unavailable ({type(cause).__name__})"
-                ) from cause
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _drop(connection: Any) -> None:
-        """Close a connection the watchdog cut, unless a transaction of the caller's holds it."""
-        if not connection.in_atomic_block:
-            connection.close()
+        return self._database.run(alias, lambda: operation(rows, alias))
 
 
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
 
 
-def _claim(
+def _claim_upserting(
+    rows: QuerySet[ReceivedEvent],
+    connection: BaseDatabaseWrapper,
+    values: dict[str, str],
+    now: datetime,
+    lease: timedelta,
+) -> ClaimResult:
+    """The claim in one statement, committed on its own: a new key, or an expired lease taken.
+
+    Otherwise the row is read to say what holds it, as `SqlStore` does. Sent through the
+    connection's cursor (the ORM cannot say ``ON CONFLICT … DO UPDATE … WHERE … RETURNING``),
+    outside any transaction but the caller's: one round trip where the ORM's path takes four.
+    """
+    key, token = values["key"], values["token"]
+    db_now, expires = db_time(now), db_time(now + lease)
+    statement = _sql(rows.model, connection).claim
+    row = (key, _IN_PROGRESS, token, values["fingerprint"], False, "", "", db_now, expires, None)
+    params = [_param(value, connection) for value in (*row, _IN_PROGRESS, db_now)]
+    for _ in range(3):  # a claim released between our statements is simply claimed again
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            returned = cursor.fetchone()
+        if returned is not None:  # ours: new, or taken over (its first fingerprint is kept)
+            return Claimed(token, fingerprint_mismatch=returned[0] != values["fingerprint"])
+        found = (
+            rows.filter(key=key).values_list("status", "lease_expires_at", "fingerprint").first()
+        )
+        if found is None:
+            continue
+        status, held_until, first_fingerprint = found
+        mismatch = first_fingerprint != values["fingerprint"]
+        if mismatch:
+            rows.filter(key=key, fingerprint_mismatch=False).update(fingerprint_mismatch=True)
+        if status == _COMPLETED:
+            return Completed(mismatch)
+        held_until = read_time(held_until)
+        if held_until > now:
+            return InProgress(retry_after(held_until, now), mismatch)
+        # Its lease expired since the statement: the next one takes it over.
+    return InProgress(retry_after(now, now))
+
+
+@dataclass(frozen=True)
+class _Sql:
+    """The store's own statements on one kind of database, formatted once.
+
+    The ORM would compile them again at each call, which costs about as much as a round trip
+    to SQLite. Only quoted names of the model's table and columns are formatted in; values are
+    parameters.
+    """
+
+    claim: str
+    """``INSERT … ON CONFLICT (key) DO UPDATE … WHERE <lease expired> RETURNING fingerprint``
+    (PostgreSQL and SQLite only): a conflicting row is taken over only while in progress with an
+    expired lease; it keeps the fingerprint of its first claim, and notes a different one."""
+    complete: str
+    renew: str
+    release: str
+
+
+_CLAIM_COLUMNS = (
+    "key",
+    "status",
+    "token",
+    "fingerprint",
+    "fingerprint_mismatch",
+    "event_type",
+    "journey_id",
+    "received_at",
+    "lease_expires_at",
+    "completed_at",
+)
+_STATEMENTS: dict[str, _Sql] = {}
+
+
+def _sql(model: type[ReceivedEvent], connection: BaseDatabaseWrapper) -> _Sql:
+    """The statements for ``connection``'s kind of database (built on first use)."""
+    found = _STATEMENTS.get(connection.vendor)
+    if found is not None:
+        return found
+    opts = model._meta
+    quote = connection.ops.quote_name
+    c = {field.name: quote(field.column) for field in opts.concrete_fields if field.column}
+    t = quote(opts.db_table)
+    fenced = f"{c['key']} = %s AND {c['token']} = %s"
+    built = _Sql(
+        claim=(
+            f"INSERT INTO {t} ({', '.join(c[name] for name in _CLAIM_COLUMNS)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(_CLAIM_COLUMNS))})"
+            f" ON CONFLICT ({c['key']}) DO UPDATE SET"
+            f" {c['token']} = EXCLUDED.{c['token']},"
+            f" {c['lease_expires_at']} = EXCLUDED.{c['lease_expires_at']},"
+            f" {c['fingerprint_mismatch']} = {t}.{c['fingerprint_mismatch']}"
+            f" OR {t}.{c['fingerprint']} <> EXCLUDED.{c['fingerprint']}"
+            f" WHERE {t}.{c['status']} = %s AND {t}.{c['lease_expires_at']} <= %s"
+            f" RETURNING {t}.{c['fingerprint']}"
+        ),
+        complete=f"UPDATE {t} SET {c['status']} = %s, {c['completed_at']} = %s WHERE {fenced}",  # noqa: S608
+        renew=f"UPDATE {t} SET {c['lease_expires_at']} = %s WHERE {fenced} AND {c['status']} = %s",  # noqa: S608
+        release=f"DELETE FROM {t} WHERE {fenced} AND {c['status']} = %s",  # noqa: S608
+    )
+    _STATEMENTS[connection.vendor] = built
+    return built
+
+
+def _param(value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """A value as the ORM would pass it to ``connection``'s driver (times are adapted)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def _claim_portably(
     rows: QuerySet[ReceivedEvent],
     alias: str,
     values: dict[str, str],
@@ -239,7 +316,7 @@ def _claim(
 ) -> ClaimResult:
     """Insert-if-absent, else report the row or take over its expired lease; each step atomic."""
     key, token = values["key"], values["token"]
-    db_now, expires = _db_time(now), _db_time(now + lease)
+    db_now, expires = db_time(now), db_time(now + lease)
     for _ in range(3):  # a claim released between our statements is simply claimed again
         with transaction.atomic(using=alias):
             rows.bulk_create(
@@ -268,7 +345,7 @@ def _claim(
                 return Claimed(token)
             if status == _COMPLETED:
                 return Completed(mismatch)
-            held_until = _read_time(held_until)
+            held_until = read_time(held_until)
             if held_until > now:
                 return InProgress(retry_after(held_until, now), mismatch)
             # The lease expired (its worker crashed): the one UPDATE that still finds it expired
@@ -290,20 +367,6 @@ def _delete(rows: QuerySet[ReceivedEvent], alias: str) -> int:
     listens (and sends no signals).
     """
     return rows._raw_delete(alias)
-
-
-def _db_time(moment: datetime) -> datetime:
-    """``moment`` as this project stores times: aware UTC, or naive UTC without USE_TZ."""
-    moment = moment.astimezone(timezone.utc)
-    return moment if settings.USE_TZ else moment.replace(tzinfo=None)
-
-
-def _read_time(value: Any) -> datetime:
-    """A stored time as an aware UTC datetime (naive ones are UTC, as `_db_time` wrote them)."""
-    moment: datetime = value
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def _displayable(text: str) -> str:

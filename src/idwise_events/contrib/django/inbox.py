@@ -1,0 +1,319 @@
+"""`DjangoInbox`: the durable inbox on the Django ORM, in the project's own database.
+
+```python
+from idwise_events.contrib.django.inbox import DjangoInbox
+
+inbox = DjangoInbox()                    # the database Django's routers pick for writes
+inbox = DjangoInbox(using="events")      # or a database alias of your settings
+```
+
+The app builds its dispatcher with one when ``IDWISE_EVENTS["INBOX"]`` is ``True``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import IntegrityError, router, transaction
+from django.db.models import Count, F, Q
+
+from ..._errors import StoreError
+from ..._inbox import (
+    MAX_ERROR_LENGTH,
+    MAX_LABEL_LENGTH,
+    Accepted,
+    Delivery,
+    DeliveryState,
+    Taken,
+    log_replay,
+)
+from ..._store import Clock, check_lease, utc_now
+from ..._text import printable
+from ...stores._keys import stored_fingerprint, stored_key
+from ._database import Database, db_time, read_time
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from .models import InboxDelivery
+
+__all__ = ["DjangoInbox"]
+
+_T = TypeVar("_T")
+_PENDING, _PROCESSING, _DONE, _DEAD = (state.value for state in DeliveryState)
+
+
+class DjangoInbox:
+    """An [`Inbox`][idwise_events.Inbox] in the project's database, through the ORM.
+
+    Each delivery is an [`InboxDelivery`][idwise_events.contrib.django.models.InboxDelivery]
+    row, with the semantics of [`SqlInbox`][idwise_events.inbox.sql.SqlInbox]: accepting is an
+    insert-if-absent on the unique key; taking is one conditional ``UPDATE`` (two workers never
+    both hold a delivery), then a read of the row marked with the new fencing token; renewing,
+    completing, retrying and burying are single ``UPDATE``s fenced by the token. Each call
+    commits on its own: call it outside ``transaction.atomic`` (the app's view runs outside
+    ``ATOMIC_REQUESTS``). Times are compared with the app's clock, as `DjangoStore` does.
+
+    Args:
+        using: The database alias; by default, the one ``DATABASE_ROUTERS`` give for writing
+            `InboxDelivery` (``"default"`` without routers). Every call reads and writes there.
+        network_timeout: PostgreSQL: the longest a call waits for the server's answer before its
+            connection is cut (a frozen network, a failover, a hung pooler).
+        clock: Returns the current time, timezone-aware; inject one in tests.
+
+    Raises:
+        ValueError: If ``network_timeout`` is not positive.
+    """
+
+    blocking = True
+    """True: calls wait on the database, so async code runs them in a thread."""
+
+    def __init__(
+        self,
+        *,
+        using: str | None = None,
+        network_timeout: timedelta = timedelta(seconds=10),
+        clock: Clock = utc_now,
+    ) -> None:
+        if network_timeout <= timedelta(0):
+            raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
+        self.using = using
+        self.network_timeout = network_timeout
+        self._database = Database("inbox", network_timeout)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"DjangoInbox(using={self.using!r})"
+
+    def accept(
+        self, *, key: str, event_type: str, event_id: str | None, fingerprint: str, body: bytes
+    ) -> Accepted:
+        """See [`Inbox.accept`][idwise_events.Inbox.accept]."""
+        now = db_time(self._clock())
+        values: dict[str, Any] = {
+            "key": stored_key(key),
+            "event_type": _label(event_type),
+            "event_id": None if event_id is None else _label(event_id),
+            "fingerprint": stored_fingerprint(fingerprint),
+            "body": bytes(body),
+            "received_at": now,
+            "state": _PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "replays": 0,
+        }
+
+        def accept(rows: QuerySet[InboxDelivery], alias: str) -> Accepted | None:
+            try:
+                # A savepoint, so that a duplicate leaves a caller's transaction usable.
+                with transaction.atomic(using=alias):
+                    return Accepted(rows.create(**values).pk, duplicate=False)
+            except IntegrityError:
+                pass  # the key is there: a duplicate
+            found = rows.filter(key=values["key"]).values_list("id", "fingerprint").first()
+            if found is None:
+                return None  # purged between the two statements: insert again
+            existing, first_fingerprint = found
+            mismatch = first_fingerprint != values["fingerprint"]
+            return Accepted(existing, duplicate=True, fingerprint_mismatch=mismatch)
+
+        for _ in range(3):
+            accepted = self._run(accept)
+            if accepted is not None:
+                return accepted
+        raise StoreError("django inbox: the key was purged and re-added while accepting")
+
+    def take(self, delivery_id: int, *, lease: timedelta) -> Taken | None:
+        """See [`Inbox.take`][idwise_events.Inbox.take]."""
+        check_lease(lease)
+        now = db_time(self._clock())
+        token = uuid.uuid4().hex
+        due = Q(state=_PENDING, next_attempt_at__lte=now) | Q(
+            state=_PROCESSING, lease_expires_at__lte=now
+        )
+
+        def take(rows: QuerySet[InboxDelivery], alias: str) -> Taken | None:
+            taken: int = rows.filter(due, id=delivery_id).update(
+                state=_PROCESSING,
+                token=token,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + lease,
+            )
+            if taken != 1:
+                return None
+            # The token is new: the row it marks is the one this update took.
+            row = rows.filter(id=delivery_id, token=token).first()
+            return None if row is None else Taken(_delivery(row), token)
+
+        return self._run(take)
+
+    def renew(self, delivery_id: int, token: str, *, lease: timedelta) -> bool:
+        """See [`Inbox.renew`][idwise_events.Inbox.renew]."""
+        check_lease(lease)
+        return self._update_held(
+            delivery_id, token, lease_expires_at=db_time(self._clock() + lease)
+        )
+
+    def complete(self, delivery_id: int, token: str) -> bool:
+        """See [`Inbox.complete`][idwise_events.Inbox.complete]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_DONE,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            finished_at=db_time(self._clock()),
+        )
+
+    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
+        """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_PENDING,
+            next_attempt_at=db_time(at),
+            lease_expires_at=None,
+            last_error=printable(error, MAX_ERROR_LENGTH),
+        )
+
+    def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
+        """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
+        return self._update_held(
+            delivery_id,
+            token,
+            state=_DEAD,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            finished_at=db_time(self._clock()),
+            last_error=printable(error, MAX_ERROR_LENGTH),
+        )
+
+    def due(self, *, older_than: timedelta, limit: int) -> list[int]:
+        """See [`Inbox.due`][idwise_events.Inbox.due]."""
+        now = self._clock()
+        stale = Q(state=_PENDING, next_attempt_at__lte=db_time(now - older_than)) | Q(
+            state=_PROCESSING, lease_expires_at__lte=db_time(now)
+        )
+        return self._run(
+            lambda rows, alias: list(
+                rows.filter(stale).order_by("id").values_list("id", flat=True)[:limit]
+            )
+        )
+
+    def replay(self, delivery_id: int) -> bool:
+        """See [`Inbox.replay`][idwise_events.Inbox.replay]."""
+        now = db_time(self._clock())
+
+        def replay(rows: QuerySet[InboxDelivery], alias: str) -> bool:
+            replayed: int = rows.filter(id=delivery_id, state__in=[_DONE, _DEAD]).update(
+                state=_PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                finished_at=None,
+                replays=F("replays") + 1,
+            )
+            return replayed == 1
+
+        replayed = self._run(replay)
+        if replayed:
+            log_replay(delivery_id)
+        return replayed
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """See [`Inbox.get`][idwise_events.Inbox.get]."""
+        row = self._run(lambda rows, alias: rows.filter(id=delivery_id).first())
+        return None if row is None else _delivery(row)
+
+    def deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
+        filters = Q()
+        if state is not None:
+            filters &= Q(state=DeliveryState(state).value)
+        if event_type is not None:
+            filters &= Q(event_type=_label(event_type))
+        if since is not None:
+            filters &= Q(received_at__gte=db_time(since))
+        found = self._run(lambda rows, alias: list(rows.filter(filters).order_by("-id")[:limit]))
+        return [_delivery(row) for row in found]
+
+    def stats(self) -> dict[DeliveryState, int]:
+        """See [`Inbox.stats`][idwise_events.Inbox.stats]."""
+        counted = self._run(
+            lambda rows, alias: list(
+                rows.order_by().values_list("state").annotate(count=Count("id"))
+            )
+        )
+        counts = dict.fromkeys(DeliveryState, 0)
+        for state, count in counted:
+            counts[DeliveryState(state)] = count
+        return counts
+
+    def purge(self, *, older_than: timedelta, dead: bool = False) -> int:
+        """See [`Inbox.purge`][idwise_events.Inbox.purge]."""
+        states = [_DONE, _DEAD] if dead else [_DONE]
+        cutoff = db_time(self._clock() - older_than)
+
+        # One DELETE … WHERE, whatever listens to delete signals (see DjangoStore's purge).
+        def purge(rows: QuerySet[InboxDelivery], alias: str) -> int:
+            deleted: int = rows.filter(state__in=states, finished_at__lt=cutoff)._raw_delete(alias)
+            return deleted
+
+        return self._run(purge)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _update_held(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """One fenced update: only while ``token`` holds the delivery (processing)."""
+
+        def update(rows: QuerySet[InboxDelivery], alias: str) -> bool:
+            held = rows.filter(id=delivery_id, token=token, state=_PROCESSING)
+            changed: int = held.update(**values)
+            return changed == 1
+
+        return self._run(update)
+
+    def _run(self, operation: Callable[[QuerySet[InboxDelivery], str], _T]) -> _T:
+        """Run ``operation`` on this inbox's database; its failures become StoreError."""
+        from .models import InboxDelivery  # not at import: the app registry may not be ready
+
+        alias = self.using or router.db_for_write(InboxDelivery)
+        rows = InboxDelivery.objects.using(alias)
+        return self._database.run(alias, lambda: operation(rows, alias))
+
+
+def _label(text: str) -> str:
+    """An event type or id as stored: any database can hold it, and it fits its column."""
+    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _optional_time(value: datetime | None) -> datetime | None:
+    return None if value is None else read_time(value)
+
+
+def _delivery(row: InboxDelivery) -> Delivery:
+    return Delivery(
+        id=row.id,
+        key=row.key,
+        event_type=row.event_type,
+        event_id=row.event_id,
+        fingerprint=row.fingerprint,
+        body=bytes(row.body),
+        received_at=read_time(row.received_at),
+        state=DeliveryState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=_optional_time(row.next_attempt_at),
+        lease_expires_at=_optional_time(row.lease_expires_at),
+        last_error=row.last_error,
+        finished_at=_optional_time(row.finished_at),
+        replays=row.replays,
+    )

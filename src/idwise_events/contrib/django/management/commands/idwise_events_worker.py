@@ -1,0 +1,110 @@
+"""``manage.py idwise_events_worker``: process the Django inbox's deliveries on this machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from idwise_events._process import RetryPolicy
+from idwise_events.inbox.worker import EmbeddedWorker
+
+from ..._settings import SETTING
+
+__all__ = ["Command"]
+
+
+class Command(BaseCommand):
+    """Run the handlers of the deliveries ``IDWISE_EVENTS["INBOX"]`` stored, until SIGTERM."""
+
+    help = (
+        "Process the IDWise deliveries stored by IDWISE_EVENTS['INBOX'], one at a time, in the"
+        " foreground, until SIGTERM or Ctrl-C (the current delivery's handlers may finish for"
+        " up to --grace seconds, then it is given back). For one machine: on several, run the"
+        " processing with Celery or the PostgreSQL queue."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """``--poll``, ``--grace``, ``--max-attempts``, as ``idwise-events worker`` takes them."""
+        parser.add_argument(
+            "--poll",
+            type=_seconds(0.01),
+            default=1.0,
+            help="Seconds between scans of the inbox for due deliveries (default 1).",
+        )
+        parser.add_argument(
+            "--grace",
+            type=_seconds(0),
+            default=30.0,
+            help="On SIGTERM or Ctrl-C, seconds the current delivery's handlers may still run"
+            " before they are interrupted and the delivery given back (default 30).",
+        )
+        parser.add_argument(
+            "--max-attempts",
+            type=int,
+            default=8,
+            help="Attempts before a failing delivery becomes a dead letter (default 8).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the embedded worker on the project's dispatcher until a signal stops it."""
+        from ... import dispatcher
+
+        if dispatcher.inbox is None:
+            raise CommandError(
+                f"{SETTING}['INBOX'] is not True: deliveries are processed when they arrive,"
+                " and there is nothing for a worker to do"
+            )
+        if options["max_attempts"] < 1:
+            raise CommandError("--max-attempts must be at least 1")
+        worker = EmbeddedWorker(
+            dispatcher,
+            poll_interval=timedelta(seconds=options["poll"]),
+            retries=RetryPolicy(max_attempts=options["max_attempts"]),
+        )
+        logger = logging.getLogger("idwise_events")
+        lines = _LineHandler(self, logging.INFO if options["verbosity"] >= 1 else logging.WARNING)
+        level = logger.level
+        logger.addHandler(lines)  # beside the project's LOGGING, which still gets every record
+        if logger.getEffectiveLevel() > lines.level:
+            logger.setLevel(lines.level)
+        self.stderr.write(
+            f"Worker processing {dispatcher.inbox!r} (pid {os.getpid()}); Ctrl-C stops it."
+        )
+        try:
+            worker.run_forever(grace=timedelta(seconds=options["grace"]))
+        finally:
+            logger.removeHandler(lines)
+            logger.setLevel(level)
+        self.stderr.write("Worker stopped.")
+
+
+class _LineHandler(logging.Handler):
+    """One line per processed delivery on stdout (warnings on stderr), as the library words it."""
+
+    def __init__(self, command: BaseCommand, level: int) -> None:
+        super().__init__(level)
+        self._command = command
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().removeprefix("idwise_events: ")
+        if hasattr(record, "delivery_id"):
+            self._command.stdout.write(message)
+        else:
+            self._command.stderr.write(message)
+
+
+def _seconds(minimum: float) -> Any:
+    """An argparse type: a number of seconds, at least ``minimum``."""
+
+    def parse(text: str) -> float:
+        seconds = float(text)
+        if not seconds >= minimum:  # NaN too
+            raise ValueError(text)
+        return seconds
+
+    parse.__name__ = "seconds"  # what argparse names in its error message
+    return parse

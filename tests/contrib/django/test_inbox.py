@@ -1,0 +1,162 @@
+"""The app with ``IDWISE_EVENTS["INBOX"]``: acknowledged at once, processed by a worker.
+
+The inbox contract itself runs on `DjangoInbox` in tests/inbox/test_contract.py, on SQLite and
+PostgreSQL; here, the app around it: the dispatcher the setting builds, the signals sent when
+the delivery is processed, and ``manage.py idwise_events_worker`` in a process of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.test import Client
+from django.urls import path
+
+from idwise_events import Dispatcher, FinishedJourney, ManuallyReviewed
+from idwise_events._inbox import DeliveryState
+from idwise_events._process import ProcessOutcome, process
+from idwise_events.contrib.django import signals
+from idwise_events.contrib.django._settings import load_config
+from idwise_events.contrib.django._wiring import build_dispatcher
+from idwise_events.contrib.django.inbox import DjangoInbox
+from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
+from idwise_events.contrib.django.views import webhook_view
+from idwise_events.testing import make_event
+
+from ...adapters import django_urls
+from ...django_project.verifications.models import JourneyOutcome
+from .conftest import URL, body_of, post
+
+ROOT = Path(__file__).parents[3]
+
+
+@pytest.fixture
+def inbox_dispatcher(settings: Any) -> Dispatcher:
+    """The dispatcher ``"INBOX": True`` builds, serving the app's URL."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
+    built = build_dispatcher(load_config())
+    django_urls.urlpatterns.append(path(URL.lstrip("/"), webhook_view(built)))
+    return built
+
+
+def test_the_setting_gives_the_dispatcher_a_django_inbox(settings: Any) -> None:
+    """INBOX True: a DjangoInbox; False or absent: none."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
+    assert isinstance(build_dispatcher(load_config()).inbox, DjangoInbox)
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": False}
+    assert build_dispatcher(load_config()).inbox is None
+
+
+def test_an_invalid_inbox_setting_is_an_error_with_a_hint(settings: Any) -> None:
+    """Anything but True or False is E010, whose hint says what the inbox needs."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": "yes"}
+
+    [error] = load_config().problems
+
+    assert error.id == "idwise_events.E010"
+    assert "'yes'" in error.msg
+    assert "idwise_events_worker" in (error.hint or "")
+    assert load_config().inbox is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_is_acknowledged_then_processed_with_its_signals(
+    client: Client, inbox_dispatcher: Dispatcher
+) -> None:
+    """200 "accepted" with a pending row and no signal; processing sends them; a retry is 200."""
+    received: list[Any] = []
+
+    def receiver(sender: type[Any], event: Any, **kwargs: Any) -> None:
+        received.append(event)
+
+    signals.event_received.connect(receiver)
+    try:
+        event = make_event(ManuallyReviewed)
+        assert post(client, body_of(event)) == (200, "accepted")
+        row = InboxDelivery.objects.get()
+        assert (row.state, row.event_id, bytes(row.body)) == (
+            "pending",
+            event.event_id,
+            body_of(event),
+        )
+        assert received == []
+
+        assert process(inbox_dispatcher, row.id) is ProcessOutcome.DONE
+
+        assert received == [event]
+        assert InboxDelivery.objects.get().state == DeliveryState.DONE.value
+        assert post(client, body_of(event)) == (200, "duplicate")
+        assert InboxDelivery.objects.count() == 1
+        # The delivery's row is the record: no idempotency row is written beside it.
+        assert not ReceivedEvent.objects.exists()
+    finally:
+        signals.event_received.disconnect(receiver)
+
+
+def test_the_worker_command_refuses_a_project_without_the_inbox() -> None:
+    """Without INBOX there is nothing to process: a CommandError says so."""
+    with pytest.raises(CommandError, match="INBOX"):
+        call_command("idwise_events_worker")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() -> None:
+    """manage.py idwise_events_worker processes a stored delivery with webhooks.py's handler.
+
+    It runs as a process of its own on the tests' database, prints one line for the delivery,
+    and exits cleanly on SIGTERM.
+    """
+    event = make_event(FinishedJourney, journey_id="journey-worker-1")
+    body = body_of(event)
+    accepted = DjangoInbox().accept(
+        key=event.idempotency_key,
+        event_type=event.event,
+        event_id=event.event_id,
+        fingerprint="f" * 64,
+        body=body,
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    environ["IDWISE_EVENTS_TEST_SQLITE"] = str(connections["default"].settings_dict["NAME"])
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "idwise_events_worker",
+            "--settings=tests.django_project.settings_inbox",
+            "--poll=0.1",
+        ],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and worker.poll() is None:
+            if InboxDelivery.objects.filter(id=accepted.id, state="done").exists():
+                break
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+
+    assert worker.returncode == 0, stderr
+    assert InboxDelivery.objects.get(id=accepted.id).state == "done"
+    outcome = JourneyOutcome.objects.get(event_id=event.idempotency_key)
+    assert outcome.journey_id == "journey-worker-1"
+    assert f"inbox delivery {accepted.id} Finished Journey {event.event_id}: done" in stdout
+    assert "Worker stopped." in stderr
