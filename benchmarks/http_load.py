@@ -81,8 +81,8 @@ class HttpResult:
     adapter_rps: float
     by_hand_rps: float
     bare_rps: float
-    plain_rps: float
-    """The adapter with a plain ``def`` handler (what most users write)."""
+    plain_rps: float | None = None
+    """The adapter with a plain ``def`` handler (what most users write), where the app has one."""
 
 
 def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:

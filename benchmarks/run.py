@@ -143,9 +143,10 @@ def _http_rows(*, rounds: int, quick: bool) -> list[Row]:
         adapter = 1 / http.adapter_rps
         rps = f"({http.adapter_rps:.0f} vs {http.bare_rps:.0f} req/s)"
         rows.append(_print(Row("HTTP", HTTP_TITLE, adapter, 1 / http.bare_rps, HTTP_BAR, rps)))
-        rps = f"({http.plain_rps:.0f} vs {http.bare_rps:.0f} req/s)"
-        plain = 1 / http.plain_rps
-        rows.append(_print(Row("HTTP", PLAIN_TITLE, plain, 1 / http.bare_rps, PLAIN_BAR, rps)))
+        if http.plain_rps is not None:
+            rps = f"({http.plain_rps:.0f} vs {http.bare_rps:.0f} req/s)"
+            plain = 1 / http.plain_rps
+            rows.append(_print(Row("HTTP", PLAIN_TITLE, plain, 1 / http.bare_rps, PLAIN_BAR, rps)))
         rps = f"({http.adapter_rps:.0f} vs {http.by_hand_rps:.0f} req/s)"
         by_hand = 1 / http.by_hand_rps
         rows.append(_print(Row("HTTP", HTTP_BY_HAND_TITLE, adapter, by_hand, None, rps)))

@@ -70,7 +70,9 @@ def inbox_backend(
     """Each inbox backend in turn; SQL inboxes get a table of their own for each test."""
     name: str = request.param
     if name in DJANGO_DATABASES:
-        yield django_backend(name, DJANGO_DATABASES[name], tmp_path, monkeypatch)
+        # Threads' connections are closed at the end, as for the Django store's contract tests.
+        with django_store_factory(DJANGO_DATABASES[name]):
+            yield django_backend(name, DJANGO_DATABASES[name], tmp_path)
         return
     if name == "memory":
         shared: dict[str, MemoryInbox] = {}
@@ -122,9 +124,7 @@ def inbox_backend(
         inbox.close()
 
 
-def django_backend(
-    name: str, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> InboxBackend:
+def django_backend(name: str, database: str, tmp_path: Path) -> InboxBackend:
     """`DjangoInbox` on the project's ``database`` (emptied after each test by Django).
 
     Unavailable, it is on a database alias of its own: for SQLite a file in a directory that
@@ -133,8 +133,6 @@ def django_backend(
     from django.db import connections
 
     from idwise_events.contrib.django.inbox import DjangoInbox
-
-    django_store_factory(database, monkeypatch)  # threads close their connections at the end
 
     def make(**options: Any) -> Inbox:
         return DjangoInbox(using=database, **options)

@@ -1,7 +1,8 @@
 """Store fixtures: every backend behind one parametrized factory (PostgreSQL: tests/conftest.py).
 
 The ``django-*`` backends are `DjangoStore` in the test Django project (tests/django_project), on
-its SQLite and its PostgreSQL database, which pytest-django creates and migrates.
+its SQLite and its PostgreSQL database, which pytest-django creates and migrates (``-portable``:
+through its ORM path, the one databases without an upsert take).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -33,6 +34,8 @@ from ..conftest import DJANGO_POSTGRESQL, postgres_url
 # Django tests run as Django's TransactionTestCase (each claim commits, as in production, so
 # that threads see each other's claims); only the app's table is emptied after each test.
 DJANGO_DATABASES = {"django-sqlite": "default", "django-postgresql": DJANGO_POSTGRESQL}
+# DjangoStore's ORM path, the one databases without an upsert take, on the same two databases.
+DJANGO_PORTABLE = {f"{backend}-portable": base for backend, base in DJANGO_DATABASES.items()}
 BACKENDS = [
     "memory",
     "sqlite",
@@ -48,7 +51,7 @@ BACKENDS = [
                 available_apps=["idwise_events.contrib.django"],
             ),
         )
-        for backend, database in DJANGO_DATABASES.items()
+        for backend, database in {**DJANGO_DATABASES, **DJANGO_PORTABLE}.items()
     ),
 ]
 StoreFactory = Callable[..., IdempotencyStore]
@@ -64,8 +67,10 @@ class PortableSqlStore(SqlStore):
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Build stores of one backend; SQL stores get a table of their own for each test."""
     backend: str = request.param
-    if backend in DJANGO_DATABASES:
-        with django_store_factory(DJANGO_DATABASES[backend]) as django_factory:
+    if backend.startswith("django"):
+        portable = backend in DJANGO_PORTABLE
+        database = DJANGO_PORTABLE[backend] if portable else DJANGO_DATABASES[backend]
+        with django_store_factory(database, portable=portable) as django_factory:
             yield django_factory
         return
     url = None
@@ -90,7 +95,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 
 
 @contextlib.contextmanager
-def django_store_factory(database: str) -> Iterator[StoreFactory]:
+def django_store_factory(database: str, *, portable: bool = False) -> Iterator[StoreFactory]:
     """DjangoStores on ``database``; connections the test's threads opened are closed at the end.
 
     Django keeps a connection per thread and closes it at the end of a request; a thread of
@@ -109,8 +114,15 @@ def django_store_factory(database: str) -> Iterator[StoreFactory]:
         if threading.current_thread() is not threading.main_thread():
             opened_by_threads.append(connection)
 
+    class PortableDjangoStore(DjangoStore):
+        """The path of databases other than SQLite and PostgreSQL, on a real database."""
+
+        UPSERT_VENDORS: ClassVar[frozenset[str]] = frozenset()
+
+    kind = PortableDjangoStore if portable else DjangoStore
+
     def factory(**options: Any) -> IdempotencyStore:
-        return DjangoStore(using=database, **options)
+        return kind(using=database, **options)
 
     connection_created.connect(note, weak=False)
     try:
@@ -171,7 +183,7 @@ def outage(request: pytest.FixtureRequest, make_store: StoreFactory, tmp_path: P
     backend: str = request.node.callspec.params["make_store"]
     if backend == "memory":
         pytest.skip("an in-process store has no backend to lose")
-    if backend == "django-sqlite":
+    if backend.startswith("django-sqlite"):
         pytest.skip("the Django project's SQLite waits 20 s for a lock (its 'timeout' option)")
     if backend.startswith("sqlite"):
         return Outage(
@@ -179,12 +191,12 @@ def outage(request: pytest.FixtureRequest, make_store: StoreFactory, tmp_path: P
             lambda store: _locked_sqlite(tmp_path / "events.db"),
         )
     network_timeout = {"network_timeout": timedelta(seconds=1)}
-    if backend == "django-postgresql":
+    if backend.startswith("django-postgresql"):
         from django.db import connections
 
         from idwise_events.contrib.django.models import ReceivedEvent
 
-        django = connections[DJANGO_DATABASES[backend]]
+        django = connections[DJANGO_POSTGRESQL]
         return Outage(
             network_timeout,
             lambda store: _locked_postgresql(
