@@ -46,7 +46,7 @@ def test_purge_forgets_events_older_than_the_retention(settings: Any) -> None:
 
     output = run("idwise_events_purge")
 
-    assert output == "Purged 1 IDWise events older than 7 days, 0:00:00.\n"
+    assert output == "Purged 1 IDWise event older than 7 days.\n"
     assert list(ReceivedEvent.objects.values_list("key", flat=True)) == ["evt-recent"]
     assert run("idwise_events_purge").startswith("Purged 0 IDWise events")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -44,7 +45,9 @@ class Command(BaseCommand):
             removed = store.purge()
         except StoreError as exc:
             raise CommandError(f"cannot purge the database {alias!r}: {exc}") from exc
-        self.stdout.write(f"Purged {removed} IDWise events older than {config.retention}.")
+        events = "event" if removed == 1 else "events"
+        retention = _spelled(config.retention)
+        self.stdout.write(f"Purged {removed} IDWise {events} older than {retention}.")
 
 
 def _check_table(alias: str) -> None:
@@ -64,3 +67,14 @@ def _check_table(alias: str) -> None:
             f"the database {alias!r} has no table {table}: migrate it first"
             f" (manage.py migrate idwise_events --database={alias})"
         )
+
+
+def _spelled(delta: timedelta) -> str:
+    """``delta`` as people write it: "30 days", "1 day 6 hours", "90 minutes" (not "0:00:00")."""
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts) or "0 seconds"
