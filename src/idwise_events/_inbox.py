@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from ._text import printable
+
 __all__ = ["Accepted", "Delivery", "DeliveryState", "Inbox", "Taken"]
 
 logger = logging.getLogger("idwise_events")
@@ -181,6 +183,11 @@ class Inbox(Protocol):
         many were deleted.
         """
         ...
+
+
+def stored_label(text: str) -> str:
+    """An event type or id as an inbox stores it: printable, and it fits its column."""
+    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def log_replay(delivery_id: int) -> None:

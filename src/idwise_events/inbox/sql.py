@@ -39,6 +39,7 @@ from .._inbox import (
     DeliveryState,
     Taken,
     log_replay,
+    stored_label,
 )
 from .._store import Clock, check_lease, utc_now
 from .._text import printable
@@ -221,8 +222,8 @@ class SqlInbox:
         now = self._clock()
         row = {
             "key": stored,
-            "event_type": _label(event_type),
-            "event_id": None if event_id is None else _label(event_id),
+            "event_type": stored_label(event_type),
+            "event_id": None if event_id is None else stored_label(event_id),
             "fingerprint": stored_print,
             "body": bytes(body),
             "received_at": now,
@@ -386,7 +387,7 @@ class SqlInbox:
         if state is not None:
             query = query.where(t.c.state == DeliveryState(state).value)
         if event_type is not None:
-            query = query.where(t.c.event_type == _label(event_type))
+            query = query.where(t.c.event_type == stored_label(event_type))
         if since is not None:
             query = query.where(t.c.received_at >= since)
         return [_delivery(row) for row in self._run(lambda conn: conn.execute(query).all())]
@@ -487,11 +488,6 @@ class SqlInbox:
         """Name the failure without the driver's message, which may quote connection details."""
         cause = getattr(exc, "orig", None) or exc
         return f"{self._dialect} inbox unavailable ({type(cause).__name__})"
-
-
-def _label(text: str) -> str:
-    """An event type or id as stored: any database can hold it, and it fits its column."""
-    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _delivery(row: sa.Row[Any]) -> Delivery:

@@ -23,12 +23,12 @@ from django.db.models import Count, F, Q
 from ..._errors import StoreError
 from ..._inbox import (
     MAX_ERROR_LENGTH,
-    MAX_LABEL_LENGTH,
     Accepted,
     Delivery,
     DeliveryState,
     Taken,
     log_replay,
+    stored_label,
 )
 from ..._store import Clock, check_lease, utc_now
 from ..._text import printable
@@ -95,8 +95,8 @@ class DjangoInbox:
         now = db_time(self._clock())
         values: dict[str, Any] = {
             "key": stored_key(key),
-            "event_type": _label(event_type),
-            "event_id": None if event_id is None else _label(event_id),
+            "event_type": stored_label(event_type),
+            "event_id": None if event_id is None else stored_label(event_id),
             "fingerprint": stored_fingerprint(fingerprint),
             "body": bytes(body),
             "received_at": now,
@@ -240,7 +240,7 @@ class DjangoInbox:
         if state is not None:
             filters &= Q(state=DeliveryState(state).value)
         if event_type is not None:
-            filters &= Q(event_type=_label(event_type))
+            filters &= Q(event_type=stored_label(event_type))
         if since is not None:
             filters &= Q(received_at__gte=db_time(since))
         found = self._run(lambda rows, alias: list(rows.filter(filters).order_by("-id")[:limit]))
@@ -289,11 +289,6 @@ class DjangoInbox:
         alias = self.using or router.db_for_write(InboxDelivery)
         rows = InboxDelivery.objects.using(alias)
         return self._database.run(alias, lambda: operation(rows, alias))
-
-
-def _label(text: str) -> str:
-    """An event type or id as stored: any database can hold it, and it fits its column."""
-    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _optional_time(value: datetime | None) -> datetime | None:
