@@ -152,6 +152,8 @@ class SqlInbox:
                 network_timeout=network_timeout,
             )
         )
+        # The same pool, each statement committing on its own (see `_run`).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.table: sa.Table = inbox_table(table_name, schema=schema)
         self._clock = clock
         self._busy_timeout = busy_timeout
@@ -256,7 +258,9 @@ class SqlInbox:
             )
 
         for _ in range(3):
-            accepted = self._run(accept)
+            # Each statement is atomic alone: the insert-if-absent, then a lookup of a duplicate.
+            # (Where the dialect has no insert-if-absent, the fallback needs a savepoint.)
+            accepted = self._run(accept, autocommit=self._insert_if_absent is not None)
             if accepted is not None:
                 return accepted
         raise StoreError(f"{self._dialect} inbox: the key was purged and re-added while accepting")
@@ -438,8 +442,11 @@ class SqlInbox:
         )
         return self._run(lambda conn: conn.execute(update).rowcount == 1)
 
-    def _run(self, operation: Callable[[sa.Connection], _T]) -> _T:
+    def _run(self, operation: Callable[[sa.Connection], _T], *, autocommit: bool = False) -> _T:
         """Run one operation in a transaction; every database failure becomes StoreError.
+
+        ``autocommit``: each statement commits on its own, for an operation whose statements are
+        each atomic by themselves (no BEGIN and COMMIT round trips).
 
         A connection found dead (the database restarted) is replaced and the operation tried once
         more, as `SqlStore` does; one the watchdog cut for overrunning ``network_timeout`` is not.
@@ -451,6 +458,9 @@ class SqlInbox:
         for attempt in (1, 2):
             overran: list[bool] = []
             try:
+                if autocommit:
+                    with self._autocommit.connect() as conn, self._watched(conn, overran):
+                        return operation(conn)
                 with self.engine.begin() as conn, self._watched(conn, overran):
                     return operation(conn)
             except sa_exc.DBAPIError as exc:
