@@ -72,6 +72,9 @@ class Result:
     """With the inbox: its deliveries by state once drained (or when the budget ran out)."""
     drained: float | None = None
     """With the inbox: seconds from the first delivery until it was drained (None: never)."""
+    taken: Counter[int] | None = None
+    """With the inbox: its deliveries by how many times a worker took them (1 unless a lease
+    lapsed: a job the engine delivered twice, or the sweep enqueued again, is skipped)."""
 
     @property
     def statuses(self) -> Counter[int]:
@@ -172,6 +175,7 @@ def drain(result: Result, inbox: SqlInbox, info: str, *, budget: float) -> None:
             break
         time.sleep(0.2)
     result.inbox = stats
+    result.taken = Counter(d.attempts for d in inbox.deliveries(limit=sum(stats.values())))
     result.runs = effects.runs(info, result.prefix)
 
 
@@ -190,6 +194,7 @@ def report(label: str, result: Result) -> list[str]:
         drained = "never" if result.drained is None else f"in {result.drained:.1f} s"
         print(f"  inbox drained {drained} (from the first delivery)")
         print(f"  inbox by state: { {s.value: n for s, n in result.inbox.items()} }")
+        print(f"  inbox deliveries by times taken: {dict(sorted((result.taken or {}).items()))}")
     problems = result.problems()
     if result.inbox is None and result.statuses[409] == 0:
         problems.append("no 409 at all: the copies never overlapped, the run proved little")
@@ -236,15 +241,34 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 problems += report(f"{kind} x{args.workers} workers on PostgreSQL", result)
         for engine in engines:
-            problems += inbox_runs(engine, postgres.url, Path(name), env, args)
+            results = inbox_runs(
+                engine, postgres.url, Path(name), env, events=args.events, copies=args.copies,
+                clients=args.clients, workers=args.workers, seed=args.seed, budget=args.budget,
+            )  # fmt: skip
+            for label, result in results:
+                problems += report(label, result)
     return 1 if problems else 0
 
 
 def inbox_runs(
-    engine: str, url: str, folder: Path, env: dict[str, str], args: argparse.Namespace
-) -> list[str]:
-    """The run through each server into a `SqlInbox` on ``url``, drained by ``engine``'s workers."""
-    problems = []
+    engine: str,
+    url: str,
+    folder: Path,
+    env: dict[str, str],
+    *,
+    events: int,
+    copies: int,
+    clients: int,
+    workers: int,
+    seed: int,
+    budget: float,
+) -> list[tuple[str, Result]]:
+    """The run through each server into a `SqlInbox` on ``url``, drained by ``engine``'s workers.
+
+    ``env`` has the side-effect table (``STRESS_EFFECTS``); each run gets an inbox table of its
+    own. Returns each run's label and result.
+    """
+    results = []
     env = {**env, "STRESS_INBOX": engine, "STRESS_SWEEP_EVERY": str(SWEEP_EVERY)}
     with ExitStack() as stack:
         if engine == "celery":
@@ -262,25 +286,22 @@ def inbox_runs(
             }  # fmt: skip
             try:
                 with (
-                    engine_workers(
-                        engine, processes=args.workers, folder=run_folder, env=workers_env
-                    ),
+                    engine_workers(engine, processes=workers, folder=run_folder, env=workers_env),
                     serving(
-                        kind, store_url=url, folder=run_folder, workers=args.workers,
+                        kind, store_url=url, folder=run_folder, workers=workers,
                         secret=SECRET, env={**env, "STRESS_OPEN_QUEUE": "1"}, table=table,
                     ) as server,
                 ):  # fmt: skip
                     result = run(
                         server, env["STRESS_EFFECTS"],
-                        events=args.events, copies=args.copies, clients=args.clients,
-                        seed=args.seed, budget=args.budget,
+                        events=events, copies=copies, clients=clients, seed=seed, budget=budget,
                     )  # fmt: skip
-                    drain(result, inbox, env["STRESS_EFFECTS"], budget=args.budget)
+                    drain(result, inbox, env["STRESS_EFFECTS"], budget=budget)
             finally:
                 inbox.close()
-            label = f"{kind} x{args.workers} workers, inbox, {engine} x{args.workers} workers"
-            problems += report(label, result)
-    return problems
+            label = f"{kind} x{workers} workers, inbox, {engine} x{workers} workers"
+            results.append((label, result))
+    return results
 
 
 if __name__ == "__main__":
