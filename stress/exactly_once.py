@@ -54,7 +54,7 @@ SECRET = "exactly-once-secret-31"  # noqa: S105 -- a throwaway credential for se
 HEADERS = {"Content-Type": "application/json", **auth_headers(BearerAuth(SECRET))}
 HANDLER_DELAY = 0.02  # seconds: long enough that the copies of an event overlap
 WINDOW = 24  # deliveries shuffled within windows of this many: copies stay close, order varies
-SWEEP_EVERY = 10  # seconds: the engines' sweep runs during the drain, enqueuing some jobs twice
+SWEEP_EVERY = 10  # seconds: the engines' sweep runs during the drain too (a second job is skipped)
 
 
 @dataclass
