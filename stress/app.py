@@ -2,7 +2,14 @@
 
 Servers import it as ``stress.app:asgi`` (uvicorn) or ``stress.app:wsgi`` (gunicorn).
 
-- ``STRESS_STORE_URL`` / ``STRESS_TABLE``: the `SqlStore` all the workers share;
+- ``STRESS_STORE_URL`` / ``STRESS_TABLE``: the `SqlStore` all the workers share (or the
+  `SqlInbox`, with ``STRESS_INBOX``);
+- ``STRESS_INBOX``: ``celery`` or ``procrastinate``: the dispatcher accepts into a `SqlInbox`
+  and that engine's ``install`` enqueues each accepted delivery; the engine's workers import
+  ``stress.app:celery_app`` (on the Redis at ``STRESS_BROKER_URL``) or
+  ``stress.app.procrastinate_app`` (on ``STRESS_STORE_URL``'s database), which sweeps every
+  ``STRESS_SWEEP_EVERY`` seconds; ``STRESS_OPEN_QUEUE=1`` (the web side) opens procrastinate's
+  synchronous pool, which its enqueue uses;
 - ``STRESS_NETWORK_TIMEOUT``: that store's ``network_timeout`` in seconds (PostgreSQL);
 - ``STRESS_LEASE``: the dispatcher's lease in seconds;
 - ``STRESS_AUTH``: ``bearer`` (``BearerAuth``), ``bearer+header`` or ``basic+header``
@@ -30,6 +37,7 @@ from typing import Any
 from idwise_events import AllOf, BasicAuth, BearerAuth, Dispatcher, Event, HeaderAuth, Verifier
 from idwise_events.adapters import asgi as asgi_adapter
 from idwise_events.adapters import wsgi as wsgi_adapter
+from idwise_events.inbox.sql import SqlInbox
 from idwise_events.stores.sql import SqlStore
 from stress import effects
 
@@ -53,15 +61,24 @@ _DELAY = float(_env.get("STRESS_HANDLER_DELAY", "0"))
 _EFFECTS = _env.get("STRESS_EFFECTS", "")
 _local = threading.local()  # one side-effect connection per worker thread
 
-dispatcher = Dispatcher(
-    verifier=verifier(_env.get("STRESS_AUTH", "bearer"), _env["STRESS_SECRET"]),
-    store=SqlStore(
-        _env["STRESS_STORE_URL"],
-        table_name=_env["STRESS_TABLE"],
-        network_timeout=timedelta(seconds=float(_env.get("STRESS_NETWORK_TIMEOUT", "10"))),
-    ),
-    lease=timedelta(seconds=float(_env.get("STRESS_LEASE", "300"))),
-)
+_INBOX = _env.get("STRESS_INBOX", "")
+_NETWORK_TIMEOUT = timedelta(seconds=float(_env.get("STRESS_NETWORK_TIMEOUT", "10")))
+_LEASE = timedelta(seconds=float(_env.get("STRESS_LEASE", "300")))
+_VERIFIER = verifier(_env.get("STRESS_AUTH", "bearer"), _env["STRESS_SECRET"])
+_URL, _TABLE = _env["STRESS_STORE_URL"], _env["STRESS_TABLE"]
+
+if _INBOX:
+    dispatcher = Dispatcher(
+        verifier=_VERIFIER,
+        inbox=SqlInbox(_URL, table_name=_TABLE, network_timeout=_NETWORK_TIMEOUT),
+        lease=_LEASE,
+    )
+else:
+    dispatcher = Dispatcher(
+        verifier=_VERIFIER,
+        store=SqlStore(_URL, table_name=_TABLE, network_timeout=_NETWORK_TIMEOUT),
+        lease=_LEASE,
+    )
 
 
 @dispatcher.on_any
@@ -96,6 +113,40 @@ def _effects_connection() -> Any:
         _local.connection = connection
     return connection
 
+
+def _install_engine(name: str) -> Any:
+    """Build the engine's app, install the inbox's tasks on it (and its enqueue): the app."""
+    sweep_every = timedelta(seconds=float(_env.get("STRESS_SWEEP_EVERY", "60")))
+    if name == "celery":
+        import celery
+
+        from idwise_events.inbox.celery import install as install_celery
+
+        app = celery.Celery("stress", broker=_env["STRESS_BROKER_URL"], set_as_current=False)
+        app.conf.update(
+            worker_prefetch_multiplier=1,  # a pool process holds one job at a time
+            broker_connection_retry_on_startup=True,
+            worker_hijack_root_logger=False,
+        )
+        install_celery(app, dispatcher, sweep_every=sweep_every)
+        return app
+    if name == "procrastinate":
+        import procrastinate
+
+        from idwise_events.inbox.procrastinate import install as install_procrastinate
+
+        libpq = _URL.replace("postgresql+psycopg://", "postgresql://", 1)
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq))
+        install_procrastinate(app, dispatcher, sweep_every=sweep_every)
+        if _env.get("STRESS_OPEN_QUEUE") == "1":
+            app.open()  # the web side's synchronous pool, which each enqueue uses
+        return app
+    raise ValueError(f"unknown STRESS_INBOX {name!r}")
+
+
+if _INBOX:
+    engine_app = _install_engine(_INBOX)
+    celery_app = procrastinate_app = engine_app  # the name each engine's command line uses
 
 asgi = asgi_adapter.app(dispatcher)
 wsgi = wsgi_adapter.app(dispatcher)

@@ -71,13 +71,19 @@ def serving(
     workers: int = 4,
     secret: str,
     env: Mapping[str, str] | None = None,
+    table: str | None = None,
 ) -> Iterator[Server]:
-    """`stress.app` under ``kind`` with ``workers`` processes on ``store_url``; stopped on exit."""
-    table = f"stress_{uuid.uuid4().hex[:12]}"
-    # Created up front: workers starting together would otherwise race to create it.
-    store = SqlStore(store_url, table_name=table)
-    store.create_table()
-    store.close()
+    """`stress.app` under ``kind`` with ``workers`` processes on ``store_url``; stopped on exit.
+
+    The store's table is a new one, created here, unless ``table`` names one made already (an
+    inbox's, with ``STRESS_INBOX`` in ``env``).
+    """
+    if table is None:
+        table = f"stress_{uuid.uuid4().hex[:12]}"
+        # Created up front: workers starting together would otherwise race to create it.
+        store = SqlStore(store_url, table_name=table)
+        store.create_table()
+        store.close()
     port = free_port()
     if kind == "uvicorn":
         command = [
