@@ -145,7 +145,7 @@ def test_debug_changes_are_followed_too(settings: Any, caplog: pytest.LogCapture
 def test_the_snippets_of_the_django_page_can_be_pasted_into_a_project() -> None:
     """The parts of the test project the docs show name nothing of the test suite."""
     page = (ROOT / "docs/django.md").read_text()
-    sections = re.findall(r'--8<-- "([^":]+):([^"]+)"', page)
+    sections = re.findall(r"<!-- code: ([^ :]+):([^ ]+) -->", page)
 
     assert ("tests/django_project/settings.py", "installed-apps") in sections
     for path, section in sections:
