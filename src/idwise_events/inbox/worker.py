@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EmbeddedWorker"]
 
-logger = logging.getLogger("idwise_events")
+logger: logging.Logger = logging.getLogger("idwise_events")
 
 _BATCH = 100  # deliveries listed per scan of the inbox
 
