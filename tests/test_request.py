@@ -30,8 +30,9 @@ CANARY = "CANARY-s3cr3t-9f2b"
         MappingProxyType({"AUTHORIZATION": f"Bearer {CANARY}", "content-type": "application/json"}),
         [("authorization", f"Bearer {CANARY}"), ("Content-Type", "application/json")],
         (("Authorization", f"Bearer {CANARY}"), ("CONTENT-TYPE", "application/json")),
+        [(b"AuthoriZation", f"Bearer {CANARY}".encode()), (b"Content-Type", b"application/json")],
     ],
-    ids=["dict", "mapping", "list-of-pairs", "tuple-of-pairs"],
+    ids=["dict", "mapping", "list-of-pairs", "tuple-of-pairs", "bytes-pairs"],
 )
 def test_header_lookup_ignores_case_for_mappings_and_pairs(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
@@ -106,6 +107,14 @@ def test_bytes_header_pairs_are_read_as_latin_1() -> None:
 
     assert request.header("Authorization") == "Bearer t\u00f6k"
     assert request.header_values("x-forwarded-for") == ("203.0.113.9",)
+
+
+def test_a_bytes_header_name_beyond_ascii_is_found_by_its_latin_1_text() -> None:
+    """A name with a latin-1 letter matches its text in any case, as with str pairs."""
+    request = WebhookRequest(b"", [(b"X-\xc9t\xe9", b"1"), (b"x-\xe9t\xe9", b"2")])
+
+    assert request.header_values("x-\u00e9t\u00e9") == ("1", "2")
+    assert request.header_values("X-\u00c9T\u00c9") == ("1", "2")
 
 
 def test_header_values_that_are_not_text_are_ignored_not_raised_on() -> None:

@@ -200,9 +200,7 @@ class _Accept(_Step):
             body=self.body,
         )
 
-    async def run_async(self, dispatcher: Dispatcher) -> Accepted:
-        if not cast(Inbox, dispatcher._inbox).blocking:
-            return self.run(dispatcher)
+    async def run_async(self, dispatcher: Dispatcher) -> Accepted:  # a blocking inbox's
         run_sync = dispatcher._run_sync
         return await (
             to_thread(self.run, dispatcher) if run_sync is None else run_sync(self.run)(dispatcher)
@@ -310,6 +308,14 @@ class Dispatcher:
         )
         self._spawn_checked = False
         self._one_trip = False
+        # The steps `handle_async` takes right away, without a coroutine: a store (or inbox)
+        # that never blocks is simply called.
+        inline: set[type[_Step]] = set()
+        if self._sync_store is not None and not getattr(store, "blocking", True):
+            inline |= {_Claim, _Complete, _Release}
+        if inbox is not None and not inbox.blocking:
+            inline.add(_Accept)
+        self._inline_steps = frozenset(inline)
         self._update_one_trip()
 
     @property
@@ -566,11 +572,12 @@ class Dispatcher:
             response: WebhookResponse = await run_sync(self.handle)(request)
             return response
         flow = self._flow(request)
+        inline = self._inline_steps
         try:
             step = next(flow)
             while True:
                 try:
-                    result = await step.run_async(self)
+                    result = step.run(self) if type(step) in inline else await step.run_async(self)
                 except BaseException as exc:  # cancellation included: the flow releases
                     step = flow.throw(exc)
                 else:

@@ -92,9 +92,14 @@ class WebhookRequest:
     def _scan(self, key: str) -> tuple[str, ...]:
         found: tuple[str, ...] = ()
         length = len(key)
+        # ASGI's names are bytes: an ASCII name is compared as bytes, without decoding each one.
+        raw = key.encode("ascii") if key.isascii() else None
         for name, value in self._pairs():
             if type(name) is str:
                 if len(name) != length or name.lower() != key:
+                    continue
+            elif type(name) is bytes and raw is not None:
+                if len(name) != length or name.lower() != raw:
                     continue
             else:
                 text = _text(name)

@@ -236,6 +236,7 @@ class MemoryStore:
         # Tokens only need to be unique within this store: a counter is enough and cheap.
         self._tokens = itertools.count(1)
         self._claims_to_sweep = _SWEEP_EVERY
+        self._first_claim: datetime | None = None  # no record is older: none to forget before
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._records)} keys>, retention={self.retention})"
@@ -248,9 +249,13 @@ class MemoryStore:
             self._claims_to_sweep -= 1
             if not self._claims_to_sweep:
                 self._claims_to_sweep = _SWEEP_EVERY
-                self._sweep(now - self.retention)
+                cutoff = now - self.retention
+                if self._first_claim is not None and cutoff > self._first_claim:
+                    self._sweep(cutoff)
             record = self._records.get(key)
             if record is None:
+                if self._first_claim is None:
+                    self._first_claim = now
                 token = str(next(self._tokens))
                 self._records[key] = _Record(token, fingerprint, now + lease)
                 return Claimed(token)

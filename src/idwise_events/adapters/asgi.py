@@ -46,19 +46,23 @@ async def to_webhook_request(
     Raises:
         ClientDisconnected: If the client disconnected before the body was complete.
     """
-    body = await read_async(_body_chunks(receive), max_bytes)
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body = message.get("body", b"")  # the whole body at once, as servers send a small one
+    else:
+        body = await read_async(_body_chunks(receive, message), max_bytes)
     client = scope.get("client")
     return WebhookRequest(body, scope["headers"], client[0] if client else None)
 
 
-async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _body_chunks(receive: Receive, message: Message) -> AsyncIterator[bytes]:
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
+        message = await receive()
 
 
 def to_response(response: WebhookResponse) -> tuple[Message, Message]:
