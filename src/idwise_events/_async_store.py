@@ -21,7 +21,8 @@ SyncRunner: TypeAlias = Callable[[Callable[..., Any]], Callable[..., Awaitable[A
 """Turns a blocking function into an awaitable one that runs it off the event loop.
 
 The shape of asgiref's ``sync_to_async``, which Django code passes so that its database
-connections are used from the threads Django manages; ``asyncio.to_thread`` by default.
+connections are used from the threads Django manages; by default, worker threads as
+``asyncio.to_thread`` would use.
 """
 
 
@@ -53,10 +54,10 @@ class AsyncIdempotencyStore(Protocol):
 
 
 async def to_thread(function: Callable[..., _T], /, *args: object, **kwargs: object) -> _T:
-    """``asyncio.to_thread``, with asyncio imported when first needed (by then it is loaded)."""
-    import asyncio
+    """``asyncio.to_thread``, for less: see `_threads` (imported when first needed, as asyncio)."""
+    from ._threads import to_thread
 
-    return await asyncio.to_thread(function, *args, **kwargs)
+    return await to_thread(function, *args, **kwargs)
 
 
 class _InlineAsyncStore:
@@ -141,12 +142,12 @@ def as_async_store(
     A store that is already async is returned as it is. A synchronous store whose ``blocking``
     attribute is false (`MemoryStore`) is called inline; a blocking synchronous store, such as
     [`SqlStore`][idwise_events.stores.sql.SqlStore] or your own, runs each call in a worker thread
-    (``asyncio.to_thread``), or through ``run_sync`` if given. The docs' Idempotency page explains
-    why threads rather than an async driver, with the measured cost.
+    (as ``asyncio.to_thread`` would, for less), or through ``run_sync`` if given. The docs'
+    Idempotency page explains why threads rather than an async driver, with the measured cost.
 
     Args:
         store: The store to call from async code.
-        run_sync: How to run a blocking store's calls instead of ``asyncio.to_thread``: a function
+        run_sync: How to run a blocking store's calls instead of in worker threads: a function
             that takes a plain function and returns an async one, such as asgiref's
             ``sync_to_async`` (Django's database connections belong to the threads Django
             manages).

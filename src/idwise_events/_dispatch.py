@@ -229,9 +229,10 @@ class Dispatcher:
         max_body_bytes: Refuse bodies larger than this (413), before anything else is done.
         statuses: Statuses to use instead of the defaults for some outcomes, such as
             ``{Outcome.UNAUTHORIZED: 403}``.
-        run_sync: How `handle_async` runs plain handlers and a blocking store's calls:
-            ``asyncio.to_thread`` unless given. Django passes asgiref's ``sync_to_async``, so
-            that the database connections they use are those Django manages (see
+        run_sync: How `handle_async` runs plain handlers and a blocking store's calls: in
+            the dispatcher's worker threads unless given. Django passes asgiref's
+            ``sync_to_async``, so that the database connections they use are those Django
+            manages (see
             [`as_async_store`][idwise_events.as_async_store]).
 
     Raises:

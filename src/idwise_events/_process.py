@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._async_store import to_thread
 from ._errors import PayloadError
 from ._events import Event
 from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
@@ -246,9 +247,7 @@ def _inbox_of(dispatcher: Dispatcher) -> Inbox:
 async def _call(inbox: Inbox, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """Call an inbox method from async code: in a worker thread if the inbox blocks."""
     if inbox.blocking:
-        import asyncio
-
-        return await asyncio.to_thread(method, *args, **kwargs)
+        return await to_thread(method, *args, **kwargs)
     return method(*args, **kwargs)
 
 
