@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from idwise_events import Claimed
-from idwise_events.contrib.django.models import ReceivedEvent
+from idwise_events.contrib.django.inbox import DjangoInbox
+from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
 from idwise_events.contrib.django.store import DjangoStore
 from idwise_events.testing import FakeClock
 
@@ -49,6 +50,54 @@ def test_purge_forgets_events_older_than_the_retention(settings: Any) -> None:
     assert output == "Purged 1 IDWise event older than 7 days.\n"
     assert list(ReceivedEvent.objects.values_list("key", flat=True)) == ["evt-recent"]
     assert run("idwise_events_purge").startswith("Purged 0 IDWise events")
+
+
+def finish(inbox: DjangoInbox, key: str, *, bury: bool = False) -> None:
+    """Accept a delivery, take it, and complete it (or bury it as a dead letter)."""
+    accepted = inbox.accept(
+        key=key, event_type="Finished Journey", event_id=key, fingerprint="a", body=b"{}"
+    )
+    taken = inbox.take(accepted.id, lease=LEASE)
+    assert taken is not None
+    token = taken.token
+    assert (
+        inbox.bury(accepted.id, token, error="E: x") if bury else inbox.complete(accepted.id, token)
+    )
+
+
+@pytest.mark.django_db
+def test_purge_with_the_inbox_on_forgets_old_done_deliveries_and_dead_ones_when_told(
+    settings: Any,
+) -> None:
+    """Done deliveries past RETENTION go; dead letters stay unless --dead; recent ones stay."""
+    settings.IDWISE_EVENTS = {
+        **settings.IDWISE_EVENTS,
+        "INBOX": True,
+        "RETENTION": timedelta(days=7),
+    }
+    clock = FakeClock()
+    clock.now = datetime.now(timezone.utc) - timedelta(days=8)
+    finish(DjangoInbox(clock=clock), "evt-old-done")
+    finish(DjangoInbox(clock=clock), "evt-old-dead", bury=True)
+    finish(DjangoInbox(), "evt-recent-done")
+
+    assert run("idwise_events_purge") == (
+        "Purged 0 IDWise events older than 7 days.\n"
+        "Purged 1 inbox delivery (done) older than 7 days.\n"
+    )
+    keys = InboxDelivery.objects.order_by("key").values_list("key", flat=True)
+    assert list(keys) == ["evt-old-dead", "evt-recent-done"]
+
+    output = run("idwise_events_purge", dead=True)
+
+    assert output.endswith("Purged 1 inbox delivery (done or dead) older than 7 days.\n")
+    assert list(keys.all()) == ["evt-recent-done"]
+
+
+def test_purge_dead_is_refused_without_the_inbox() -> None:
+    """--dead is about the inbox's dead letters: with the inbox off, it is a mistake to say so."""
+    with pytest.raises(CommandError, match=r"--dead .*INBOX.* is off"):
+        run("idwise_events_purge", dead=True)
 
 
 def test_purge_refuses_an_invalid_retention(settings: Any) -> None:

@@ -1,4 +1,7 @@
-"""``manage.py idwise_events_purge``: forget events older than the retention (run it daily)."""
+"""``manage.py idwise_events_purge``: forget events older than the retention (run it daily).
+
+With the inbox on, the inbox's done deliveries as old go too (``--dead``: dead letters as well).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, connections, models, router
 
 from idwise_events._errors import StoreError
 
 from ..._settings import SETTING, load_config
-from ...models import ReceivedEvent
+from ...inbox import DjangoInbox
+from ...models import InboxDelivery, ReceivedEvent
 from ...store import DjangoStore
 
 __all__ = ["Command"]
@@ -22,7 +26,8 @@ class Command(BaseCommand):
 
     help = (
         "Forget IDWise events completed longer ago than IDWISE_EVENTS['RETENTION'] (30 days by"
-        " default), and claims that expired as long ago. Run it daily, from cron or a scheduler."
+        " default), and claims that expired as long ago; with IDWISE_EVENTS['INBOX'] on, the"
+        " inbox's deliveries done as long ago too. Run it daily, from cron or a scheduler."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,30 +37,53 @@ class Command(BaseCommand):
             default=None,
             help="The database alias (default: the one DATABASE_ROUTERS pick for the events).",
         )
+        parser.add_argument(
+            "--dead",
+            action="store_true",
+            help="With the inbox on: purge its dead letters as old too (kept by default, so"
+            " that someone looks at them).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Purge, and say how many events were forgotten."""
         config = load_config(verifier=False)
         if any(error.id == "idwise_events.E006" for error in config.errors):
             raise CommandError(f"{SETTING}['RETENTION'] is invalid: run manage.py check")
+        if options["dead"] and not config.inbox:
+            raise CommandError(
+                f"--dead purges the inbox's dead letters, and {SETTING}['INBOX'] is off"
+            )
         alias = options["database"] or router.db_for_write(ReceivedEvent)
-        _check_table(alias)
+        _check_table(alias, ReceivedEvent)
+        inbox_alias = options["database"] or router.db_for_write(InboxDelivery)
+        if config.inbox:  # both tables checked before anything is purged
+            _check_table(inbox_alias, InboxDelivery)
+        retention = _spelled(config.retention)
         store = DjangoStore(using=alias, retention=config.retention)
         try:
             removed = store.purge()
         except StoreError as exc:
             raise CommandError(f"cannot purge the database {alias!r}: {exc}") from exc
         events = "event" if removed == 1 else "events"
-        retention = _spelled(config.retention)
         self.stdout.write(f"Purged {removed} IDWise {events} older than {retention}.")
+        if not config.inbox:
+            return
+        inbox = DjangoInbox(using=inbox_alias)
+        try:
+            removed = inbox.purge(older_than=config.retention, dead=options["dead"])
+        except StoreError as exc:
+            raise CommandError(f"cannot purge the inbox in {inbox_alias!r}: {exc}") from exc
+        deliveries = "delivery" if removed == 1 else "deliveries"
+        which = "done or dead" if options["dead"] else "done"
+        self.stdout.write(f"Purged {removed} inbox {deliveries} ({which}) older than {retention}.")
 
 
-def _check_table(alias: str) -> None:
-    """Refuse a database that is not in DATABASES, or where the app's table was not migrated."""
+def _check_table(alias: str, model: type[models.Model]) -> None:
+    """Refuse a database that is not in DATABASES, or where the model's table was not migrated."""
     if alias not in list(connections):
         known = ", ".join(repr(name) for name in connections)
         raise CommandError(f"no database {alias!r} in DATABASES (there are {known})")
-    table = ReceivedEvent._meta.db_table
+    table = model._meta.db_table
     try:
         tables = connections[alias].introspection.table_names()
     except DatabaseError as exc:
