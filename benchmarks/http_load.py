@@ -90,12 +90,28 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
 
     The server is started and both routes checked in any case, so a quick run tests the setup.
     """
+    paths = [ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH]
+    best = measure_routes("starlette_app:app", paths, COUNTED, rounds=rounds, quick=quick)
+    if isinstance(best, str):
+        return best
+    return HttpResult(best[ADAPTER_PATH], best[BY_HAND_PATH], best[BARE_PATH], best[PLAIN_PATH])
+
+
+def measure_routes(
+    app: str, paths: list[str], counted: tuple[str, ...], *, rounds: int, quick: bool
+) -> dict[str, float] | str:
+    """Requests per second of each of ``app``'s ``paths``, best round of each, or a skip reason.
+
+    ``app`` (``module:attribute`` in this folder) is served by one uvicorn process; every path
+    is checked first. Each round loads every path in turn, starting from a different one; the
+    handler must have run once per request on the ``counted`` paths.
+    """
     wrk = shutil.which("wrk")
     with (
         tempfile.TemporaryDirectory(prefix="idwise-bench-http-") as folder,
-        uvicorn_serving(Path(folder) / "uvicorn.log") as base,
+        uvicorn_serving(Path(folder) / "uvicorn.log", app=app) as base,
     ):
-        _check_routes(base)
+        _check_routes(base, paths, counted)
         if wrk is None:
             return "skipped (wrk not installed)"
         if quick:
@@ -103,7 +119,6 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
         script = Path(folder) / "new-event-each-request.lua"
         script.write_text(LUA.format(head=BODY_HEAD.decode(), tail=BODY_TAIL.decode(), token=TOKEN))
         load = [wrk, *WRK_ARGS, "--script", str(script)]
-        paths = [ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH]
         best = dict.fromkeys(paths, 0.0)
         for round_number in range(rounds + 1):  # round 0 warms every route up, uncounted
             shift = round_number % len(paths)  # no route always goes first
@@ -111,17 +126,17 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
                 before = _runs(base)
                 rps, completed = _wrk(load, base + path, f"{path}-{round_number}")
                 ran = _runs(base) - before
-                if path in COUNTED and ran < completed:
+                if path in counted and ran < completed:
                     raise RuntimeError(f"{completed} requests, {ran} handler runs: duplicates?")
                 if round_number:
                     best[path] = max(best[path], rps)
-    return HttpResult(best[ADAPTER_PATH], best[BY_HAND_PATH], best[BARE_PATH], best[PLAIN_PATH])
+    return best
 
 
-def _check_routes(base: str) -> None:
+def _check_routes(base: str, paths: list[str], counted: tuple[str, ...]) -> None:
     """One new event to each route: each answers 200, and the handler ran where it should."""
     before = _runs(base)
-    for path in (ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH):
+    for path in paths:
         request = urllib.request.Request(  # noqa: S310 -- loopback
             base + path,
             data=BODY_HEAD + f"check-{path}".encode() + BODY_TAIL,
@@ -130,7 +145,7 @@ def _check_routes(base: str) -> None:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- loopback
             if response.status != 200:
                 raise RuntimeError(f"{path} answered {response.status}")
-    if _runs(base) - before != len(COUNTED):
+    if _runs(base) - before != len(counted):
         raise RuntimeError("the handler did not run once on each route that should run it")
 
 
@@ -154,13 +169,13 @@ def _runs(base: str) -> int:
 
 
 @contextmanager
-def uvicorn_serving(log_path: Path) -> Iterator[str]:
-    """One uvicorn process serving `starlette_app` on loopback; yields its base URL."""
+def uvicorn_serving(log_path: Path, *, app: str = "starlette_app:app") -> Iterator[str]:
+    """One uvicorn process serving ``app`` (of this folder) on loopback; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "uvicorn", "starlette_app:app", "--app-dir", str(HERE),
+        sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE),
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     with log_path.open("wb") as log:
