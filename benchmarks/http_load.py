@@ -35,12 +35,16 @@ BAR = 1.25  # time per request: at most 1.25x, that is at least 0.8x the request
 BY_HAND_TITLE = "Starlette adapter under uvicorn / same steps by hand (wrk)"
 PLAIN_TITLE = "Starlette adapter, plain def handler / bare endpoint (wrk)"
 PLAIN_BAR = 1 / 0.85  # at least 0.85x the bare endpoint's requests per second
+HOP_TITLE = "Bare endpoint + one no-op call in the dispatcher's threads / bare endpoint (wrk)"
+TO_THREAD_TITLE = "Bare endpoint + one no-op asyncio.to_thread / bare endpoint (wrk)"
 HERE = Path(__file__).parent
 TOKEN = "kqX0c2VjcmV0LXRva2VuLWZvci1iZW5jaG1hcmtz"  # noqa: S105 -- a benchmark's made-up token
 ADAPTER_PATH = "/webhooks/idwise"  # the routes of `starlette_app`
 BY_HAND_PATH = "/by-hand"
 BARE_PATH = "/bare"
 PLAIN_PATH = "/webhooks/idwise-plain"  # the adapter again, with a plain `def` handler
+BARE_HOP_PATH = "/bare-hop"  # the bare endpoint, plus one no-op trip to a worker thread
+BARE_TO_THREAD_PATH = "/bare-to-thread"  # the same trip through asyncio.to_thread
 COUNTED = (ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH)  # the routes that run the handler
 RUNS_PATH = "/runs"
 START_TIMEOUT = 30.0
@@ -83,6 +87,10 @@ class HttpResult:
     bare_rps: float
     plain_rps: float | None = None
     """The adapter with a plain ``def`` handler (what most users write), where the app has one."""
+    hop_rps: float | None = None
+    """The bare endpoint plus one no-op call in the dispatcher's worker threads."""
+    to_thread_rps: float | None = None
+    """The bare endpoint plus one no-op ``asyncio.to_thread``."""
 
 
 def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
@@ -90,11 +98,18 @@ def http_comparison(*, rounds: int, quick: bool) -> HttpResult | str:
 
     The server is started and both routes checked in any case, so a quick run tests the setup.
     """
-    paths = [ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH]
+    paths = [ADAPTER_PATH, PLAIN_PATH, BY_HAND_PATH, BARE_PATH, BARE_HOP_PATH, BARE_TO_THREAD_PATH]
     best = measure_routes("starlette_app:app", paths, COUNTED, rounds=rounds, quick=quick)
     if isinstance(best, str):
         return best
-    return HttpResult(best[ADAPTER_PATH], best[BY_HAND_PATH], best[BARE_PATH], best[PLAIN_PATH])
+    return HttpResult(
+        best[ADAPTER_PATH],
+        best[BY_HAND_PATH],
+        best[BARE_PATH],
+        best[PLAIN_PATH],
+        best[BARE_HOP_PATH],
+        best[BARE_TO_THREAD_PATH],
+    )
 
 
 def measure_routes(

@@ -37,7 +37,7 @@ from dispatch import dispatch_comparisons
 from harness import Comparison, measure
 from http_load import BAR as HTTP_BAR
 from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
-from http_load import PLAIN_BAR, PLAIN_TITLE, http_comparison
+from http_load import HOP_TITLE, PLAIN_BAR, PLAIN_TITLE, TO_THREAD_TITLE, http_comparison
 from http_load import TITLE as HTTP_TITLE
 from imports import BAR as IMPORT_BAR
 from imports import FIRST_PARSE_TITLE, import_times
@@ -147,6 +147,10 @@ def _http_rows(*, rounds: int, quick: bool) -> list[Row]:
             rps = f"({http.plain_rps:.0f} vs {http.bare_rps:.0f} req/s)"
             plain = 1 / http.plain_rps
             rows.append(_print(Row("HTTP", PLAIN_TITLE, plain, 1 / http.bare_rps, PLAIN_BAR, rps)))
+        for title, hop_rps in ((HOP_TITLE, http.hop_rps), (TO_THREAD_TITLE, http.to_thread_rps)):
+            if hop_rps is not None:  # the least a thread trip costs, for the row above
+                rps = f"({hop_rps:.0f} vs {http.bare_rps:.0f} req/s)"
+                rows.append(_print(Row("HTTP", title, 1 / hop_rps, 1 / http.bare_rps, None, rps)))
         rps = f"({http.adapter_rps:.0f} vs {http.by_hand_rps:.0f} req/s)"
         by_hand = 1 / http.by_hand_rps
         rows.append(_print(Row("HTTP", HTTP_BY_HAND_TITLE, adapter, by_hand, None, rps)))

@@ -7,7 +7,10 @@ that answers:
   handler);
 - ``POST /by-hand``: the same steps written by hand in a plain endpoint (verify, parse, claim,
   handler, complete), to tell the adapter's and dispatcher's own cost from the work itself;
-- ``POST /bare``: reads the body, runs ``json.loads`` and answers 200, the least a receiver does.
+- ``POST /bare``: reads the body, runs ``json.loads`` and answers 200, the least a receiver does;
+- ``POST /bare-hop`` and ``POST /bare-to-thread``: the same, plus one call of a no-op function in
+  a worker thread, through the dispatcher's threads or ``asyncio.to_thread``: the least a plain
+  handler adds, whatever the dispatcher does.
 
 All three answer the same JSON. ``GET /runs`` tells how many times the handler ran, so that the
 benchmark can check each request was a new event rather than a duplicate.
@@ -15,6 +18,7 @@ benchmark can check each request was a new event rather than a duplicate.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -23,7 +27,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from http_load import ADAPTER_PATH, BARE_PATH, BY_HAND_PATH, PLAIN_PATH, RUNS_PATH, TOKEN
+from http_load import (
+    ADAPTER_PATH,
+    BARE_HOP_PATH,
+    BARE_PATH,
+    BARE_TO_THREAD_PATH,
+    BY_HAND_PATH,
+    PLAIN_PATH,
+    RUNS_PATH,
+    TOKEN,
+)
 from idwise_events import (
     BearerAuth,
     Claimed,
@@ -36,6 +49,7 @@ from idwise_events import (
     fingerprint,
     parse_event,
 )
+from idwise_events._threads import to_thread
 from idwise_events.adapters.starlette import route
 
 _PROCESSED = b'{"outcome": "processed"}'  # what the adapter answers, so all send the same
@@ -86,6 +100,24 @@ async def bare(request: Request) -> Response:
     return Response(_PROCESSED, media_type="application/json")
 
 
+def nothing() -> None:
+    """What a plain handler does at the least, in its worker thread."""
+
+
+async def bare_hop(request: Request) -> Response:
+    """The bare endpoint, plus one trip to the dispatcher's worker threads."""
+    json.loads(await request.body())
+    await to_thread(nothing)
+    return Response(_PROCESSED, media_type="application/json")
+
+
+async def bare_to_thread(request: Request) -> Response:
+    """The bare endpoint, plus one ``asyncio.to_thread``."""
+    json.loads(await request.body())
+    await asyncio.to_thread(nothing)
+    return Response(_PROCESSED, media_type="application/json")
+
+
 async def runs(request: Request) -> Response:
     """How many times the handler ran so far."""
     return PlainTextResponse(str(_runs))
@@ -97,6 +129,8 @@ app = Starlette(
         route(plain_dispatcher, path=PLAIN_PATH, name="plain"),
         Route(BY_HAND_PATH, by_hand, methods=["POST"]),
         Route(BARE_PATH, bare, methods=["POST"]),
+        Route(BARE_HOP_PATH, bare_hop, methods=["POST"]),
+        Route(BARE_TO_THREAD_PATH, bare_to_thread, methods=["POST"]),
         Route(RUNS_PATH, runs, methods=["GET"]),
     ]
 )
