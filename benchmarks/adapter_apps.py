@@ -138,7 +138,13 @@ def _django_urls() -> list[Any]:
 
 def aiohttp_app(argv: list[str] | None = None) -> Any:
     """The aiohttp application (``python -m aiohttp.web adapter_apps:aiohttp_app``)."""
+    import logging
+
     from aiohttp import web
+
+    # ``python -m aiohttp.web`` logs everything, from DEBUG up; the other servers run with
+    # warnings only (no access log): so does this one, or its rows would measure logging.
+    logging.getLogger().setLevel(logging.WARNING)
 
     from idwise_events.adapters.aiohttp import route
 
