@@ -34,6 +34,10 @@ from adapters_http import adapter_http_rows
 from auth import verifier_comparisons
 from chart import svg
 from dispatch import dispatch_comparisons
+from fastapi_load import BAR as FASTAPI_BAR
+from fastapi_load import BY_HAND_TITLE as FASTAPI_BY_HAND_TITLE
+from fastapi_load import TITLE as FASTAPI_TITLE
+from fastapi_load import fastapi_comparison
 from harness import Comparison, measure
 from http_load import BAR as HTTP_BAR
 from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
@@ -154,8 +158,18 @@ def _http_rows(*, rounds: int, quick: bool) -> list[Row]:
         rps = f"({http.adapter_rps:.0f} vs {http.by_hand_rps:.0f} req/s)"
         by_hand = 1 / http.by_hand_rps
         rows.append(_print(Row("HTTP", HTTP_BY_HAND_TITLE, adapter, by_hand, None, rps)))
+    fastapi = fastapi_comparison(rounds=rounds, quick=quick)
+    if isinstance(fastapi, str):
+        rows.append(_print(Row("HTTP", FASTAPI_TITLE, skipped=fastapi)))
+    else:
+        router, bare = 1 / fastapi.adapter_rps, 1 / fastapi.bare_rps
+        rps = f"({fastapi.adapter_rps:.0f} vs {fastapi.bare_rps:.0f} req/s)"
+        rows.append(_print(Row("HTTP", FASTAPI_TITLE, router, bare, FASTAPI_BAR, rps)))
+        rps = f"({fastapi.adapter_rps:.0f} vs {fastapi.by_hand_rps:.0f} req/s)"
+        by_hand = 1 / fastapi.by_hand_rps
+        rows.append(_print(Row("HTTP", FASTAPI_BY_HAND_TITLE, router, by_hand, None, rps)))
     for measured in adapter_http_rows(rounds=max(1, rounds - 2), quick=quick):
-        title = f"{measured.target.title} (wrk)"
+        title = f"{measured.target.title} (wrk, plain def handler)"
         if measured.skipped:
             rows.append(_print(Row("HTTP", title, skipped=measured.skipped)))
         else:
