@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import multiprocessing
+import sys
 import threading
 import time
+import warnings
+import weakref
 
 import pytest
 
@@ -139,7 +143,9 @@ def test_each_event_loop_gets_its_own_results_in_turn_and_at_once() -> None:
 
     async def only_this_loop_is_kept() -> bool:
         await to_thread(int)
-        return list(_threads._results) == [asyncio.get_running_loop()]
+        return [results.loop() for results in _threads._results.values()] == [
+            asyncio.get_running_loop()
+        ]
 
     assert asyncio.run(only_this_loop_is_kept())  # the closed loops' results were let go
 
@@ -161,3 +167,127 @@ def test_a_forked_child_starts_its_own_threads() -> None:
     child.join(30)
     assert child.exitcode == 0
     assert answers.get() == "CHILD"
+
+
+def test_a_call_whose_caller_stopped_waiting_before_it_started_is_not_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As with ``asyncio.to_thread``: a store's claim nobody waits for any more is not taken."""
+    monkeypatch.setattr(_threads, "MAX_THREADS", _threads._threads)  # no new thread: all queue
+    hold = threading.Event()
+    made = threading.Event()
+
+    async def main() -> None:
+        busy = [asyncio.ensure_future(to_thread(hold.wait, 10)) for _ in _threads._idle[:]]
+        await asyncio.sleep(0.05)
+        queued = asyncio.ensure_future(to_thread(made.set))  # waits for a busy thread
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        hold.set()
+        await asyncio.gather(*busy)
+        assert await to_thread(str, "after") == "after"  # every thread went back to work
+
+    asyncio.run(main())
+    assert not made.is_set()
+
+
+def test_a_call_from_one_of_the_threads_never_waits_for_the_others() -> None:
+    """Every thread is busy with a plain function that runs a loop of its own and calls again.
+
+    Each inner call gets a thread of its own, or they would all wait for each other forever.
+    """
+    parties = _threads.MAX_THREADS
+    barrier = threading.Barrier(parties, timeout=10)
+
+    def plain_handler() -> int:
+        barrier.wait()  # every thread is busy with one
+        return asyncio.run(to_thread(int, "7"))
+
+    async def main() -> list[int]:
+        calls = asyncio.gather(*(to_thread(plain_handler) for _ in range(parties)))
+        return list(await asyncio.wait_for(calls, 20))
+
+    assert asyncio.run(main()) == [7] * parties
+
+
+def test_several_loops_starting_at_once_each_get_their_results() -> None:
+    """Loops in four threads, made and closed over and over, beside 100 open ones."""
+    open_loops = [asyncio.new_event_loop() for _ in range(100)]
+    for loop in open_loops:
+        loop.run_until_complete(to_thread(int))
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 2
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def loops() -> None:
+        while time.monotonic() < stop and not errors:
+            try:
+                assert asyncio.run(to_thread(int, "3")) == 3
+            except BaseException as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=loops) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+        for loop in open_loops:
+            loop.close()
+    assert errors == []
+
+
+def test_a_loop_dropped_without_closing_it_is_not_kept_alive() -> None:
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(to_thread(int, "5")) == 5
+    dropped = weakref.ref(loop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # unclosed, on purpose
+        del loop
+        gc.collect()
+    assert dropped() is None
+
+
+def test_when_no_thread_can_be_started_the_waiting_calls_are_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call queued while the only thread was failing to start gets the error, not a hang."""
+    monkeypatch.setattr(_threads, "_idle", [])
+    monkeypatch.setattr(_threads, "_threads", 0)
+    monkeypatch.setattr(_threads, "MAX_THREADS", 1)
+    starting = threading.Event()
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name != "idwise-events-thread":
+            real_start(self)
+            return
+        starting.set()
+        time.sleep(0.3)  # long enough for another loop's call to queue
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    outcomes: dict[str, str] = {}
+
+    def call(tag: str) -> None:
+        async def main() -> str:
+            if tag == "queued":
+                starting.wait(5)
+            return str(await asyncio.wait_for(to_thread(int, "1"), 5))
+
+        try:
+            outcomes[tag] = asyncio.run(main())
+        except Exception as error:
+            outcomes[tag] = str(error)
+
+    callers = [threading.Thread(target=call, args=(tag,)) for tag in ("first", "queued")]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    assert outcomes["first"] == "can't start new thread"
+    assert outcomes["queued"].startswith("no worker thread could be started")
+    assert not _threads._backlog
