@@ -202,3 +202,9 @@ def test_verifiers_given_headers_that_are_not_text_raise_only_verification_error
 
     with pytest.raises(VerificationError):
         verifier.verify(WebhookRequest(b"{}", cast(dict[str, str], headers)))
+
+
+def test_a_name_whose_lowered_form_is_longer_is_found_by_every_lookup() -> None:
+    """Lowering "İ" gives two characters: scanning and indexing must agree all the same."""
+    request = WebhookRequest(b"{}", {"X-\u0130d": "1"})
+    assert [request.header("x-\u0130d") for _ in range(4)] == ["1"] * 4

@@ -91,12 +91,14 @@ class WebhookRequest:
 
     def _scan(self, key: str) -> tuple[str, ...]:
         found: tuple[str, ...] = ()
-        length = len(key)
         # ASGI's names are bytes: an ASCII name is compared as bytes, without decoding each one.
+        # Lengths are compared first only for an ASCII name: lowering other text can change its
+        # length ("İ" is two characters lowered).
         raw = key.encode("ascii") if key.isascii() else None
+        length = len(key) if raw is not None else -1
         for name, value in self._pairs():
             if type(name) is str:
-                if len(name) != length or name.lower() != key:
+                if (length >= 0 and len(name) != length) or name.lower() != key:
                     continue
             elif type(name) is bytes and raw is not None:
                 if len(name) != length or name.lower() != raw:
