@@ -763,6 +763,133 @@ def test_an_interrupted_sync_handler_releases_the_claim_and_re_raises(
     assert any(interruption.__name__ in r.getMessage() for r in caplog.records)
 
 
+class _SlowBlockingStore(MemoryStore):
+    """A MemoryStore that says it blocks, as SqlStore does, and whose claim takes a while."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claiming = threading.Event()
+
+    def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
+        self.claiming.set()
+        time.sleep(0.2)  # a database round trip
+        return super().claim(key, lease=lease, fingerprint=fingerprint)
+
+
+def test_a_delivery_cancelled_while_a_thread_claims_it_gives_the_claim_back() -> None:
+    """A claim taken in a worker thread, which cannot be stopped, is released once it returns.
+
+    IDWise's retry then does not wait out the lease (answered 409 meanwhile).
+    """
+    store = _SlowBlockingStore()
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store)
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def handler(event: FinishedJourney) -> None:
+        calls.append("called")
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> WebhookResponse:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        while not store.claiming.is_set():
+            await asyncio.sleep(0.005)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.4)  # the thread's claim returned, and was given back
+        return await dispatcher.handle_async(request)
+
+    retry = asyncio.run(scenario())
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert calls == ["called"]
+
+
+def test_cancelled_while_a_thread_runs_the_whole_delivery_its_handlers_finish_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Plain handlers, a sync store: the worker thread running the delivery goes on.
+
+    The claim stays held while the handler runs (a retry gets 409), then is completed; the
+    cancellation is logged.
+    """
+    store = MemoryStore()
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store)
+    started, finish = threading.Event(), threading.Event()
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        started.set()
+        finish.wait(10)
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        during = await dispatcher.handle_async(request)
+        finish.set()
+        for _ in range(200):  # the thread completes the claim
+            after = await dispatcher.handle_async(request)
+            if after.status == 200:
+                break
+            await asyncio.sleep(0.01)
+        return during, after
+
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        during, after = asyncio.run(scenario())
+
+    assert (during.status, outcome(during)) == (409, "in_progress")
+    assert (after.status, outcome(after)) == (200, "duplicate")
+    assert any(
+        "cancelled while it waited for a worker thread" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_a_plain_handler_returning_a_coroutine_has_it_awaited_on_the_servers_loop() -> None:
+    """An async handler under a plain decorator: its coroutine runs on the caller's loop.
+
+    The wrapper is a plain function, so a worker thread runs the whole delivery; the coroutine
+    it returns still runs where its loop-bound resources (a client session, a pool) live.
+    """
+    import functools
+
+    def logged(func: Any) -> Any:  # a plain decorator: the wrapper is not a coroutine function
+        @functools.wraps(func)
+        def wrapper(*args: Any) -> Any:
+            return func(*args)
+
+        return wrapper
+
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    seen: dict[str, Any] = {}
+
+    @dispatcher.on(FinishedJourney)
+    @logged
+    async def handler(event: FinishedJourney) -> None:
+        seen["loop"] = asyncio.get_running_loop()
+        await seen["ready"]  # a future of the server's loop
+
+    async def scenario() -> tuple[int, bool]:
+        loop = asyncio.get_running_loop()
+        seen["ready"] = loop.create_future()
+        loop.call_later(0.05, seen["ready"].set_result, None)
+        response = await dispatcher.handle_async(
+            build_request(make_event(FinishedJourney), VERIFIER)
+        )
+        return response.status, seen.get("loop") is loop
+
+    assert asyncio.run(scenario()) == (200, True)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -60,6 +60,53 @@ async def to_thread(function: Callable[..., _T], /, *args: object, **kwargs: obj
     return await to_thread(function, *args, **kwargs)
 
 
+async def given_back_if_cancelled(
+    taking: Awaitable[_T], give_back: Callable[[_T], Awaitable[object] | None]
+) -> _T:
+    """Await ``taking`` (a claim, an inbox's take), and give back what it took if cancelled.
+
+    If the caller is cancelled meanwhile, ``taking`` still finishes, then ``give_back`` is called
+    with its result. A call running in a worker thread cannot be stopped: without this, what it
+    took would be held by no one until its lease ran out, and every retry would wait for that.
+    """
+    import asyncio
+
+    task = asyncio.ensure_future(taking)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(lambda done: _give_back(done, give_back))
+        raise
+
+
+_giving_back: set[Any] = set()
+"""The give-backs under way (the event loop keeps only weak references to its tasks)."""
+
+
+def _give_back(taken: Any, give_back: Callable[[Any], Awaitable[object] | None]) -> None:
+    import asyncio
+
+    if taken.cancelled() or taken.exception() is not None:
+        return  # nothing was taken
+    returning = give_back(taken.result())
+    if returning is not None:
+        task = asyncio.ensure_future(returning)
+        _giving_back.add(task)
+        task.add_done_callback(_given_back)
+
+
+def _given_back(task: Any) -> None:
+    _giving_back.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        import logging
+
+        logging.getLogger("idwise_events").warning(
+            "idwise_events: a cancelled delivery's claim could not be given back (%s); it is"
+            " free again once its lease runs out",
+            task.exception(),
+        )
+
+
 class _InlineAsyncStore:
     """Calls a store that never blocks straight from the event loop."""
 

@@ -9,6 +9,7 @@ stores in worker threads). The two differ in nothing else.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import math
@@ -17,9 +18,15 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, TypeVar, cast, get_args, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, overload
 
-from ._async_store import AsyncIdempotencyStore, SyncRunner, as_async_store, to_thread
+from ._async_store import (
+    AsyncIdempotencyStore,
+    SyncRunner,
+    as_async_store,
+    given_back_if_cancelled,
+    to_thread,
+)
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
@@ -49,6 +56,15 @@ from ._text import printable
 __all__ = ["Dispatcher"]
 
 logger = logging.getLogger("idwise_events")
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
+_serving_loop: contextvars.ContextVar[AbstractEventLoop | None] = contextvars.ContextVar(
+    "idwise_events_serving_loop", default=None
+)
+"""The event loop of a `handle_async` whose delivery a worker thread runs whole: a plain handler
+that returns a coroutine has it awaited on that loop, as it would be without the thread."""
 
 E = TypeVar("E", bound=Event)
 E2 = TypeVar("E2", bound=Event)
@@ -90,6 +106,9 @@ class _Handler:
             # asyncio is imported only where a coroutine meets sync code: the import is costly.
             import asyncio
 
+            serving = _serving_loop.get()
+            if serving is not None:  # in a worker thread, for `handle_async`: await it there
+                return asyncio.run_coroutine_threadsafe(result, serving).result()
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
@@ -153,7 +172,13 @@ class _Claim(_Step):
 
     async def run_async(self, dispatcher: Dispatcher) -> ClaimResult:
         store = dispatcher._async_store
-        return await store.claim(self.key, lease=dispatcher._lease, fingerprint=self.fingerprint)
+        key = self.key
+
+        def release(claim: ClaimResult) -> Awaitable[bool] | None:
+            return store.release(key, claim.token) if isinstance(claim, Claimed) else None
+
+        claiming = store.claim(key, lease=dispatcher._lease, fingerprint=self.fingerprint)
+        return await given_back_if_cancelled(claiming, release)
 
 
 class _Complete(_Step):
@@ -567,11 +592,7 @@ class Dispatcher:
         ):
             self._check_processes()
         if self._one_trip:
-            run_sync = self._run_sync
-            if run_sync is None:
-                return await to_thread(self.handle, request)
-            response: WebhookResponse = await run_sync(self.handle)(request)
-            return response
+            return await self._one_trip_async(request)
         flow = self._flow(request)
         inline = self._inline_steps
         try:
@@ -584,8 +605,28 @@ class Dispatcher:
                 else:
                     step = flow.send(result)
         except StopIteration as done:
-            response = done.value
+            response: WebhookResponse = done.value
             return response
+
+    async def _one_trip_async(self, request: WebhookRequest) -> WebhookResponse:
+        """The whole delivery in one worker thread (nothing is a coroutine)."""
+        import asyncio
+
+        serving = _serving_loop.set(asyncio.get_running_loop())  # seen by the thread's copy
+        try:
+            if self._run_sync is None:
+                return await to_thread(self.handle, request)
+            response: WebhookResponse = await self._run_sync(self.handle)(request)
+            return response
+        except asyncio.CancelledError:
+            logger.warning(
+                "idwise_events: a delivery was cancelled while it waited for a worker thread; if"
+                " its handlers had started, they go on (a thread cannot be interrupted), and its"
+                " claim is completed or released when they end (a retry meanwhile gets 409)"
+            )
+            raise
+        finally:
+            _serving_loop.reset(serving)
 
     def _check_processes(self, *, multiprocess: bool = False) -> None:
         """Warn, once, when a MemoryStore serves one of several processes: each has its own.

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._async_store import to_thread
+from ._async_store import given_back_if_cancelled, to_thread
 from ._errors import PayloadError
 from ._events import Event
 from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
@@ -185,7 +185,7 @@ async def process_async(
     inbox = _inbox_of(dispatcher)
     started = time.perf_counter()
     lease = dispatcher.lease
-    taken = await _call(inbox, inbox.take, delivery_id, lease=lease)
+    taken = await _take(inbox, delivery_id, lease, clock)
     if taken is None:
         return _skipped(delivery_id)
     job = _Job(taken, retries, clock, started)
@@ -242,6 +242,21 @@ def _inbox_of(dispatcher: Dispatcher) -> Inbox:
     if inbox is None:
         raise TypeError("this dispatcher has no inbox: create it with Dispatcher(inbox=...)")
     return inbox
+
+
+async def _take(inbox: Inbox, delivery_id: int, lease: timedelta, clock: Clock) -> Taken | None:
+    """Take the delivery; if cancelled while a worker thread takes it, give it back after."""
+    if not inbox.blocking:
+        return inbox.take(delivery_id, lease=lease)
+
+    def give_back(taken: Taken | None) -> Awaitable[bool] | None:
+        if taken is None:
+            return None
+        error = "interrupted (CancelledError): given back"
+        return to_thread(inbox.retry, delivery_id, taken.token, at=clock(), error=error)
+
+    taking = to_thread(inbox.take, delivery_id, lease=lease)
+    return await given_back_if_cancelled(taking, give_back)
 
 
 async def _call(inbox: Inbox, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -268,6 +269,44 @@ def test_process_async_awaits_coroutine_handlers_and_a_cancelled_task_gives_back
     assert delivery(inbox, done_id).state is DeliveryState.DONE
     assert delivery(inbox, hang_id).state is DeliveryState.PENDING
     assert len(seen) == 2
+
+
+def test_process_async_cancelled_while_a_thread_takes_the_delivery_gives_it_back() -> None:
+    """A blocking inbox's take runs in a worker thread: once it returns, it is given back.
+
+    The thread cannot be stopped; without that, the delivery would be held by no one until its
+    lease lapsed.
+    """
+    from idwise_events import MemoryInbox
+
+    taking = threading.Event()
+
+    class SlowBlockingInbox(MemoryInbox):
+        blocking = True  # as SqlInbox and DjangoInbox
+
+        def take(self, delivery_id: int, *, lease: timedelta) -> Any:
+            taking.set()
+            time.sleep(0.2)  # a database round trip
+            return super().take(delivery_id, lease=lease)
+
+    inbox = SlowBlockingInbox()
+    dispatcher = dispatcher_for(inbox)
+    dispatcher.on(FinishedJourney)(lambda event: None)
+    delivery_id = accept_event(inbox).id
+
+    async def main() -> None:
+        task = asyncio.create_task(process_async(dispatcher, delivery_id))
+        while not taking.is_set():
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.4)  # the thread's take returned, and was given back
+
+    asyncio.run(main())
+    back = delivery(inbox, delivery_id)
+    assert back.state is DeliveryState.PENDING
+    assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
 
 
 def test_sweep_enqueues_what_lost_its_job(inbox_backend: InboxBackend) -> None:
