@@ -8,6 +8,10 @@ requests wrk completed.
 
 The bar compares the adapter with the bare endpoint (``json.loads``); the second row compares
 it with the same steps written by hand, which shows how much of the gap is the work itself.
+
+uvicorn runs with its pure-Python HTTP parser (h11) and asyncio's loop, what ``pip install
+uvicorn`` gives; ``UVICORN=standard`` measures httptools and uvloop, what ``uvicorn[standard]``
+gives, where the server's own cost is smaller and so the ratios are lower.
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ RUNS_PATH = "/runs"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 WRK_ARGS = ["--threads", "1", "--connections", "16", "--duration", "3s", "--timeout", "5s"]
+SERVER_ARGS = {
+    # uvicorn picks httptools and uvloop by itself when they are installed (its "standard"
+    # extra): the figures would depend on what happens to be installed, so say which.
+    "h11": ["--http", "h11", "--loop", "asyncio"],  # plain `pip install uvicorn`: the default
+    "standard": ["--http", "httptools", "--loop", "uvloop"],  # `pip install "uvicorn[standard]"`
+}
+UVICORN = os.environ.get("UVICORN", "h11")
+"""Which uvicorn to measure: ``h11`` (the default) or ``standard`` (httptools and uvloop)."""
 
 LUA = """-- One new event per request: eventId = <round tag>-<thread>-<counter>.
 local head = [==[{head}]==]
@@ -186,12 +198,15 @@ def _runs(base: str) -> int:
 @contextmanager
 def uvicorn_serving(log_path: Path, *, app: str = "starlette_app:app") -> Iterator[str]:
     """One uvicorn process serving ``app`` (of this folder) on loopback; yields its base URL."""
+    if UVICORN not in SERVER_ARGS:
+        raise SystemExit(f"UVICORN={UVICORN!r}: expected one of {', '.join(SERVER_ARGS)}")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
         sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE),
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+        *SERVER_ARGS[UVICORN],
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 -- our own fixed arguments
