@@ -68,8 +68,22 @@ def test_blocking_calls_run_side_by_side() -> None:
     assert sorted(asyncio.run(main())) == list(range(parties))
 
 
+def _every_thread_idle() -> None:
+    """Wait until every worker thread is idle, with at least one: holding the idle ones holds all.
+
+    A thread that has just handed back an earlier call's result becomes idle a moment later, and
+    would then take a call meant to wait.
+    """
+    asyncio.run(to_thread(int))
+    deadline = time.monotonic() + 10
+    while len(_threads._idle) != _threads._threads:
+        assert time.monotonic() < deadline, "a worker thread stayed busy"
+        time.sleep(0.01)
+
+
 def test_calls_beyond_the_thread_limit_wait_their_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     """With every thread busy, later calls queue and still run, no more than the limit at once."""
+    _every_thread_idle()
     monkeypatch.setattr(_threads, "MAX_THREADS", _threads._threads + 2)  # two more, at most
     running = 0
     most = 0
@@ -173,6 +187,7 @@ def test_a_call_whose_caller_stopped_waiting_before_it_started_is_not_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """As with ``asyncio.to_thread``: a store's claim nobody waits for any more is not taken."""
+    _every_thread_idle()
     monkeypatch.setattr(_threads, "MAX_THREADS", _threads._threads)  # no new thread: all queue
     hold = threading.Event()
     made = threading.Event()
