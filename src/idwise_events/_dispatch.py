@@ -484,6 +484,37 @@ class Dispatcher:
         self._update_one_trip()
         return hook
 
+    def replay(self, delivery_id: int) -> bool:
+        """Make a done or dead inbox delivery pending again, and hand it to the workers now.
+
+        [`Inbox.replay`][idwise_events.Inbox.replay] makes it pending; a queue's workers would
+        then wait for the next sweep to get its job. This also calls the `on_accepted` hooks,
+        as for a delivery just accepted, so Celery or the PostgreSQL queue gets the job at once
+        and the embedded worker wakes. A hook that raises is logged: the delivery is pending
+        all the same, and the sweep enqueues it.
+
+        Returns:
+            True if it was replayed; False if it is unknown, pending or being processed.
+
+        Raises:
+            TypeError: If the dispatcher has no inbox.
+        """
+        if self._inbox is None:
+            raise TypeError("replay: this dispatcher has no inbox: create it with inbox=")
+        if not self._inbox.replay(delivery_id):
+            return False
+        for hook in self._accepted_hooks:
+            try:
+                hook.call((delivery_id,))
+            except Exception:
+                logger.exception(
+                    "idwise_events: hook %s raised on replayed delivery %d; it is pending, and"
+                    " the sweep enqueues it",
+                    hook.name,
+                    delivery_id,
+                )
+        return True
+
     def dispatch(self, event: Event) -> None:
         """Run the handlers registered for ``event`` now, in registration order.
 

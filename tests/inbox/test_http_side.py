@@ -192,3 +192,41 @@ def test_over_http_the_answer_comes_before_a_slow_handler_finishes(tmp_path: Pat
     assert (status, body["outcome"]) == (200, "accepted")
     assert answered_before_the_handler_finished
     assert len(calls) == 1
+
+
+def test_a_replay_calls_the_accepted_hooks_as_a_new_delivery_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`Dispatcher.replay`: pending again and handed to the hooks; a failing hook is logged.
+
+    A delivery still pending is not replayed, and no hook hears of it.
+    """
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    enqueued: list[int] = []
+    dispatcher.on_accepted(enqueued.append)
+    dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
+    [delivery] = inbox.deliveries()
+    assert not dispatcher.replay(delivery.id)  # pending
+    assert process(dispatcher, delivery.id) is ProcessOutcome.DONE
+
+    @dispatcher.on_accepted
+    def broker_down(delivery_id: int) -> None:
+        raise ConnectionError("broker down")
+
+    assert dispatcher.replay(delivery.id)
+
+    assert enqueued == [delivery.id, delivery.id]
+    replayed = inbox.get(delivery.id)
+    assert replayed is not None
+    assert (replayed.state, replayed.replays) == (DeliveryState.PENDING, 1)
+    [logged] = [r for r in caplog.records if "broker_down" in r.getMessage()]
+    assert f"replayed delivery {delivery.id}" in logged.getMessage()
+    assert logged.exc_info is not None
+    assert not dispatcher.replay(10_000)  # unknown
+
+
+def test_replay_needs_an_inbox() -> None:
+    """Without an inbox there is no delivery to replay: a TypeError says what is missing."""
+    with pytest.raises(TypeError, match="no inbox"):
+        Dispatcher(verifier=VERIFIER).replay(1)

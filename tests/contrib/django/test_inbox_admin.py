@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -12,6 +13,9 @@ from django.utils import timezone
 
 from idwise_events import FinishedJourney, ManuallyReviewed
 from idwise_events._inbox import DeliveryState, Taken
+from idwise_events.contrib.django import _wiring
+from idwise_events.contrib.django._settings import load_config
+from idwise_events.contrib.django._wiring import build_dispatcher
 from idwise_events.contrib.django.inbox import DjangoInbox
 from idwise_events.contrib.django.models import InboxDelivery
 from idwise_events.testing import make_event
@@ -135,6 +139,25 @@ def test_replay_makes_done_and_dead_deliveries_pending_and_says_how_many(
         assert (rows[log[name]].state, rows[log[name]].replays) == ("pending", 1)
     assert (rows[log["pending"]].state, rows[log["pending"]].replays) == ("pending", 0)
     assert DjangoInbox().stats()[DeliveryState.PENDING] == 3
+
+
+def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
+    log: dict[str, int], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue's enqueue (an ``on_accepted`` hook) gets each replayed delivery at once."""
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
+    dispatcher = build_dispatcher(load_config())
+    enqueued: list[int] = []
+    dispatcher.on_accepted(enqueued.append)
+    monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
+    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
+
+    page = staff.post(
+        CHANGELIST, {"action": "replay", "_selected_action": list(log.values())}, follow=True
+    ).content.decode()
+
+    assert "Replayed 2 of the 3 selected deliveries" in page
+    assert sorted(enqueued) == sorted([log["done"], log["dead"]])
 
 
 def test_staff_without_the_change_permission_cannot_replay(log: dict[str, int]) -> None:

@@ -79,11 +79,14 @@ def effects(database_url: str) -> dict[str, tuple[int, int]]:
 
 
 def _connection(database_url: str) -> psycopg.Connection[Any]:
-    """This thread's connection to the test database (engines run handlers in threads)."""
-    conn: psycopg.Connection[Any] | None = getattr(_local, "conn", None)
+    """This thread's connection to the test database (engines run handlers in threads).
+
+    One per database: the test process runs handlers too, on each test's database in turn.
+    """
+    conns: dict[str, psycopg.Connection[Any]] = _local.__dict__.setdefault("conns", {})
+    conn = conns.get(database_url)
     if conn is None or conn.closed:
-        conn = psycopg.connect(libpq_url(database_url), autocommit=True)
-        _local.conn = conn
+        conn = conns[database_url] = psycopg.connect(libpq_url(database_url), autocommit=True)
     return conn
 
 

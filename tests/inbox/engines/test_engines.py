@@ -13,7 +13,7 @@ import asyncio
 import kombu.exceptions
 import pytest
 
-from idwise_events import DeliveryState, FinishedJourney
+from idwise_events import DeliveryState, FinishedJourney, ProcessOutcome, process
 from idwise_events.testing import build_request, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
@@ -79,6 +79,26 @@ def test_job_delivered_twice_runs_the_handler_once(engine: Engine) -> None:
     _, other_key = accept(engine.dispatcher, "ok", 2)
     wait_until(lambda: runs_of(engine, other_key) == (1, 1), what="a later job")
     assert runs_of(engine, key) == (1, 1)
+
+
+def test_a_replay_is_enqueued_at_once_and_processed_again(engine: Engine) -> None:
+    """`Dispatcher.replay` hands the delivery to the engine now, not at the next sweep.
+
+    Processed once in this process (its first job still queued), then replayed: a second job is
+    in the queue before any worker runs, and a worker runs the handler a second time, on purpose.
+    """
+    delivery_id, key = accept(engine.dispatcher, "ok", 1)
+    assert process(engine.dispatcher, delivery_id) is ProcessOutcome.DONE
+    assert engine.queued() == 1
+
+    assert engine.dispatcher.replay(delivery_id)
+
+    assert engine.queued() == 2  # by the on_accepted hook, at once
+    assert not engine.dispatcher.replay(delivery_id)  # pending: nothing to replay, no job
+    assert engine.queued() == 2
+    engine.start_worker()
+    wait_until(lambda: runs_of(engine, key) == (2, 2), what="the replayed run")
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
 
 
 def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(

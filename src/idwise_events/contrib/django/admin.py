@@ -165,10 +165,20 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
 
     @admin.action(permissions=["replay"], description="Replay the selected done or dead deliveries")
     def replay(self, request: HttpRequest, queryset: QuerySet[InboxDelivery]) -> None:
-        """Make each selected done or dead delivery pending again; say how many."""
-        inbox = DjangoInbox(using=queryset.db)
+        """Make each selected done or dead delivery pending again; say how many.
+
+        With the inbox on, through the project's dispatcher: its ``on_accepted`` hooks (Celery's
+        or the PostgreSQL queue's enqueue, the embedded worker's wake-up) get each replayed
+        delivery at once, rather than at the next sweep.
+        """
+        from ._wiring import project_dispatcher
+
+        dispatcher = project_dispatcher()
+        replay = (
+            DjangoInbox(using=queryset.db).replay if dispatcher.inbox is None else dispatcher.replay
+        )
         selected = list(queryset.values_list("id", flat=True))
-        replayed = sum(inbox.replay(delivery_id) for delivery_id in selected)
+        replayed = sum(replay(delivery_id) for delivery_id in selected)
         self.message_user(
             request,
             f"Replayed {replayed} of the {len(selected)} selected deliveries: their handlers run"
