@@ -100,6 +100,51 @@ def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int
     assert run("inbox", "replay", "--db", db).returncode == 2
 
 
+APP = """
+from pathlib import Path
+
+from idwise_events import BearerAuth, Dispatcher
+from idwise_events.inbox.sql import SqlInbox
+
+HERE = Path(__file__).parent
+dispatcher = Dispatcher(
+    verifier=BearerAuth("replay-test-token"), inbox=SqlInbox(f"sqlite:///{HERE / 'inbox.db'}")
+)
+
+
+@dispatcher.on_accepted
+def enqueue(delivery_id: int) -> None:  # a queue's enqueue, written down
+    with open(HERE / "enqueued.txt", "a") as enqueued:
+        enqueued.write(f"{delivery_id}\\n")
+"""
+
+
+def test_replay_through_the_app_calls_its_accepted_hooks(
+    sqlite_inbox: tuple[str, dict[str, int]], tmp_path: Path
+) -> None:
+    """--app replays in the dispatcher's inbox and its hooks enqueue each delivery at once."""
+    db, ids = sqlite_inbox
+    (tmp_path / "hooks_app.py").write_text(APP)
+
+    one = run("inbox", "replay", str(ids["done"]), "--app", "hooks_app:dispatcher", cwd=tmp_path)
+    every = run("inbox", "replay", "--dead", "--app", "hooks_app:dispatcher", cwd=tmp_path)
+    both = run("inbox", "replay", "--dead", "--db", db, "--app", "hooks_app:dispatcher")
+    neither = run("inbox", "replay", "--dead")
+    no_inbox = run("inbox", "replay", "--dead", "--app", "json:loads")
+
+    assert f"Replaying delivery {ids['done']}" in one.stdout
+    assert "Replaying 1 dead letter." in every.stdout
+    enqueued = (tmp_path / "enqueued.txt").read_text().split()
+    assert enqueued == [str(ids["done"]), str(ids["dead"])]
+    inbox = SqlInbox(f"sqlite:///{db}")
+    assert inbox.stats()[DeliveryState.PENDING] == 3
+    inbox.close()
+    assert (both.returncode, neither.returncode) == (2, 2)
+    assert "not both" in both.stderr
+    assert "--db (the inbox's database) or --app" in neither.stderr
+    assert "json:loads is a function, not a Dispatcher" in one_error_line(no_inbox)
+
+
 def test_purge_deletes_old_done_deliveries_and_dead_ones_if_asked(
     sqlite_inbox: tuple[str, dict[str, int]],
 ) -> None:

@@ -19,6 +19,7 @@ from .._text import printable
 from ._common import CliError, database_url, stdout
 
 if TYPE_CHECKING:
+    from .._inbox import Inbox
     from ..inbox.sql import SqlInbox
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,28 +125,63 @@ def show(db: str, table: str | None, delivery_id: int) -> int:
 
 
 @inbox.command()
-@_database_options
+@click.option(
+    "--db",
+    metavar="URL|FILE",
+    help="The inbox's database: a SQLAlchemy URL, or the path of a SQLite file.",
+)
+@click.option("--table", metavar="NAME", help="The inbox's table, if not the default one.")
+@click.option(
+    "--app",
+    "app_path",
+    metavar="MODULE:ATTRIBUTE",
+    help="Instead of --db, your dispatcher (myproject.webhooks:dispatcher): replayed in its"
+    " inbox, and its on_accepted hooks called, so a queue gets the jobs at once.",
+)
 @click.argument("delivery_id", type=int, required=False)
 @click.option("--dead", is_flag=True, help="Replay every dead letter.")
-def replay(db: str, table: str | None, delivery_id: int | None, dead: bool) -> int:
+def replay(
+    db: str | None, table: str | None, app_path: str | None, delivery_id: int | None, dead: bool
+) -> int:
     """Run a done or dead delivery's handlers again (DELIVERY_ID, or --dead for all dead ones).
 
-    The worker processes it as soon as it scans the inbox (a queue's sweep enqueues it).
+    The embedded worker takes it at its next scan. With --db, a queue's workers get it from
+    their next sweep; with --app, your dispatcher's on_accepted hooks enqueue it at once (Celery,
+    the PostgreSQL queue).
     """
     if (delivery_id is None) == (not dead):
         raise click.UsageError("give a DELIVERY_ID or --dead (not both)")
-    with _opened(db, table) as opened:
-        if delivery_id is not None:
-            if not opened.replay(delivery_id):
-                raise CliError(f"delivery {delivery_id} is not done or dead (or does not exist)")
-            stdout().print(f"Replaying delivery {delivery_id}.")
-            return 0
-        count = 0
-        while page := opened.deliveries(state=DeliveryState.DEAD, limit=_REPLAY_PAGE):
-            replayed = sum(opened.replay(each.id) for each in page)
-            count += replayed
-            if not replayed:
-                break
+    if db is not None:
+        if app_path is not None:
+            raise click.UsageError("give --db or --app, not both")
+        with _opened(db, table) as opened:
+            return _replay(opened, opened.replay, delivery_id)
+    if app_path is None:
+        raise click.UsageError("give --db (the inbox's database) or --app (your dispatcher)")
+    if table is not None:
+        raise click.UsageError("--table goes with --db: the dispatcher's inbox has its own")
+    from ._worker import dispatcher_with_inbox
+
+    dispatcher, inbox = dispatcher_with_inbox(app_path)
+    try:
+        return _replay(inbox, dispatcher.replay, delivery_id)
+    except StoreError as exc:
+        raise CliError(f"the inbox {inbox!r} is unavailable: {exc}") from exc
+
+
+def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | None) -> int:
+    """Replay one delivery, or every dead letter; print what was done."""
+    if delivery_id is not None:
+        if not replay_one(delivery_id):
+            raise CliError(f"delivery {delivery_id} is not done or dead (or does not exist)")
+        stdout().print(f"Replaying delivery {delivery_id}.")
+        return 0
+    count = 0
+    while page := inbox.deliveries(state=DeliveryState.DEAD, limit=_REPLAY_PAGE):
+        replayed = sum(replay_one(each.id) for each in page)
+        count += replayed
+        if not replayed:
+            break
     letters = "dead letter" if count == 1 else "dead letters"
     stdout().print(f"Replaying {count} {letters}.")
     return 0

@@ -7,10 +7,15 @@ import logging
 import os
 import sys
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from ._common import CliError, stderr
+
+if TYPE_CHECKING:
+    from .._dispatch import Dispatcher
+    from .._inbox import Inbox
 
 
 class _LineHandler(logging.Handler):
@@ -60,15 +65,10 @@ def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
     PostgreSQL queue. It prints one line per processed delivery, and stops on SIGTERM or Ctrl-C,
     giving back the delivery it holds if its handlers do not finish within --grace.
     """
-    from .._dispatch import Dispatcher
     from .._process import RetryPolicy
     from ..inbox.worker import EmbeddedWorker
 
-    dispatcher = _import_dispatcher(app_path)
-    if not isinstance(dispatcher, Dispatcher):
-        raise CliError(f"--app: {app_path} is a {type(dispatcher).__name__}, not a Dispatcher")
-    if dispatcher.inbox is None:
-        raise CliError(f"--app: {app_path} has no inbox: create it with Dispatcher(inbox=...)")
+    dispatcher, inbox = dispatcher_with_inbox(app_path)
     logger = logging.getLogger("idwise_events")
     logger.handlers[:] = [_LineHandler(logging.INFO)]
     logger.setLevel(logging.INFO)
@@ -78,10 +78,22 @@ def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
         poll_interval=timedelta(seconds=poll),
         retries=RetryPolicy(max_attempts=max_attempts),
     )
-    stderr().print(f"Worker processing {dispatcher.inbox!r} (pid {os.getpid()}); Ctrl-C stops it.")
+    stderr().print(f"Worker processing {inbox!r} (pid {os.getpid()}); Ctrl-C stops it.")
     embedded.run_forever(grace=timedelta(seconds=grace))
     stderr().print("Worker stopped.")
     return 0
+
+
+def dispatcher_with_inbox(app_path: str) -> tuple[Dispatcher, Inbox]:
+    """The dispatcher ``--app`` names, and its inbox; `CliError` if it has none."""
+    from .._dispatch import Dispatcher
+
+    dispatcher = _import_dispatcher(app_path)
+    if not isinstance(dispatcher, Dispatcher):
+        raise CliError(f"--app: {app_path} is a {type(dispatcher).__name__}, not a Dispatcher")
+    if dispatcher.inbox is None:
+        raise CliError(f"--app: {app_path} has no inbox: create it with Dispatcher(inbox=...)")
+    return dispatcher, dispatcher.inbox
 
 
 def _import_dispatcher(app_path: str) -> object:
