@@ -16,7 +16,7 @@ from rich.text import Text
 from .._errors import StoreError
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
-from ._common import CliError, database_url, stdout
+from ._common import CliError, database_url, dispatcher_with_inbox, stdout
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -160,8 +160,6 @@ def replay(
         raise click.UsageError("give --db (the inbox's database) or --app (your dispatcher)")
     if table is not None:
         raise click.UsageError("--table goes with --db: the dispatcher's inbox has its own")
-    from ._worker import dispatcher_with_inbox
-
     dispatcher, inbox = dispatcher_with_inbox(app_path)
     try:
         return _replay(inbox, dispatcher.replay, delivery_id)

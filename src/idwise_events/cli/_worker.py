@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import click
 
-from ._common import CliError, stderr
-
-if TYPE_CHECKING:
-    from .._dispatch import Dispatcher
-    from .._inbox import Inbox
+from ._common import dispatcher_with_inbox, stderr
 
 
 class _LineHandler(logging.Handler):
@@ -82,37 +76,3 @@ def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
     embedded.run_forever(grace=timedelta(seconds=grace))
     stderr().print("Worker stopped.")
     return 0
-
-
-def dispatcher_with_inbox(app_path: str) -> tuple[Dispatcher, Inbox]:
-    """The dispatcher ``--app`` names, and its inbox; `CliError` if it has none."""
-    from .._dispatch import Dispatcher
-
-    dispatcher = _import_dispatcher(app_path)
-    if not isinstance(dispatcher, Dispatcher):
-        raise CliError(f"--app: {app_path} is a {type(dispatcher).__name__}, not a Dispatcher")
-    if dispatcher.inbox is None:
-        raise CliError(f"--app: {app_path} has no inbox: create it with Dispatcher(inbox=...)")
-    return dispatcher, dispatcher.inbox
-
-
-def _import_dispatcher(app_path: str) -> object:
-    """``module:attribute`` imported from the current directory, as uvicorn does."""
-    module_name, colon, attribute = app_path.partition(":")
-    if not colon or not module_name or not attribute:
-        raise click.UsageError(
-            "--app takes MODULE:ATTRIBUTE, such as myproject.webhooks:dispatcher"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise CliError(f"--app: cannot import {module_name} ({exc})") from exc
-    target: object = module
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError as exc:
-            raise CliError(f"--app: {module_name} has no attribute {attribute}") from exc
-    return target
