@@ -8,11 +8,15 @@ from idwise_events import DeliveryState, Inbox
 
 
 def replay_dead_letters(inbox: Inbox) -> int:
-    """Replay every dead letter (after fixing what made its handler fail)."""
-    dead = inbox.deliveries(state=DeliveryState.DEAD, limit=500)
-    for delivery in dead:
-        print(delivery.id, delivery.event_type, delivery.attempts, delivery.last_error)
-    return sum(inbox.replay(delivery.id) for delivery in dead)
+    """Replay every dead letter (after fixing what made its handler fail), a page at a time."""
+    replayed = 0
+    before = None  # pages by id, so a letter that dies again at once is not met again
+    while page := inbox.deliveries(state=DeliveryState.DEAD, before_id=before, limit=500):
+        for delivery in page:
+            print(delivery.id, delivery.event_type, delivery.attempts, delivery.last_error)
+            replayed += inbox.replay(delivery.id)
+        before = page[-1].id
+    return replayed
 
 
 def nightly(inbox: Inbox) -> None:

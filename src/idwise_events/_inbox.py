@@ -167,9 +167,15 @@ class Inbox(Protocol):
         state: DeliveryState | None = None,
         event_type: str | None = None,
         since: datetime | None = None,
+        before_id: int | None = None,
         limit: int = 50,
     ) -> list[Delivery]:
-        """Deliveries matching the filters, newest first."""
+        """Deliveries matching the filters, newest (highest id) first.
+
+        ``before_id``: only those with a lower id. To page through more than ``limit``, pass
+        the last id of a page for the next one: a page never repeats a delivery, even when the
+        deliveries change state meanwhile (a replayed dead letter that dies again).
+        """
         ...
 
     def stats(self) -> dict[DeliveryState, int]:

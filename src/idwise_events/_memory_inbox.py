@@ -169,6 +169,7 @@ class MemoryInbox:
         state: DeliveryState | None = None,
         event_type: str | None = None,
         since: datetime | None = None,
+        before_id: int | None = None,
         limit: int = 50,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
@@ -180,6 +181,7 @@ class MemoryInbox:
             if (state is None or row.state == state)
             and (event_type is None or row.event_type == event_type)
             and (since is None or row.received_at >= since)
+            and (before_id is None or row.id < before_id)
         ][:limit]
 
     def stats(self) -> dict[DeliveryState, int]:

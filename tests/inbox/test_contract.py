@@ -214,7 +214,7 @@ def test_due_finds_stale_pending_and_lapsed_deliveries_only(
 def test_deliveries_are_listed_newest_first_and_filtered(
     inbox_backend: InboxBackend, clock: FakeClock
 ) -> None:
-    """deliveries() filters by state, event type and time, newest first, up to ``limit``."""
+    """deliveries() filters by state, event type, time and id, newest first, up to ``limit``."""
     inbox = inbox_backend.make(clock=clock)
     first = accept_event(inbox).id
     clock.advance(timedelta(hours=1))
@@ -231,6 +231,9 @@ def test_deliveries_are_listed_newest_first_and_filtered(
     assert ids(event_type="Finished Journey") == [third, first]
     assert ids(since=clock.now) == [third, second]
     assert ids(state=DeliveryState.DONE, event_type="Manually Reviewed") == []
+    assert ids(before_id=third, limit=1) == [second]  # the next page after `third`
+    assert ids(before_id=second) == [first]
+    assert ids(before_id=first) == []
 
 
 def test_stats_counts_every_state(inbox_backend: InboxBackend, clock: FakeClock) -> None:

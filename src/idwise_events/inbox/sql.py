@@ -383,6 +383,7 @@ class SqlInbox:
         state: DeliveryState | None = None,
         event_type: str | None = None,
         since: datetime | None = None,
+        before_id: int | None = None,
         limit: int = 50,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
@@ -394,6 +395,8 @@ class SqlInbox:
             query = query.where(t.c.event_type == stored_label(event_type))
         if since is not None:
             query = query.where(t.c.received_at >= since)
+        if before_id is not None:
+            query = query.where(t.c.id < before_id)
         return [_delivery(row) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def stats(self) -> dict[DeliveryState, int]:

@@ -222,6 +222,17 @@ class DjangoInbox:
             log_replay(delivery_id)
         return replayed
 
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the caller's transaction on this database commits.
+
+        At once outside a transaction; never if it rolls back. `Dispatcher.replay` enqueues
+        through it, since a replay made inside ``ATOMIC_REQUESTS`` (the admin's action, a view)
+        is not seen by the workers until then.
+        """
+        from .models import InboxDelivery
+
+        transaction.on_commit(callback, using=self.using or router.db_for_write(InboxDelivery))
+
     def get(self, delivery_id: int) -> Delivery | None:
         """See [`Inbox.get`][idwise_events.Inbox.get]."""
         row = self._run(lambda rows, alias: rows.filter(id=delivery_id).first())
@@ -233,6 +244,7 @@ class DjangoInbox:
         state: DeliveryState | None = None,
         event_type: str | None = None,
         since: datetime | None = None,
+        before_id: int | None = None,
         limit: int = 50,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
@@ -243,6 +255,8 @@ class DjangoInbox:
             filters &= Q(event_type=stored_label(event_type))
         if since is not None:
             filters &= Q(received_at__gte=db_time(since))
+        if before_id is not None:
+            filters &= Q(id__lt=before_id)
         found = self._run(lambda rows, alias: list(rows.filter(filters).order_by("-id")[:limit]))
         return [_delivery(row) for row in found]
 
