@@ -115,8 +115,9 @@ class _Handler:
                 return asyncio.run(result)
             result.close()
             raise RuntimeError(
-                f"{self.name} is a coroutine function and Dispatcher.handle() was called from a"
-                " running event loop: use `await dispatcher.handle_async(request)` there"
+                f"{self.name} is a coroutine function, called from a running event loop through"
+                " one of the dispatcher's sync methods: there, await its async one"
+                " (`handle_async`, `replay_async`, `dispatch_async`)"
             )
         return result
 
@@ -476,9 +477,10 @@ class Dispatcher:
     def on_accepted(self, hook: Callable[[int], R]) -> Callable[[int], R]:
         """Register a hook called with a delivery's inbox id once it is stored (inbox only).
 
-        The queue integrations use it to enqueue the job that processes the delivery. A hook
-        that raises is logged and does not change the answer: the delivery is stored, and the
-        periodic sweep enqueues it again.
+        The queue integrations use it to enqueue the job that processes the delivery. It is
+        called again for each replay through `replay`: keep it to enqueueing, not to counting
+        new deliveries. A hook that raises is logged and does not change the answer: the
+        delivery is stored, and the periodic sweep enqueues it again.
         """
         self._accepted_hooks.append(_Handler(hook))
         self._update_one_trip()
@@ -491,29 +493,66 @@ class Dispatcher:
         then wait for the next sweep to get its job. This also calls the `on_accepted` hooks,
         as for a delivery just accepted, so Celery or the PostgreSQL queue gets the job at once
         and the embedded worker wakes. A hook that raises is logged: the delivery is pending
-        all the same, and the sweep enqueues it.
+        all the same, and the sweep enqueues it. With `DjangoInbox` inside a transaction
+        (``ATOMIC_REQUESTS``, ``transaction.atomic``), the hooks are called once it commits, so
+        that no worker is sent a delivery it would still see as done.
 
         Returns:
             True if it was replayed; False if it is unknown, pending or being processed.
 
         Raises:
             TypeError: If the dispatcher has no inbox.
+            StoreError: If the inbox is unavailable (nothing was replayed).
         """
-        if self._inbox is None:
-            raise TypeError("replay: this dispatcher has no inbox: create it with inbox=")
-        if not self._inbox.replay(delivery_id):
+        inbox = self._inbox_for("replay")
+        if not inbox.replay(delivery_id):
+            return False
+        on_commit: Callable[[Callable[[], None]], None] | None = getattr(inbox, "on_commit", None)
+        if on_commit is None:
+            self._replayed(delivery_id)
+        else:
+            on_commit(lambda: self._replayed(delivery_id))
+        return True
+
+    async def replay_async(self, delivery_id: int) -> bool:
+        """`replay` from async code: a blocking inbox in a worker thread, coroutine hooks awaited.
+
+        Returns:
+            True if it was replayed; False if it is unknown, pending or being processed.
+
+        Raises:
+            TypeError: If the dispatcher has no inbox.
+            StoreError: If the inbox is unavailable (nothing was replayed).
+        """
+        inbox = self._inbox_for("replay_async")
+        run_sync = self._run_sync
+        if not inbox.blocking:
+            replayed = inbox.replay(delivery_id)
+        elif run_sync is None:
+            replayed = await to_thread(inbox.replay, delivery_id)
+        else:
+            replayed = await run_sync(inbox.replay)(delivery_id)
+        if not replayed:
             return False
         for hook in self._accepted_hooks:
             try:
-                hook.call((delivery_id,))
-            except Exception:
-                logger.exception(
-                    "idwise_events: hook %s raised on replayed delivery %d; it is pending, and"
-                    " the sweep enqueues it",
-                    hook.name,
-                    delivery_id,
-                )
+                await hook.call_async((delivery_id,), run_sync)
+            except Exception as failure:
+                _replay_hook_failed(hook, delivery_id, failure)
         return True
+
+    def _inbox_for(self, method: str) -> Inbox:
+        if self._inbox is None:
+            raise TypeError(f"{method}: this dispatcher has no inbox: create it with inbox=")
+        return self._inbox
+
+    def _replayed(self, delivery_id: int) -> None:
+        """Call the on_accepted hooks for a delivery just replayed; log those that raise."""
+        for hook in self._accepted_hooks:
+            try:
+                hook.call((delivery_id,))
+            except Exception as failure:
+                _replay_hook_failed(hook, delivery_id, failure)
 
     def dispatch(self, event: Event) -> None:
         """Run the handlers registered for ``event`` now, in registration order.
@@ -826,3 +865,15 @@ class Dispatcher:
             yield _Call(hook, args)
         except Exception:
             logger.exception("idwise_events: hook %s raised; the answer is unchanged", hook.name)
+
+
+def _replay_hook_failed(hook: _Handler, delivery_id: int, failure: Exception) -> None:
+    """Log an on_accepted hook that raised for a replayed delivery, naming what it raised."""
+    logger.error(
+        "idwise_events: hook %s raised %s on replayed delivery %d; it is pending, and the next"
+        " sweep enqueues it",
+        hook.name,
+        printable(f"{type(failure).__name__}: {failure}" if str(failure) else repr(failure), 300),
+        delivery_id,
+        exc_info=failure,
+    )

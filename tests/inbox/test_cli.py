@@ -188,3 +188,65 @@ def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> N
     assert inbox.stats()[DeliveryState.DEAD] == 0
     assert "password" not in listed.stderr
     inbox.close()
+
+
+FAILING_APP = """
+from datetime import timedelta
+from pathlib import Path
+
+from idwise_events import BearerAuth, Dispatcher
+from idwise_events.inbox.sql import SqlInbox
+
+HERE = Path(__file__).parent
+inbox = SqlInbox(f"sqlite:///{HERE / 'inbox.db'}")
+dispatcher = Dispatcher(verifier=BearerAuth("replay-test-token"), inbox=inbox)
+no_inbox = Dispatcher(verifier=BearerAuth("replay-test-token"))
+
+
+@dispatcher.on_accepted
+def fails_at_once(delivery_id: int) -> None:  # a worker whose handler fails at once: dead again
+    held = inbox.take(delivery_id, lease=timedelta(minutes=1))
+    inbox.bury(delivery_id, held.token, error="KeyError: 'crm'")
+
+
+@dispatcher.on_accepted
+def broker_down(delivery_id: int) -> None:
+    raise ConnectionError("broker at 127.0.0.1:1 refused the connection")
+"""
+
+
+def test_replay_dead_through_the_app_replays_each_letter_once_and_reports_failed_hooks(
+    tmp_path: Path,
+) -> None:
+    """A letter that dies again at once is not replayed again; a hook that raises is one line.
+
+    The deliveries are pending all the same (the sweep enqueues them): the command says so and
+    exits 1.
+    """
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    dead = []
+    for _ in range(3):
+        delivery_id = accept_event(inbox).id
+        held = inbox.take(delivery_id, lease=LEASE)
+        assert held is not None
+        inbox.bury(delivery_id, held.token, error="KeyError: 'crm'")
+        dead.append(delivery_id)
+    (tmp_path / "failing_app.py").write_text(FAILING_APP)
+
+    every = run("inbox", "replay", "--dead", "--app", "failing_app:dispatcher", cwd=tmp_path)
+    no_inbox = run("inbox", "replay", "--dead", "--app", "failing_app:no_inbox", cwd=tmp_path)
+
+    assert "Replaying 3 dead letters." in every.stdout
+    assert [delivery.replays for delivery in inbox.deliveries()] == [1, 1, 1]
+    assert every.returncode == 1
+    assert "Traceback" not in every.stderr
+    lines = every.stderr.splitlines()
+    for delivery_id in dead:
+        assert (
+            f"hook broker_down raised ConnectionError: broker at 127.0.0.1:1 refused the"
+            f" connection on replayed delivery {delivery_id}; it is pending, and the next sweep"
+            f" enqueues it"
+        ) in lines
+    assert "an on_accepted hook raised (above)" in lines[-1]
+    assert "failing_app:no_inbox has no inbox" in one_error_line(no_inbox)
+    inbox.close()

@@ -226,7 +226,65 @@ def test_a_replay_calls_the_accepted_hooks_as_a_new_delivery_does(
     assert not dispatcher.replay(10_000)  # unknown
 
 
+@pytest.mark.parametrize("blocking", [False, True], ids=["MemoryInbox", "SqlInbox"])
+@pytest.mark.parametrize("async_hook", [False, True], ids=["plain hook", "async hook"])
+def test_replay_async_replays_off_the_loop_and_awaits_coroutine_hooks(
+    blocking: bool, async_hook: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`replay_async`: a blocking inbox in a thread, never on the loop; every hook called.
+
+    A coroutine hook is awaited on the caller's loop; a hook that raises is logged by name.
+    """
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}") if blocking else MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
+    [delivery] = inbox.deliveries()
+    assert process(dispatcher, delivery.id) is ProcessOutcome.DONE
+    loop_thread: list[int] = []
+    called: list[tuple[int, int]] = []  # (delivery id, the thread the hook ran in)
+    if async_hook:
+
+        async def enqueue(delivery_id: int) -> None:
+            called.append((delivery_id, threading.get_ident()))
+
+        dispatcher.on_accepted(enqueue)
+    else:
+        dispatcher.on_accepted(lambda delivery_id: called.append((delivery_id, 0)))
+
+    @dispatcher.on_accepted
+    def broker_down(delivery_id: int) -> None:
+        raise ConnectionError("broker down")
+
+    replaying: list[int] = []  # the threads inbox.replay ran in
+    inbox_replay = inbox.replay
+
+    def replay(delivery_id: int) -> bool:
+        replaying.append(threading.get_ident())
+        return inbox_replay(delivery_id)
+
+    inbox.replay = replay  # type: ignore[method-assign]
+
+    async def replay_twice() -> tuple[bool, bool]:
+        loop_thread.append(threading.get_ident())
+        return await dispatcher.replay_async(delivery.id), await dispatcher.replay_async(9_999)
+
+    assert asyncio.run(replay_twice()) == (True, False)
+
+    assert (loop_thread[0] in replaying) is not blocking  # a blocking inbox: off the loop
+    expected_thread = loop_thread[0] if async_hook else 0
+    assert called == [(delivery.id, expected_thread)]
+    replayed = inbox.get(delivery.id)
+    assert replayed is not None
+    assert (replayed.state, replayed.replays) == (DeliveryState.PENDING, 1)
+    [logged] = [r for r in caplog.records if "broker_down" in r.getMessage()]
+    assert "ConnectionError: broker down" in logged.getMessage()
+    if isinstance(inbox, SqlInbox):
+        inbox.close()
+
+
 def test_replay_needs_an_inbox() -> None:
     """Without an inbox there is no delivery to replay: a TypeError says what is missing."""
-    with pytest.raises(TypeError, match="no inbox"):
+    with pytest.raises(TypeError, match="replay: this dispatcher has no inbox"):
         Dispatcher(verifier=VERIFIER).replay(1)
+    with pytest.raises(TypeError, match="replay_async: this dispatcher has no inbox"):
+        asyncio.run(Dispatcher(verifier=VERIFIER).replay_async(1))

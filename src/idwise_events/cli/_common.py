@@ -328,3 +328,32 @@ def _import_dispatcher(app_path: str) -> object:
         except AttributeError as exc:
             raise CliError(f"--app: {module_name} has no attribute {attribute}") from exc
     return target
+
+
+class LogLines(logging.Handler):
+    """The library's log records as one line each, as it words them; counts the errors.
+
+    A delivery's line (a worker's) goes to stdout, the others to stderr; no tracebacks.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        message = record.getMessage().removeprefix("idwise_events: ")
+        stream = sys.stdout if hasattr(record, "delivery_id") else sys.stderr
+        stream.write(f"{message}\n")
+        stream.flush()
+
+
+def log_lines(level: int) -> LogLines:
+    """Show the library's log records from ``level`` up as lines (only there), for a command."""
+    handler = LogLines(level)
+    logger = logging.getLogger("idwise_events")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    return handler

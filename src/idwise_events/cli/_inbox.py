@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from rich.text import Text
 from .._errors import StoreError
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
-from ._common import CliError, database_url, dispatcher_with_inbox, stdout
+from ._common import CliError, database_url, dispatcher_with_inbox, log_lines, stdout
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -161,28 +162,45 @@ def replay(
     if table is not None:
         raise click.UsageError("--table goes with --db: the dispatcher's inbox has its own")
     dispatcher, inbox = dispatcher_with_inbox(app_path)
+    hooks_log = log_lines(logging.WARNING)  # a hook that raised: one line, not a traceback
     try:
-        return _replay(inbox, dispatcher.replay, delivery_id)
+        _replay(inbox, dispatcher.replay, delivery_id)
     except StoreError as exc:
         raise CliError(f"the inbox {inbox!r} is unavailable: {exc}") from exc
+    if hooks_log.errors:
+        raise CliError(
+            "an on_accepted hook raised (above): the replayed deliveries are pending all the"
+            " same, and your queue's next sweep enqueues them"
+        )
+    return 0
 
 
 def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | None) -> int:
-    """Replay one delivery, or every dead letter; print what was done."""
+    """Replay one delivery, or every dead letter (each once); print what was done."""
     if delivery_id is not None:
         if not replay_one(delivery_id):
             raise CliError(f"delivery {delivery_id} is not done or dead (or does not exist)")
         stdout().print(f"Replaying delivery {delivery_id}.")
         return 0
     count = 0
-    while page := inbox.deliveries(state=DeliveryState.DEAD, limit=_REPLAY_PAGE):
-        replayed = sum(replay_one(each.id) for each in page)
-        count += replayed
-        if not replayed:
-            break
-    letters = "dead letter" if count == 1 else "dead letters"
-    stdout().print(f"Replaying {count} {letters}.")
+    before: int | None = None  # pages by id: a replayed letter that dies again is not met again
+    try:
+        while page := inbox.deliveries(
+            state=DeliveryState.DEAD, before_id=before, limit=_REPLAY_PAGE
+        ):
+            for each in page:
+                count += replay_one(each.id)
+            before = page[-1].id
+    except StoreError:
+        if count:
+            stdout().print(f"Replayed {_dead_letters(count)} before the inbox failed.")
+        raise
+    stdout().print(f"Replaying {_dead_letters(count)}.")
     return 0
+
+
+def _dead_letters(count: int) -> str:
+    return f"{count} dead letter" if count == 1 else f"{count} dead letters"
 
 
 @inbox.command()

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from datetime import timedelta
 
 import click
 
-from ._common import dispatcher_with_inbox, stderr
-
-
-class _LineHandler(logging.Handler):
-    """One line per processed delivery (and per warning) on stdout, as the library words it."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().removeprefix("idwise_events: ")
-        stream = sys.stdout if hasattr(record, "delivery_id") else sys.stderr
-        stream.write(f"{message}\n")
-        stream.flush()
+from ._common import dispatcher_with_inbox, log_lines, stderr
 
 
 @click.command(short_help="Process the inbox's deliveries in the foreground (one machine).")
@@ -63,10 +52,7 @@ def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
     from ..inbox.worker import EmbeddedWorker
 
     dispatcher, inbox = dispatcher_with_inbox(app_path)
-    logger = logging.getLogger("idwise_events")
-    logger.handlers[:] = [_LineHandler(logging.INFO)]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    log_lines(logging.INFO)
     embedded = EmbeddedWorker(
         dispatcher,
         poll_interval=timedelta(seconds=poll),

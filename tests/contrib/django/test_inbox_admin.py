@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -56,6 +57,11 @@ def held(result: Taken | None) -> Taken:
 
 @pytest.fixture
 def log() -> dict[str, int]:
+    """Deliveries in every state: done, dead (with an error), pending."""
+    return make_log()
+
+
+def make_log() -> dict[str, int]:
     """Deliveries in every state: done, dead (with an error), pending."""
     inbox = DjangoInbox()
     done = accept(inbox, make_event(FinishedJourney, journey_id="<script>alert(1)</script>"))
@@ -141,14 +147,27 @@ def test_replay_makes_done_and_dead_deliveries_pending_and_says_how_many(
     assert DjangoInbox().stats()[DeliveryState.PENDING] == 3
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("atomic_requests", [False, True], ids=["autocommit", "ATOMIC_REQUESTS"])
 def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
-    log: dict[str, int], settings: Any, monkeypatch: pytest.MonkeyPatch
+    atomic_requests: bool, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The queue's enqueue (an ``on_accepted`` hook) gets each replayed delivery at once."""
+    """The queue's enqueue (an ``on_accepted`` hook) gets each replayed delivery at once.
+
+    Under ``ATOMIC_REQUESTS``, once the request's transaction commits: a worker sent the job
+    earlier would still see the delivery as done, and leave it to the sweep.
+    """
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", atomic_requests)
+    log = make_log()
     settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
     dispatcher = build_dispatcher(load_config())
-    enqueued: list[int] = []
-    dispatcher.on_accepted(enqueued.append)
+    enqueued: list[tuple[int, str, bool]] = []
+
+    @dispatcher.on_accepted
+    def enqueue(delivery_id: int) -> None:
+        state = InboxDelivery.objects.get(id=delivery_id).state
+        enqueued.append((delivery_id, state, connections["default"].in_atomic_block))
+
     monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
     staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
 
@@ -157,7 +176,9 @@ def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
     ).content.decode()
 
     assert "Replayed 2 of the 3 selected deliveries" in page
-    assert sorted(enqueued) == sorted([log["done"], log["dead"]])
+    assert sorted(enqueued) == sorted(
+        (log[name], "pending", False) for name in ("done", "dead")
+    )  # committed, outside any transaction
 
 
 def test_staff_without_the_change_permission_cannot_replay(log: dict[str, int]) -> None:
