@@ -250,3 +250,19 @@ def test_replay_dead_through_the_app_replays_each_letter_once_and_reports_failed
     assert "an on_accepted hook raised (above)" in lines[-1]
     assert "failing_app:no_inbox has no inbox" in one_error_line(no_inbox)
     inbox.close()
+
+
+def test_an_app_module_that_fails_on_import_is_reported_as_such(tmp_path: Path) -> None:
+    """A setting the module reads is missing: one line naming the module, not "a bug"."""
+    (tmp_path / "needs_settings.py").write_text(
+        "import os\n\nDATABASE_URL = os.environ['DATABASE_URL']\n"
+    )
+
+    replay = run("inbox", "replay", "1", "--app", "needs_settings:dispatcher", cwd=tmp_path)
+    worker = run("worker", "--app", "needs_settings:dispatcher", cwd=tmp_path)
+
+    for result in (replay, worker):
+        assert result.returncode == 1
+        assert one_error_line(result).endswith(
+            "--app: importing needs_settings raised KeyError: 'DATABASE_URL'"
+        )

@@ -288,6 +288,12 @@ def shown_url(store: SqlStore) -> str:
     return store.engine.url.render_as_string(hide_password=True)
 
 
+def _reason_line(exc: BaseException) -> str:
+    """``Type: the first line of the message``, printable, for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return printable(f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc))
+
+
 def _reason(exc: BaseException) -> str:
     """The most telling one-line reason: the driver's message, else the exception's."""
     while exc.__cause__ is not None:
@@ -321,6 +327,8 @@ def _import_dispatcher(app_path: str) -> object:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise CliError(f"--app: cannot import {module_name} ({exc})") from exc
+    except Exception as exc:  # the module's own code failed: a setting it reads, say
+        raise CliError(f"--app: importing {module_name} raised {_reason_line(exc)}") from exc
     target: object = module
     for part in attribute.split("."):
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 try:
     import procrastinate
+    import procrastinate.exceptions
     import procrastinate.tasks
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -16,6 +17,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         ' pip install "idwise-events[procrastinate]"'
     ) from _missing
 
+import atexit
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +29,8 @@ from .._errors import StoreError
 from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sweep
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
+
+logger = logging.getLogger("idwise_events")
 
 # After a StoreError the job is retried by procrastinate, 2, 4, 8, 16 s apart; then the
 # delivery (still pending in the inbox) waits for the sweep.
@@ -58,7 +64,9 @@ def install(
     ``sweep_every``, which defers again the deliveries waiting for longer than that; and makes
     ``dispatcher`` defer each delivery it accepts, with procrastinate's synchronous API: open
     the app on the web side with ``app.open()`` (in async frameworks too: the hook runs in a
-    worker thread). Call it where both the web side and the workers import it.
+    worker thread); where nothing opened it (``idwise-events inbox replay --app``, a script),
+    the first enqueue opens it until the process exits. Call it where both the web side and the
+    workers import it.
 
     Taking the delivery is atomic, so a job run twice runs the handlers once; a worker killed
     mid-handler leaves the delivery held until its lease lapses, and the sweep then defers it
@@ -95,11 +103,31 @@ def install(
     def sweep_task(timestamp: int) -> int:
         return sweep(inbox, enqueue, older_than=sweep_every)
 
+    opening = threading.Lock()
+
     def enqueue(delivery_id: int) -> None:
-        process_task.defer(delivery_id=delivery_id)
+        try:
+            process_task.defer(delivery_id=delivery_id)
+        except procrastinate.exceptions.AppNotOpen:
+            _open_here(app, opening)
+            process_task.defer(delivery_id=delivery_id)
 
     dispatcher.on_accepted(enqueue)
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)
+
+
+def _open_here(app: procrastinate.App, opening: threading.Lock) -> None:
+    """Open ``app`` where nothing did (a command such as ``inbox replay --app``, a script).
+
+    Its synchronous pool stays open for the next jobs, and is closed when the process exits.
+    """
+    with opening:  # one pool, however many threads find the app closed at once
+        app.open()  # (does nothing if another thread just opened it)
+        atexit.register(app.close)  # (closing twice is harmless)
+    logger.info(
+        "idwise_events: procrastinate's app was not open in this process: opened it to defer"
+        " the inbox's jobs (open it at your web app's startup to do so once, up front)"
+    )
 
 
 def sweep_cron(every: timedelta) -> str:

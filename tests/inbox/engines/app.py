@@ -162,6 +162,8 @@ def __getattr__(name: str) -> object:
         return celery_engine(os.environ[DATABASE_ENV], os.environ[BROKER_ENV])[0]
     if name == "procrastinate_app":
         return procrastinate_engine(os.environ[DATABASE_ENV])[0]
+    if name == "procrastinate_dispatcher":  # for `idwise-events inbox replay --app`
+        return procrastinate_engine(os.environ[DATABASE_ENV])[2]
     raise AttributeError(name)
 
 

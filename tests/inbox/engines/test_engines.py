@@ -9,6 +9,7 @@ processes; the handler counts its attempts and successful runs in PostgreSQL
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import kombu.exceptions
 import pytest
@@ -17,9 +18,20 @@ from idwise_events import DeliveryState, FinishedJourney, ProcessOutcome, proces
 from idwise_events.testing import build_request, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
+from ...cli.conftest import run
 from ...conftest import require_postgres_programs
-from .app import RETRIES, accept, celery_engine, create_effects_table, effects, journey_id
+from .app import (
+    DATABASE_ENV,
+    RETRIES,
+    accept,
+    celery_engine,
+    create_effects_table,
+    effects,
+    journey_id,
+)
 from .conftest import Engine, RedisServer, Workers, wait_until
+
+ROOT = Path(__file__).parents[3]  # the checkout: where `tests.inbox.engines.app` imports from
 
 
 def runs_of(engine: Engine, key: str) -> tuple[int, int]:
@@ -99,6 +111,31 @@ def test_a_replay_is_enqueued_at_once_and_processed_again(engine: Engine) -> Non
     engine.start_worker()
     wait_until(lambda: runs_of(engine, key) == (2, 2), what="the replayed run")
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+
+
+@pytest.mark.parametrize("engine", ["procrastinate"], indirect=True)
+def test_the_replay_command_opens_procrastinates_app_to_enqueue(engine: Engine) -> None:
+    """``inbox replay --app``: the module opens procrastinate's app only at web startup.
+
+    The command runs no startup hook: the enqueue opens the app itself, and the job is queued.
+    """
+    delivery_id, _ = accept(engine.dispatcher, "ok", 1)
+    assert process(engine.dispatcher, delivery_id) is ProcessOutcome.DONE
+    assert engine.queued() == 1
+
+    replayed = run(
+        "inbox",
+        "replay",
+        str(delivery_id),
+        "--app",
+        "tests.inbox.engines.app:procrastinate_dispatcher",
+        env={DATABASE_ENV: engine.database},
+        cwd=ROOT,
+    )
+
+    assert (replayed.returncode, replayed.stderr) == (0, "")
+    assert f"Replaying delivery {delivery_id}." in replayed.stdout
+    assert engine.queued() == 2
 
 
 def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(
