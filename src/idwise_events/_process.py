@@ -319,7 +319,8 @@ class _Job:
 
     def given_back(self, stop: BaseException) -> dict[str, Any]:
         """The arguments of the `Inbox.retry` that gives the delivery back to another worker."""
-        return {"at": self.clock(), "error": f"interrupted ({type(stop).__name__}): given back"}
+        why = getattr(stop, "description", None) or type(stop).__name__  # KeyboardInterrupt...
+        return {"at": self.clock(), "error": f"interrupted ({why}): given back"}
 
     def give_back_failed(self) -> None:
         logger.warning(

@@ -164,7 +164,7 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     back = inbox.get(delivery_id)
     assert back is not None
     assert (back.state, back.attempts) == (DeliveryState.PENDING, 1)
-    assert "interrupted" in (back.last_error or "")
+    assert back.last_error == "interrupted (the worker was stopped): given back"
     assert not (tmp_path / "done").exists()
 
     second = start_worker(tmp_path, url)
@@ -182,3 +182,37 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     assert f"inbox delivery {delivery_id} Finished Journey" in out
     assert ": done after attempt 2" in out
     inbox.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_a_worker_on_an_inbox_never_written_says_so_with_its_whole_path(tmp_path: Path) -> None:
+    """Started in another directory than the app, on a relative SQLite path: a new, empty file.
+
+    The banner shows the file's whole path, and a warning says nothing was ever accepted there.
+    """
+    (tmp_path / "webhook_app.py").write_text(textwrap.dedent(APP))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    worker = subprocess.Popen(
+        [str(SCRIPT), "worker", "--app", "webhook_app:dispatcher", "--poll", "0.05"],
+        cwd=elsewhere,
+        env=environment(
+            {"INBOX_URL": "sqlite:///inbox.db", "MARKS": str(tmp_path), "PYTHONPATH": str(tmp_path)}
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The table is made by the worker's first scan, once it handles SIGTERM.
+        fresh = SqlInbox(f"sqlite:///{elsewhere / 'inbox.db'}")
+        wait_for(fresh.exists, "the worker to scan its inbox")
+        fresh.close()
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=WAIT)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err
+    assert f"SqlInbox(sqlite:///{elsewhere / 'inbox.db'}," in err
+    assert "Warning: this inbox has no table yet" in err

@@ -45,7 +45,7 @@ from .._store import Clock, check_lease, utc_now
 from .._text import printable
 
 # The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
-from ..stores._engine import create_engine, driver_error
+from ..stores._engine import create_engine, driver_error, shown_url
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime
 from ..stores._watchdog import Watchdog
@@ -166,8 +166,7 @@ class SqlInbox:
         self._table_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        # The URL's repr hides the password.
-        return f"SqlInbox({self.engine.url!r}, table_name={self.table.name!r})"
+        return f"SqlInbox({shown_url(self.engine)}, table_name={self.table.name!r})"
 
     def close(self) -> None:
         """Close the connections, if this inbox created its engine from a URL."""

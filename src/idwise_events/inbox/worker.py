@@ -41,6 +41,9 @@ class _Stop(BaseException):
     A BaseException, like KeyboardInterrupt: `process` gives back the delivery it holds.
     """
 
+    description = "the worker was stopped"
+    """What the delivery's last error says, rather than this class's name."""
+
 
 class EmbeddedWorker:
     """Runs the handlers of the deliveries in ``dispatcher``'s inbox, in this process.

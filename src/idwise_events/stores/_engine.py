@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
@@ -71,6 +72,20 @@ def create_engine(
         connect_args=connect_args,
         **pooling,
     )
+
+
+def shown_url(engine: sa.Engine) -> str:
+    """The engine's URL for a repr: its password hidden, a relative SQLite file made absolute.
+
+    SQLite opens a relative path from the current directory: shown whole, a process started
+    elsewhere is seen using another file.
+    """
+    url = engine.url
+    database = url.database or ""
+    relative = database not in ("", ":memory:") and not database.startswith("file:")
+    if url.get_backend_name() == "sqlite" and relative and not os.path.isabs(database):
+        url = url.set(database=os.path.abspath(database))
+    return repr(url)
 
 
 def driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:

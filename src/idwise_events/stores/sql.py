@@ -44,7 +44,7 @@ from .._store import (
     retry_after,
     utc_now,
 )
-from ._engine import create_engine, describe, driver_error, driver_sql
+from ._engine import create_engine, describe, driver_error, driver_sql, shown_url
 from ._keys import stored_fingerprint, stored_key
 from ._session import Connections, Session
 from ._table import COMPLETED, DEFAULT_TABLE_NAME, build_statements, from_stored, idempotency_table
@@ -174,8 +174,7 @@ class SqlStore:
             sa_event.listen(self.engine, "connect", self._first_connect_done)
 
     def __repr__(self) -> str:
-        # The URL's repr hides the password.
-        return f"SqlStore({self.engine.url!r}, table_name={self.table.name!r})"
+        return f"SqlStore({shown_url(self.engine)}, table_name={self.table.name!r})"
 
     def close(self) -> None:
         """Close the connections, if this store created its engine from a URL."""
