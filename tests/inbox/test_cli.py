@@ -69,6 +69,24 @@ def test_list_and_stats_show_the_deliveries(sqlite_inbox: tuple[str, dict[str, i
     ]
 
 
+def test_list_takes_the_event_type_spelt_as_send_takes_it(
+    sqlite_inbox: tuple[str, dict[str, int]],
+) -> None:
+    """--type: the wire name, the model's or a slug; a name no event has says so on stderr."""
+    db, ids = sqlite_inbox
+    spellings = ("Manually Reviewed", "ManuallyReviewed", "manually-reviewed")
+    listed = [run("inbox", "list", "--db", db, "--type", name) for name in spellings]
+    typo = run("inbox", "list", "--db", db, "--type", "Manualy Reviewed")
+
+    for result in listed:
+        assert result.returncode == 0, result.stderr
+        rows = [line.split()[1] for line in result.stdout.splitlines() if "│" in line]
+        assert rows == [str(ids["dead"])], result.stdout
+    assert typo.returncode == 0
+    assert "│" not in typo.stdout  # no row (the header is drawn with ┃)
+    assert "'Manualy Reviewed' is not an IDWise event type" in typo.stderr
+
+
 def test_show_prints_the_payload_pretty_with_control_characters_escaped(
     sqlite_inbox: tuple[str, dict[str, int]],
 ) -> None:

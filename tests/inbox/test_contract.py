@@ -279,6 +279,20 @@ def test_purge_deletes_old_done_ones_and_dead_ones_only_if_asked(
     assert not accept_event(inbox, event).duplicate
 
 
+def test_ids_are_never_reused_after_a_purge(inbox_backend: InboxBackend, clock: FakeClock) -> None:
+    """The newest delivery purged, the next one still gets a new id.
+
+    A job, a log line or a replay naming the old id never means another delivery.
+    """
+    inbox = inbox_backend.make(clock=clock)
+    newest = accept_event(inbox).id
+    inbox.complete(newest, taken(inbox.take(newest, lease=LEASE)).token)
+    clock.advance(timedelta(days=1))
+    assert inbox.purge(older_than=timedelta(hours=1)) == 1
+
+    assert accept_event(inbox).id > newest
+
+
 def test_threads_taking_the_same_delivery_at_once_give_one_winner(
     inbox_backend: InboxBackend,
 ) -> None:

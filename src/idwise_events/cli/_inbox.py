@@ -17,7 +17,16 @@ from rich.text import Text
 from .._errors import StoreError
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
-from ._common import CliError, database_url, dispatcher_with_inbox, log_lines, stdout
+from ._common import (
+    CliError,
+    database_url,
+    dispatcher_with_inbox,
+    event_model,
+    known_types,
+    log_lines,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -81,15 +90,28 @@ def inbox() -> None:
 @click.option(
     "--state", type=click.Choice([state.value for state in DeliveryState]), help="Only these."
 )
-@click.option("--type", "event_type", metavar="EVENT", help="Only this event type.")
+@click.option(
+    "--type",
+    "event_type",
+    metavar="EVENT",
+    help='Only this event type ("Finished Journey", FinishedJourney or finished-journey).',
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def list_(db: str, table: str | None, state: str | None, event_type: str | None, limit: int) -> int:
     """The latest deliveries, newest first."""
+    model = None if event_type is None else event_model(event_type)
     with _opened(db, table) as opened:
         rows = opened.deliveries(
             state=None if state is None else DeliveryState(state),
-            event_type=event_type,
+            event_type=event_type if model is None else model.event_type.value,
             limit=limit,
+        )
+    if event_type is not None and model is None and not rows:  # a typo, most likely
+        stderr().print(
+            Text(
+                f"{printable(event_type)!r} is not an IDWise event type ({known_types()}),"
+                " and no delivery has that event name."
+            )
         )
     grid = Table("id", "state", "event", "event id", "received", "attempts", "last error")
     for delivery in rows:

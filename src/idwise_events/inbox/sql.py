@@ -89,6 +89,9 @@ def inbox_table(
         sa.Index(f"{name}_due", "state", "next_attempt_at"),
         sa.Index(f"{name}_finished", "state", "finished_at"),
         schema=schema,
+        # SQLite would otherwise give the newest row's id again once it is purged; a job, a log
+        # line or a replay naming the old id must never mean another delivery.
+        sqlite_autoincrement=True,
     )
 
 
