@@ -30,7 +30,7 @@ from ._async_store import (
 from ._auth import Verifier
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
-from ._inbox import Accepted, Inbox
+from ._inbox import Accepted, Inbox, replaying
 from ._leases import Hold, hold, hold_async
 from ._outcomes import (
     UNAVAILABLE_RETRY_AFTER,
@@ -526,6 +526,19 @@ class Dispatcher:
         """
         inbox = self._inbox_for("replay_async")
         run_sync = self._run_sync
+        if getattr(inbox, "on_commit", None) is not None:
+            # The hooks wait for the commit of a transaction that sync code holds: `replay`
+            # there does it (a coroutine hook is awaited on this loop, as for `handle_async`).
+            import asyncio
+
+            serving = _serving_loop.set(asyncio.get_running_loop())
+            try:
+                if run_sync is None:
+                    return await to_thread(self.replay, delivery_id)
+                replayed_there: bool = await run_sync(self.replay)(delivery_id)
+                return replayed_there
+            finally:
+                _serving_loop.reset(serving)
         if not inbox.blocking:
             replayed = inbox.replay(delivery_id)
         elif run_sync is None:
@@ -534,11 +547,15 @@ class Dispatcher:
             replayed = await run_sync(inbox.replay)(delivery_id)
         if not replayed:
             return False
-        for hook in self._accepted_hooks:
-            try:
-                await hook.call_async((delivery_id,), run_sync)
-            except Exception as failure:
-                _replay_hook_failed(hook, delivery_id, failure)
+        marked = replaying.set(True)
+        try:
+            for hook in self._accepted_hooks:
+                try:
+                    await hook.call_async((delivery_id,), run_sync)
+                except Exception as failure:
+                    _replay_hook_failed(hook, delivery_id, failure)
+        finally:
+            replaying.reset(marked)
         return True
 
     def _inbox_for(self, method: str) -> Inbox:
@@ -548,11 +565,15 @@ class Dispatcher:
 
     def _replayed(self, delivery_id: int) -> None:
         """Call the on_accepted hooks for a delivery just replayed; log those that raise."""
-        for hook in self._accepted_hooks:
-            try:
-                hook.call((delivery_id,))
-            except Exception as failure:
-                _replay_hook_failed(hook, delivery_id, failure)
+        marked = replaying.set(True)
+        try:
+            for hook in self._accepted_hooks:
+                try:
+                    hook.call((delivery_id,))
+                except Exception as failure:
+                    _replay_hook_failed(hook, delivery_id, failure)
+        finally:
+            replaying.reset(marked)
 
     def dispatch(self, event: Event) -> None:
         """Run the handlers registered for ``event`` now, in registration order.

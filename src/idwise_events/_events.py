@@ -85,6 +85,11 @@ def known_event_name(name: str) -> str | None:
     return _TAG_BY_NAME.get(name) or _TAG_BY_FOLDED_NAME.get(_folded(name))
 
 
+def wire_names(name: str) -> list[str]:
+    """Every documented name of the known event ``name`` (its canonical name) as IDWise sends it."""
+    return [wire for wire, tag in _TAG_BY_NAME.items() if tag == name]
+
+
 class _AnySpelling:
     """Lets an event model's ``event`` field hold its name in any case and spacing, as sent.
 

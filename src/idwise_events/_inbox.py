@@ -15,6 +15,7 @@ runs the handlers once; a periodic sweep finds accepted deliveries whose job was
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -194,6 +195,11 @@ class Inbox(Protocol):
 def stored_label(text: str) -> str:
     """An event type or id as an inbox stores it: printable, and it fits its column."""
     return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+replaying: ContextVar[bool] = ContextVar("idwise_events_replaying", default=False)
+"""True while `Dispatcher.replay` calls the on_accepted hooks: an operator's action (a command,
+the admin, a script), not a delivery on a server's request path."""
 
 
 def log_replay(delivery_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,14 +75,26 @@ def test_list_takes_the_event_type_spelt_as_send_takes_it(
 ) -> None:
     """--type: the wire name, the model's or a slug; a name no event has says so on stderr."""
     db, ids = sqlite_inbox
+    inbox = SqlInbox(f"sqlite:///{db}")
+    misspelt = accept_event(inbox, make_event("AML Monior Update")).id  # as one page spells it
+    spelt = accept_event(inbox, make_event("AML Monitor Update")).id
+    inbox.close()
     spellings = ("Manually Reviewed", "ManuallyReviewed", "manually-reviewed")
     listed = [run("inbox", "list", "--db", db, "--type", name) for name in spellings]
+    aml = [
+        run("inbox", "list", "--db", db, "--type", name)
+        for name in ("AmlMonitorUpdate", "AML Monior Update")
+    ]
     typo = run("inbox", "list", "--db", db, "--type", "Manualy Reviewed")
 
-    for result in listed:
+    def ids_listed(result: subprocess.CompletedProcess[str]) -> list[str]:
         assert result.returncode == 0, result.stderr
-        rows = [line.split()[1] for line in result.stdout.splitlines() if "│" in line]
-        assert rows == [str(ids["dead"])], result.stdout
+        return [line.split()[1] for line in result.stdout.splitlines() if "│" in line]
+
+    for result in listed:
+        assert ids_listed(result) == [str(ids["dead"])], result.stdout
+    for result in aml:  # every name the event is sent with
+        assert ids_listed(result) == [str(spelt), str(misspelt)], result.stdout
     assert typo.returncode == 0
     assert "│" not in typo.stdout  # no row (the header is drawn with ┃)
     assert "'Manualy Reviewed' is not an IDWise event type" in typo.stderr

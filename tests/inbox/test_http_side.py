@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from idwise_events import (
     WebhookResponse,
     process,
 )
+from idwise_events._inbox import replaying
 from idwise_events.adapters.wsgi import app
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.inbox.worker import EmbeddedWorker
@@ -205,6 +206,8 @@ def test_a_replay_calls_the_accepted_hooks_as_a_new_delivery_does(
     dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
     enqueued: list[int] = []
     dispatcher.on_accepted(enqueued.append)
+    replays_seen: list[bool] = []  # what a hook sees: a replay, or a delivery being answered
+    dispatcher.on_accepted(lambda delivery_id: replays_seen.append(replaying.get()))
     dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
     [delivery] = inbox.deliveries()
     assert not dispatcher.replay(delivery.id)  # pending
@@ -217,6 +220,8 @@ def test_a_replay_calls_the_accepted_hooks_as_a_new_delivery_does(
     assert dispatcher.replay(delivery.id)
 
     assert enqueued == [delivery.id, delivery.id]
+    assert replays_seen == [False, True]
+    assert not replaying.get()
     replayed = inbox.get(delivery.id)
     assert replayed is not None
     assert (replayed.state, replayed.replays) == (DeliveryState.PENDING, 1)
@@ -288,3 +293,45 @@ def test_replay_needs_an_inbox() -> None:
         Dispatcher(verifier=VERIFIER).replay(1)
     with pytest.raises(TypeError, match="replay_async: this dispatcher has no inbox"):
         asyncio.run(Dispatcher(verifier=VERIFIER).replay_async(1))
+
+
+class CommitWaitingInbox(MemoryInbox):
+    """An inbox whose writes commit with the caller's transaction, as `DjangoInbox` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self.at_commit.append(callback)
+
+    def commit(self) -> None:
+        callbacks, self.at_commit = self.at_commit, []
+        for callback in callbacks:
+            callback()
+
+
+@pytest.mark.parametrize("method", ["replay", "replay_async"])
+def test_with_an_inbox_in_the_callers_transaction_the_hooks_wait_for_its_commit(
+    method: str,
+) -> None:
+    """No worker is sent a replayed delivery before the replay is committed (from async too)."""
+    inbox = CommitWaitingInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    dispatcher.handle(build_request(make_event(FinishedJourney), VERIFIER))
+    [delivery] = inbox.deliveries()
+    assert process(dispatcher, delivery.id) is ProcessOutcome.DONE
+    enqueued: list[int] = []
+
+    @dispatcher.on_accepted
+    async def enqueue(delivery_id: int) -> None:
+        enqueued.append(delivery_id)
+
+    if method == "replay":
+        assert dispatcher.replay(delivery.id)
+    else:
+        assert asyncio.run(dispatcher.replay_async(delivery.id))
+
+    assert enqueued == []
+    inbox.commit()
+    assert enqueued == [delivery.id]

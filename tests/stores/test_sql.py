@@ -151,6 +151,8 @@ def test_refused_connection_gives_store_error_without_the_password(
     assert "CANARY-pw-41" not in str(caught.value)
     assert "CANARY-pw-41" not in repr(store)
     assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    in_query = open_store("postgresql+psycopg://app@127.0.0.1:1/events?password=CANARY-pw-42")
+    assert "CANARY-pw-42" not in repr(in_query)  # libpq takes a password there too
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

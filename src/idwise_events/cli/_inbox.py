@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._errors import StoreError
+from .._events import wire_names
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
 from ._common import (
@@ -94,18 +95,28 @@ def inbox() -> None:
     "--type",
     "event_type",
     metavar="EVENT",
-    help='Only this event type ("Finished Journey", FinishedJourney or finished-journey).',
+    help='Only this event type ("Finished Journey", FinishedJourney or finished-journey; a'
+    " name sent in another case is matched typed as sent).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def list_(db: str, table: str | None, state: str | None, event_type: str | None, limit: int) -> int:
     """The latest deliveries, newest first."""
     model = None if event_type is None else event_model(event_type)
+    # An event type is stored as it was sent: each of its documented names, or the name typed.
+    names: list[str | None] = [event_type]
+    if model is not None:
+        names += [name for name in wire_names(model.event_type.value) if name != event_type]
     with _opened(db, table) as opened:
-        rows = opened.deliveries(
-            state=None if state is None else DeliveryState(state),
-            event_type=event_type if model is None else model.event_type.value,
-            limit=limit,
-        )
+        found = {
+            delivery.id: delivery
+            for name in names
+            for delivery in opened.deliveries(
+                state=None if state is None else DeliveryState(state),
+                event_type=name,
+                limit=limit,
+            )
+        }
+    rows = [found[delivery_id] for delivery_id in sorted(found, reverse=True)[:limit]]
     if event_type is not None and model is None and not rows:  # a typo, most likely
         stderr().print(
             Text(

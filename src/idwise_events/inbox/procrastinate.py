@@ -26,6 +26,7 @@ from typing import Any
 
 from .._dispatch import Dispatcher
 from .._errors import StoreError
+from .._inbox import replaying
 from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sweep
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
@@ -64,9 +65,9 @@ def install(
     ``sweep_every``, which defers again the deliveries waiting for longer than that; and makes
     ``dispatcher`` defer each delivery it accepts, with procrastinate's synchronous API: open
     the app on the web side with ``app.open()`` (in async frameworks too: the hook runs in a
-    worker thread); where nothing opened it (``idwise-events inbox replay --app``, a script),
-    the first enqueue opens it until the process exits. Call it where both the web side and the
-    workers import it.
+    worker thread); a replay (`Dispatcher.replay`) where nothing opened it, such as
+    ``idwise-events inbox replay --app``, opens it until the process exits. Call it where both
+    the web side and the workers import it.
 
     Taking the delivery is atomic, so a job run twice runs the handlers once; a worker killed
     mid-handler leaves the delivery held until its lease lapses, and the sweep then defers it
@@ -109,6 +110,8 @@ def install(
         try:
             process_task.defer(delivery_id=delivery_id)
         except procrastinate.exceptions.AppNotOpen:
+            if not replaying.get():  # a server that did not open it: its startup hook should
+                raise
             _open_here(app, opening)
             process_task.defer(delivery_id=delivery_id)
 
@@ -117,12 +120,17 @@ def install(
 
 
 def _open_here(app: procrastinate.App, opening: threading.Lock) -> None:
-    """Open ``app`` where nothing did (a command such as ``inbox replay --app``, a script).
+    """Open ``app`` for a replay where nothing did (``inbox replay --app``, a script).
 
-    Its synchronous pool stays open for the next jobs, and is closed when the process exits.
+    Its synchronous pool stays open for the next jobs, and is closed when the process exits; if
+    it cannot open, it is reset, so that the next replay tries again.
     """
     with opening:  # one pool, however many threads find the app closed at once
-        app.open()  # (does nothing if another thread just opened it)
+        try:
+            app.open()  # (does nothing if another thread just opened it)
+        except Exception:
+            app.close()  # procrastinate keeps the pool that failed to open: drop it
+            raise
         atexit.register(app.close)  # (closing twice is harmless)
     logger.info(
         "idwise_events: procrastinate's app was not open in this process: opened it to defer"

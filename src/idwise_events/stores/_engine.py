@@ -75,7 +75,7 @@ def create_engine(
 
 
 def shown_url(engine: sa.Engine) -> str:
-    """The engine's URL for a repr: its password hidden, a relative SQLite file made absolute.
+    """The engine's URL for a repr: its passwords hidden, a relative SQLite file made absolute.
 
     SQLite opens a relative path from the current directory: shown whole, a process started
     elsewhere is seen using another file.
@@ -85,6 +85,8 @@ def shown_url(engine: sa.Engine) -> str:
     relative = database not in ("", ":memory:") and not database.startswith("file:")
     if url.get_backend_name() == "sqlite" and relative and not os.path.isabs(database):
         url = url.set(database=os.path.abspath(database))
+    if "password" in url.query:  # libpq takes it there too
+        url = url.update_query_dict({"password": "***"})
     return repr(url)
 
 
