@@ -211,6 +211,7 @@ def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> N
 
     listed = run("inbox", "list", "--db", url, "--table", table)
     replayed = run("inbox", "replay", "--dead", "--db", url, "--table", table)
+    no_database = run("inbox", "list", "--db", url.rsplit("/", 1)[0] + "/no_such_database")
 
     assert listed.returncode == 0, listed.stderr
     assert "Manually Reviewed" in listed.stdout
@@ -218,6 +219,7 @@ def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> N
     assert inbox.get(ids["dead"]) is not None
     assert inbox.stats()[DeliveryState.DEAD] == 0
     assert "password" not in listed.stderr
+    assert 'database "no_such_database" does not exist' in one_error_line(no_database)
     inbox.close()
 
 

@@ -263,7 +263,7 @@ def open_store(
     except ImportError as exc:  # the database's driver
         raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
     except Exception as exc:  # any failure to open becomes one line
-        raise CliError(f"cannot open the database {shown}: {_reason(exc)}") from exc
+        raise CliError(f"cannot open the database {shown}: {failure_reason(exc)}") from exc
     if not found:
         store.close()
         raise CliError(
@@ -294,7 +294,7 @@ def _reason_line(exc: BaseException) -> str:
     return printable(f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc))
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """The most telling one-line reason: the driver's message, else the exception's."""
     while exc.__cause__ is not None:
         exc = exc.__cause__

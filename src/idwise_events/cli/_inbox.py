@@ -23,6 +23,7 @@ from ._common import (
     database_url,
     dispatcher_with_inbox,
     event_model,
+    failure_reason,
     known_types,
     log_lines,
     stderr,
@@ -76,7 +77,7 @@ def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
             raise CliError(f"no inbox table {name} in {shown}")
         yield inbox
     except StoreError as exc:
-        raise CliError(f"the inbox in {shown} is unavailable: {exc}") from exc
+        raise CliError(f"the inbox in {shown} is unavailable: {failure_reason(exc)}") from exc
     finally:
         inbox.close()
 
@@ -199,7 +200,7 @@ def replay(
     try:
         _replay(inbox, dispatcher.replay, delivery_id)
     except StoreError as exc:
-        raise CliError(f"the inbox {inbox!r} is unavailable: {exc}") from exc
+        raise CliError(f"the inbox {inbox!r} is unavailable: {failure_reason(exc)}") from exc
     if hooks_log.errors:
         raise CliError(
             "an on_accepted hook raised (above): the replayed deliveries are pending all the"
