@@ -134,8 +134,14 @@ class Inbox(Protocol):
         """Mark the delivery done; False if ``token`` no longer holds it."""
         ...
 
-    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
-        """Give the delivery back as pending, due ``at``, keeping ``error``; False if not held."""
+    def retry(
+        self, delivery_id: int, token: str, *, at: datetime, error: str, counted: bool = True
+    ) -> bool:
+        """Give the delivery back as pending, due ``at``, keeping ``error``; False if not held.
+
+        ``counted=False``: this attempt is not counted (its worker was stopped; the handlers did
+        not fail), so a delivery given back at each deploy does not run out of attempts.
+        """
         ...
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:

@@ -108,7 +108,9 @@ class MemoryInbox:
         """See [`Inbox.complete`][idwise_events.Inbox.complete]."""
         return self._finish(delivery_id, token, _DONE, None)
 
-    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
+    def retry(
+        self, delivery_id: int, token: str, *, at: datetime, error: str, counted: bool = True
+    ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         with self._lock:
             row = self._held(delivery_id, token)
@@ -119,6 +121,7 @@ class MemoryInbox:
                     next_attempt_at=at,
                     lease_expires_at=None,
                     last_error=printable(error, MAX_ERROR_LENGTH),
+                    attempts=row.attempts - (0 if counted else 1),
                 )
             return row is not None
 

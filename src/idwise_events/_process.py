@@ -253,7 +253,9 @@ async def _take(inbox: Inbox, delivery_id: int, lease: timedelta, clock: Clock) 
         if taken is None:
             return None
         error = "interrupted (CancelledError): given back"
-        return to_thread(inbox.retry, delivery_id, taken.token, at=clock(), error=error)
+        return to_thread(
+            inbox.retry, delivery_id, taken.token, at=clock(), error=error, counted=False
+        )
 
     taking = to_thread(inbox.take, delivery_id, lease=lease)
     return await given_back_if_cancelled(taking, give_back)
@@ -320,7 +322,7 @@ class _Job:
     def given_back(self, stop: BaseException) -> dict[str, Any]:
         """The arguments of the `Inbox.retry` that gives the delivery back to another worker."""
         why = getattr(stop, "description", None) or type(stop).__name__  # KeyboardInterrupt...
-        return {"at": self.clock(), "error": f"interrupted ({why}): given back"}
+        return {"at": self.clock(), "error": f"interrupted ({why}): given back", "counted": False}
 
     def give_back_failed(self) -> None:
         logger.warning(

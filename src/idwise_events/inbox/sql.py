@@ -316,7 +316,9 @@ class SqlInbox:
             finished_at=self._clock(),
         )
 
-    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
+    def retry(
+        self, delivery_id: int, token: str, *, at: datetime, error: str, counted: bool = True
+    ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         return self._update_held(
             delivery_id,
@@ -325,6 +327,7 @@ class SqlInbox:
             next_attempt_at=at,
             lease_expires_at=None,
             last_error=printable(error, MAX_ERROR_LENGTH),
+            **({} if counted else {"attempts": self.table.c.attempts - 1}),
         )
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:

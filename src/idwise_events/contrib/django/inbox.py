@@ -168,7 +168,9 @@ class DjangoInbox:
             finished_at=db_time(self._clock()),
         )
 
-    def retry(self, delivery_id: int, token: str, *, at: datetime, error: str) -> bool:
+    def retry(
+        self, delivery_id: int, token: str, *, at: datetime, error: str, counted: bool = True
+    ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         return self._update_held(
             delivery_id,
@@ -177,6 +179,7 @@ class DjangoInbox:
             next_attempt_at=db_time(at),
             lease_expires_at=None,
             last_error=printable(error, MAX_ERROR_LENGTH),
+            **({} if counted else {"attempts": F("attempts") - 1}),
         )
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
