@@ -31,7 +31,7 @@ from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sw
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
 
-logger = logging.getLogger("idwise_events")
+logger: logging.Logger = logging.getLogger("idwise_events")
 
 # After a StoreError the job is retried by procrastinate, 2, 4, 8, 16 s apart; then the
 # delivery (still pending in the inbox) waits for the sweep.
