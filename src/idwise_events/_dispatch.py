@@ -50,6 +50,7 @@ from ._store import (
     MemoryStore,
     check_lease,
     fingerprint,
+    report_fingerprint_mismatch,
 )
 from ._text import printable
 
@@ -865,6 +866,7 @@ class Dispatcher:
                 note=str(unavailable),
             )
         if accepted.fingerprint_mismatch:
+            report_fingerprint_mismatch(event.idempotency_key)  # as the stores do for a claim
             for hook in self._mismatch_hooks:
                 yield from self._hook(hook, (event, request))
         if accepted.duplicate:

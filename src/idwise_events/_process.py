@@ -294,6 +294,7 @@ class _Job:
         self.started = started
         self.outcome = ProcessOutcome.DONE
         self.error: str | None = None
+        self.failure: BaseException | None = None  # logged with its traceback
         self.retry_at: datetime | None = None
 
     def parse(self, max_body_bytes: int) -> Event | None:
@@ -310,6 +311,7 @@ class _Job:
         """The inbox method to call after the handlers (by name) and its keyword arguments."""
         if failure is None:
             return "complete", {}
+        self.failure = failure
         self.error = describe_error(failure)
         attempts = self.delivery.attempts
         if attempts >= self.retries.max_attempts:
@@ -367,6 +369,7 @@ class _Job:
             delivery.attempts,
             duration_ms,
             "".join(f" ({note})" for note in notes),
+            exc_info=self.failure,
             extra={
                 "delivery_id": delivery.id,
                 "event_type": event_type,

@@ -69,6 +69,25 @@ def test_a_duplicate_of_an_accepted_event_is_acknowledged_without_a_second_row()
     assert len(inbox.deliveries()) == 1
 
 
+def test_an_event_id_sent_again_with_another_body_is_logged_and_given_to_the_hooks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The inbox keeps the first body; the other one is reported, never silently dropped."""
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
+    mismatched: list[str] = []
+    dispatcher.on_fingerprint_mismatch(lambda event, request: mismatched.append(event.event_id))
+    first = make_event(FinishedJourney, reference_no="first")
+    other = first.model_copy(update={"body": first.body.model_copy(update={"reference_no": "x"})})
+
+    answers = [outcome(dispatcher.handle(build_request(e, VERIFIER))) for e in (first, other)]
+
+    assert answers == ["accepted", "duplicate"]
+    assert mismatched == [first.event_id]
+    assert "was delivered with a different body" in caplog.text
+    assert len(inbox.deliveries()) == 1
+
+
 def test_unknown_events_are_stored_too_and_reach_the_unknown_handlers() -> None:
     """An event name this version does not know is accepted and processed by `on_unknown`."""
     inbox = MemoryInbox()

@@ -86,9 +86,12 @@ def test_an_accepted_delivery_is_processed_once_and_logged_without_its_body(
 
 
 def test_a_failing_handler_is_retried_with_backoff_until_it_succeeds(
-    inbox_backend: InboxBackend,
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Two failures are retried (the error kept), the third attempt succeeds."""
+    """Two failures are retried, the third attempt succeeds.
+
+    Each failure's error is kept, and logged with its traceback.
+    """
     inbox = inbox_backend.make()
     dispatcher = dispatcher_for(inbox)
     calls: list[int] = []
@@ -107,6 +110,8 @@ def test_a_failing_handler_is_retried_with_backoff_until_it_succeeds(
     done = delivery(inbox, delivery_id)
     assert (done.state, done.attempts) == (DeliveryState.DONE, 3)
     assert done.last_error == "ConnectionError: crm\\x1b[31m down"
+    retried = [r for r in caplog.records if getattr(r, "outcome", None) == "retried"]
+    assert [type(r.exc_info[1]) for r in retried if r.exc_info] == [ConnectionError] * 2
 
 
 def test_a_permanent_failure_becomes_a_dead_letter_and_a_replay_succeeds(

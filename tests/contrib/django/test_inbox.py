@@ -7,6 +7,8 @@ the delivery is processed, and ``manage.py idwise_events_worker`` in a process o
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import signal
 import subprocess
@@ -28,6 +30,9 @@ from idwise_events.contrib.django import signals
 from idwise_events.contrib.django._settings import load_config
 from idwise_events.contrib.django._wiring import build_dispatcher
 from idwise_events.contrib.django.inbox import DjangoInbox
+from idwise_events.contrib.django.management.commands import (
+    idwise_events_worker as worker_command,
+)
 from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
 from idwise_events.contrib.django.views import webhook_view
 from idwise_events.testing import make_event
@@ -160,3 +165,29 @@ def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() ->
     assert outcome.journey_id == "journey-worker-1"
     assert f"inbox delivery {accepted.id} Finished Journey {event.event_id}: done" in stdout
     assert "Worker stopped." in stderr
+
+
+@pytest.mark.parametrize("verbosity", [1, 2])
+def test_the_worker_command_shows_a_failed_attempts_traceback_at_verbosity_2(
+    verbosity: int,
+) -> None:
+    """-v 2: a retried or dead delivery's line is followed by its handler's traceback."""
+    out = io.StringIO()
+    command = worker_command.Command(stdout=out, stderr=io.StringIO())
+    lines = worker_command._LineHandler(command, logging.INFO)
+    lines.tracebacks = verbosity >= 2
+    try:
+        raise ConnectionError("crm down")
+    except ConnectionError:
+        failure = sys.exc_info()
+    record = logging.LogRecord(
+        "idwise_events", logging.WARNING, __file__, 1, "inbox delivery 7: retried", (), failure
+    )
+    record.delivery_id = 7
+
+    lines.emit(record)
+
+    shown = out.getvalue()
+    assert shown.startswith("inbox delivery 7: retried")
+    assert ("Traceback (most recent call last)" in shown) is (verbosity >= 2)
+    assert ("ConnectionError: crm down" in shown) is (verbosity >= 2)

@@ -66,7 +66,9 @@ class Command(BaseCommand):
             retries=RetryPolicy(max_attempts=options["max_attempts"]),
         )
         logger = logging.getLogger("idwise_events")
-        lines = _LineHandler(self, logging.INFO if options["verbosity"] >= 1 else logging.WARNING)
+        verbosity = options["verbosity"]
+        lines = _LineHandler(self, logging.INFO if verbosity >= 1 else logging.WARNING)
+        lines.tracebacks = verbosity >= 2
         level = logger.level
         logger.addHandler(lines)  # beside the project's LOGGING, which still gets every record
         if logger.getEffectiveLevel() > lines.level:
@@ -83,7 +85,12 @@ class Command(BaseCommand):
 
 
 class _LineHandler(logging.Handler):
-    """One line per processed delivery on stdout (warnings on stderr), as the library words it."""
+    """One line per processed delivery on stdout (warnings on stderr), as the library words it.
+
+    With ``tracebacks`` (``-v 2``), a failed attempt's traceback follows its line.
+    """
+
+    tracebacks = False
 
     def __init__(self, command: BaseCommand, level: int) -> None:
         super().__init__(level)
@@ -91,6 +98,8 @@ class _LineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage().removeprefix("idwise_events: ")
+        if self.tracebacks and record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
         if hasattr(record, "delivery_id"):
             self._command.stdout.write(message)
         else:
