@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+# --8<-- [start:urls]
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
-# --8<-- [start:urls]
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("idwise_events.contrib.django.urls")),  # /webhooks/idwise
