@@ -75,7 +75,7 @@ def test_an_event_id_sent_again_with_another_body_is_logged_and_given_to_the_hoo
     """The inbox keeps the first body; the other one is reported, never silently dropped."""
     inbox = MemoryInbox()
     dispatcher = Dispatcher(verifier=VERIFIER, inbox=inbox)
-    mismatched: list[str] = []
+    mismatched: list[str | None] = []
     dispatcher.on_fingerprint_mismatch(lambda event, request: mismatched.append(event.event_id))
     first = make_event(FinishedJourney, reference_no="first")
     other = first.model_copy(update={"body": first.body.model_copy(update={"reference_no": "x"})})
