@@ -139,12 +139,25 @@ def test_replay_makes_done_and_dead_deliveries_pending_and_says_how_many(
 
     page = response.content.decode()
     assert "Replayed 2 of the 3 selected deliveries" in page
-    assert "1 were not replayed" in page
+    assert "1 of them was not replayed: only done and dead ones can be" in page
     rows = {row.id: row for row in InboxDelivery.objects.all()}
     for name in ("done", "dead"):
         assert (rows[log[name]].state, rows[log[name]].replays) == ("pending", 1)
     assert (rows[log["pending"]].state, rows[log["pending"]].replays) == ("pending", 0)
     assert DjangoInbox().stats()[DeliveryState.PENDING] == 3
+
+
+def test_replaying_only_pending_deliveries_says_none_was_replayed(log: dict[str, int]) -> None:
+    """Nothing replayed: one warning, and no "their handlers run again"."""
+    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
+
+    page = staff.post(
+        CHANGELIST, {"action": "replay", "_selected_action": [log["pending"]]}, follow=True
+    ).content.decode()
+
+    assert "None of the 1 selected deliveries was replayed: only done and dead ones" in page
+    assert "Replayed" not in page
+    assert "run again" not in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -179,17 +179,24 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
         )
         selected = list(queryset.values_list("id", flat=True))
         replayed = sum(replay(delivery_id) for delivery_id in selected)
-        self.message_user(
-            request,
-            f"Replayed {replayed} of the {len(selected)} selected deliveries: their handlers run"
-            " again when a worker takes them.",
-            messages.SUCCESS if replayed else messages.WARNING,
-        )
-        if replayed < len(selected):
+        if replayed:
             self.message_user(
                 request,
-                f"{len(selected) - replayed} were not replayed: only done and dead deliveries"
-                " can be (the others are waiting for or held by a worker).",
+                f"Replayed {replayed} of the {len(selected)} selected deliveries: their handlers"
+                " run again when a worker takes them.",
+                messages.SUCCESS,
+            )
+        left = len(selected) - replayed
+        if left:
+            which = (
+                f"{left} of them {'was' if left == 1 else 'were'} not replayed"
+                if replayed
+                else f"None of the {len(selected)} selected deliveries was replayed"
+            )
+            self.message_user(
+                request,
+                f"{which}: only done and dead ones can be (the others are waiting for or held"
+                " by a worker).",
                 messages.WARNING,
             )
 
