@@ -52,7 +52,7 @@ from ._store import (
     fingerprint,
     report_fingerprint_mismatch,
 )
-from ._text import printable
+from ._text import error_line, printable
 
 __all__ = ["Dispatcher"]
 
@@ -892,12 +892,11 @@ class Dispatcher:
 
 def _replay_hook_failed(hook: _Handler, delivery_id: int, failure: Exception) -> None:
     """Log an on_accepted hook that raised for a replayed delivery, naming what it raised."""
-    lines = str(failure).strip().splitlines()  # the first line: the traceback has the rest
     logger.error(
         "idwise_events: hook %s raised %s on replayed delivery %d; it is pending, and the next"
         " sweep enqueues it",
         hook.name,
-        printable(f"{type(failure).__name__}: {lines[0]}" if lines else repr(failure), 300),
+        printable(error_line(failure), 300),  # the first line: the traceback has the rest
         delivery_id,
         exc_info=failure,
     )

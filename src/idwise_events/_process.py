@@ -158,7 +158,7 @@ def process(
         failure = exc
     except BaseException as stop:
         renewer.stop()
-        arguments = job.given_back(stop)
+        arguments = given_back(job.clock(), stop)
         try:
             inbox.retry(delivery_id, taken.token, **arguments)
         except Exception:
@@ -201,7 +201,7 @@ async def process_async(
         failure = exc
     except BaseException as stop:
         renewer.stop()
-        arguments = job.given_back(stop)
+        arguments = given_back(job.clock(), stop)
         try:
             await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
         except Exception:
@@ -252,10 +252,10 @@ async def _take(inbox: Inbox, delivery_id: int, lease: timedelta, clock: Clock) 
     def give_back(taken: Taken | None) -> Awaitable[bool] | None:
         if taken is None:
             return None
-        error = "interrupted (CancelledError): given back"
-        return to_thread(
-            inbox.retry, delivery_id, taken.token, at=clock(), error=error, counted=False
-        )
+        import asyncio  # loaded already: this runs in async code
+
+        back = given_back(clock(), asyncio.CancelledError())
+        return to_thread(inbox.retry, delivery_id, taken.token, **back)
 
     taking = to_thread(inbox.take, delivery_id, lease=lease)
     return await given_back_if_cancelled(taking, give_back)
@@ -282,6 +282,15 @@ def describe_error(exc: BaseException) -> str:
     message = str(exc)
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return printable(text, MAX_ERROR_LENGTH)
+
+
+def given_back(at: datetime, stop: BaseException) -> dict[str, Any]:
+    """The arguments of the `Inbox.retry` that gives a delivery back to another worker.
+
+    Due ``at``, the attempt not counted: the handlers did not fail, ``stop`` interrupted them.
+    """
+    why = getattr(stop, "description", None) or type(stop).__name__  # KeyboardInterrupt...
+    return {"at": at, "error": f"interrupted ({why}): given back", "counted": False}
 
 
 class _Job:
@@ -320,11 +329,6 @@ class _Job:
         self.outcome = ProcessOutcome.RETRIED
         self.retry_at = self.clock() + self.retries.delay(attempts)
         return "retry", {"at": self.retry_at, "error": self.error}
-
-    def given_back(self, stop: BaseException) -> dict[str, Any]:
-        """The arguments of the `Inbox.retry` that gives the delivery back to another worker."""
-        why = getattr(stop, "description", None) or type(stop).__name__  # KeyboardInterrupt...
-        return {"at": self.clock(), "error": f"interrupted ({why}): given back", "counted": False}
 
     def give_back_failed(self) -> None:
         logger.warning(

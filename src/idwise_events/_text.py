@@ -13,6 +13,12 @@ MAX_PRINTED = 120
 """The longest sender-chosen value a log message or terminal line shows (the rest is cut)."""
 
 
+def error_line(exc: BaseException) -> str:
+    """``Type: the first line of its message`` (not escaped): an exception told in one line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc)
+
+
 def escaped(text: str) -> str:
     r"""``text`` with each non-printable character (newline, escape...) written as ``\x..``."""
     if text.isprintable():  # the usual case, checked in C

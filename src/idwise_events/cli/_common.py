@@ -22,6 +22,7 @@ from .._auth_env import verifier_from_env
 from .._enums import MISSPELT_AML_MONITOR_UPDATE
 from .._events import KnownEvent
 from .._store import DEFAULT_RETENTION
+from .._text import error_line
 from ..testing import SAMPLE_BODIES
 from ._terminal import MESSAGE_LIMIT, printable
 
@@ -284,14 +285,10 @@ def _missing_sqlite_file(url: URL) -> str | None:
 
 
 def shown_url(store: SqlStore) -> str:
-    """The store's database URL without its password."""
-    return store.engine.url.render_as_string(hide_password=True)
+    """The store's database URL without its passwords, as its repr shows it."""
+    from ..stores._engine import shown_url as engine_url
 
-
-def _reason_line(exc: BaseException) -> str:
-    """``Type: the first line of the message``, printable, for a one-line error."""
-    lines = str(exc).strip().splitlines()
-    return printable(f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc))
+    return engine_url(store.engine)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -328,7 +325,8 @@ def _import_dispatcher(app_path: str) -> object:
     except ImportError as exc:
         raise CliError(f"--app: cannot import {module_name} ({exc})") from exc
     except Exception as exc:  # the module's own code failed: a setting it reads, say
-        raise CliError(f"--app: importing {module_name} raised {_reason_line(exc)}") from exc
+        raised = printable(error_line(exc))
+        raise CliError(f"--app: importing {module_name} raised {raised}") from exc
     target: object = module
     for part in attribute.split("."):
         try:
