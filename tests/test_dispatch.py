@@ -809,6 +809,81 @@ def test_a_delivery_cancelled_while_a_thread_claims_it_gives_the_claim_back() ->
     assert calls == ["called"]
 
 
+class _BlockingStore(MemoryStore):
+    """A MemoryStore that says it blocks, as SqlStore does: its calls go to worker threads."""
+
+    blocking = True
+
+
+def test_a_delivery_cancelled_twice_still_releases_its_claim_in_a_blocking_store() -> None:
+    """A server's shutdown cancels, then ``asyncio.run`` cancels what is left: two cancellations.
+
+    The second one used to land while the release waited for a worker thread, and the release
+    was dropped: the claim stayed held for the whole lease, and the retry got 409.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore())
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        if len(calls) == 1:
+            started.set()
+            await asyncio.sleep(60)
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> WebhookResponse:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await started.wait()
+        first.cancel()
+        await asyncio.sleep(0)  # the handler is cancelled; the flow starts its release
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        for _ in range(100):  # the release, in a worker thread, lands
+            await asyncio.sleep(0.01)
+        return await dispatcher.handle_async(request)
+
+    retry = asyncio.run(scenario())
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert calls == ["called", "called"]
+
+
+def test_a_delivery_cancelled_while_completing_is_still_completed() -> None:
+    """Its handlers ran: a cancellation while the store completes it does not drop the completion.
+
+    Otherwise the retry gets 409 until the lease runs out, and then runs the handlers again.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore())
+    done = asyncio.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def handler(event: FinishedJourney) -> None:
+        calls.append("called")
+        done.set()
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> WebhookResponse:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await done.wait()  # the handler returned; the completion waits for a worker thread
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+        return await dispatcher.handle_async(request)
+
+    retry = asyncio.run(scenario())
+
+    assert (retry.status, outcome(retry)) == (200, "duplicate")
+    assert calls == ["called"]
+
+
 def test_cancelled_while_a_thread_runs_the_whole_delivery_its_handlers_finish_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -925,6 +1000,45 @@ def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     assert "\n" not in structured
     assert "\x1b" not in structured
     assert len(structured) >= len(value)
+
+
+def test_a_client_ip_from_a_proxy_header_cannot_forge_or_flood_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An ASGI server may take the client IP from ``X-Forwarded-For``: the sender's text.
+
+    It is escaped and cut short, in the message and in the record's ``client_ip``.
+    """
+    caplog.set_level(logging.INFO, logger="idwise_events")
+    forged = "203.0.113.9\x85IDWise webhook: processed\x9b31m" + "9" * 12_000
+    response = Dispatcher(verifier=VERIFIER).handle(WebhookRequest(b"{}", {}, forged))
+
+    assert response.status == 401
+    [record] = [r for r in caplog.records if hasattr(r, "outcome")]
+    for text in (record.getMessage(), getattr(record, "client_ip")):  # noqa: B009
+        assert len(text.splitlines()) == 1
+        assert "\x85" not in text
+        assert "\x9b" not in text
+        assert len(text) < 1_000
+
+
+def test_an_event_id_sent_again_with_another_body_is_logged_cut_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The fingerprint mismatch's warning names the key, escaped and cut short (no flood)."""
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    event_id = "e\n" + "x" * 200_000
+    first = make_event(FinishedJourney, event_id=event_id)
+    deliver(dispatcher, first)
+    changed = json.loads(first.model_dump_json(by_alias=True))
+    changed["body"]["extra"] = "another body"
+    caplog.set_level(logging.WARNING, logger="idwise_events")
+
+    deliver(dispatcher, json.dumps(changed).encode())
+
+    [warning] = [r for r in caplog.records if "different body" in r.getMessage()]
+    assert len(warning.getMessage()) < 1_000
+    assert "\n" not in warning.getMessage()
 
 
 # -- lease renewal -------------------------------------------------------------------------

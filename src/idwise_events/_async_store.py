@@ -79,6 +79,24 @@ async def given_back_if_cancelled(
         raise
 
 
+async def finished_even_if_cancelled(finishing: Awaitable[_T]) -> _T:
+    """Await ``finishing`` (a claim's completion or release), which goes on if cancelled.
+
+    A cancelled delivery's release must still reach the store, however many times it is
+    cancelled (a server's shutdown cancels, then ``asyncio.run`` cancels what is left):
+    otherwise the claim is held until its lease runs out, and every retry gets 409.
+    """
+    import asyncio
+
+    task = asyncio.ensure_future(finishing)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        _giving_back.add(task)
+        task.add_done_callback(_given_back)
+        raise
+
+
 _giving_back: set[Any] = set()
 """The give-backs under way (the event loop keeps only weak references to its tasks)."""
 

@@ -24,6 +24,7 @@ from ._async_store import (
     AsyncIdempotencyStore,
     SyncRunner,
     as_async_store,
+    finished_even_if_cancelled,
     given_back_if_cancelled,
     to_thread,
 )
@@ -194,7 +195,9 @@ class _Complete(_Step):
         return cast(IdempotencyStore, dispatcher._sync_store).complete(self.key, self.token)
 
     async def run_async(self, dispatcher: Dispatcher) -> bool:
-        return await dispatcher._async_store.complete(self.key, self.token)
+        return await finished_even_if_cancelled(
+            dispatcher._async_store.complete(self.key, self.token)
+        )
 
 
 class _Release(_Complete):
@@ -204,7 +207,9 @@ class _Release(_Complete):
         return cast(IdempotencyStore, dispatcher._sync_store).release(self.key, self.token)
 
     async def run_async(self, dispatcher: Dispatcher) -> bool:
-        return await dispatcher._async_store.release(self.key, self.token)
+        return await finished_even_if_cancelled(
+            dispatcher._async_store.release(self.key, self.token)
+        )
 
 
 class _Accept(_Step):
