@@ -160,13 +160,16 @@ def log_delivery(
 
     It carries ``event_type``, ``event_id``, ``outcome``, ``status``, ``duration_ms`` and
     ``client_ip`` as attributes; never a header value or the body. The sender's event name and
-    id are escaped (no forged lines or terminal escapes), and cut short in the message.
+    id are escaped (no forged lines or terminal escapes), and cut short in the message; so is
+    the client IP, which an ASGI server may have taken from a proxy header.
     """
     level = _LEVELS[outcome] if level is None else level
     if not logger.isEnabledFor(level):
         return
     event = delivered.event
     client_ip = delivered.client_ip
+    if client_ip is not None:  # a proxy header's value under some servers: the sender's text
+        client_ip = printable(client_ip)
     event_type = event_id = None
     if event is not None:
         event_type = escaped(event.event)

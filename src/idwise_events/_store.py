@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from ._text import printable
+
 __all__ = [
     "ClaimResult",
     "Claimed",
@@ -156,7 +158,7 @@ def report_fingerprint_mismatch(key: str) -> None:
     logger.warning(
         "idempotency key %r was delivered with a different body than when first claimed; "
         "treating it as the same event",
-        key,
+        printable(key),
     )
 
 
