@@ -213,7 +213,8 @@ def test_keys_longer_than_the_column_are_stored_as_a_digest(
 def test_documented_postgresql_ddl_is_the_table_the_store_creates() -> None:
     """The DDL shown on the Idempotency page is exactly what SqlStore creates on PostgreSQL."""
     page = (DOCS / "idempotency.md").read_text()
-    documented = page.split("```sql\n", 1)[1].split("```", 1)[0]
+    sql_blocks = [block.split("```", 1)[0] for block in page.split("```sql\n")[1:]]
+    (documented,) = [block for block in sql_blocks if block.startswith("CREATE TABLE")]
     compiled = str(
         CreateTable(idempotency_table()).compile(
             dialect=sa.create_engine("postgresql+psycopg://").dialect
