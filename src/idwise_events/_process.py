@@ -163,6 +163,8 @@ def process(
             inbox.retry(delivery_id, taken.token, **arguments)
         except Exception:
             job.give_back_failed()
+        else:
+            job.gave_back(arguments["error"])
         raise
     finally:
         renewer.stop()
@@ -206,6 +208,8 @@ async def process_async(
             await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
         except Exception:
             job.give_back_failed()
+        else:
+            job.gave_back(arguments["error"])
         raise
     finally:
         renewer.stop()
@@ -336,6 +340,19 @@ class _Job:
             " lease lapses",
             self.delivery.id,
             extra={"delivery_id": self.delivery.id},
+        )
+
+    def gave_back(self, why: str) -> None:
+        """Log that the handlers were interrupted and the delivery is due again at once."""
+        delivery = self.delivery
+        logger.warning(
+            "idwise_events: inbox delivery %d %s: %s after %.1f ms; due again now, for the next"
+            " worker",
+            delivery.id,
+            printable(delivery.event_type, MAX_LABEL_LENGTH),
+            why,
+            (time.perf_counter() - self.started) * 1000,
+            extra={"delivery_id": delivery.id, "outcome": "given_back"},
         )
 
     def finish(self, held: bool) -> ProcessOutcome:

@@ -222,10 +222,13 @@ def test_a_worker_whose_lease_lapsed_cannot_complete(
     assert "the lease was lost" in caplog.text
 
 
-def test_a_stopped_worker_gives_the_delivery_back(inbox_backend: InboxBackend) -> None:
+def test_a_stopped_worker_gives_the_delivery_back(
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     """KeyboardInterrupt in a handler: the delivery is pending and due now, and it propagates.
 
-    The attempt is not counted: the handler did not fail, its worker was stopped.
+    The attempt is not counted: the handler did not fail, its worker was stopped. A warning
+    says so, since no other line about that attempt is logged.
     """
     inbox = inbox_backend.make()
     dispatcher = dispatcher_for(inbox)
@@ -241,6 +244,12 @@ def test_a_stopped_worker_gives_the_delivery_back(inbox_backend: InboxBackend) -
     back = delivery(inbox, delivery_id)
     assert (back.state, back.attempts) == (DeliveryState.PENDING, 0)
     assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
+    (record,) = [r for r in caplog.records if getattr(r, "outcome", None) == "given_back"]
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith(
+        f"idwise_events: inbox delivery {delivery_id} Finished Journey:"
+        " interrupted (KeyboardInterrupt): given back after "
+    )
 
 
 def test_process_async_awaits_coroutine_handlers_and_a_cancelled_task_gives_back(

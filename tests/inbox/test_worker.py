@@ -166,6 +166,10 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     # The attempt is not counted: the handler did not fail, its worker was stopped.
     assert (back.state, back.attempts) == (DeliveryState.PENDING, 0)
     assert back.last_error == "interrupted (the worker was stopped): given back"
+    assert (
+        f"inbox delivery {delivery_id} Finished Journey: interrupted (the worker was stopped):"
+        " given back after "
+    ) in out
     assert not (tmp_path / "done").exists()
 
     second = start_worker(tmp_path, url)
