@@ -203,6 +203,24 @@ def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path
     assert "no inbox table nope in sqlite:///" in one_error_line(no_table)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # The common `postgres://` form, which SQLAlchemy refuses: the driver's message is kept.
+        ("postgres://app:S3cretPw@db.internal/app", "cannot open the database postgres://app:***@"),
+        ("postgresql://app:S3cretPw@db.internal:54 32/app", "is neither a database URL nor"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(
+    url: str, says: str
+) -> None:
+    for command in ("stats", "list"):
+        line = one_error_line(run("inbox", command, "--db", url))
+
+        assert says in line
+        assert "S3cretPw" not in line
+
+
 def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> None:
     url = postgres_url(postgres)
     table = f"inbox_{uuid.uuid4().hex[:12]}"

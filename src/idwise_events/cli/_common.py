@@ -235,18 +235,12 @@ def open_store(
     """
     try:
         import sqlalchemy as sa
-        from sqlalchemy import exc as sa_exc
 
         from ..stores.sql import DEFAULT_TABLE_NAME, SqlStore
     except ImportError as exc:
         message = f'the SQL store needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
         raise CliError(message) from exc
-    try:
-        parsed = sa.make_url(url)
-    except sa_exc.ArgumentError as exc:
-        shown = re.sub(r"//[^/]*@", "//***@", url)  # whatever it is, never its password
-        raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
-    shown = parsed.render_as_string(hide_password=True)
+    parsed, shown = parse_database_url(url)
     if existing:
         missing = _missing_sqlite_file(parsed)
         if missing is not None:
@@ -272,6 +266,19 @@ def open_store(
             " name (--table)"
         )
     return store
+
+
+def parse_database_url(url: str) -> tuple[URL, str]:
+    """``url`` parsed, and shown without its password; `CliError` (without it too) if malformed."""
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        parsed = sa.make_url(url)
+    except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        shown = re.sub(r"//[^/]*@", "//***@", url)  # whatever it is, never its password
+        raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
+    return parsed, parsed.render_as_string(hide_password=True)
 
 
 def _missing_sqlite_file(url: URL) -> str | None:

@@ -26,6 +26,7 @@ from ._common import (
     failure_reason,
     known_types,
     log_lines,
+    parse_database_url,
     stderr,
     stdout,
 )
@@ -54,8 +55,6 @@ def _database_options(command: F) -> F:
 def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
     """The inbox at ``db``; `CliError` if its database or table does not exist (never created)."""
     try:
-        import sqlalchemy as sa
-
         from ..inbox.sql import DEFAULT_INBOX_TABLE_NAME, SqlInbox
     except ImportError as exc:
         raise CliError(
@@ -65,13 +64,13 @@ def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise CliError(f"no SQLite database at {url.removeprefix('sqlite:///')}")
     name = table or DEFAULT_INBOX_TABLE_NAME
+    _, shown = parse_database_url(url)
     try:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
         inbox = SqlInbox(url, table_name=name)
     except ImportError as exc:
-        raise CliError(f"cannot open {db}: its driver is not installed ({exc.name})") from exc
-    except Exception as exc:
-        raise CliError(f"cannot open the database {db!r}: {exc}") from exc
+        raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
+    except Exception as exc:  # never the URL as given: it may hold a password
+        raise CliError(f"cannot open the database {shown}: {failure_reason(exc)}") from exc
     try:
         if not inbox.exists():
             raise CliError(f"no inbox table {name} in {shown}")
