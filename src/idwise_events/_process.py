@@ -57,7 +57,8 @@ class RetryPolicy:
     After attempt ``n`` fails, the next one is due after a random delay between zero and
     ``min(max_delay, first_delay * 2 ** (n - 1))`` (full jitter spreads the retries of many
     deliveries that failed together, such as during an outage of the service a handler calls).
-    After ``max_attempts`` failures the delivery is dead.
+    After ``max_attempts`` failures the delivery is dead; an attempt whose worker died (killed,
+    out of memory) counts as one, so a delivery that kills its worker every time ends dead too.
 
     Args:
         max_attempts: How many times the handlers may run for one delivery (at least 1).
@@ -147,7 +148,7 @@ def process(
     if taken is None:
         return _skipped(delivery_id)
     job = _Job(taken, retries, clock, started)
-    event = job.parse(dispatcher.max_body_bytes)
+    event = job.event(dispatcher.max_body_bytes)
     if event is None:
         return job.finish(inbox.bury(delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
@@ -191,7 +192,7 @@ async def process_async(
     if taken is None:
         return _skipped(delivery_id)
     job = _Job(taken, retries, clock, started)
-    event = job.parse(dispatcher.max_body_bytes)
+    event = job.event(dispatcher.max_body_bytes)
     if event is None:
         bury = inbox.bury
         return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
@@ -310,8 +311,23 @@ class _Job:
         self.failure: BaseException | None = None  # logged with its traceback
         self.retry_at: datetime | None = None
 
-    def parse(self, max_body_bytes: int) -> Event | None:
-        """The event, or ``None`` (and the job marked dead) if the body can never be parsed."""
+    def event(self, max_body_bytes: int) -> Event | None:
+        """The event to run the handlers with, or ``None`` (and the job marked dead).
+
+        Dead when the body can never be parsed, or when the delivery's attempts are used up
+        although none failed: a worker that dies mid-handler (killed, out of memory, a hard
+        time limit) records nothing, so a delivery that kills its worker every time would
+        otherwise be taken again forever.
+        """
+        attempts = self.delivery.attempts
+        if attempts > self.retries.max_attempts:
+            self.outcome = ProcessOutcome.DEAD
+            self.error = (
+                f"not run: attempt {attempts}, over the limit of {self.retries.max_attempts}; the"
+                " last ones ended without an outcome (their worker died: killed, out of memory,"
+                " a hard time limit)"
+            )
+            return None
         body = self.delivery.body
         try:
             return parse_event(body, max_bytes=max(max_body_bytes, len(body)))

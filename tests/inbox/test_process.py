@@ -169,6 +169,58 @@ def test_a_body_that_cannot_be_parsed_is_buried_at_once(inbox_backend: InboxBack
     assert seen == []
 
 
+def test_a_delivery_whose_worker_dies_every_time_is_buried_once_its_attempts_are_used(
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed mid-handler (out of memory, kill -9), a worker records nothing: its attempt counts.
+
+    After the last allowed attempt's lease lapses, the next take buries the delivery without
+    running the handlers, rather than handing it to a new worker forever.
+    """
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    dispatcher = dispatcher_for(inbox)
+    seen: list[Event] = []
+    dispatcher.on_any(seen.append)
+    policy = RetryPolicy(max_attempts=3)
+    delivery_id = accept_event(inbox).id
+    for _ in range(policy.max_attempts):  # each attempt's worker dies while its handlers run
+        assert inbox.take(delivery_id, lease=dispatcher.lease) is not None
+        clock.advance(dispatcher.lease * 2)
+    assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
+
+    assert process(dispatcher, delivery_id, retries=policy, clock=clock) is ProcessOutcome.DEAD
+
+    dead = delivery(inbox, delivery_id)
+    assert (dead.state, dead.attempts) == (DeliveryState.DEAD, 4)
+    assert (dead.last_error or "").startswith("not run: attempt 4, over the limit of 3; ")
+    assert seen == []
+    assert inbox.due(older_than=timedelta(0), limit=10) == []
+    (record,) = [r for r in caplog.records if getattr(r, "delivery_id", None) == delivery_id]
+    assert record.levelname == "ERROR"
+
+
+def test_the_last_allowed_attempt_after_a_dead_worker_still_runs(
+    inbox_backend: InboxBackend,
+) -> None:
+    """Attempts 1 and 2 died; attempt 3 of 3 runs the handlers and completes."""
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    dispatcher = dispatcher_for(inbox)
+    seen: list[Event] = []
+    dispatcher.on_any(seen.append)
+    delivery_id = accept_event(inbox).id
+    for _ in range(2):
+        assert inbox.take(delivery_id, lease=dispatcher.lease) is not None
+        clock.advance(dispatcher.lease * 2)
+
+    outcome = process(dispatcher, delivery_id, retries=RetryPolicy(max_attempts=3), clock=clock)
+
+    assert outcome is ProcessOutcome.DONE
+    assert len(seen) == 1
+    assert delivery(inbox, delivery_id).attempts == 3
+
+
 def test_a_job_delivered_twice_at_once_runs_the_handlers_once(
     inbox_backend: InboxBackend,
 ) -> None:
