@@ -95,6 +95,35 @@ def test_stop_waits_for_the_current_delivery_and_start_refuses_twice() -> None:
     assert len(seen) == 1
 
 
+def test_system_exit_from_a_handler_stops_the_worker_thread_with_an_error_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """In `start`'s thread a handler's sys.exit() ends the worker: said, not silent.
+
+    The delivery is given back (due at once) for the worker started next.
+    """
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+
+    @dispatcher.on(FinishedJourney)
+    def gives_up(event: FinishedJourney) -> None:
+        sys.exit("a library gave up")
+
+    delivery_id = accept_event(inbox).id
+    worker = EmbeddedWorker(dispatcher, poll_interval=POLL)
+    worker.start()
+    thread = worker._thread
+    assert thread is not None
+    thread.join(WAIT)
+
+    assert not thread.is_alive()
+    (record,) = [r for r in caplog.records if "the embedded worker stopped" in r.getMessage()]
+    assert record.levelname == "ERROR"
+    assert "a handler raised SystemExit: a library gave up" in record.getMessage()
+    assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
+    assert worker.stop(timeout=WAIT)
+
+
 def test_a_dispatcher_without_an_inbox_is_refused() -> None:
     with pytest.raises(TypeError, match="inbox"):
         EmbeddedWorker(Dispatcher(verifier=NoAuth()))

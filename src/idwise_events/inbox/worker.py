@@ -23,7 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from .._inbox import Inbox
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process
+from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, describe_error, process
 
 if TYPE_CHECKING:
     from .._dispatch import Dispatcher
@@ -204,4 +204,15 @@ class EmbeddedWorker:
             except Exception:
                 # The inbox is unavailable (StoreError) or a bug: the worker keeps going.
                 logger.exception("idwise_events: the embedded worker's scan failed; retrying")
+            except BaseException as stop:
+                if threading.current_thread() is threading.main_thread():
+                    raise  # run_forever's stop, Ctrl-C, SystemExit: the process's to handle
+                # In `start`'s thread, where SystemExit from a handler would end it silently.
+                self._stopping.set()
+                logger.error(
+                    "idwise_events: the embedded worker stopped: a handler raised %s; no delivery"
+                    " is processed until it is started again",
+                    describe_error(stop),
+                )
+                return
             self._wake.wait(self.poll_interval.total_seconds())
