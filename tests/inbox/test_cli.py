@@ -221,6 +221,28 @@ def test_a_database_that_cannot_be_opened_is_named_without_its_password(
         assert "S3cretPw" not in line
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["inbox", "show", "99999999999999999999"], "'DELIVERY_ID'"),
+        (["inbox", "replay", "0"], "'[DELIVERY_ID]'"),
+        (["inbox", "purge", "--older-than-days", "1000000"], "'--older-than-days'"),
+        (["inbox", "purge", "--older-than-days", "nan"], "'--older-than-days'"),
+        (["worker", "--app", "webhook_app:dispatcher", "--grace", "inf"], "'--grace'"),
+        (["worker", "--app", "webhook_app:dispatcher", "--poll", "1e12"], "'--poll'"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors_not_crashes(
+    sqlite_inbox: tuple[str, dict[str, int]], args: list[str], option: str
+) -> None:
+    """An id past 64 bits or a day count past a century was an OverflowError, "a bug"."""
+    db = ["--db", sqlite_inbox[0]] if args[0] == "inbox" else []
+    result = run(*args, *db)
+
+    assert result.returncode == 2
+    assert f"Invalid value for {option}" in one_error_line(result)
+
+
 def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> None:
     url = postgres_url(postgres)
     table = f"inbox_{uuid.uuid4().hex[:12]}"

@@ -19,7 +19,9 @@ from .._events import wire_names
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
 from ._common import (
+    MAX_RETENTION_DAYS,
     CliError,
+    FiniteFloat,
     database_url,
     dispatcher_with_inbox,
     event_model,
@@ -30,6 +32,9 @@ from ._common import (
     stderr,
     stdout,
 )
+
+DELIVERY_ID = click.IntRange(min=1, max=2**63 - 1)
+"""A delivery id: a positive 64-bit integer, as the inbox's tables store it."""
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -142,7 +147,7 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
 
 @inbox.command()
 @_database_options
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=DELIVERY_ID)
 def show(db: str, table: str | None, delivery_id: int) -> int:
     """One delivery: its state, attempts, last error and payload."""
     with _opened(db, table) as opened:
@@ -172,7 +177,7 @@ def show(db: str, table: str | None, delivery_id: int) -> int:
     help="Instead of --db, your dispatcher (myproject.webhooks:dispatcher): replayed in its"
     " inbox, and its on_accepted hooks called, so a queue gets the jobs at once.",
 )
-@click.argument("delivery_id", type=int, required=False)
+@click.argument("delivery_id", type=DELIVERY_ID, required=False)
 @click.option("--dead", is_flag=True, help="Replay every dead letter.")
 def replay(
     db: str | None, table: str | None, app_path: str | None, delivery_id: int | None, dead: bool
@@ -240,7 +245,7 @@ def _dead_letters(count: int) -> str:
 @_database_options
 @click.option(
     "--older-than-days",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0, max=MAX_RETENTION_DAYS),
     required=True,
     help="Delete done deliveries finished longer ago than this.",
 )

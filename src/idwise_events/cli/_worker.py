@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .._errors import StoreError
-from ._common import dispatcher_with_inbox, log_lines, stderr
+from ._common import FiniteFloat, dispatcher_with_inbox, log_lines, stderr
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--poll",
-    type=click.FloatRange(min=0.01),
+    type=FiniteFloat(min=0.01, max=3600),
     default=1.0,
     show_default=True,
     help="Seconds between scans of the inbox for due deliveries.",
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0, max=86400),
     default=30.0,
     show_default=True,
     help="On SIGTERM or Ctrl-C, seconds the current delivery's handlers may still run before"

@@ -113,6 +113,13 @@ def test_the_worker_command_refuses_a_project_without_the_inbox() -> None:
         call_command("idwise_events_worker")
 
 
+@pytest.mark.parametrize("option", ["--grace=inf", "--grace=nan", "--poll=1e12", "--poll=0"])
+def test_the_worker_command_refuses_seconds_out_of_range(option: str) -> None:
+    """As `idwise-events worker` does: an infinite grace or a poll past an hour is an error."""
+    with pytest.raises(CommandError, match=f"argument {option.split('=')[0]}: invalid seconds"):
+        call_command("idwise_events_worker", option)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() -> None:
     """manage.py idwise_events_worker processes a stored delivery with webhooks.py's handler.

@@ -31,13 +31,13 @@ class Command(BaseCommand):
         """``--poll``, ``--grace``, ``--max-attempts``, as ``idwise-events worker`` takes them."""
         parser.add_argument(
             "--poll",
-            type=_seconds(0.01),
+            type=_seconds(0.01, 3600),
             default=1.0,
             help="Seconds between scans of the inbox for due deliveries (default 1).",
         )
         parser.add_argument(
             "--grace",
-            type=_seconds(0),
+            type=_seconds(0, 86400),
             default=30.0,
             help="On SIGTERM or Ctrl-C, seconds the current delivery's handlers may still run"
             " before they are interrupted and the delivery given back (default 30).",
@@ -106,12 +106,12 @@ class _LineHandler(logging.Handler):
             self._command.stderr.write(message)
 
 
-def _seconds(minimum: float) -> Any:
-    """An argparse type: a number of seconds, at least ``minimum``."""
+def _seconds(minimum: float, maximum: float) -> Any:
+    """An argparse type: a number of seconds from ``minimum`` to ``maximum``."""
 
     def parse(text: str) -> float:
         seconds = float(text)
-        if not seconds >= minimum:  # NaN too
+        if not minimum <= seconds <= maximum:  # NaN and infinity too
             raise ValueError(text)
         return seconds
 
