@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -112,6 +113,18 @@ class RetryPolicy:
 DEFAULT_RETRIES = RetryPolicy()
 """The policy `process` uses unless given one: 8 attempts over about four hours at most."""
 
+_phase = threading.local()
+"""``handlers`` is true while `process` runs a delivery's handlers in this thread."""
+
+
+def in_handlers() -> bool:
+    """Whether this thread is running a delivery's handlers in `process`.
+
+    A worker interrupts a delivery only then: an interruption while it is taken or settled would
+    leave it held, and its handlers run again once the lease lapses.
+    """
+    return getattr(_phase, "handlers", False)
+
 
 def process(
     dispatcher: Dispatcher,
@@ -154,10 +167,12 @@ def process(
     failure: Exception | None = None
     renewer = _hold(inbox, taken, lease)
     try:
+        _phase.handlers = True
         dispatcher.dispatch(event)
     except Exception as exc:
         failure = exc
     except BaseException as stop:
+        _phase.handlers = False
         renewer.stop()
         arguments = given_back(job.clock(), stop)
         try:
@@ -168,6 +183,7 @@ def process(
             job.gave_back(arguments["error"])
         raise
     finally:
+        _phase.handlers = False
         renewer.stop()
     method, arguments = job.settle(failure)
     return job.finish(getattr(inbox, method)(delivery_id, taken.token, **arguments))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -122,6 +123,53 @@ def test_system_exit_from_a_handler_stops_the_worker_thread_with_an_error_logged
     assert "a handler raised SystemExit: a library gave up" in record.getMessage()
     assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
     assert worker.stop(timeout=WAIT)
+
+
+class _SlowToComplete(MemoryInbox):
+    """An inbox whose completion takes a while: a stop can arrive meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.completing = threading.Event()
+        self.go_on = threading.Event()
+
+    def complete(self, delivery_id: int, token: str) -> bool:
+        self.completing.set()
+        self.go_on.wait(WAIT)
+        return super().complete(delivery_id, token)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_a_second_sigterm_after_the_handlers_lets_the_delivery_complete() -> None:
+    """A stop interrupts handlers only, never the completion of their delivery.
+
+    Interrupted there, the delivery would stay held, and its handlers run again after the lease.
+    """
+    inbox = _SlowToComplete()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+    seen: list[Event] = []
+    dispatcher.on(FinishedJourney)(seen.append)
+    delivery_id = accept_event(inbox).id
+
+    def stop_twice() -> None:
+        # Both signals reach the worker while it completes the delivery (it waits for `go_on`).
+        try:
+            if inbox.completing.wait(WAIT):
+                os.kill(os.getpid(), signal.SIGTERM)  # stop after this delivery...
+                time.sleep(0.1)
+                os.kill(os.getpid(), signal.SIGTERM)  # ...no, now
+                time.sleep(0.2)
+        finally:
+            inbox.go_on.set()
+
+    stopper = threading.Thread(target=stop_twice)
+    stopper.start()
+    EmbeddedWorker(dispatcher, poll_interval=POLL).run_forever(grace=timedelta(seconds=WAIT))
+    stopper.join(WAIT)
+
+    done = inbox.get(delivery_id)
+    assert done is not None
+    assert (done.state, len(seen)) == (DeliveryState.DONE, 1)
 
 
 def test_a_dispatcher_without_an_inbox_is_refused() -> None:

@@ -23,7 +23,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from .._inbox import Inbox
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, describe_error, process
+from .._process import (
+    DEFAULT_RETRIES,
+    ProcessOutcome,
+    RetryPolicy,
+    describe_error,
+    in_handlers,
+    process,
+)
 
 if TYPE_CHECKING:
     from .._dispatch import Dispatcher
@@ -33,6 +40,7 @@ __all__ = ["EmbeddedWorker"]
 logger: logging.Logger = logging.getLogger("idwise_events")
 
 _BATCH = 100  # deliveries listed per scan of the inbox
+_SETTLING_RECHECK = 0.05  # seconds: when a stop finds the delivery being taken or settled
 
 
 class _Stop(BaseException):
@@ -152,15 +160,20 @@ class EmbeddedWorker:
 
         On the first signal the worker takes no new delivery and lets the handlers of the current
         one finish for up to ``grace``; then (or at a second signal) they are interrupted and the
-        delivery is given back, due at once, for the next worker.
+        delivery is given back, due at once, for the next worker. Only handlers are interrupted:
+        a delivery being taken or completed is let finish that first.
         """
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("run_forever() handles signals: call it from the main thread")
         grace_seconds = max(grace.total_seconds(), 0.0)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            if self._stopping.is_set() or not self._busy or grace_seconds == 0:
-                raise _Stop
+            if not self._busy:
+                raise _Stop  # between deliveries: nothing to give back
+            if self._stopping.is_set() or grace_seconds == 0:
+                self._stopping.set()
+                interrupt()  # a second signal, or no grace
+                return
             self._stopping.set()
             logger.info(
                 "idwise_events: stopping once the current delivery is processed (up to %gs)",
@@ -169,9 +182,20 @@ class EmbeddedWorker:
             if hasattr(signal, "setitimer"):
                 signal.setitimer(signal.ITIMER_REAL, grace_seconds)
 
+        def interrupt() -> None:
+            """Interrupt the handlers (the delivery is given back), or try again in a moment.
+
+            Not while the delivery is taken or settled: it would stay held until its lease
+            lapses, and its handlers would run again although they had finished.
+            """
+            if in_handlers():
+                raise _Stop
+            if hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, _SETTLING_RECHECK)
+
         def on_alarm(signum: int, frame: FrameType | None) -> None:
             if self._busy:
-                raise _Stop
+                interrupt()
 
         handlers = {
             signal.SIGTERM: signal.signal(signal.SIGTERM, on_signal),
