@@ -338,6 +338,24 @@ def test_a_lease_that_cannot_hold_is_refused(inbox_backend: InboxBackend, lease:
         inbox.renew(delivery_id, hold.token, lease=lease)
 
 
+def test_an_id_no_table_can_hold_is_not_found_or_refused(inbox_backend: InboxBackend) -> None:
+    """An id past 64 bits (a typo) is not found or is a ValueError, never another error."""
+    inbox = inbox_backend.make()
+    accept_event(inbox)
+    answers: list[object] = []
+    for call in (
+        lambda: inbox.get(2**70),
+        lambda: inbox.take(2**70, lease=LEASE),
+        lambda: inbox.replay(2**70),
+    ):
+        try:
+            answers.append(call())
+        except ValueError as refused:
+            answers.append(str(refused))
+    for answer in answers:
+        assert answer in (None, False) or "refused a value" in str(answer)
+
+
 def test_an_unavailable_database_is_a_store_error(inbox_backend: InboxBackend) -> None:
     """Every call fails with StoreError (the driver's error its cause) when the database is out."""
     if inbox_backend.unavailable is None:

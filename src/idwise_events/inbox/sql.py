@@ -487,6 +487,10 @@ class SqlInbox:
                     raise StoreError(self._describe(exc)) from error
             except sa_exc.SQLAlchemyError as exc:
                 raise StoreError(self._describe(exc)) from driver_error(exc)
+            except OverflowError as exc:  # sqlite3 binding an integer past 64 bits, such as an id
+                raise ValueError(
+                    f"the {self._dialect} inbox refused a value of this call (OverflowError)"
+                ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
