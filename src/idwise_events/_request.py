@@ -171,4 +171,13 @@ def parse_content_length(value: int | str | bytes | None) -> int | None:
     if value is None or isinstance(value, int):
         return value if value is None or value >= 0 else None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0")
+    # `int` refuses over 4,300 digits (a ValueError, a 500 before authentication): a length of
+    # 19 digits or more is past any body limit, and announced as such.
+    return int(digits or "0") if len(digits) < _LONGEST_LENGTH else 10 ** (_LONGEST_LENGTH - 1)
+
+
+_LONGEST_LENGTH = 19
+"""Digits of the smallest ``Content-Length`` read as "too large" without its exact value."""

@@ -30,6 +30,10 @@ from idwise_events.adapters.wsgi import app
         ("①", None),  # circled one: the same
         ("١٢٣", None),  # Arabic-Indic digits: int() reads 123
         ("\uff11\uff12", None),  # fullwidth digits: int() reads 12
+        ("0" * 5000 + "7", 7),  # leading zeros: the length is what they lead
+        ("9" * 18, 10**18 - 1),
+        ("1" + "0" * 18, 10**18),  # 19 digits and more: past any limit, not read exactly
+        ("9" * 5000, 10**18),  # int() refuses past 4,300 digits: this was a 500
     ],
 )
 def test_only_ascii_digits_are_a_content_length(value: Any, length: int | None) -> None:
@@ -65,6 +69,22 @@ def test_the_wsgi_app_reads_no_body_for_a_non_ascii_content_length(value: str) -
 
     assert started == ["400 Bad Request"]
     assert seen == []
+
+
+def test_a_content_length_of_thousands_of_digits_is_413_not_a_crash() -> None:
+    """Before authentication, from anyone: wsgiref and werkzeug pass such a header on."""
+    dispatcher = Dispatcher(verifier=NoAuth())
+    started: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": "9" * 5000,
+        "wsgi.input": io.BytesIO(b"{}"),
+        "REMOTE_ADDR": "192.0.2.1",
+    }
+
+    app(dispatcher)(environ, lambda status, headers: started.append(status))  # type: ignore[arg-type]
+
+    assert started == ["413 Request Entity Too Large"]
 
 
 def test_read_stream_stops_one_byte_past_the_limit() -> None:
