@@ -929,6 +929,92 @@ def test_cancelled_while_a_thread_runs_the_whole_delivery_its_handlers_finish_it
     )
 
 
+@pytest.mark.parametrize("blocking", [False, True], ids=["memory", "blocking-store"])
+def test_cancelled_while_a_plain_handler_runs_beside_async_ones_the_claim_waits_for_it(
+    blocking: bool,
+) -> None:
+    """An async handler and a plain one: each call its own step, the plain one in a thread.
+
+    Cancelled while the plain handler runs, the delivery is not released until that thread
+    ends: a retry meanwhile gets 409 rather than running the handler a second time beside it.
+    Then the claim is released (the cancelled delivery did not finish), and a retry runs it.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore() if blocking else None)
+    started, finish = threading.Event(), threading.Event()
+    runs: list[str] = []
+    running_at_once: list[int] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def first(event: FinishedJourney) -> None:
+        """Any coroutine handler: the delivery is taken step by step, not in one thread trip."""
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        runs.append("start")
+        running_at_once.append(runs.count("start") - runs.count("end"))
+        started.set()
+        finish.wait(10)
+        runs.append("end")
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
+        first_delivery = asyncio.create_task(dispatcher.handle_async(request))
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        first_delivery.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first_delivery
+        during = await dispatcher.handle_async(request)
+        finish.set()
+        for _ in range(200):  # the thread ends, then the claim is released
+            later = await dispatcher.handle_async(request)
+            if later.status == 200:
+                break
+            await asyncio.sleep(0.01)
+        return during, later
+
+    during, later = asyncio.run(scenario())
+
+    assert (during.status, outcome(during)) == (409, "in_progress")
+    assert (later.status, outcome(later)) == (200, "processed")
+    assert runs == ["start", "end", "start", "end"]
+    assert running_at_once == [1, 1]
+
+
+def test_a_mismatch_hook_interrupted_after_a_takeover_releases_the_claim() -> None:
+    """A lapsed claim taken over by another body calls the mismatch hooks, then the handlers.
+
+    Ctrl-C in such a hook propagates; the claim taken must not stay held for the whole lease.
+    """
+    clock = FakeClock()
+    dispatcher = Dispatcher(verifier=VERIFIER, store=MemoryStore(clock=clock))
+    ran: list[str] = []
+    dispatcher.on(FinishedJourney)(lambda event: ran.append("handler"))
+    interrupted: list[str] = []
+
+    @dispatcher.on_fingerprint_mismatch
+    def stop_once(event: Event, request: WebhookRequest) -> None:
+        if not interrupted:
+            interrupted.append("once")
+            raise KeyboardInterrupt
+
+    event = make_event(FinishedJourney)
+    altered = make_event(FinishedJourney, event_id=event.event_id, system_decision="Refer")
+    held = dispatcher.store.claim(
+        event.idempotency_key, lease=dispatcher.lease, fingerprint="another body"
+    )
+    assert isinstance(held, Claimed)
+    clock.advance(dispatcher.lease * 2)  # its worker died: the lease lapsed
+
+    with pytest.raises(KeyboardInterrupt):
+        deliver(dispatcher, altered)
+    retry = deliver(dispatcher, altered)
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert ran == ["handler"]
+
+
 def test_a_plain_handler_returning_a_coroutine_has_it_awaited_on_the_servers_loop() -> None:
     """An async handler under a plain decorator: its coroutine runs on the caller's loop.
 

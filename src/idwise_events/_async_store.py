@@ -97,6 +97,47 @@ async def finished_even_if_cancelled(finishing: Awaitable[_T]) -> _T:
         raise
 
 
+async def outlasting_cancellation(call: Awaitable[_T], running: list[Any]) -> _T:
+    """Await ``call`` (a plain handler in a worker thread); if cancelled, it goes on in ``running``.
+
+    A thread cannot be stopped: the caller is cancelled at once, and must give the event back
+    only once ``running`` holds nothing unfinished (`after`), or a retry would run the handler
+    beside the run still going.
+    """
+    import asyncio
+
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        running.append(task)
+        raise
+
+
+def after(running: Any, then: Callable[[], Awaitable[object] | object]) -> None:
+    """Call ``then`` (a claim's release, a delivery's give-back) once the future ``running`` ends.
+
+    ``then`` may return an awaitable, which is awaited on the loop; a failure is logged.
+    """
+    _giving_back.add(running)  # kept alive until then, whatever holds it
+    running.add_done_callback(lambda done: _then(done, then))
+
+
+def _then(done: Any, then: Callable[[], Awaitable[object] | object]) -> None:
+    import asyncio
+
+    _giving_back.discard(done)
+    try:
+        returning = then()
+    except Exception as error:
+        _warn_not_given_back(error)
+        return
+    if inspect.isawaitable(returning):
+        task = asyncio.ensure_future(returning)
+        _giving_back.add(task)
+        task.add_done_callback(_given_back)
+
+
 _giving_back: set[Any] = set()
 """The give-backs under way (the event loop keeps only weak references to its tasks)."""
 
@@ -116,13 +157,17 @@ def _give_back(taken: Any, give_back: Callable[[Any], Awaitable[object] | None])
 def _given_back(task: Any) -> None:
     _giving_back.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        import logging
+        _warn_not_given_back(task.exception())
 
-        logging.getLogger("idwise_events").warning(
-            "idwise_events: a cancelled delivery's claim could not be given back (%s); it is"
-            " free again once its lease runs out",
-            task.exception(),
-        )
+
+def _warn_not_given_back(error: BaseException) -> None:
+    import logging
+
+    logging.getLogger("idwise_events").warning(
+        "idwise_events: a cancelled delivery's claim could not be given back (%s); it is"
+        " free again once its lease runs out",
+        error,
+    )
 
 
 class _InlineAsyncStore:

@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from contextlib import suppress
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, overload
@@ -23,9 +24,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, overload
 from ._async_store import (
     AsyncIdempotencyStore,
     SyncRunner,
+    after,
     as_async_store,
     finished_even_if_cancelled,
     given_back_if_cancelled,
+    outlasting_cancellation,
     to_thread,
 )
 from ._auth import Verifier
@@ -149,17 +152,23 @@ class _Step:
 class _Call(_Step):
     """Call a handler or a hook."""
 
-    __slots__ = ("args", "handler")
+    __slots__ = ("args", "handler", "running")
 
     def __init__(self, handler: _Handler, args: tuple[Any, ...]) -> None:
         self.handler = handler
         self.args = args
+        self.running: list[Any] | None = None
+        """What still runs of a plain handler whose caller was cancelled (its thread goes on)."""
 
     def run(self, dispatcher: Dispatcher) -> Any:
         return self.handler.call(self.args)
 
     async def run_async(self, dispatcher: Dispatcher) -> Any:
-        return await self.handler.call_async(self.args, dispatcher._run_sync)
+        calling = self.handler.call_async(self.args, dispatcher._run_sync)
+        if self.handler.is_async:
+            return await calling
+        self.running = []
+        return await outlasting_cancellation(calling, self.running)
 
 
 class _Claim(_Step):
@@ -200,16 +209,50 @@ class _Complete(_Step):
         )
 
 
-class _Release(_Complete):
-    __slots__ = ()
+class _Release(_Step):
+    """Stop renewing the claim's lease and release it: its handlers failed or were interrupted.
+
+    A cancelled delivery's plain handler still running in its thread (``running``) is let end
+    first, lease renewed meanwhile: released at once, the claim would let a retry run the
+    handler beside it. The step then answers True without waiting.
+    """
+
+    __slots__ = ("hold", "key", "running", "token")
+
+    def __init__(self, key: str, token: str, hold: Hold | None, running: list[Any] | None) -> None:
+        self.key = key
+        self.token = token
+        self.hold = hold
+        self.running = running
 
     def run(self, dispatcher: Dispatcher) -> bool:
-        return cast(IdempotencyStore, dispatcher._sync_store).release(self.key, self.token)
+        store = cast(IdempotencyStore, dispatcher._sync_store)
+        return self._later(lambda: store.release(self.key, self.token)) or store.release(
+            self.key, self.token
+        )
 
     async def run_async(self, dispatcher: Dispatcher) -> bool:
-        return await finished_even_if_cancelled(
-            dispatcher._async_store.release(self.key, self.token)
-        )
+        store = dispatcher._async_store
+        if self._later(lambda: store.release(self.key, self.token)):
+            return True
+        return await finished_even_if_cancelled(store.release(self.key, self.token))
+
+    def _later(self, release: Callable[[], object]) -> bool:
+        """Whether the release waits for a handler's thread (True), else stop renewing now."""
+        hold = self.hold
+        unfinished = [task for task in self.running or () if not task.done()]
+        if not unfinished:
+            if hold is not None:
+                hold.stop()
+            return False
+
+        def release_now() -> object:
+            if hold is not None:
+                hold.stop()
+            return release()
+
+        after(unfinished[0], release_now)
+        return True
 
 
 class _Accept(_Step):
@@ -593,8 +636,13 @@ class Dispatcher:
 
     async def dispatch_async(self, event: Event) -> None:
         """`dispatch` from async code: coroutine handlers awaited, plain ones in a thread."""
+        await self._dispatch_async(event, [])
+
+    async def _dispatch_async(self, event: Event, running: list[Any]) -> None:
+        """`dispatch_async`, where a cancelled plain handler's thread goes on in ``running``."""
         for handler in self._handlers[type(event)]:
-            await handler.call_async((event,), self._run_sync)
+            calling = handler.call_async((event,), self._run_sync)
+            await (calling if handler.is_async else outlasting_cancellation(calling, running))
 
     def _register(self, types: frozenset[type[Any]] | None, handler: Callable[..., object]) -> None:
         self._registrations.append((types, _Handler(handler)))
@@ -802,8 +850,14 @@ class Dispatcher:
                 note=str(unavailable),
             )
         if claim.fingerprint_mismatch:
-            for hook in self._mismatch_hooks:
-                yield from self._hook(hook, (event, request))
+            try:
+                for hook in self._mismatch_hooks:
+                    yield from self._hook(hook, (event, request))
+            except BaseException:  # interrupted (cancelled, Ctrl-C): a claim taken is released
+                if isinstance(claim, Claimed):
+                    with suppress(StoreError):  # else it is free once its lease runs out
+                        yield _Release(key, claim.token, None, None)
+                raise
         if not isinstance(claim, Claimed):
             if isinstance(claim, Completed):
                 return self._answer(delivered, Outcome.DUPLICATE)
@@ -813,14 +867,15 @@ class Dispatcher:
         token = claim.token
         hold = self._hold(key, token)
         for handler in self._handlers[type(event)]:
+            call = _Call(handler, (event,))
             try:
-                yield _Call(handler, (event,))
+                yield call
             except BaseException as failure:  # interrupted (cancelled, Ctrl-C) as well as raised
-                if hold is not None:
-                    hold.stop()
                 released = "claim released"
+                if call.running:  # cancelled: the handler's thread goes on
+                    released = "claim released once the handler's thread ends"
                 try:
-                    yield _Release(key, token)
+                    yield _Release(key, token, hold, call.running)
                 except StoreError as release_error:
                     # The lease expires by itself; what matters in the log is the handler's error.
                     released = f"releasing the claim failed too: {release_error}"

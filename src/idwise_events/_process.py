@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._async_store import given_back_if_cancelled, to_thread
+from ._async_store import after, finished_even_if_cancelled, given_back_if_cancelled, to_thread
 from ._errors import PayloadError
 from ._events import Event
 from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
@@ -214,21 +214,30 @@ async def process_async(
         return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
     renewer = _hold(inbox, taken, lease)
+    running: list[Any] = []  # a plain handler's thread, if cancelled while it runs
     try:
-        await dispatcher.dispatch_async(event)
+        await dispatcher._dispatch_async(event, running)
     except Exception as exc:
+        renewer.stop()
         failure = exc
     except BaseException as stop:
-        renewer.stop()
         arguments = given_back(job.clock(), stop)
-        try:
-            await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
-        except Exception:
-            job.give_back_failed()
+
+        async def give_back() -> None:
+            renewer.stop()
+            try:
+                await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
+            except Exception:
+                job.give_back_failed()
+            else:
+                job.gave_back(arguments["error"])
+
+        if running and not running[0].done():
+            after(running[0], give_back)  # the thread goes on, the lease renewed until it ends
         else:
-            job.gave_back(arguments["error"])
+            await finished_even_if_cancelled(give_back())
         raise
-    finally:
+    else:
         renewer.stop()
     method, arguments = job.settle(failure)
     settled = await _call(inbox, getattr(inbox, method), delivery_id, taken.token, **arguments)

@@ -340,6 +340,45 @@ def test_process_async_awaits_coroutine_handlers_and_a_cancelled_task_gives_back
     assert len(seen) == 2
 
 
+def test_process_async_cancelled_while_a_plain_handler_runs_gives_back_once_it_ends(
+    inbox_backend: InboxBackend,
+) -> None:
+    """A thread cannot be stopped: the delivery is given back, uncounted, once it ends.
+
+    Until then it stays held, so no other worker runs the handler beside the run still going.
+    """
+    inbox = inbox_backend.make()
+    dispatcher = dispatcher_for(inbox)
+    started, finish = threading.Event(), threading.Event()
+
+    @dispatcher.on(FinishedJourney)
+    def slow(event: FinishedJourney) -> None:
+        started.set()
+        finish.wait(WAIT)
+
+    delivery_id = accept_event(inbox).id
+
+    async def main() -> tuple[DeliveryState, DeliveryState]:
+        task = asyncio.create_task(process_async(dispatcher, delivery_id))
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        during = (await asyncio.to_thread(delivery, inbox, delivery_id)).state  # (Django's ORM)
+        finish.set()
+        for _ in range(int(WAIT / 0.01)):
+            after = await asyncio.to_thread(delivery, inbox, delivery_id)
+            if after.state is not DeliveryState.PROCESSING:
+                break
+            await asyncio.sleep(0.01)
+        return during, after.state
+
+    assert asyncio.run(main()) == (DeliveryState.PROCESSING, DeliveryState.PENDING)
+    assert delivery(inbox, delivery_id).attempts == 0
+    assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
+
+
 def test_process_async_cancelled_while_a_thread_takes_the_delivery_gives_it_back() -> None:
     """A blocking inbox's take runs in a worker thread: once it returns, it is given back.
 
