@@ -14,6 +14,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         'idwise_events.inbox.celery needs Celery: pip install "idwise-events[celery]"'
     ) from _missing
 
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,9 @@ __all__ = ["CeleryTasks", "install"]
 # After a StoreError the job is retried by Celery this many times, 1, 2, 4... 16 s apart; then
 # the delivery (still pending in the inbox) waits for the sweep.
 _STORE_RETRIES = 5
+
+_installed: weakref.WeakSet[celery.Celery] = weakref.WeakSet()
+"""The apps `install` registered its tasks on: their names are fixed, so once per app."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,24 @@ def install(
         retries: When a delivery whose handler raised is tried again, and how many times.
         sweep_every: How often beat runs the sweep.
         queue: The Celery queue of both tasks (the app's default queue if ``None``).
+
+    Raises:
+        TypeError: If the dispatcher has no inbox.
+        ValueError: If ``sweep_every`` is not positive.
+        RuntimeError: If ``install`` was called for this app already: the tasks' names are
+            fixed, so a second dispatcher would take over the first one's jobs.
     """
     inbox = dispatcher.inbox
     if inbox is None:
         raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    if sweep_every <= timedelta(0):
+        raise ValueError(f"install: sweep_every must be positive, not {sweep_every}")
+    if app in _installed:
+        raise RuntimeError(
+            "install: this Celery app has the idwise_events tasks already; one dispatcher per"
+            " app (a second one would take over the first one's jobs)"
+        )
+    _installed.add(app)
 
     # Given only when set, so that the app's own routing applies otherwise.
     options: dict[str, Any] = {} if queue is None else {"queue": queue}

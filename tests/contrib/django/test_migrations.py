@@ -62,3 +62,29 @@ def test_the_migrations_apply_and_unapply(database: str) -> None:
     assert {column.name for column in columns} == COLUMNS
     assert [name for name, c in constraints.items() if c["primary_key"]]
     assert any(c["columns"] == ["key"] and c["primary_key"] for c in constraints.values())
+
+
+def test_the_apps_index_names_are_not_those_of_the_sql_store_and_inbox() -> None:
+    """Index names are one namespace per database (SQLite) or schema (PostgreSQL).
+
+    A project may keep SqlInbox or SqlStore tables (Celery's docs) in its Django database: a
+    shared name made ``migrate`` fail, or left the other table without its index.
+    """
+    import sqlalchemy as sa
+
+    from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
+    from idwise_events.inbox.sql import inbox_table
+    from idwise_events.stores._table import idempotency_table
+
+    ours = {index.name for model in (InboxDelivery, ReceivedEvent) for index in model._meta.indexes}
+    theirs: set[str] = set()
+    for table in (inbox_table(), idempotency_table()):
+        theirs |= {str(index.name) for index in table.indexes}
+        theirs |= {
+            str(constraint.name)
+            for constraint in table.constraints
+            if isinstance(constraint, sa.UniqueConstraint) and constraint.name
+        }
+
+    assert {"idwise_events_inbox_due", "idwise_events_inbox_finished"} <= theirs
+    assert not ours & theirs

@@ -10,7 +10,7 @@ import celery
 import procrastinate
 import pytest
 
-from idwise_events import BearerAuth, Dispatcher
+from idwise_events import BearerAuth, Dispatcher, MemoryInbox
 from idwise_events.inbox import celery as inbox_celery
 from idwise_events.inbox import procrastinate as inbox_procrastinate
 from idwise_events.inbox.procrastinate import sweep_cron
@@ -41,6 +41,23 @@ def test_install_refuses_a_dispatcher_without_an_inbox() -> None:
     connector = procrastinate.PsycopgConnector(conninfo="postgresql://127.0.0.1:1/none")
     with pytest.raises(TypeError, match="inbox"):
         inbox_procrastinate.install(procrastinate.App(connector=connector), dispatcher)
+
+
+def test_celery_install_refuses_a_second_dispatcher_and_a_sweep_that_never_waits() -> None:
+    """Two refusals: a second install on one app, and a sweep that never waits.
+
+    The tasks' names are fixed, so the second dispatcher would run the first one's jobs; a
+    sweep every 0 s would run without end, enqueuing deliveries whose job is under way.
+    """
+    app = celery.Celery(set_as_current=False)
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=MemoryInbox())
+    with pytest.raises(ValueError, match="sweep_every must be positive"):
+        inbox_celery.install(app, dispatcher, sweep_every=timedelta(0))
+    inbox_celery.install(app, dispatcher)
+    other = Dispatcher(verifier=BearerAuth("token"), inbox=MemoryInbox())
+    with pytest.raises(RuntimeError, match="one dispatcher per app"):
+        inbox_celery.install(app, other)
+    inbox_celery.install(celery.Celery(set_as_current=False), other)  # another app: fine
 
 
 @pytest.mark.parametrize(

@@ -130,10 +130,10 @@ class InboxDelivery(models.Model):
         verbose_name = "inbox delivery"
         verbose_name_plural = "inbox deliveries"
         indexes: ClassVar[tuple[models.Index, ...]] = (
-            models.Index(fields=["state", "next_attempt_at"], name="idwise_events_inbox_due"),
-            models.Index(fields=["state", "finished_at"], name="idwise_events_inbox_finished"),
-            models.Index(fields=["received_at"], name="idwise_events_inbox_received"),
-            models.Index(fields=["event_id"], name="idwise_events_inbox_event_id"),
+            models.Index(fields=["state", "next_attempt_at"], name="idwise_inboxdelivery_due"),
+            models.Index(fields=["state", "finished_at"], name="idwise_inboxdelivery_finished"),
+            models.Index(fields=["received_at"], name="idwise_inboxdelivery_received"),
+            models.Index(fields=["event_id"], name="idwise_inboxdelivery_event_id"),
         )
 
     def __str__(self) -> str:

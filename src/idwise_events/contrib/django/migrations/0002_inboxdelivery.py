@@ -89,13 +89,13 @@ class Migration(migrations.Migration):
                 "verbose_name_plural": "inbox deliveries",
                 "indexes": [
                     models.Index(
-                        fields=["state", "next_attempt_at"], name="idwise_events_inbox_due"
+                        fields=["state", "next_attempt_at"], name="idwise_inboxdelivery_due"
                     ),
                     models.Index(
-                        fields=["state", "finished_at"], name="idwise_events_inbox_finished"
+                        fields=["state", "finished_at"], name="idwise_inboxdelivery_finished"
                     ),
-                    models.Index(fields=["received_at"], name="idwise_events_inbox_received"),
-                    models.Index(fields=["event_id"], name="idwise_events_inbox_event_id"),
+                    models.Index(fields=["received_at"], name="idwise_inboxdelivery_received"),
+                    models.Index(fields=["event_id"], name="idwise_inboxdelivery_event_id"),
                 ],
             },
         ),
