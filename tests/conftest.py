@@ -6,9 +6,11 @@ for the tests marked ``django_db(databases=[..., "postgresql"])``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from typing import Any, get_args
 from urllib.parse import unquote, urlsplit
 
@@ -128,3 +130,13 @@ def django_db_modify_db_settings(
         PASSWORD=unquote(url.password or ""),
         NAME=url.path.lstrip("/") or "postgres",
     )
+
+
+async def cancel_once(ready: threading.Event, work: Coroutine[Any, Any, object]) -> None:
+    """Run ``work`` as a task, cancel it once ``ready`` is set (in a thread), see it cancelled."""
+    task = asyncio.create_task(work)
+    while not ready.is_set():
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

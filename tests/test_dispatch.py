@@ -38,7 +38,7 @@ from idwise_events import (
 from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import FakeClock, build_request, make_event
 
-from .conftest import CANARY
+from .conftest import CANARY, cancel_once
 
 VERIFIER = BearerAuth(CANARY)
 LEASE = timedelta(minutes=5)
@@ -884,6 +884,30 @@ def test_a_delivery_cancelled_while_completing_is_still_completed() -> None:
     assert calls == ["called"]
 
 
+def cancelled_and_retried(
+    dispatcher: Dispatcher, started: threading.Event, finish: threading.Event
+) -> tuple[WebhookResponse, WebhookResponse]:
+    """A delivery cancelled once its handler ``started`` in a thread, then two of its retries.
+
+    The answers to the retry sent while the handler still runs, and to the first retry that
+    gets a 200 once the handler is let ``finish``.
+    """
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
+        await cancel_once(started, dispatcher.handle_async(request))
+        during = await dispatcher.handle_async(request)
+        finish.set()
+        for _ in range(200):  # the thread ends, then the claim is completed or released
+            later = await dispatcher.handle_async(request)
+            if later.status == 200:
+                break
+            await asyncio.sleep(0.01)
+        return during, later
+
+    return asyncio.run(scenario())
+
+
 def test_cancelled_while_a_thread_runs_the_whole_delivery_its_handlers_finish_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -901,26 +925,8 @@ def test_cancelled_while_a_thread_runs_the_whole_delivery_its_handlers_finish_it
         started.set()
         finish.wait(10)
 
-    request = build_request(make_event(FinishedJourney), VERIFIER)
-
-    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
-        first = asyncio.create_task(dispatcher.handle_async(request))
-        while not started.is_set():
-            await asyncio.sleep(0.005)
-        first.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first
-        during = await dispatcher.handle_async(request)
-        finish.set()
-        for _ in range(200):  # the thread completes the claim
-            after = await dispatcher.handle_async(request)
-            if after.status == 200:
-                break
-            await asyncio.sleep(0.01)
-        return during, after
-
     with caplog.at_level(logging.WARNING, logger="idwise_events"):
-        during, after = asyncio.run(scenario())
+        during, after = cancelled_and_retried(dispatcher, started, finish)
 
     assert (during.status, outcome(during)) == (409, "in_progress")
     assert (after.status, outcome(after)) == (200, "duplicate")
@@ -956,25 +962,7 @@ def test_cancelled_while_a_plain_handler_runs_beside_async_ones_the_claim_waits_
         finish.wait(10)
         runs.append("end")
 
-    request = build_request(make_event(FinishedJourney), VERIFIER)
-
-    async def scenario() -> tuple[WebhookResponse, WebhookResponse]:
-        first_delivery = asyncio.create_task(dispatcher.handle_async(request))
-        while not started.is_set():
-            await asyncio.sleep(0.005)
-        first_delivery.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first_delivery
-        during = await dispatcher.handle_async(request)
-        finish.set()
-        for _ in range(200):  # the thread ends, then the claim is released
-            later = await dispatcher.handle_async(request)
-            if later.status == 200:
-                break
-            await asyncio.sleep(0.01)
-        return during, later
-
-    during, later = asyncio.run(scenario())
+    during, later = cancelled_and_retried(dispatcher, started, finish)
 
     assert (during.status, outcome(during)) == (409, "in_progress")
     assert (later.status, outcome(later)) == (200, "processed")

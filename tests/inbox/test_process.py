@@ -22,7 +22,7 @@ from idwise_events._process import (
 )
 from idwise_events.testing import FakeClock, make_event
 
-from ..conftest import CANARY
+from ..conftest import CANARY, cancel_once
 from .conftest import InboxBackend, accept_event
 
 QUICK = RetryPolicy(first_delay=timedelta(milliseconds=1), max_delay=timedelta(milliseconds=2))
@@ -359,12 +359,7 @@ def test_process_async_cancelled_while_a_plain_handler_runs_gives_back_once_it_e
     delivery_id = accept_event(inbox).id
 
     async def main() -> tuple[DeliveryState, DeliveryState]:
-        task = asyncio.create_task(process_async(dispatcher, delivery_id))
-        while not started.is_set():
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_once(started, process_async(dispatcher, delivery_id))
         during = (await asyncio.to_thread(delivery, inbox, delivery_id)).state  # (Django's ORM)
         finish.set()
         for _ in range(int(WAIT / 0.01)):
@@ -403,12 +398,7 @@ def test_process_async_cancelled_while_a_thread_takes_the_delivery_gives_it_back
     delivery_id = accept_event(inbox).id
 
     async def main() -> None:
-        task = asyncio.create_task(process_async(dispatcher, delivery_id))
-        while not taking.is_set():
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_once(taking, process_async(dispatcher, delivery_id))
         await asyncio.sleep(0.4)  # the thread's take returned, and was given back
 
     asyncio.run(main())
