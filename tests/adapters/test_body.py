@@ -84,7 +84,7 @@ def test_a_content_length_of_thousands_of_digits_is_413_not_a_crash() -> None:
 
     app(dispatcher)(environ, lambda status, headers: started.append(status))  # type: ignore[arg-type]
 
-    assert started == ["413 Request Entity Too Large"]
+    assert [status.split()[0] for status in started] == ["413"]  # the phrase depends on Python
 
 
 def test_read_stream_stops_one_byte_past_the_limit() -> None:
