@@ -68,9 +68,10 @@ _thread: threading.Thread | None = None
 
 def _forked() -> None:
     """In a forked child: the claims and the thread were the parent's."""
-    global _thread, _lock
+    global _thread, _lock, _wakeup
     _thread = None
     _lock = threading.Lock()
+    _wakeup = threading.Event()
     _held.clear()
 
 

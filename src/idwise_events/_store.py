@@ -188,6 +188,19 @@ def check_lease(lease: timedelta) -> None:
         raise ValueError(f"lease must be more than zero and at most {MAX_LEASE}, not {lease}")
 
 
+def check_retention(retention: timedelta) -> timedelta:
+    """``retention``, refused with `ValueError` if negative (stores call it when created).
+
+    A negative one would purge claims still held ("expired as long ago" lies in the future):
+    their events' retries would run the handlers again, beside the runs still going.
+    """
+    if not isinstance(retention, timedelta):
+        raise TypeError(f"retention must be a timedelta, not {type(retention).__name__}")
+    if retention < timedelta(0):
+        raise ValueError(f"retention must be zero or more, not {retention}")
+    return retention
+
+
 _SWEEP_EVERY = 64
 """How many `MemoryStore` claims come between two sweeps for expired records."""
 _SWEEP = 2 * _SWEEP_EVERY
@@ -229,7 +242,7 @@ class MemoryStore:
     them inline."""
 
     def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
-        self.retention = retention
+        self.retention = check_retention(retention)
         self._clock = clock
         # In the order the sweep looks at them: a record it keeps goes to the back of the line.
         # (An OrderedDict: taking from the front of a dict is not O(1).)

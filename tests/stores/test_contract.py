@@ -199,6 +199,12 @@ def test_the_same_body_is_not_reported(
     assert caplog.records == []
 
 
+def test_a_negative_retention_is_refused(make_store: StoreFactory, clock: FakeClock) -> None:
+    """It would purge claims still held: their retries would run the handlers beside them."""
+    with pytest.raises(ValueError, match="retention must be zero or more"):
+        make_store(clock=clock, retention=-timedelta(minutes=10))
+
+
 def test_purge_removes_what_it_should_and_nothing_else(
     make_store: StoreFactory, clock: FakeClock
 ) -> None:

@@ -386,3 +386,16 @@ def test_a_network_timeout_that_cannot_hold_is_refused(timeout: timedelta) -> No
     """network_timeout must be positive."""
     with pytest.raises(ValueError, match="network_timeout must be more than zero"):
         SqlStore("sqlite:///unused.db", network_timeout=timeout)
+
+
+def test_a_sqlite_store_used_after_close_opens_its_file_again(tmp_path: Path) -> None:
+    """As a PostgreSQL store does; it raised AttributeError, in every thread that had called it."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'events.db'}")
+    first = store.claim("evt-1", lease=LEASE, fingerprint="a")
+    assert isinstance(first, Claimed)
+    store.close()
+
+    assert store.complete("evt-1", first.token) is True
+    assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
+    assert store.purge() == 0
+    store.close()

@@ -45,7 +45,7 @@ from .._store import Clock, check_lease, utc_now
 from .._text import printable
 
 # The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
-from ..stores._engine import create_engine, driver_error, shown_url
+from ..stores._engine import create_engine, driver_error, new_pool_after_fork, shown_url
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime
 from ..stores._watchdog import Watchdog
@@ -156,6 +156,7 @@ class SqlInbox:
             )
         )
         # The same pool, each statement committing on its own (see `_run`).
+        new_pool_after_fork(self.engine)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.table: sa.Table = inbox_table(table_name, schema=schema)
         self._clock = clock

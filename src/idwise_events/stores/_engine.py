@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
@@ -18,6 +19,27 @@ __all__: list[str] = []
 
 _CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+
+
+_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+"""The engines of this process's stores and inboxes, given a new pool in a forked child."""
+
+
+def new_pool_after_fork(engine: sa.Engine) -> None:
+    """In a child forked from this process (``gunicorn --preload``), ``engine`` gets a new pool.
+
+    The parent's pooled connections are its own: a child using them too would interleave its
+    statements with the parent's on one socket, and read the parent's results as its own.
+    """
+    _engines.add(engine)
+
+
+def _forked() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)  # forgets the parent's connections, without closing them
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def create_engine(

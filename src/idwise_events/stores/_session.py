@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -30,6 +31,11 @@ class Connections:
         self.engine = engine
         self.per_thread = per_thread
         self.sqlite = engine.dialect.name == "sqlite"
+        self._forget()
+        _all.add(self)
+
+    def _forget(self) -> None:
+        """No connection held: at creation, and in a forked child (those held are the parent's)."""
         self._thread = threading.local()
         self._held: set[sa.PoolProxiedConnection] = set()
         self._lock = threading.Lock()
@@ -39,7 +45,7 @@ class Connections:
         if not self.per_thread:
             return self.engine.raw_connection()
         pooled: sa.PoolProxiedConnection | None = getattr(self._thread, "pooled", None)
-        if pooled is None:
+        if pooled is None or pooled.dbapi_connection is None:  # none yet, or `close` closed it
             pooled = self.engine.raw_connection()
             self._thread.pooled = pooled
             with self._lock:
@@ -174,3 +180,14 @@ class Session:
             return rows, cursor.rowcount
         finally:
             cursor.close()
+
+
+_all: weakref.WeakSet[Connections] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for connections in list(_all):
+        connections._forget()
+
+
+os.register_at_fork(after_in_child=_forked)

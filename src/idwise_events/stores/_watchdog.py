@@ -10,9 +10,11 @@ the socket of a call that overran: the driver then fails at once with a connecti
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import threading
 import time
+import weakref
 from typing import Any
 
 __all__ = ["Watchdog"]
@@ -27,8 +29,16 @@ class Watchdog:
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
-        self._calls: dict[int, tuple[float, Any]] = {}  # ticket -> (deadline, DB-API connection)
         self._tickets = itertools.count()
+        self._forget()
+        _all.add(self)
+
+    def _forget(self) -> None:
+        """Nothing watched and no thread: at creation, and in a forked child.
+
+        The thread is the parent's: a child that believed it running would never cut a call.
+        """
+        self._calls: dict[int, tuple[float, Any]] = {}  # ticket -> (deadline, DB-API connection)
         self._lock = threading.Lock()
         self._watching = False
 
@@ -68,6 +78,17 @@ class Watchdog:
                 # Calls watched later have later deadlines: nothing can be due sooner than this.
                 wake = min(deadline for deadline, _ in self._calls.values())
             time.sleep(wake - now)
+
+
+_all: weakref.WeakSet[Watchdog] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for watchdog in list(_all):
+        watchdog._forget()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _cut(connection: Any) -> None:

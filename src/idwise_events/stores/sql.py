@@ -40,11 +40,19 @@ from .._store import (
     Completed,
     InProgress,
     check_lease,
+    check_retention,
     report_fingerprint_mismatch,
     retry_after,
     utc_now,
 )
-from ._engine import create_engine, describe, driver_error, driver_sql, shown_url
+from ._engine import (
+    create_engine,
+    describe,
+    driver_error,
+    driver_sql,
+    new_pool_after_fork,
+    shown_url,
+)
 from ._keys import stored_fingerprint, stored_key
 from ._session import Connections, Session
 from ._table import COMPLETED, DEFAULT_TABLE_NAME, build_statements, from_stored, idempotency_table
@@ -145,8 +153,9 @@ class SqlStore:
                 network_timeout=network_timeout,
             )
         )
+        new_pool_after_fork(self.engine)
         self.table: sa.Table = idempotency_table(table_name, schema=schema)
-        self.retention = retention
+        self.retention = check_retention(retention)
         self._busy_timeout = busy_timeout
         self._network_timeout = network_timeout
         self._clock = clock
