@@ -242,7 +242,7 @@ class MemoryStore:
     them inline."""
 
     def __init__(self, *, retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
-        self.retention = check_retention(retention)
+        self.retention: timedelta = check_retention(retention)
         self._clock = clock
         # In the order the sweep looks at them: a record it keeps goes to the back of the line.
         # (An OrderedDict: taking from the front of a dict is not O(1).)

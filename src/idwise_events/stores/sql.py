@@ -155,7 +155,7 @@ class SqlStore:
         )
         new_pool_after_fork(self.engine)
         self.table: sa.Table = idempotency_table(table_name, schema=schema)
-        self.retention = check_retention(retention)
+        self.retention: timedelta = check_retention(retention)
         self._busy_timeout = busy_timeout
         self._network_timeout = network_timeout
         self._clock = clock

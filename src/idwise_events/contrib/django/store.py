@@ -89,7 +89,7 @@ class DjangoStore:
         if network_timeout <= timedelta(0):
             raise ValueError(f"network_timeout must be more than zero, not {network_timeout}")
         self.using = using
-        self.retention = check_retention(retention)
+        self.retention: timedelta = check_retention(retention)
         self.network_timeout = network_timeout
         self._database = Database("idempotency store", network_timeout)
         self._clock = clock
