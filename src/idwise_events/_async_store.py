@@ -97,21 +97,32 @@ async def finished_even_if_cancelled(finishing: Awaitable[_T]) -> _T:
         raise
 
 
-async def outlasting_cancellation(call: Awaitable[_T], running: list[Any]) -> _T:
-    """Await ``call`` (a plain handler in a worker thread); if cancelled, it goes on in ``running``.
+class HandlerThread:
+    """A plain handler's call in a worker thread, which its caller's cancellation cannot stop.
 
-    A thread cannot be stopped: the caller is cancelled at once, and must give the event back
-    only once ``running`` holds nothing unfinished (`after`), or a retry would run the handler
+    The caller is cancelled at once, while the thread goes on: a cancelled delivery must be
+    given back only once `unfinished` is None (see `after`), or a retry would run the handler
     beside the run still going.
     """
-    import asyncio
 
-    task = asyncio.ensure_future(call)
-    try:
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: Any = None
+        """The last call's future, once a call started."""
+
+    async def run(self, call: Awaitable[_T]) -> _T:
+        """Await ``call``; if cancelled, the call goes on as `unfinished`."""
+        import asyncio
+
+        self.task = task = asyncio.ensure_future(call)
         return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        running.append(task)
-        raise
+
+    @property
+    def unfinished(self) -> Any:
+        """The call's future while it still runs after its caller was cancelled, else None."""
+        task = self.task
+        return None if task is None or task.done() else task
 
 
 def after(running: Any, then: Callable[[], Awaitable[object] | object]) -> None:
@@ -143,15 +154,8 @@ _giving_back: set[Any] = set()
 
 
 def _give_back(taken: Any, give_back: Callable[[Any], Awaitable[object] | None]) -> None:
-    import asyncio
-
-    if taken.cancelled() or taken.exception() is not None:
-        return  # nothing was taken
-    returning = give_back(taken.result())
-    if returning is not None:
-        task = asyncio.ensure_future(returning)
-        _giving_back.add(task)
-        task.add_done_callback(_given_back)
+    if not taken.cancelled() and taken.exception() is None:  # else nothing was taken
+        _then(taken, lambda: give_back(taken.result()))
 
 
 def _given_back(task: Any) -> None:

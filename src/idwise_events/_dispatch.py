@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, overload
 
 from ._async_store import (
     AsyncIdempotencyStore,
+    HandlerThread,
     SyncRunner,
     after,
     as_async_store,
     finished_even_if_cancelled,
     given_back_if_cancelled,
-    outlasting_cancellation,
     to_thread,
 )
 from ._auth import Verifier
@@ -152,13 +152,13 @@ class _Step:
 class _Call(_Step):
     """Call a handler or a hook."""
 
-    __slots__ = ("args", "handler", "running")
+    __slots__ = ("args", "handler", "thread")
 
     def __init__(self, handler: _Handler, args: tuple[Any, ...]) -> None:
         self.handler = handler
         self.args = args
-        self.running: list[Any] | None = None
-        """What still runs of a plain handler whose caller was cancelled (its thread goes on)."""
+        self.thread: HandlerThread | None = None
+        """A plain handler's run in a worker thread, which goes on if the caller is cancelled."""
 
     def run(self, dispatcher: Dispatcher) -> Any:
         return self.handler.call(self.args)
@@ -167,8 +167,13 @@ class _Call(_Step):
         calling = self.handler.call_async(self.args, dispatcher._run_sync)
         if self.handler.is_async:
             return await calling
-        self.running = []
-        return await outlasting_cancellation(calling, self.running)
+        self.thread = HandlerThread()
+        return await self.thread.run(calling)
+
+    @property
+    def running(self) -> Any:
+        """A plain handler's thread still running after its caller was cancelled, else None."""
+        return None if self.thread is None else self.thread.unfinished
 
 
 class _Claim(_Step):
@@ -219,7 +224,7 @@ class _Release(_Step):
 
     __slots__ = ("hold", "key", "running", "token")
 
-    def __init__(self, key: str, token: str, hold: Hold | None, running: list[Any] | None) -> None:
+    def __init__(self, key: str, token: str, hold: Hold | None, running: Any = None) -> None:
         self.key = key
         self.token = token
         self.hold = hold
@@ -240,8 +245,8 @@ class _Release(_Step):
     def _later(self, release: Callable[[], object]) -> bool:
         """Whether the release waits for a handler's thread (True), else stop renewing now."""
         hold = self.hold
-        unfinished = [task for task in self.running or () if not task.done()]
-        if not unfinished:
+        running = self.running
+        if running is None or running.done():
             if hold is not None:
                 hold.stop()
             return False
@@ -251,7 +256,7 @@ class _Release(_Step):
                 hold.stop()
             return release()
 
-        after(unfinished[0], release_now)
+        after(running, release_now)
         return True
 
 
@@ -636,13 +641,13 @@ class Dispatcher:
 
     async def dispatch_async(self, event: Event) -> None:
         """`dispatch` from async code: coroutine handlers awaited, plain ones in a thread."""
-        await self._dispatch_async(event, [])
+        await self._dispatch_async(event, HandlerThread())
 
-    async def _dispatch_async(self, event: Event, running: list[Any]) -> None:
-        """`dispatch_async`, where a cancelled plain handler's thread goes on in ``running``."""
+    async def _dispatch_async(self, event: Event, thread: HandlerThread) -> None:
+        """`dispatch_async`, where a cancelled plain handler goes on in ``thread``."""
         for handler in self._handlers[type(event)]:
             calling = handler.call_async((event,), self._run_sync)
-            await (calling if handler.is_async else outlasting_cancellation(calling, running))
+            await (calling if handler.is_async else thread.run(calling))
 
     def _register(self, types: frozenset[type[Any]] | None, handler: Callable[..., object]) -> None:
         self._registrations.append((types, _Handler(handler)))
@@ -856,7 +861,7 @@ class Dispatcher:
             except BaseException:  # interrupted (cancelled, Ctrl-C): a claim taken is released
                 if isinstance(claim, Claimed):
                     with suppress(StoreError):  # else it is free once its lease runs out
-                        yield _Release(key, claim.token, None, None)
+                        yield _Release(key, claim.token, None)
                 raise
         if not isinstance(claim, Claimed):
             if isinstance(claim, Completed):
@@ -872,10 +877,11 @@ class Dispatcher:
                 yield call
             except BaseException as failure:  # interrupted (cancelled, Ctrl-C) as well as raised
                 released = "claim released"
-                if call.running:  # cancelled: the handler's thread goes on
+                running = call.running
+                if running is not None:  # cancelled: the handler's thread goes on
                     released = "claim released once the handler's thread ends"
                 try:
-                    yield _Release(key, token, hold, call.running)
+                    yield _Release(key, token, hold, running)
                 except StoreError as release_error:
                     # The lease expires by itself; what matters in the log is the handler's error.
                     released = f"releasing the claim failed too: {release_error}"

@@ -19,7 +19,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._async_store import after, finished_even_if_cancelled, given_back_if_cancelled, to_thread
+from ._async_store import (
+    HandlerThread,
+    after,
+    finished_even_if_cancelled,
+    given_back_if_cancelled,
+    to_thread,
+)
 from ._errors import PayloadError
 from ._events import Event
 from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
@@ -214,9 +220,9 @@ async def process_async(
         return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
     renewer = _hold(inbox, taken, lease)
-    running: list[Any] = []  # a plain handler's thread, if cancelled while it runs
+    thread = HandlerThread()  # a plain handler's, which goes on if this task is cancelled
     try:
-        await dispatcher._dispatch_async(event, running)
+        await dispatcher._dispatch_async(event, thread)
     except Exception as exc:
         renewer.stop()
         failure = exc
@@ -232,8 +238,9 @@ async def process_async(
             else:
                 job.gave_back(arguments["error"])
 
-        if running and not running[0].done():
-            after(running[0], give_back)  # the thread goes on, the lease renewed until it ends
+        running = thread.unfinished
+        if running is not None:
+            after(running, give_back)  # the thread goes on, the lease renewed until it ends
         else:
             await finished_even_if_cancelled(give_back())
         raise
