@@ -10,7 +10,9 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Coroutine, Iterator
+import time
+import warnings
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, get_args
 from urllib.parse import unquote, urlsplit
 
@@ -140,3 +142,43 @@ async def cancel_once(ready: threading.Event, work: Coroutine[Any, Any, object])
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+FORKED_CHILD_WAIT = 60.0  # seconds
+
+
+def in_forked_child(work: Callable[[], str]) -> Callable[[], str]:
+    """Fork; the child runs ``work`` and reports what it returns, which the result reads.
+
+    The child's answer is what ``work`` returned or raised; a child still silent after 60
+    seconds is killed, and its answer is "hung".
+    """
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads (a store's, an earlier
+        # test's lease renewal): the child only does a little work, then exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover -- runs in the child, reported through the pipe
+        os.close(read_end)
+        try:
+            said = work()
+        except BaseException as error:  # everything is the answer
+            said = f"raised {type(error).__name__}: {error}"
+        os.write(write_end, said.encode())
+        os._exit(0)
+    os.close(write_end)
+
+    def answer() -> str:
+        deadline = time.monotonic() + FORKED_CHILD_WAIT
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, 9)
+                os.waitpid(child, 0)
+                os.close(read_end)
+                return "hung"
+            time.sleep(0.02)
+        with os.fdopen(read_end) as pipe:
+            return pipe.read()
+
+    return answer

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
 
 from idwise_events import Dispatcher, FinishedJourney, MemoryStore, NoAuth
 from idwise_events.testing import build_request, make_event
+
+from .conftest import in_forked_child
 
 WARNING = "MemoryStore is per process"
 
@@ -60,22 +61,10 @@ def test_a_single_process_is_not_warned() -> None:
 def test_a_process_forked_after_the_dispatcher_was_built_is_warned_once() -> None:
     """As under ``gunicorn --preload``: the dispatcher built in the parent, used in a child."""
     dispatcher = Dispatcher(verifier=NoAuth(), store=MemoryStore())
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads (an earlier test's lease
-        # renewal thread may still run here); the child only handles two deliveries.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child = os.fork()
-    if child == 0:  # pragma: no cover -- measured in the child, reported through the pipe
-        os.close(read_end)
-        os.write(write_end, str(deliver_twice_and_count_warnings(dispatcher)).encode())
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        count = pipe.read()
-    os.waitpid(child, 0)
 
-    assert count == "1"
+    count = in_forked_child(lambda: str(deliver_twice_and_count_warnings(dispatcher)))
+
+    assert count() == "1"
 
 
 def test_a_spawned_worker_process_is_warned_once() -> None:

@@ -8,9 +8,6 @@ never processed), and a child that believes the watchdog runs waits on a lock wi
 from __future__ import annotations
 
 import os
-import time
-import warnings
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -22,46 +19,11 @@ from idwise_events import Claimed, StoreError
 from idwise_events.stores.sql import SqlStore
 from idwise_events.testing.postgres import TemporaryPostgres
 
-from ..conftest import postgres_url
+from ..conftest import in_forked_child, postgres_url
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 LEASE = timedelta(minutes=5)
-WAIT = 60.0  # seconds, for bounded waits; no test measures time
-
-
-def in_forked_child(work: Callable[[], str]) -> tuple[int, Callable[[], str]]:
-    """Fork; the child runs ``work`` and reports its answer; returns the child and its answer."""
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads (the store's, pytest's):
-        # the child only makes a few store calls, then exits.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child = os.fork()
-    if child == 0:  # pragma: no cover -- runs in the child, reported through the pipe
-        os.close(read_end)
-        try:
-            said = work()
-        except BaseException as error:  # everything is the answer
-            said = f"raised {type(error).__name__}: {error}"
-        os.write(write_end, said.encode())
-        os._exit(0)
-    os.close(write_end)
-
-    def answer() -> str:
-        """The child's answer; a child still silent after WAIT seconds is killed: "hung"."""
-        deadline = time.monotonic() + WAIT
-        while os.waitpid(child, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:
-                os.kill(child, 9)
-                os.waitpid(child, 0)
-                os.close(read_end)
-                return "hung"
-            time.sleep(0.02)
-        with os.fdopen(read_end) as pipe:
-            return pipe.read()
-
-    return child, answer
 
 
 def claims_all_new(store: SqlStore, prefix: str, count: int = 100) -> str:
@@ -86,7 +48,7 @@ def test_a_forked_child_claims_on_connections_of_its_own(
     store = SqlStore(url, table_name=f"fork_{uuid4().hex[:8]}")
     assert isinstance(store.claim("warm", lease=LEASE, fingerprint="f"), Claimed)  # pooled now
 
-    _, child_answer = in_forked_child(lambda: claims_all_new(store, "child"))
+    child_answer = in_forked_child(lambda: claims_all_new(store, "child"))
     parent = claims_all_new(store, "parent")
 
     assert (parent, child_answer()) == ("ok", "ok")
@@ -116,7 +78,7 @@ def test_a_forked_child_still_has_its_calls_cut_at_the_network_timeout(
                 return "StoreError"
             return "claimed"
 
-        _, child_answer = in_forked_child(blocked_claim)
+        child_answer = in_forked_child(blocked_claim)
         answer = child_answer()
         lock.rollback()
 
