@@ -54,6 +54,32 @@ def test_an_event_without_body_or_context_converts_to_an_empty_request() -> None
     assert (request.body, request.header("authorization"), request.client_ip) == (b"", None, None)
 
 
+MALFORMED_ENVELOPES = [
+    pytest.param({"requestContext": "x"}, id="context-a-string"),
+    pytest.param({"requestContext": {"http": ["POST"], "identity": 7}}, id="context-parts-lists"),
+    pytest.param({"requestContext": {"identity": {"sourceIp": 7}}}, id="source-ip-a-number"),
+    pytest.param({"headers": ["authorization"]}, id="headers-a-list"),
+    pytest.param({"multiValueHeaders": {"authorization": 7}}, id="multi-value-a-number"),
+    pytest.param({"httpMethod": ["POST"]}, id="method-a-list"),
+]
+
+
+@pytest.mark.parametrize("malformed", MALFORMED_ENVELOPES)
+def test_a_malformed_envelope_is_answered_not_raised(malformed: dict[str, Any]) -> None:
+    """A hand-written test event whose parts are not the objects API Gateway sends: answered.
+
+    What cannot be read is absent: no method is 405, no credentials 401.
+    """
+    handler = lambda_handler(Dispatcher(verifier=VERIFIER))
+    event = {**lambda_event("http-v2", "POST", b"{}", {}), **malformed}
+
+    response = handler(event, None)
+
+    assert response["statusCode"] in (401, 405)
+    if "httpMethod" in malformed:
+        assert response["statusCode"] == 405
+
+
 UNREADABLE_BODIES = [
     pytest.param({"body": "not base64!", "isBase64Encoded": True}, id="invalid-base64"),
     pytest.param({"body": "é", "isBase64Encoded": True}, id="non-ascii-base64"),

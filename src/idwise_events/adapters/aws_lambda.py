@@ -29,15 +29,26 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1). A body
     the event cannot carry (marked base64 but not base64, or not a string) is read as empty:
     the dispatcher then answers 401 to an unauthenticated caller and 400 to an authenticated
-    one, rather than the function failing.
+    one, rather than the function failing. So are headers and a request context that are not
+    objects (a hand-written test event): absent.
     """
     source = _source_ip(event)
     raw = _body(event.get("body") or "", base64_encoded=bool(event.get("isBase64Encoded")))
-    multi = event.get("multiValueHeaders")
+    multi = _object(event.get("multiValueHeaders"))
     if multi:
-        pairs = [(name, value) for name, values in multi.items() for value in values or ()]
+        pairs = [
+            (name, value)
+            for name, values in multi.items()
+            if isinstance(values, (list, tuple))
+            for value in values
+        ]
         return WebhookRequest(raw, pairs, source)
-    return WebhookRequest(raw, event.get("headers") or {}, source)
+    return WebhookRequest(raw, _object(event.get("headers")), source)
+
+
+def _object(value: object) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (absent, null, or malformed)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _body(body: object, *, base64_encoded: bool) -> bytes:
@@ -64,17 +75,19 @@ def to_response(response: WebhookResponse) -> dict[str, Any]:
 
 def handle(event: LambdaEvent, dispatcher: Dispatcher) -> dict[str, Any]:
     """Answer one invocation: refuse other methods (405) or dispatch the body."""
-    context = event.get("requestContext") or {}
-    method = event.get("httpMethod") or (context.get("http") or {}).get("method") or ""
+    context = _object(event.get("requestContext"))
+    method = event.get("httpMethod") or _object(context.get("http")).get("method") or ""
+    if not isinstance(method, str):
+        method = ""
     early = dispatcher.early_response(method, client_ip=_source_ip(event))
     return to_response(early or dispatcher.handle(to_webhook_request(event)))
 
 
 def _source_ip(event: LambdaEvent) -> str | None:
     """The caller's address, from the HTTP API's or the REST API's request context."""
-    context = event.get("requestContext") or {}
-    source: str | None = (context.get("http") or context.get("identity") or {}).get("sourceIp")
-    return source
+    context = _object(event.get("requestContext"))
+    source = (_object(context.get("http")) or _object(context.get("identity"))).get("sourceIp")
+    return source if isinstance(source, str) else None
 
 
 def lambda_handler(dispatcher: Dispatcher) -> Callable[[LambdaEvent, Any], dict[str, Any]]:
