@@ -146,6 +146,70 @@ def test_error_messages_never_echo_input_values() -> None:
         assert canary not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"event": "Finished Journey", "body": {"journeyId": "j", "systemDecision": None}},
+            "invalid 'Finished Journey' event:"
+            " body.systemDecision: Input should be a string or a finite number",
+        ),
+        (
+            {
+                "event": "KYC Renewal Deadline Exceeded",
+                "body": {
+                    "journeyId": "j",
+                    "requiredSteps": [{"stepId": "1", "renewalDeadline": []}],
+                },
+            },
+            "invalid 'KYC Renewal Deadline Exceeded' event:"
+            " body.requiredSteps[0].renewalDeadline: Input should be a string or a finite number",
+        ),
+    ],
+    ids=["open-enum", "deadline"],
+)
+def test_a_field_of_several_types_fails_once_by_its_wire_path(
+    body: dict[str, Any], message: str
+) -> None:
+    """An open enum or a deadline gets one error, without pydantic's labels for its types."""
+    with pytest.raises(PayloadError) as caught:
+        parse_event(json.dumps(body))
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("deadline", ["20250915", 20250915, 0, "1726358400.5", "1_000"])
+@pytest.mark.parametrize("padding", [0, 4096], ids=["small", "large"])
+def test_a_deadline_that_is_a_number_is_kept_as_text_not_read_as_unix_time(
+    deadline: object, padding: int
+) -> None:
+    """A deadline ``20250915`` stays that text: pydantic would read it as seconds since 1970.
+
+    A deadline is ISO 8601 text; one that is not (a number, a date in another form) is kept as
+    sent, rather than turned into a wrong date.
+    """
+    step = {"stepId": "20", "renewalDeadline": deadline}
+    body = {"journeyId": "j", "requiredSteps": [step], "padding": " " * padding}
+
+    event = parse_event(json.dumps({"event": "KYC Renewal Deadline Exceeded", "body": body}))
+
+    assert isinstance(event, KycRenewalDeadlineExceeded)
+    assert event.body.required_steps[0].renewal_deadline == str(deadline)
+
+
+def test_an_unknown_events_numeric_event_id_is_its_text_as_for_a_known_event() -> None:
+    """``"eventId": 5`` is the id ``"5"`` whatever the event, and so its idempotency key."""
+    unknown = parse_event(b'{"event": "Zzz", "body": {"eventId": 5}}')
+    known = parse_event(
+        b'{"event": "Finished Journey",'
+        b' "body": {"eventId": 5, "journeyId": "j", "systemDecision": "Complete"}}'
+    )
+
+    assert (unknown.event_id, unknown.idempotency_key) == ("5", "5")
+    assert unknown.event_id == known.event_id
+    assert parse_event(b'{"event": "Zzz", "body": {"eventId": true}}').event_id is None
+
+
 def test_long_error_lists_are_summarised() -> None:
     """Many failing fields give a bounded message that counts the rest."""
     body = {"event": "Verification Update Required", "body": {"eventId": [], "referenceNo": []}}

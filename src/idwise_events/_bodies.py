@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     Field,
     GetCoreSchemaHandler,
 )
@@ -157,9 +158,25 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
+def _not_a_number(value: Any) -> Any:
+    """Let only a time's text, not a number, become a datetime (pydantic reads Unix seconds).
+
+    ``20250915``, or ``"20250915"``, would be read as seconds since 1970, a wrong deadline:
+    a deadline that is a number, or a number's text, is kept as the text it was sent as.
+    """
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+    raise PydanticCustomError("datetime_text", "Input should be an ISO 8601 time")
+
+
 # pydantic's AwareDatetime, without importing pydantic.types (a sixth of `import idwise_events`).
-_AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-"""A datetime with a time zone (a naive one fails, and a deadline then keeps the text)."""
+_AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
+"""A time with a zone, from its text (a naive one or a number fails: a deadline keeps the text)."""
 
 # Open enums: `union_mode="left_to_right"` tries the enum first so documented values become
 # members, then keeps any other string. (Pydantic's default "smart" union would prefer the exact

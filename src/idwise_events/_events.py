@@ -292,9 +292,13 @@ class UnknownEvent(WireModel, frozen=True):
 
     @property
     def event_id(self) -> str | None:
-        """``body["eventId"]`` when it is a string, else ``None``."""
+        """``body["eventId"]`` when it is a string, or a number's text as for a known event."""
         event_id = self.body.get("eventId")
-        return event_id if isinstance(event_id, str) else None
+        if isinstance(event_id, str):
+            return event_id
+        if isinstance(event_id, int | float) and not isinstance(event_id, bool):
+            return str(event_id)  # a JSON number is finite: NaN and Infinity are refused
+        return None
 
     @property
     def idempotency_key(self) -> str:

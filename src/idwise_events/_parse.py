@@ -310,15 +310,22 @@ def _describe(errors: list[ErrorDetails], *, event: str | None = None) -> str:
 def _split_event_name(
     errors: list[ErrorDetails],
 ) -> tuple[str | None, list[tuple[tuple[int | str, ...], str, str]]]:
-    """Take the union tag (the event name) off the front of each error location."""
+    """Take the union tag (the event name) off the front of each error location.
+
+    A field that takes one of several types (an open enum, a deadline) fails once per type, each
+    location ending in pydantic's label for it (``str-enum[SystemDecision]``): the field gets one
+    error, its last type's, the most general (any string is accepted).
+    """
     event = None
-    located = []
+    located: dict[tuple[int | str, ...], tuple[str, str]] = {}
     for error in errors:
         loc = tuple(error["loc"])
         if loc and isinstance(loc[0], str) and loc[0] not in {"event", "body"}:
             event, loc = loc[0], loc[1:]
-        located.append((loc, error["msg"], error["type"]))
-    return event, located
+        loc = tuple(part for part in loc if isinstance(part, int) or part.isidentifier())
+        located.pop(loc, None)  # kept in the order of the fields' last errors
+        located[loc] = error["msg"], error["type"]
+    return event, [(loc, msg, kind) for loc, (msg, kind) in located.items()]
 
 
 def _wire_path(loc: tuple[int | str, ...]) -> str:
