@@ -174,7 +174,7 @@ def _not_a_number(value: Any) -> Any:
     raise PydanticCustomError("datetime_text", "Input should be an ISO 8601 time")
 
 
-# pydantic's AwareDatetime, without importing pydantic.types (a sixth of `import idwise_events`).
+# pydantic's AwareDatetime, but from a time's text only.
 _AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
 """A time with a zone, from its text (a naive one or a number fails: a deadline keeps the text)."""
 
