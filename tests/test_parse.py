@@ -105,6 +105,12 @@ BAD_INPUTS: list[tuple[str, Any, str]] = [
         b' "previousSystemDecision": "Refer", "updatedAMLVersionNumber": "three"}}',
         "body.updatedAMLVersionNumber: Input should be a valid integer",
     ),
+    (
+        "boolean version",
+        b'{"event": "AML Monitor Update", "body": {"journeyId": "j", "systemDecision": "Refer",'
+        b' "previousSystemDecision": "Refer", "updatedAMLVersionNumber": true}}',
+        "body.updatedAMLVersionNumber: Input should be a valid integer",
+    ),
     ("too deep", b'{"event": "Zzz", "body": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}", "nested"),
     ("not a body type", 42, "takes bytes, str or a mapping, not int"),
     ("none", None, "not NoneType"),

@@ -174,6 +174,16 @@ def _not_a_number(value: Any) -> Any:
     raise PydanticCustomError("datetime_text", "Input should be an ISO 8601 time")
 
 
+def _not_a_bool(value: Any) -> Any:
+    """Refuse ``true`` and ``false`` where a number is expected (pydantic reads them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_not_a_bool)]
+"""An integer, or its text (``"3"``), never a boolean."""
+
 # pydantic's AwareDatetime, but from a time's text only.
 _AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
 """A time with a zone, from its text (a naive one or a number fails: a deadline keeps the text)."""
@@ -263,7 +273,7 @@ class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
     """The automated decision after the AML change."""
     previous_system_decision: _OpenSystemDecision
     """The automated decision before the AML change."""
-    updated_aml_version_number: int = Field(alias="updatedAMLVersionNumber")
+    updated_aml_version_number: _Count = Field(alias="updatedAMLVersionNumber")
     """The applicant's AML record version: starts at 1 and grows by 1 per monitoring update.
 
     Pass it to IDWise's Get AML History API to fetch what changed.
