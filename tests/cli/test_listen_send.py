@@ -364,3 +364,13 @@ def test_a_redirect_is_reported_and_fails_without_following_it(
     direct = run("send", "Step Submitted", "--url", receiver.url, "--bearer", TOKEN)
     assert direct.returncode == 0
     assert " 200 processed   Step Submitted " in receiver.line()
+
+
+def test_a_url_with_accents_is_sent_percent_encoded() -> None:
+    """``/café`` cannot go in a request line as it is: it goes as a browser sends it."""
+    with answering(200) as receiving:
+        sent = run("send", "Finished Journey", "--url", receiving.url + "/café?q=é")
+
+    assert (sent.returncode, sent.stderr) == (0, "")
+    assert [request[:2] for request in receiving.requests] == [("POST", "/caf%C3%A9?q=%C3%A9")]
+    assert f"{receiving.url}/caf%C3%A9?q=%C3%A9" in sent.stdout

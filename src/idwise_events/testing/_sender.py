@@ -7,11 +7,12 @@ into their own one-line errors.
 from __future__ import annotations
 
 import http.client
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import IO, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .._errors import IdwiseEventsError
 
@@ -42,7 +43,8 @@ class NoAnswerError(IdwiseEventsError):
 def split_url(url: str) -> tuple[str, tuple[str, str] | None]:
     """``url`` without its ``user:password@``, and those (percent-decoded), as curl reads them.
 
-    ``(url, None)`` when the URL carries no credentials.
+    ``(url, None)`` when the URL carries no credentials. Characters a request line cannot carry
+    (``/café``, or bytes that are not UTF-8) are percent-encoded, as a browser sends them.
 
     Raises:
         ValueError: If ``url`` is not an http(s) URL with a host, or its credentials lack a user
@@ -51,9 +53,17 @@ def split_url(url: str) -> tuple[str, tuple[str, str] | None]:
     """
     try:
         parts = urlsplit(url)
-        bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        bare = urlunsplit(
+            parts._replace(
+                netloc=parts.netloc.rpartition("@")[2],
+                path=_encoded(parts.path),
+                query=_encoded(parts.query),
+                fragment=_encoded(parts.fragment),
+            )
+        )
         checked = urlsplit(bare)
         checked.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
+        (checked.hostname or "").encode("idna")  # a host name DNS can carry (UnicodeError)
     except ValueError as exc:
         raise ValueError("must be an http:// or https:// URL with a host") from exc
     if checked.scheme not in ("http", "https") or not checked.hostname:
@@ -68,49 +78,70 @@ def split_url(url: str) -> tuple[str, tuple[str, str] | None]:
     return bare, (user, password)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Hand a 3xx back as the answer: IDWise does not follow redirects, nor resend credentials."""
+def _encoded(text: str) -> str:
+    """``text`` (a URL's path or query) with what is not printable ASCII percent-encoded.
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
+    What is already percent-encoded stays as it is; bytes that are not UTF-8 (in a command's
+    arguments) are encoded as the bytes they were.
+    """
+    return quote(text, safe="/%:@!$&'()*+,;=?~", errors="surrogateescape")
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+MAX_ANSWER_BYTES = 65_536
+"""How much of an answer's body is read: enough for any receiver's message, and no more."""
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Answer:
     """POST ``body`` to ``url`` (without credentials in it) with ``headers``; any status answers.
 
+    A redirect is the answer, as for IDWise. Of the answer's body, the first `MAX_ANSWER_BYTES`
+    are read. ``timeout`` bounds the whole exchange, however slowly the receiver answers.
+
     Raises:
         NoAnswerError: If there is no answer: the host is unknown or refuses connections, TLS
-            fails, the answer breaks off, or nothing comes back within ``timeout`` seconds. The
+            fails, the answer breaks off, or it is not complete within ``timeout`` seconds. The
             message never quotes a header.
     """
-    request = urllib.request.Request(  # noqa: S310 -- the commands allow http(s) URLs only
-        url, data=body, method="POST", headers=headers
-    )
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.netloc, timeout=timeout)
+    target = urlunsplit(("", "", _encoded(parts.path) or "/", _encoded(parts.query), ""))
+    deadline = time.monotonic() + timeout
+    expired = threading.Event()
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return Answer(response.status, response.read())
-    except urllib.error.HTTPError as error:  # a status other than 2xx is still an answer
-        with error:
-            return Answer(error.code, error.read(), error.headers.get("Location"))
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        if isinstance(reason, TimeoutError):
-            text = f"no answer within {timeout:g} s"
-        raise NoAnswerError(text) from exc
-    except TimeoutError as exc:
-        raise NoAnswerError(f"no answer within {timeout:g} s") from exc
-    except (OSError, http.client.HTTPException) as exc:  # dropped mid-answer, not HTTP...
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise NoAnswerError(f"no complete answer: {reason}") from exc
+        connection.connect()
+        timer = threading.Timer(deadline - time.monotonic(), _cut, (connection.sock, expired))
+        timer.daemon = True
+        timer.start()
+        try:
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = Answer(response.status, response.read(MAX_ANSWER_BYTES))
+            if answer.redirected:
+                answer = Answer(answer.status, answer.body, response.getheader("Location"))
+        finally:
+            timer.cancel()
+    except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set() or isinstance(exc, TimeoutError):
+            raise NoAnswerError(f"no answer within {timeout:g} s") from exc
+        raise NoAnswerError(_reason(exc)) from exc
+    finally:
+        connection.close()
+    if expired.is_set():  # cut short, yet read without an error
+        raise NoAnswerError(f"no answer within {timeout:g} s")
+    return answer
+
+
+def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
+    """End an exchange that outlasted its timeout: a blocked read then returns at once."""
+    expired.set()
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reason(exc: OSError | http.client.HTTPException) -> str:
+    """Why no answer came, in a few words that quote no header."""
+    if isinstance(exc, OSError) and exc.strerror:  # refused, unknown host, TLS
+        return exc.strerror
+    return f"no complete answer: {str(exc) or type(exc).__name__}"  # dropped, not HTTP

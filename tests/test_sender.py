@@ -1,0 +1,123 @@
+"""The POST both send commands make (`testing._sender`), against receivers that misbehave.
+
+Each receiver is a real socket on 127.0.0.1 that reads the request, then answers in its own way:
+an endless answer, a trickle, a redirect to a malformed place.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+import pytest
+
+from idwise_events.testing._sender import MAX_ANSWER_BYTES, NoAnswerError, post, split_url
+
+WAIT = 60.0  # seconds: the longest a receiver keeps going on its own
+
+
+@contextmanager
+def receiver(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A one-connection receiver: it reads the request's head, then ``answer`` writes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        with suppress(OSError), listener.accept()[0] as connection:
+            connection.settimeout(WAIT)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65_536:
+                head += connection.recv(4096)
+            received.append(head)
+            answer(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(timeout=WAIT)
+
+
+def endless(connection: socket.socket) -> None:
+    """200, then a body that goes on until the client hangs up (or 256 MiB)."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n")
+    chunk = b"x" * 65_536
+    for _ in range(4096):
+        connection.sendall(chunk)
+
+
+def trickle(connection: socket.socket) -> None:
+    """200, then one byte of body every tenth of a second, until the client hangs up."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        connection.sendall(b"x")
+        time.sleep(0.1)
+
+
+def trickled_head(connection: socket.socket) -> None:
+    """The status line and headers themselves, a byte at a time."""
+    head = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"y" * 60_000 + b"\r\n\r\n"
+    for byte in head[: int(WAIT * 10)]:
+        connection.sendall(bytes([byte]))
+        time.sleep(0.1)
+
+
+def test_an_endless_answer_is_read_only_up_to_the_limit() -> None:
+    """Only the status and a short message are shown: the rest is never read into memory."""
+    with receiver(endless) as url:
+        answer = post(url + "/", b"{}", {}, timeout=WAIT)
+
+    assert (answer.status, len(answer.body)) == (200, MAX_ANSWER_BYTES)
+
+
+@pytest.mark.parametrize("answer", [trickle, trickled_head], ids=["body", "headers"])
+def test_the_timeout_bounds_the_whole_answer_not_each_read(
+    answer: Callable[[socket.socket], None],
+) -> None:
+    """A byte every tenth of a second keeps each read short: the exchange still ends."""
+    with receiver(answer) as url, pytest.raises(NoAnswerError, match="no answer within 1 s"):
+        post(url + "/", b"{}", {}, timeout=1)
+
+
+def test_a_malformed_location_is_the_answer_as_sent() -> None:
+    """A redirect's Location is shown as it came, however malformed; it is never followed."""
+    location = "http://evil\x1b[31m.example:99999/"
+
+    def redirect(connection: socket.socket) -> None:
+        connection.sendall(
+            b"HTTP/1.1 301 Moved\r\nLocation: "
+            + location.encode()
+            + b"\r\nContent-Length: 0\r\n\r\n"
+        )
+
+    with receiver(redirect) as url:
+        answer = post(url + "/", b"{}", {}, timeout=WAIT)
+
+    assert (answer.status, answer.location, answer.redirected) == (301, location, True)
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("http://127.0.0.1/café?q=é", "http://127.0.0.1/caf%C3%A9?q=%C3%A9"),
+        ("http://127.0.0.1/a%20b?x=%C3%A9", "http://127.0.0.1/a%20b?x=%C3%A9"),
+        ("http://127.0.0.1/\udcff", "http://127.0.0.1/%FF"),  # a byte that is not UTF-8
+    ],
+    ids=["non-ascii", "already-encoded", "not-utf8"],
+)
+def test_what_a_request_line_cannot_carry_is_percent_encoded(url: str, sent: str) -> None:
+    """A path or query with accents (or raw bytes from a shell) is sent as a browser would."""
+    assert split_url(url) == (sent, None)
+
+
+def test_a_host_dns_cannot_carry_is_refused() -> None:
+    """Raw bytes in the host name are a usage error, not a crash when connecting."""
+    with pytest.raises(ValueError, match="URL with a host"):
+        split_url("http://ex\udcffample.com/")
