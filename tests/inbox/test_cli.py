@@ -209,6 +209,7 @@ def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path
         # The common `postgres://` form, which SQLAlchemy refuses: the driver's message is kept.
         ("postgres://app:S3cretPw@db.internal/app", "cannot open the database postgres://app:***@"),
         ("postgresql://app:S3cretPw@db.internal:54 32/app", "is neither a database URL nor"),
+        ("postgresql+psycopg://app@127.0.0.1:9/app?password=S3cretPw", "/app?password=***"),
     ],
 )
 def test_a_database_that_cannot_be_opened_is_named_without_its_password(

@@ -273,12 +273,28 @@ def parse_database_url(url: str) -> tuple[URL, str]:
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
 
+    from ..stores._engine import hidden_password
+
     try:
         parsed = sa.make_url(url)
     except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
-        shown = re.sub(r"//[^/]*@", "//***@", url)  # whatever it is, never its password
+        shown = _without_secrets(url)
         raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
-    return parsed, parsed.render_as_string(hide_password=True)
+    return parsed, hidden_password(parsed)
+
+
+def _without_secrets(url: str) -> str:
+    """A URL that could not be parsed, without what could be a password in it.
+
+    All before the last ``@`` of what follows ``scheme://`` (a password may hold ``/``), and any
+    ``password=`` parameter.
+    """
+    from ..stores._engine import hidden_parameters
+
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + separator + hidden_parameters(rest)
 
 
 def _missing_sqlite_file(url: URL) -> str | None:

@@ -51,6 +51,8 @@ def demo(db: str | None, server: str) -> int:
     headers IDWise sends. Each event's handler runs once: retries are acknowledged as duplicates,
     and the forged request is refused with 401.
     """
+    if db is not None and (not db.strip() or "://" in db):  # never echoed: it may hold a password
+        raise click.BadParameter("takes the path of a SQLite file", param_hint="'--db'")
     quiet_library_log()
     with tempfile.TemporaryDirectory(prefix="idwise-events-demo-") as folder:
         path = Path(db) if db else Path(folder) / "idwise-events.db"

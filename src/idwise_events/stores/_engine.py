@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
@@ -107,9 +108,22 @@ def shown_url(engine: sa.Engine) -> str:
     relative = database not in ("", ":memory:") and not database.startswith("file:")
     if url.get_backend_name() == "sqlite" and relative and not os.path.isabs(database):
         url = url.set(database=os.path.abspath(database))
-    if "password" in url.query:  # libpq takes it there too
-        url = url.update_query_dict({"password": "***"})
-    return repr(url)
+    return hidden_password(url)
+
+
+def hidden_password(url: sa.URL) -> str:
+    """``url`` as text, with its password shown as ``***``, in the query too (libpq reads it)."""
+    return hidden_parameters(url.render_as_string(hide_password=True))
+
+
+def hidden_parameters(text: str) -> str:
+    """``text`` (a URL) with the value of each ``password=`` or ``sslpassword=`` as ``***``."""
+    return _SECRET_PARAMETER.sub(r"\1***", text)
+
+
+_SECRET_PARAMETER = re.compile(r"((?:^|[?&;])(?:ssl)?password=)[^&;]*", re.IGNORECASE)
+
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
 def driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:
