@@ -29,6 +29,16 @@ __all__ = ["CeleryTasks", "install"]
 # the delivery (still pending in the inbox) waits for the sweep.
 _STORE_RETRIES = 5
 
+# kombu's Redis transport waits for the broker's answer without end unless told otherwise: a
+# broker that accepts the connection and never answers would hold each webhook's 200. These
+# bound every wait on a Redis broker, unless the app sets its own.
+_REDIS_BROKER_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+socket", "sentinel"})
+
+# The enqueue after an accept runs inside the webhook's request: one retry, at once, then the
+# sweep is the backstop (the delivery is stored either way).
+_ACCEPTED_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0}
+
 _installed: weakref.WeakSet[celery.Celery] = weakref.WeakSet()
 """The apps `install` registered its tasks on: their names are fixed, so once per app."""
 
@@ -63,6 +73,11 @@ def install(
     a message delivered twice runs the handlers once. A failed delivery is enqueued again for
     its next attempt; an unavailable inbox makes Celery retry the task.
 
+    The enqueue after an accept runs in the webhook's request, so its wait is bounded: with a
+    Redis broker, ``socket_timeout`` and ``socket_connect_timeout`` default to 5 s in
+    ``broker_transport_options`` (kombu's default is to wait without end), and a failed publish
+    is retried once. A delivery whose enqueue failed is stored: the sweep enqueues it.
+
     Args:
         app: The Celery application.
         dispatcher: The dispatcher, created with ``inbox=``, whose handlers run.
@@ -87,6 +102,10 @@ def install(
             " app (a second one would take over the first one's jobs)"
         )
     _installed.add(app)
+    if getattr(app, "configured", False):  # (not in celery-types' stubs)
+        _bound_redis_waits(app)
+    else:  # reading the configuration now would load it before the app's own setup ends
+        app.on_after_configure.connect(lambda sender, **_: _bound_redis_waits(app), weak=False)
 
     # Given only when set, so that the app's own routing applies otherwise.
     options: dict[str, Any] = {} if queue is None else {"queue": queue}
@@ -122,10 +141,21 @@ def install(
         return delivery.next_attempt_at if delivery is not None else None
 
     def enqueue_accepted(delivery_id: int) -> None:
-        enqueue(delivery_id)
+        process_task.apply_async((delivery_id,), retry_policy=_ACCEPTED_PUBLISH_RETRY)
 
     app.add_periodic_task(
         sweep_every.total_seconds(), sweep_task.s(), name="idwise_events.sweep", **options
     )
     dispatcher.on_accepted(enqueue_accepted)
     return CeleryTasks(process=process_task, sweep=sweep_task)
+
+
+def _bound_redis_waits(app: celery.Celery) -> None:
+    """Give a Redis broker's sockets timeouts, where the app set none (see the constant)."""
+    url: object = app.conf.broker_write_url or app.conf.broker_url  # may be a failover list
+    first = url[0] if isinstance(url, list | tuple) and url else url
+    scheme = str(first or "").partition("://")[0].lower()
+    if scheme not in _REDIS_SCHEMES:
+        return
+    options = dict(app.conf.broker_transport_options or {})
+    app.conf.broker_transport_options = {**_REDIS_BROKER_TIMEOUTS, **options}

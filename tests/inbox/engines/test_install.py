@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 import celery
 import procrastinate
 import pytest
 
-from idwise_events import BearerAuth, Dispatcher, MemoryInbox
+from idwise_events import BearerAuth, DeliveryState, Dispatcher, FinishedJourney, MemoryInbox
 from idwise_events.inbox import celery as inbox_celery
 from idwise_events.inbox import procrastinate as inbox_procrastinate
 from idwise_events.inbox.procrastinate import sweep_cron
+from idwise_events.testing import build_request, make_event
 
 
 @pytest.mark.parametrize("engine", ["celery", "procrastinate"])
@@ -83,3 +88,73 @@ def test_a_sweep_interval_cron_cannot_express_is_refused(every: timedelta) -> No
     """A cron step restarts each minute or hour: other intervals would not be kept."""
     with pytest.raises(ValueError, match="sweep_every"):
         sweep_cron(every)
+
+
+@contextmanager
+def silent_broker() -> Iterator[str]:
+    """A "Redis" on 127.0.0.1 that accepts connections and never answers, until the test ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            with suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        done.set()
+        thread.join(timeout=30)
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_a_broker_that_never_answers_does_not_hold_the_webhooks_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The delivery is stored and answered 200; the failed enqueue is logged (the sweep's job).
+
+    kombu waits for a Redis broker without end unless the app sets timeouts: ``install`` sets
+    them. Without them this delivery is answered only when the broker closes the connection.
+    """
+    verifier = BearerAuth("token")
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=verifier, inbox=inbox)
+    answers: list[int] = []
+    with silent_broker() as broker:
+        app = celery.Celery(broker=broker, set_as_current=False)
+        inbox_celery.install(app, dispatcher)
+        request = build_request(make_event(FinishedJourney), verifier)
+        delivering = threading.Thread(
+            target=lambda: answers.append(dispatcher.handle(request).status), daemon=True
+        )
+        delivering.start()
+        delivering.join(timeout=60)
+
+        assert answers == [200]
+    assert inbox.stats()[DeliveryState.PENDING] == 1
+    assert any("enqueue_accepted" in record.getMessage() for record in caplog.records)
+    assert app.conf.broker_transport_options["socket_timeout"] == 5.0
+
+
+def test_install_keeps_the_apps_own_broker_timeouts() -> None:
+    """A timeout the app sets is kept; other transports are left as they are."""
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=MemoryInbox())
+    redis_app = celery.Celery(broker="redis://127.0.0.1:9/0", set_as_current=False)
+    redis_app.conf.broker_transport_options = {"socket_timeout": 30}
+    amqp_app = celery.Celery(broker="amqp://127.0.0.1:9//", set_as_current=False)
+
+    for app in (redis_app, amqp_app):
+        inbox_celery.install(app, dispatcher)
+
+    assert redis_app.conf.broker_transport_options == {
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5.0,
+    }
+    assert amqp_app.conf.broker_transport_options == {}
