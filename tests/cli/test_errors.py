@@ -64,6 +64,12 @@ CASES = [
     (["demo", "--db", ""], 2, "Invalid value for '--db': takes the path of a SQLite file"),
     (["purge"], 2, "Missing option '--db'."),
     (
+        ["purge", "--db", f"host=127.0.0.1 dbname=app user=app password={CANARY}"],
+        2,
+        "--db takes a database URL or a file path, not a libpq connection string",
+    ),
+    (["listen", "--db", f"password={CANARY}"], 2, "--db takes a database URL or a file path"),
+    (
         ["purge", "--db", f"postgresql+psycopg://app@127.0.0.1:9/db?password={CANARY}"],
         1,
         "cannot open the database postgresql+psycopg://app@127.0.0.1:9/db?password=***: ",

@@ -210,10 +210,24 @@ def known_types() -> str:
 
 
 def database_url(value: str) -> str:
-    """``--db`` as a SQLAlchemy URL: a URL as it is, anything else as the path of a SQLite file."""
+    """``--db`` as a SQLAlchemy URL: a URL as it is, anything else as the path of a SQLite file.
+
+    Raises:
+        click.UsageError: If ``value`` is a libpq connection string (``host=... password=...``),
+            which is neither: the message does not repeat it, as it may hold a password.
+    """
     if "://" in value:
         return value
+    if _LIBPQ_KEYWORDS.match(value):
+        raise click.UsageError(
+            "--db takes a database URL or a file path, not a libpq connection string"
+            " (host=... dbname=...): write it as postgresql+psycopg://USER:PASSWORD@HOST/DBNAME"
+        )
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+# Two or more `keyword=value` words, or one naming a password: never a file someone means.
+_LIBPQ_KEYWORDS = re.compile(r"\s*(\w+=\S*\s+)+\w+=|\s*(ssl)?password=", re.IGNORECASE)
 
 
 def open_store(
