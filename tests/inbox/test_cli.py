@@ -206,8 +206,8 @@ def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        # The common `postgres://` form, which SQLAlchemy refuses: the driver's message is kept.
-        ("postgres://app:S3cretPw@db.internal/app", "cannot open the database postgres://app:***@"),
+        # The common `postgres://` form (which SQLAlchemy alone refuses) is read as postgresql.
+        ("postgres://app:S3cretPw@127.0.0.1:9/app", "postgresql://app:***@127.0.0.1:9/app"),
         ("postgresql://app:S3cretPw@db.internal:54 32/app", "is neither a database URL nor"),
         ("postgresql+psycopg://app@127.0.0.1:9/app?password=S3cretPw", "/app?password=***"),
     ],

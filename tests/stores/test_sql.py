@@ -399,3 +399,17 @@ def test_a_sqlite_store_used_after_close_opens_its_file_again(tmp_path: Path) ->
     assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
     assert store.purge() == 0
     store.close()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgres+psycopg"])
+def test_the_postgres_scheme_heroku_and_libpq_write_is_postgresql(
+    scheme: str, postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
+) -> None:
+    """``postgres://`` (DATABASE_URL on Heroku and others), which SQLAlchemy alone refuses."""
+    url = sa.make_url(postgres_url(postgres))
+    written = url.render_as_string(hide_password=False).replace(url.drivername, scheme, 1)
+
+    store = open_store(written)
+
+    assert isinstance(store.claim(f"evt-{uuid.uuid4()}", lease=LEASE, fingerprint="f"), Claimed)
+    assert store.engine.url.drivername.startswith("postgresql")

@@ -284,13 +284,12 @@ def open_store(
 
 def parse_database_url(url: str) -> tuple[URL, str]:
     """``url`` parsed, and shown without its password; `CliError` (without it too) if malformed."""
-    import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
 
-    from ..stores._engine import hidden_password
+    from ..stores._engine import hidden_password, make_url
 
     try:
-        parsed = sa.make_url(url)
+        parsed = make_url(url)
     except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         shown = _without_secrets(url)
         raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc

@@ -43,11 +43,25 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+def make_url(url: str) -> sa.URL:
+    """``url`` parsed by SQLAlchemy, which also takes ``postgres://`` (Heroku's, libpq's form).
+
+    Raises:
+        sqlalchemy.exc.ArgumentError: If it is not a URL; ``ValueError`` for a port that is not
+            a number.
+    """
+    parsed = sa.make_url(url)
+    backend, plus, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        parsed = parsed.set(drivername=f"postgresql{plus}{driver}")
+    return parsed
+
+
 def create_engine(
     url: str, *, pool_size: int, busy_timeout: timedelta, network_timeout: timedelta
 ) -> sa.Engine:
     """An engine for ``url`` with every wait bounded, in autocommit (see `SqlStore`'s options)."""
-    parsed = sa.make_url(url)
+    parsed = make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
