@@ -25,6 +25,16 @@ CASES = [
     (["send", "Finished Jorney", "--url", NOWHERE], 2, "'Finished Jorney' is neither a file"),
     (["send", "Finished Journey", "--url", "127.0.0.1:8000"], 2, "--url must be an http://"),
     (["send", "Finished Step", "--url", NOWHERE, "--set", "stepId"], 2, "--set takes FIELD=VALUE"),
+    (
+        ["send", "Finished Step", "--url", NOWHERE, "--set", "stepId=\udcff"],
+        2,
+        "--set stepId: the value is not UTF-8 text",
+    ),
+    (
+        ["send", "Finished Journey", "--url", NOWHERE, "--unset", "eventid"],
+        2,
+        "--unset eventid: the body has no such field (it has eventId, journeyId, referenceNo,",
+    ),
     (["send", "Finished Step", "--url", NOWHERE, "--timeout", "1e12"], 2, "Invalid value for '--t"),
     (["send", "Finished Step", "--url", NOWHERE, "--timeout", "nan"], 2, "Invalid value for '--t"),
     (

@@ -141,6 +141,10 @@ def _change(change: str) -> tuple[str, Any]:
     if not equals or not name.strip():
         raise click.UsageError(f"--set takes FIELD=VALUE, not {printable(change)!r}")
     try:
+        change.encode("utf-8")
+    except UnicodeEncodeError as exc:  # bytes from the shell that are not UTF-8
+        raise click.UsageError(f"--set {printable(name)}: the value is not UTF-8 text") from exc
+    try:
         value = json.loads(text)
     except (ValueError, RecursionError):
         value = text  # plain text, as most field values are
@@ -198,8 +202,15 @@ def _changed(
     for field, value in overrides.items():
         body[aliases.get(field, field)] = value
     for field in removals:
-        body.pop(aliases.get(field, field), None)
+        if body.pop(aliases.get(field, field), _ABSENT) is _ABSENT:
+            raise click.UsageError(
+                f"--unset {printable(field)}: the body has no such field"
+                f" (it has {', '.join(printable(name) for name in body)})"
+            )
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_ABSENT = object()
 
 
 def _about(body: bytes) -> Text:
