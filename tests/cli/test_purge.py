@@ -125,14 +125,16 @@ def test_purge_refuses_a_database_without_the_table_and_creates_nothing(tmp_path
     assert tables(path) == ["other"]
 
 
-@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])
+@pytest.mark.parametrize(
+    "written", ["sqlite:///{}", "sqlite+pysqlite:///{}", "sqlite:///file:{}?uri=true"]
+)
 def test_purge_refuses_a_sqlite_url_to_a_missing_file_without_creating_it(
-    scheme: str, tmp_path: Path
+    written: str, tmp_path: Path
 ) -> None:
     """Given as a URL rather than a path, a missing file is still named and never created."""
     path = tmp_path / "typo.db"
 
-    result = run("purge", "--db", f"{scheme}:///{path}")
+    result = run("purge", "--db", written.format(path))
 
     assert result.returncode == 1
     assert one_error_line(result) == f"idwise-events purge: error: no SQLite database at {path}"

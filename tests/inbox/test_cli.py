@@ -194,11 +194,13 @@ def test_purge_deletes_old_done_deliveries_and_dead_ones_if_asked(
 def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "typo.db"
     no_db = run("inbox", "stats", "--db", str(missing))
+    no_db_uri = run("inbox", "stats", "--db", f"sqlite:///file:{missing}?uri=true")
     other = tmp_path / "other.db"
     SqlInbox(f"sqlite:///{other}").create_table()
     no_table = run("inbox", "list", "--db", str(other), "--table", "nope")
 
     assert f"no SQLite database at {missing}" in one_error_line(no_db)
+    assert f"no SQLite database at {missing}" in one_error_line(no_db_uri)
     assert not missing.exists()
     assert "no inbox table nope in sqlite:///" in one_error_line(no_table)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import click
 from rich.console import Console
@@ -256,7 +257,7 @@ def open_store(
         raise CliError(message) from exc
     parsed, shown = parse_database_url(url)
     if existing:
-        missing = _missing_sqlite_file(parsed)
+        missing = missing_sqlite_file(parsed)
         if missing is not None:
             # Opening it would create an empty database: a typo must not pass for "nothing to do".
             raise CliError(f"no SQLite database at {missing}")
@@ -310,13 +311,15 @@ def _without_secrets(url: str) -> str:
     return scheme + separator + hidden_parameters(rest)
 
 
-def _missing_sqlite_file(url: URL) -> str | None:
+def missing_sqlite_file(url: URL) -> str | None:
     """The path of the SQLite file ``url`` names if that file does not exist, else ``None``."""
     if url.get_backend_name() != "sqlite":
         return None
     database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None  # in memory (refused by the store), or a URI SQLite itself resolves
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None  # in memory: refused by the store
+    if database.startswith("file:"):  # a URI (sqlite:///file:events.db?uri=true)
+        database = unquote(urlsplit(database).path)
     return None if Path(database).is_file() else database
 
 

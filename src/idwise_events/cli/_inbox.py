@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -28,6 +27,7 @@ from ._common import (
     failure_reason,
     known_types,
     log_lines,
+    missing_sqlite_file,
     parse_database_url,
     stderr,
     stdout,
@@ -66,10 +66,11 @@ def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
             f'the inbox needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
         ) from exc
     url = database_url(db)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise CliError(f"no SQLite database at {url.removeprefix('sqlite:///')}")
+    parsed, shown = parse_database_url(url)
+    missing = missing_sqlite_file(parsed)
+    if missing is not None:  # opening it would create an empty database
+        raise CliError(f"no SQLite database at {missing}")
     name = table or DEFAULT_INBOX_TABLE_NAME
-    _, shown = parse_database_url(url)
     try:
         inbox = SqlInbox(url, table_name=name)
     except ImportError as exc:
