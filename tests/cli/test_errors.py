@@ -17,6 +17,7 @@ CASES = [
     (["listen", "--bogus"], 2, "No such option '--bogus'."),
     (["listen", "--port", "70000"], 2, "Invalid value for '--port': 70000 is not in the range"),
     (["listen", "--path", "webhooks"], 2, "--path must start with '/'"),
+    (["listen", "--path", "/a?b"], 2, "--path is a path alone: no '?' query or '#' fragment"),
     (["listen", "--basic", "idwise"], 2, "--basic takes USER:PASS, with a colon"),
     (["listen", "--basic", "a:b", "--bearer", CANARY], 2, "--basic and --bearer both set"),
     (["listen", "--header", "X-Api-Key"], 2, "--header takes NAME:VALUE, with a colon"),

@@ -15,7 +15,7 @@ from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import FakeClock, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
-from ..cli.conftest import one_error_line, run
+from ..cli.conftest import SCRIPT, environment, one_error_line, run
 from ..conftest import postgres_url
 from .conftest import accept_event
 
@@ -68,6 +68,28 @@ def test_list_and_stats_show_the_deliveries(sqlite_inbox: tuple[str, dict[str, i
         ["done", "1"],
         ["dead", "1"],
     ]
+
+
+def test_list_into_a_pipe_keeps_each_delivery_whole_on_one_line(tmp_path: Path) -> None:
+    """Piped to grep or awk, an event id is never cut short or folded."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    event_id = "5a1ac71b-5d37-44aa-9f3b-0123456789ab"
+    accept_event(inbox, make_event(FinishedJourney, event_id=event_id))
+    inbox.close()
+
+    piped = {name: value for name, value in environment().items() if name != "COLUMNS"}
+    listed = subprocess.run(
+        [str(SCRIPT), "inbox", "list", "--db", str(tmp_path / "inbox.db")],
+        capture_output=True,
+        text=True,
+        env=piped,
+        timeout=120,
+        check=True,
+    )
+
+    [row] = [line for line in listed.stdout.splitlines() if event_id in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[2:5] == ["pending", "Finished Journey", event_id]
 
 
 def test_list_takes_the_event_type_spelt_as_send_takes_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -142,8 +143,15 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
             + (f" (replayed {delivery.replays})" if delivery.replays else ""),
             Text(printable(delivery.last_error or "", 60)),
         )
-    stdout().print(grid)
+    console = stdout()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = _WHOLE_ROWS  # for grep and awk: each delivery on one line, uncut
+    console.print(grid)
     return 0
+
+
+_WHOLE_ROWS = 1000
+"""A width no row reaches (each cell is cut short already): the table keeps its own width."""
 
 
 @inbox.command()

@@ -98,6 +98,8 @@ def listen(
     """
     if not path.startswith("/"):
         raise click.UsageError("--path must start with '/'")
+    if "?" in path or "#" in path:  # the path is matched without the query
+        raise click.UsageError("--path is a path alone: no '?' query or '#' fragment")
     quiet_library_log()
     verifier, auth = verifier_from_flags(basic, bearer, headers)
     store = open_store(database_url(db))
