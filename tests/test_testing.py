@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -218,6 +219,27 @@ def test_fake_clock_refuses_a_naive_start() -> None:
     """Stores compare aware UTC times: a naive start would fail later, so it fails at once."""
     with pytest.raises(ValueError, match="timezone-aware"):
         FakeClock(start=datetime(2026, 1, 1))  # a naive time, on purpose
+
+
+def test_fake_clock_refuses_a_bare_number() -> None:
+    """``advance(5)``: seconds, minutes? The message says what it takes, nothing moves."""
+    clock = FakeClock()
+    start = clock.now
+    with pytest.raises(TypeError, match=r"takes a timedelta or units \(seconds=5\), not int"):
+        clock.advance(5)  # type: ignore[arg-type]  # a misuse, on purpose
+    assert clock.now == start
+
+
+def test_build_request_sends_a_dict_envelope_as_json_and_refuses_other_types() -> None:
+    """A dict is what a test writing a payload by hand has: it is sent as its JSON text."""
+    envelope = {"event": "Finished Journey", "body": {"journeyId": "j", "systemDecision": "Refer"}}
+
+    request = build_request(envelope)
+
+    assert isinstance(parse_event(request.body), FinishedJourney)
+    assert json.loads(request.body) == envelope
+    with pytest.raises(TypeError, match="takes an event, bytes, str or a dict envelope, not int"):
+        build_request(42)  # type: ignore[arg-type]  # a misuse, on purpose
 
 
 def test_recording_handler_records_and_fails_on_purpose_so_the_retry_runs() -> None:

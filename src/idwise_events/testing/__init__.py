@@ -19,9 +19,13 @@ suite. Hypothesis strategies for property tests live in
 from __future__ import annotations
 
 import base64
+import json
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
 
 from .._allowlist import IpAllowlist
 from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
@@ -128,7 +132,7 @@ def _headers_for(verifier: Verifier) -> dict[str, str]:
 
 
 def build_request(
-    event: Event | bytes | str,
+    event: Event | bytes | str | Mapping[str, Any],
     verifier: Verifier | None = None,
     *,
     headers: dict[str, str] | None = None,
@@ -137,8 +141,8 @@ def build_request(
     """The `WebhookRequest` IDWise would send for ``event``, as an adapter would build it.
 
     Args:
-        event: An event (sent as its wire JSON, ``model_dump_json(by_alias=True)``), or a raw
-            body to send exactly as given.
+        event: An event (sent as its wire JSON, ``model_dump_json(by_alias=True)``), a raw
+            body to send exactly as given, or an envelope as a dict (sent as its JSON).
         verifier: Add the headers IDWise sends to an endpoint this verifier protects (see
             `auth_headers`); none when omitted.
         headers: More headers, added after (and over) those.
@@ -154,8 +158,15 @@ def build_request(
         body = event.encode()
     elif isinstance(event, bytes):
         body = event
-    else:
+    elif isinstance(event, Mapping):
+        body = json.dumps(event).encode()
+    elif isinstance(event, BaseModel):
         body = event.model_dump_json(by_alias=True).encode()
+    else:
+        raise TypeError(
+            "build_request() takes an event, bytes, str or a dict envelope,"
+            f" not {type(event).__name__}"
+        )
     sent = {"Content-Type": "application/json"}
     if verifier is not None:
         sent.update(auth_headers(verifier))
@@ -198,6 +209,10 @@ class FakeClock:
 
         Example: ``clock.advance(minutes=6)``.
         """
+        if delta is not None and not isinstance(delta, timedelta):
+            raise TypeError(
+                f"advance() takes a timedelta or units (seconds=5), not {type(delta).__name__}"
+            )
         self.now += (delta or timedelta()) + timedelta(**units)
         return self.now
 
