@@ -20,11 +20,8 @@ from rich.console import Console
 from .._auth import Verifier
 from .._auth_config import AuthConfig, AuthNames, build_verifier
 from .._auth_env import verifier_from_env
-from .._enums import MISSPELT_AML_MONITOR_UPDATE
-from .._events import KnownEvent
 from .._store import DEFAULT_RETENTION
 from .._text import error_line
-from ..testing import SAMPLE_BODIES
 from ._terminal import MESSAGE_LIMIT, printable
 
 if TYPE_CHECKING:
@@ -179,33 +176,6 @@ _FLAG_NAMES = AuthNames(basic="--basic", bearer="--bearer", headers="--header")
 
 
 # -- event type names -------------------------------------------------------------------------
-
-MODELS: dict[str, type[KnownEvent]] = {model.event_type.value: model for model in SAMPLE_BODIES}
-"""Each known event model by its wire name, in the order of IDWise's documentation."""
-
-
-def _squashed(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-_BY_SQUASHED_NAME = {_squashed(name): model for name, model in MODELS.items()}
-_BY_SQUASHED_NAME.update({_squashed(model.__name__): model for model in MODELS.values()})
-_BY_SQUASHED_NAME[_squashed(MISSPELT_AML_MONITOR_UPDATE)] = MODELS["AML Monitor Update"]
-
-
-def event_model(name: str) -> type[KnownEvent] | None:
-    """The model for an event type written any reasonable way, or ``None``.
-
-    ``"Finished Journey"``, ``FinishedJourney``, ``finished-journey`` and ``finished_journey`` are
-    one type: case, spaces, dashes and underscores are ignored.
-    """
-    return _BY_SQUASHED_NAME.get(_squashed(name))
-
-
-def known_types() -> str:
-    """The event type names, for error messages."""
-    return ", ".join(MODELS)
-
 
 # -- stores -------------------------------------------------------------------------------------
 

@@ -18,15 +18,14 @@ from .._errors import StoreError
 from .._events import wire_names
 from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
+from ..testing._samples import event_model, known_types
 from ._common import (
     MAX_RETENTION_DAYS,
     CliError,
     FiniteFloat,
     database_url,
     dispatcher_with_inbox,
-    event_model,
     failure_reason,
-    known_types,
     log_lines,
     missing_sqlite_file,
     parse_database_url,

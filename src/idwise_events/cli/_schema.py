@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from .._parse import json_schema
-from ._common import CliError, event_model, known_types, stderr
+from ..testing._samples import event_model, known_types
+from ._common import CliError, stderr
 
 
 @click.command(short_help="Print the JSON Schema of the webhooks.")

@@ -13,15 +13,13 @@ from rich.text import Text
 from .._errors import PayloadError
 from .._parse import parse_event
 from ..testing import auth_headers
-from ..testing._samples import body_aliases, sample_envelope
+from ..testing._samples import body_aliases, event_model, known_types, sample_envelope
 from ..testing._sender import Answer
 from ._common import (
     MAX_TIMEOUT,
     CliError,
     FiniteFloat,
     auth_options,
-    event_model,
-    known_types,
     quiet_library_log,
     stdout,
     verifier_from_flags,

@@ -7,12 +7,13 @@ accepts (``"Finished Journey"``, ``"finished journey"``, the misspelt ``"AML Mon
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, cast
 
 from pydantic import BaseModel
 
-from .._enums import EventType
+from .._enums import MISSPELT_AML_MONITOR_UPDATE, EventType
 from .._events import (
     AmlMonitorUpdate,
     FinishedJourney,
@@ -86,6 +87,29 @@ SAMPLE_BODIES: dict[type[Any], dict[str, Any]] = {
 _MODELS_BY_NAME: dict[str, type[KnownEvent]] = {
     model.event_type.value: model for model in SAMPLE_BODIES
 }
+
+
+def _squashed(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_BY_SQUASHED_NAME = {_squashed(name): model for name, model in _MODELS_BY_NAME.items()}
+_BY_SQUASHED_NAME.update({_squashed(model.__name__): model for model in SAMPLE_BODIES})
+_BY_SQUASHED_NAME[_squashed(MISSPELT_AML_MONITOR_UPDATE)] = _MODELS_BY_NAME["AML Monitor Update"]
+
+
+def event_model(name: str) -> type[KnownEvent] | None:
+    """The model for an event type written any reasonable way (a command's argument), or ``None``.
+
+    ``"Finished Journey"``, ``FinishedJourney``, ``finished-journey`` and ``finished_journey`` are
+    one type: case, spaces, dashes and underscores are ignored.
+    """
+    return _BY_SQUASHED_NAME.get(_squashed(name))
+
+
+def known_types() -> str:
+    """The event type names, for error messages."""
+    return ", ".join(_MODELS_BY_NAME)
 
 
 def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[KnownEvent], str]:

@@ -85,3 +85,19 @@ def test_bad_options_are_one_clear_error_without_the_password(
         run(**options)
 
     assert "CANARY" not in str(raised.value)
+
+
+@pytest.mark.parametrize("written", ["Manually Reviewed", "manually-reviewed", "ManuallyReviewed"])
+def test_the_event_type_is_taken_however_it_is_written(written: str) -> None:
+    """As the command line's ``send`` takes it: case, spaces, dashes and underscores aside."""
+    with answering(200) as receiver:
+        output = run(url=receiver.url + "/hook/", event=written)
+
+    assert output.splitlines()[0].startswith("sent Manually Reviewed ")
+    (_method, _path, _headers, body), *_ = receiver.requests
+    assert b'"event":"Manually Reviewed"' in body
+
+
+def test_an_unknown_event_type_is_one_clear_error() -> None:
+    with pytest.raises(CommandError, match="--event 'Manualy Reviewed' is not an IDWise event"):
+        run(url="http://127.0.0.1:9/", event="Manualy Reviewed")

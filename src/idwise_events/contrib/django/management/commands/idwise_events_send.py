@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, get_args
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 
-from idwise_events._events import KnownEvent
 from idwise_events.cli._terminal import MESSAGE_LIMIT, printable
 from idwise_events.testing import auth_headers, make_event
+from idwise_events.testing._samples import event_model, known_types
 from idwise_events.testing._sender import Answer, NoAnswerError, post, split_url
 
 from ..._settings import SETTING, load_config
 
 __all__ = ["Command"]
 
-_MODELS: dict[str, type[Any]] = {
-    model.event_type.value: model for model in get_args(get_args(KnownEvent)[0])
-}
 _DEFAULT_BASE = "http://127.0.0.1:8000"
+
+
 _MAX_TIMEOUT = 3600.0
 
 
@@ -51,8 +50,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--event",
             default="Finished Journey",
-            choices=sorted(_MODELS),
-            help="The event type (default: Finished Journey).",
+            help=(
+                "The event type, written as IDWise names it or any other way"
+                " (finished-journey, FinishedJourney; default: Finished Journey)."
+            ),
         )
         parser.add_argument("--journey-id", help="The journeyId to put in the event.")
         parser.add_argument(
@@ -80,7 +81,13 @@ class Command(BaseCommand):
         if in_url is not None:
             headers = _with_url_credentials(headers, in_url)
         fields = {"journey_id": options["journey_id"]} if options["journey_id"] else {}
-        event = make_event(_MODELS[options["event"]], **fields)
+        model = event_model(options["event"])
+        if model is None:
+            raise CommandError(
+                f"--event {printable(options['event'])!r} is not an IDWise event type"
+                f" ({known_types()})"
+            )
+        event = make_event(model, **fields)
         body = event.model_dump_json(by_alias=True).encode()
         sent = {"Content-Type": "application/json", **headers}
         try:
