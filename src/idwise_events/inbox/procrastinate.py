@@ -119,9 +119,13 @@ def install(
     def enqueue(delivery_id: int) -> None:
         try:
             process_task.defer(delivery_id=delivery_id)
-        except procrastinate.exceptions.AppNotOpen:
+        except procrastinate.exceptions.AppNotOpen as closed:
             if not replaying.get():  # a server that did not open it: its startup hook should
-                raise
+                raise RuntimeError(
+                    "procrastinate's app is not open in this process: open it where the web"
+                    " side starts (app.open(); under gunicorn --preload, in a post_fork hook);"
+                    " meanwhile the sweep defers the accepted deliveries"
+                ) from closed
             _open_here(app, opening)
             process_task.defer(delivery_id=delivery_id)
 

@@ -28,6 +28,7 @@ from .app import (
     create_effects_table,
     effects,
     journey_id,
+    procrastinate_engine,
 )
 from .conftest import Engine, RedisServer, Workers, wait_until
 
@@ -136,6 +137,19 @@ def test_the_replay_command_opens_procrastinates_app_to_enqueue(engine: Engine) 
     assert (replayed.returncode, replayed.stderr) == (0, "")
     assert f"Replaying delivery {delivery_id}." in replayed.stdout
     assert engine.queued() == 2
+
+
+def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
+    procrastinate_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The delivery is stored and answered 200; the log says what to do, not a bare AppNotOpen."""
+    _, _, dispatcher = procrastinate_engine(procrastinate_database)  # never opened
+
+    accept(dispatcher, "ok", 1)
+
+    [error] = [record.exc_info[1] for record in caplog.records if record.exc_info]
+    assert "procrastinate's app is not open in this process" in str(error)
+    assert "post_fork" in str(error)
 
 
 def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(
