@@ -194,6 +194,31 @@ def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
     )  # committed, outside any transaction
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_the_queue_could_not_be_given_is_said_on_the_page(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker down: replayed all the same (pending, for the sweep), and the page says so."""
+    log = make_log()
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
+    dispatcher = build_dispatcher(load_config())
+
+    @dispatcher.on_accepted
+    def enqueue(delivery_id: int) -> None:
+        raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
+    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
+
+    page = staff.post(
+        CHANGELIST, {"action": "replay", "_selected_action": list(log.values())}, follow=True
+    ).content.decode()
+
+    assert "Replayed 2 of the 3 selected deliveries" in page
+    assert "The queue could not be given 2 of them (an on_accepted hook raised" in page
+    assert InboxDelivery.objects.get(id=log["dead"]).state == DeliveryState.PENDING
+
+
 def test_staff_without_the_change_permission_cannot_replay(log: dict[str, int]) -> None:
     """View-only staff get no action, and posting one changes nothing; others see nothing."""
     staff = staff_with("view_inboxdelivery")

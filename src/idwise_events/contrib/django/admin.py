@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -178,13 +180,22 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
             DjangoInbox(using=queryset.db).replay if dispatcher.inbox is None else dispatcher.replay
         )
         selected = list(queryset.values_list("id", flat=True))
-        replayed = sum(replay(delivery_id) for delivery_id in selected)
+        with _counting_errors() as errors:  # a hook that raised is logged, not raised
+            replayed = sum(replay(delivery_id) for delivery_id in selected)
         if replayed:
             self.message_user(
                 request,
                 f"Replayed {replayed} of the {len(selected)} selected deliveries: their handlers"
                 " run again when a worker takes them.",
                 messages.SUCCESS,
+            )
+        if errors.count:
+            self.message_user(
+                request,
+                f"The queue could not be given {errors.count} of them (an on_accepted hook"
+                " raised: see the log). They are pending all the same, and the queue's next sweep"
+                " enqueues them.",
+                messages.WARNING,
             )
         left = len(selected) - replayed
         if left:
@@ -215,3 +226,24 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """The inbox's ``purge`` forgets old deliveries; deleting one here could lose an event."""
         return False
+
+
+class _ErrorCount(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@contextmanager
+def _counting_errors() -> Iterator[_ErrorCount]:
+    """Count the library's error records while the block runs (they still reach the log)."""
+    handler = _ErrorCount()
+    logger = logging.getLogger("idwise_events")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
