@@ -140,11 +140,16 @@ def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int
     db, ids = sqlite_inbox
     one = run("inbox", "replay", str(ids["done"]), "--db", db)
     refused = run("inbox", "replay", str(ids["pending"]), "--db", db)
+    unknown = run("inbox", "replay", "999", "--db", db)
     every = run("inbox", "replay", "--dead", "--db", db)
 
     assert one.returncode == 0
     assert f"Replaying delivery {ids['done']}" in one.stdout
-    assert "is not done or dead" in one_error_line(refused)
+    assert one_error_line(refused).endswith(
+        f"delivery {ids['pending']} is pending: only done and dead deliveries can be replayed"
+        " (a pending one runs anyway)"
+    )
+    assert one_error_line(unknown).endswith("no delivery 999")
     assert every.returncode == 0
     assert "Replaying 1 dead letter." in every.stdout
     inbox = SqlInbox(f"sqlite:///{db}")

@@ -225,7 +225,13 @@ def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | 
     """Replay one delivery, or every dead letter (each once); print what was done."""
     if delivery_id is not None:
         if not replay_one(delivery_id):
-            raise CliError(f"delivery {delivery_id} is not done or dead (or does not exist)")
+            delivery = inbox.get(delivery_id)
+            if delivery is None:
+                raise CliError(f"no delivery {delivery_id}")
+            raise CliError(
+                f"delivery {delivery_id} is {delivery.state.value}: only done and dead deliveries"
+                " can be replayed (a pending one runs anyway)"
+            )
         stdout().print(f"Replaying delivery {delivery_id}.")
         return 0
     count = 0
