@@ -10,12 +10,15 @@ from idwise_events import KycRenewalDeadlineExceeded, json_schema
 from .conftest import one_error_line, run
 
 
-def test_schema_prints_the_schema_of_every_webhook() -> None:
-    """Without options it is json_schema(), as JSON on stdout."""
+def test_schema_prints_the_schema_of_every_webhook(tmp_path: Path) -> None:
+    """Without options it is json_schema(), as JSON on stdout; ``-o -`` is stdout too."""
     result = run("schema")
+    dashed = run("schema", "-o", "-", cwd=tmp_path)
 
     assert result.returncode == 0
     assert json.loads(result.stdout) == json_schema()
+    assert dashed.stdout == result.stdout
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
 
 
 def test_schema_of_one_type_goes_to_a_file(tmp_path: Path) -> None:

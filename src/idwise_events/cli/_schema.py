@@ -19,7 +19,7 @@ from ._common import CliError, stderr
     "--output",
     "-o",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the schema to this file instead of stdout.",
+    help="Write the schema to this file instead of stdout ('-': stdout).",
 )
 def schema(event_type: str | None, output: str | None) -> int:
     """Print the JSON Schema of IDWise's webhook payloads, with the wire (camelCase) names.
@@ -36,7 +36,7 @@ def schema(event_type: str | None, output: str | None) -> int:
             raise click.UsageError(f"--type: {event_type!r} is not an event type ({known_types()})")
         document = model.model_json_schema(by_alias=True, mode="validation")
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if output is None:
+    if output is None or output == "-":
         click.echo(text, nl=False)
         return 0
     try:
