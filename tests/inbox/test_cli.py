@@ -226,7 +226,9 @@ def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path
     SqlInbox(f"sqlite:///{other}").create_table()
     no_table = run("inbox", "list", "--db", str(other), "--table", "nope")
 
-    assert f"no SQLite database at {missing}" in one_error_line(no_db)
+    assert one_error_line(no_db) == (  # named by the subcommand, as usage errors are
+        f"idwise-events inbox stats: error: no SQLite database at {missing}"
+    )
     assert f"no SQLite database at {missing}" in one_error_line(no_db_uri)
     assert not missing.exists()
     assert "no inbox table nope in sqlite:///" in one_error_line(no_table)

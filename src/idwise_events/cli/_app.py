@@ -82,8 +82,17 @@ def run(args: list[str]) -> int:
 
 
 def _command_path(args: list[str]) -> str:
-    command = next((arg for arg in args if arg in cli.commands), None)
-    return f"idwise-events {command}" if command else "idwise-events"
+    """``idwise-events`` and the (sub)commands named in ``args``: ``idwise-events inbox stats``."""
+    path = ["idwise-events"]
+    group: click.Command = cli
+    for arg in args:
+        if not isinstance(group, click.Group):
+            break
+        command = group.commands.get(arg)
+        if command is not None:
+            path.append(arg)
+            group = command
+    return " ".join(path)
 
 
 def _error(where: str, message: str) -> None:
