@@ -262,12 +262,13 @@ def sweep(
 
     Run it periodically from the engine's scheduler (Celery beat, the queue's periodic tasks):
     ``enqueue(id)`` is called for each of `Inbox.due` (pending for longer than ``older_than``,
-    or held under a lapsed lease). A delivery enqueued twice is processed once. ``enqueue`` may
-    return False for a delivery it knows a job still waits for, and did not enqueue. Returns
-    how many were enqueued; an exception of ``enqueue`` propagates (the next sweep tries again).
+    or held under a lapsed lease). A delivery enqueued twice is processed once. Returns how many
+    were enqueued; an exception of ``enqueue`` propagates (the next sweep tries again).
     """
     ids = inbox.due(older_than=older_than, limit=limit)
-    return sum(enqueue(delivery_id) is not False for delivery_id in ids)
+    for delivery_id in ids:
+        enqueue(delivery_id)
+    return len(ids)
 
 
 # -- internals ---------------------------------------------------------------------------------

@@ -71,9 +71,8 @@ def install(
 
     Taking the delivery is atomic, so a job run twice runs the handlers once; a worker killed
     mid-handler leaves the delivery held until its lease lapses, and the sweep then defers it
-    again. The sweep defers a delivery at most once while that job waits (a queueing lock), so
-    a backlog is not deferred again at every sweep. A failed delivery is deferred again for its
-    next attempt; an unavailable inbox makes procrastinate retry the job.
+    again. A failed delivery is deferred again for its next attempt; an unavailable inbox makes
+    procrastinate retry the job.
 
     Args:
         app: The procrastinate application.
@@ -103,16 +102,7 @@ def install(
     @app.periodic(cron=cron, periodic_id="idwise_events.sweep")
     @app.task(name="idwise_events.sweep", queue=queue)
     def sweep_task(timestamp: int) -> int:
-        return sweep(inbox, enqueue_again, older_than=sweep_every)
-
-    def enqueue_again(delivery_id: int) -> bool:
-        """Defer the delivery's job, unless the one an earlier sweep deferred still waits."""
-        once = process_task.configure(queueing_lock=f"idwise_events.sweep:{queue}:{delivery_id}")
-        try:
-            once.defer(delivery_id=delivery_id)
-        except procrastinate.exceptions.AlreadyEnqueued:
-            return False
-        return True
+        return sweep(inbox, enqueue, older_than=sweep_every)
 
     opening = threading.Lock()
 

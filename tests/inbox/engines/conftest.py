@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -265,8 +264,6 @@ class Engine:
     """Start a worker process (``concurrency=`` jobs at a time)."""
     queued: Callable[[], int]
     """How many process jobs wait in the engine's queue."""
-    sweep: Callable[[], int]
-    """Run the sweep once, here: how many deliveries it enqueued."""
 
 
 @pytest.fixture(params=["celery", "procrastinate"])
@@ -284,8 +281,7 @@ def engine(request: pytest.FixtureRequest, database: str, workers: Workers) -> I
                 return int(client.llen("celery"))  # Celery's default queue: a Redis list
 
         enqueue = celery_tasks.process.delay
-        sweep = celery_tasks.sweep
-        yield Engine("celery", database, dispatcher, enqueue, start_celery, in_redis, sweep)
+        yield Engine("celery", database, dispatcher, enqueue, start_celery, in_redis)
         return
     app, tasks, dispatcher = procrastinate_engine(request.getfixturevalue("procrastinate_database"))
 
@@ -304,13 +300,4 @@ def engine(request: pytest.FixtureRequest, database: str, workers: Workers) -> I
         return row[0] if row else 0
 
     with app.open():
-        sweep_once = partial(tasks.sweep, timestamp=0)
-        yield Engine(
-            "procrastinate",
-            database,
-            dispatcher,
-            defer,
-            start_procrastinate,
-            in_postgres,
-            sweep_once,
-        )
+        yield Engine("procrastinate", database, dispatcher, defer, start_procrastinate, in_postgres)

@@ -166,27 +166,6 @@ def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its
     assert runs_of(engine, key) == (2, 1)
 
 
-def test_a_waiting_job_is_enqueued_again_by_the_sweep_only_on_celery(engine: Engine) -> None:
-    """A backlog: the delivery's job still waits when the sweep finds the delivery due.
-
-    procrastinate's sweep defers it once (its first job may be lost for all it knows), then no
-    more while that job waits; Celery's cannot see its queue, and enqueues it at every sweep.
-    Either way the handler runs once.
-    """
-    delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    assert engine.queued() == 1
-    wait_until(lambda: engine.sweep() == 1, what="the delivery due for the sweep")
-    assert engine.queued() == 2
-
-    swept_again = [engine.sweep() for _ in range(2)]
-
-    expected = [1, 1] if engine.name == "celery" else [0, 0]
-    assert (swept_again, engine.queued()) == (expected, 2 + sum(expected))
-    engine.start_worker()
-    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
-    assert runs_of(engine, key) == (1, 1)
-
-
 # procrastinate's queue is the database the delivery is committed to: no broker to lose.
 @pytest.mark.parametrize("engine", ["celery"], indirect=True)
 def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
