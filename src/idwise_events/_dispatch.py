@@ -965,4 +965,5 @@ def _replay_hook_failed(hook: _Handler, delivery_id: int, failure: Exception) ->
         printable(error_line(failure), 300),  # the first line: the traceback has the rest
         delivery_id,
         exc_info=failure,
+        extra={"replayed_delivery_id": delivery_id},  # for the Django admin's message
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -180,7 +181,7 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
             DjangoInbox(using=queryset.db).replay if dispatcher.inbox is None else dispatcher.replay
         )
         selected = list(queryset.values_list("id", flat=True))
-        with _counting_errors() as errors:  # a hook that raised is logged, not raised
+        with _hook_failures() as failed:  # a hook that raised is logged, not raised
             replayed = sum(replay(delivery_id) for delivery_id in selected)
         if replayed:
             self.message_user(
@@ -189,12 +190,12 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
                 " run again when a worker takes them.",
                 messages.SUCCESS,
             )
-        if errors.count:
+        if failed.delivery_ids:
             self.message_user(
                 request,
-                f"The queue could not be given {errors.count} of them (an on_accepted hook"
-                " raised: see the log). They are pending all the same, and the queue's next sweep"
-                " enqueues them.",
+                f"The queue could not be given {len(failed.delivery_ids)} of them (an"
+                " on_accepted hook raised: see the log). They are pending all the same, and the"
+                " queue's next sweep enqueues them.",
                 messages.WARNING,
             )
         left = len(selected) - replayed
@@ -228,19 +229,28 @@ class InboxDeliveryAdmin(_DeliveryAdmin):
         return False
 
 
-class _ErrorCount(logging.Handler):
+class _HookFailures(logging.Handler):
+    """The replayed deliveries an ``on_accepted`` hook raised for, in this thread."""
+
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
-        self.count = 0
+        self.thread = threading.get_ident()
+        self.delivery_ids: set[int] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
+        delivery_id = getattr(record, "replayed_delivery_id", None)
+        if delivery_id is not None and record.thread == self.thread:
+            self.delivery_ids.add(delivery_id)
 
 
 @contextmanager
-def _counting_errors() -> Iterator[_ErrorCount]:
-    """Count the library's error records while the block runs (they still reach the log)."""
-    handler = _ErrorCount()
+def _hook_failures() -> Iterator[_HookFailures]:
+    """Collect the replay hook failures logged while the block runs (they still reach the log).
+
+    Inside a transaction (``ATOMIC_REQUESTS``) the hooks run once it commits, after the block:
+    a failure is then in the log only.
+    """
+    handler = _HookFailures()
     logger = logging.getLogger("idwise_events")
     logger.addHandler(handler)
     try:
