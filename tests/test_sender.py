@@ -14,17 +14,23 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
+from idwise_events import __version__
 from idwise_events.testing._sender import MAX_ANSWER_BYTES, NoAnswerError, post, split_url
 
 WAIT = 60.0  # seconds: the longest a receiver keeps going on its own
 
 
 @contextmanager
-def receiver(answer: Callable[[socket.socket], None]) -> Iterator[str]:
-    """A one-connection receiver: it reads the request's head, then ``answer`` writes."""
+def receiver(
+    answer: Callable[[socket.socket], None], received: list[bytes] | None = None
+) -> Iterator[str]:
+    """A one-connection receiver: it reads the request's head, then ``answer`` writes.
+
+    The head goes into ``received``, if given.
+    """
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(WAIT)
-    received: list[bytes] = []
+    received = [] if received is None else received
 
     def serve() -> None:
         with suppress(OSError), listener.accept()[0] as connection:
@@ -117,7 +123,24 @@ def test_what_a_request_line_cannot_carry_is_percent_encoded(url: str, sent: str
     assert split_url(url) == (sent, None)
 
 
-def test_a_host_dns_cannot_carry_is_refused() -> None:
-    """Raw bytes in the host name are a usage error, not a crash when connecting."""
+@pytest.mark.parametrize("host", ["ex\udcffample.com", "exa mple.com", "exa\x1bmple.com"])
+def test_a_host_dns_cannot_carry_is_refused(host: str) -> None:
+    """Raw bytes, a space or a control character in the host: a usage error, not a crash."""
     with pytest.raises(ValueError, match="URL with a host"):
-        split_url("http://ex\udcffample.com/")
+        split_url(f"http://{host}/")
+
+
+def test_the_request_says_who_sends_it_unless_told() -> None:
+    """A User-Agent (some firewalls refuse requests without one), which the caller may set."""
+    heads: list[bytes] = []
+
+    def record(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    for headers in ({}, {"User-Agent": "mine"}):
+        with receiver(record, heads) as url:
+            post(url + "/", b"{}", headers, timeout=WAIT)
+
+    assert f"User-Agent: idwise-events/{__version__}".encode() in heads[0]
+    assert b"User-Agent: mine" in heads[1]
+    assert b"idwise-events/" not in heads[1]

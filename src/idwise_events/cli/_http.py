@@ -14,7 +14,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import click
 
-from .. import __version__
 from ..testing._sender import Answer, NoAnswerError, split_url
 from ..testing._sender import post as post_as_idwise
 from ._common import CliError
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 START_TIMEOUT = 10.0
 """Seconds a server started in-process may take to accept connections."""
-USER_AGENT = f"idwise-events/{__version__}"
 
 
 class _ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
@@ -141,6 +139,6 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
             or nothing comes back within ``timeout`` seconds.
     """
     try:
-        return post_as_idwise(url, body, {"User-Agent": USER_AGENT, **headers}, timeout=timeout)
+        return post_as_idwise(url, body, headers, timeout=timeout)
     except NoAnswerError as exc:
         raise CliError(f"cannot reach {url}: {exc}") from exc

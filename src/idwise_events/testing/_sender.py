@@ -14,6 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from .. import __version__
 from .._errors import IdwiseEventsError
 
 
@@ -64,6 +65,8 @@ def split_url(url: str) -> tuple[str, tuple[str, str] | None]:
         checked = urlsplit(bare)
         checked.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
         (checked.hostname or "").encode("idna")  # a host name DNS can carry (UnicodeError)
+        if any(character.isspace() or not character.isprintable() for character in checked.netloc):
+            raise ValueError("a host name holds no space or control character")
     except ValueError as exc:
         raise ValueError("must be an http:// or https:// URL with a host") from exc
     if checked.scheme not in ("http", "https") or not checked.hostname:
@@ -87,6 +90,9 @@ def _encoded(text: str) -> str:
     return quote(text, safe="/%:@!$&'()*+,;=?~", errors="surrogateescape")
 
 
+USER_AGENT = f"idwise-events/{__version__}"
+"""Sent unless the caller sends its own: some firewalls refuse a request without one."""
+
 MAX_ANSWER_BYTES = 65_536
 """How much of an answer's body is read: enough for any receiver's message, and no more."""
 
@@ -104,11 +110,13 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
     """
     parts = urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.netloc, timeout=timeout)
     target = urlunsplit(("", "", _encoded(parts.path) or "/", _encoded(parts.query), ""))
+    headers = {"User-Agent": USER_AGENT, **headers}
     deadline = time.monotonic() + timeout
     expired = threading.Event()
+    connection = None
     try:
+        connection = kind(parts.netloc, timeout=timeout)
         connection.connect()
         timer = threading.Timer(deadline - time.monotonic(), _cut, (connection.sock, expired))
         timer.daemon = True
@@ -121,12 +129,15 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
                 answer = Answer(answer.status, answer.body, response.getheader("Location"))
         finally:
             timer.cancel()
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # (ValueError: a TLS socket read as the timeout shuts it down, or a URL http.client
+        # refuses, which `split_url` would have refused first.)
         if expired.is_set() or isinstance(exc, TimeoutError):
             raise NoAnswerError(f"no answer within {timeout:g} s") from exc
         raise NoAnswerError(_reason(exc)) from exc
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
     if expired.is_set():  # cut short, yet read without an error
         raise NoAnswerError(f"no answer within {timeout:g} s")
     return answer
@@ -140,7 +151,7 @@ def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _reason(exc: OSError | http.client.HTTPException) -> str:
+def _reason(exc: OSError | http.client.HTTPException | ValueError) -> str:
     """Why no answer came, in a few words that quote no header."""
     if isinstance(exc, OSError) and exc.strerror:  # refused, unknown host, TLS
         return exc.strerror
