@@ -80,6 +80,7 @@ CASES = [
         "--db takes a database URL or a file path, not a libpq connection string",
     ),
     (["listen", "--db", f"password={CANARY}"], 2, "--db takes a database URL or a file path"),
+    (["purge", "--db", f"host = h password = {CANARY}"], 2, "--db takes a database URL or a"),
     (
         ["purge", "--db", f"postgresql+psycopg://app@127.0.0.1:9/db?password={CANARY}"],
         1,

@@ -126,7 +126,12 @@ def test_purge_refuses_a_database_without_the_table_and_creates_nothing(tmp_path
 
 
 @pytest.mark.parametrize(
-    "written", ["sqlite:///{}", "sqlite+pysqlite:///{}", "sqlite:///file:{}?uri=true"]
+    "written",
+    [
+        "sqlite:///{}",
+        "sqlite+pysqlite:///{}",
+        "sqlite:///file:{}?uri=true",
+    ],
 )
 def test_purge_refuses_a_sqlite_url_to_a_missing_file_without_creating_it(
     written: str, tmp_path: Path
@@ -139,6 +144,21 @@ def test_purge_refuses_a_sqlite_url_to_a_missing_file_without_creating_it(
     assert result.returncode == 1
     assert one_error_line(result) == f"idwise-events purge: error: no SQLite database at {path}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_uri_true_a_file_colon_name_is_a_file_name(tmp_path: Path) -> None:
+    """``sqlite:///file:events.db`` names a file called ``file:events.db``, refused if missing.
+
+    SQLite reads no URI without ``uri=true``: that ``events.db`` exists does not matter.
+    """
+    sqlite3.connect(tmp_path / "events.db").close()
+
+    result = run("purge", "--db", "sqlite:///file:events.db", cwd=tmp_path)
+
+    assert (
+        one_error_line(result) == "idwise-events purge: error: no SQLite database at file:events.db"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["events.db"]
 
 
 def test_purge_refuses_a_postgresql_table_that_does_not_exist(

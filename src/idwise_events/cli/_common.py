@@ -198,7 +198,9 @@ def database_url(value: str) -> str:
 
 
 # Two or more `keyword=value` words, or one naming a password: never a file someone means.
-_LIBPQ_KEYWORDS = re.compile(r"\s*(\w+=\S*\s+)+\w+=|\s*(ssl)?password=", re.IGNORECASE)
+_LIBPQ_KEYWORDS = re.compile(
+    r"\s*(\w+\s*=\s*\S*\s+)+\w+\s*=|\s*(ssl)?password\s*=", re.IGNORECASE
+)
 
 
 def open_store(
@@ -288,7 +290,7 @@ def missing_sqlite_file(url: URL) -> str | None:
     database = url.database or ""
     if database in ("", ":memory:") or url.query.get("mode") == "memory":
         return None  # in memory: refused by the store
-    if database.startswith("file:"):  # a URI (sqlite:///file:events.db?uri=true)
+    if database.startswith("file:") and url.query.get("uri") == "true":  # a URI, not a name
         database = unquote(urlsplit(database).path)
     return None if Path(database).is_file() else database
 
