@@ -198,9 +198,7 @@ def database_url(value: str) -> str:
 
 
 # Two or more `keyword=value` words, or one naming a password: never a file someone means.
-_LIBPQ_KEYWORDS = re.compile(
-    r"\s*(\w+\s*=\s*\S*\s+)+\w+\s*=|\s*(ssl)?password\s*=", re.IGNORECASE
-)
+_LIBPQ_KEYWORDS = re.compile(r"\s*(\w+\s*=\s*\S*\s+)+\w+\s*=|\s*(ssl)?password\s*=", re.IGNORECASE)
 
 
 def open_store(
