@@ -120,7 +120,11 @@ class HandlerThread:
 
     @property
     def unfinished(self) -> Any:
-        """The call's future while it still runs after its caller was cancelled, else None."""
+        """The call's future while it still runs after its caller was cancelled, else None.
+
+        (``run`` returns or raises only once the call is done, unless it is cancelled: so after
+        ``run``, an unfinished call means a cancelled caller.)
+        """
         task = self.task
         return None if task is None or task.done() else task
 

@@ -102,10 +102,11 @@ def install(
             " app (a second one would take over the first one's jobs)"
         )
     _installed.add(app)
+    # At each configuration of the app (config_from_object replaces it), and now if it has one
+    # already: reading it before would load it before the app's own setup ends.
+    app.on_after_configure.connect(lambda sender, **_: _bound_redis_waits(app), weak=False)
     if getattr(app, "configured", False):  # (not in celery-types' stubs)
         _bound_redis_waits(app)
-    else:  # reading the configuration now would load it before the app's own setup ends
-        app.on_after_configure.connect(lambda sender, **_: _bound_redis_waits(app), weak=False)
 
     # Given only when set, so that the app's own routing applies otherwise.
     options: dict[str, Any] = {} if queue is None else {"queue": queue}
@@ -152,7 +153,7 @@ def install(
 
 def _bound_redis_waits(app: celery.Celery) -> None:
     """Give a Redis broker's sockets timeouts, where the app set none (see the constant)."""
-    url: object = app.conf.broker_write_url or app.conf.broker_url  # may be a failover list
+    url: object = app.conf.broker_write_url  # the broker_url unless set; may be a failover list
     first = url[0] if isinstance(url, list | tuple) and url else url
     scheme = str(first or "").partition("://")[0].lower()
     if scheme not in _REDIS_SCHEMES:

@@ -137,8 +137,6 @@ def hidden_parameters(text: str) -> str:
 
 _SECRET_PARAMETER = re.compile(r"((?:^|[?&;])(?:ssl)?password=)[^&;]*", re.IGNORECASE)
 
-_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
-
 
 def driver_sql(statements: Statements, dialect: sa.Dialect) -> dict[str, str]:
     """Each statement's SQL for ``dialect``, with named parameters (``:name``, ``%(name)s``).

@@ -158,3 +158,29 @@ def test_install_keeps_the_apps_own_broker_timeouts() -> None:
         "socket_connect_timeout": 5.0,
     }
     assert amqp_app.conf.broker_transport_options == {}
+
+
+class DjangoStyleSettings:
+    """Settings as a Django project gives Celery (``namespace="CELERY"``)."""
+
+    CELERY_BROKER_URL = "redis://127.0.0.1:9/0"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}  # noqa: RUF012 -- settings
+
+
+@pytest.mark.parametrize("configured_first", [False, True], ids=["before", "after"])
+def test_broker_timeouts_outlive_a_configuration_loaded_after_install(
+    configured_first: bool,
+) -> None:
+    """``app.config_from_object(...)`` after ``install`` replaces the configuration: not them."""
+    app = celery.Celery(broker="redis://127.0.0.1:9/0", set_as_current=False)
+    if configured_first:
+        assert app.conf.broker_url  # loads the configuration now
+    inbox_celery.install(app, Dispatcher(verifier=BearerAuth("token"), inbox=MemoryInbox()))
+
+    app.config_from_object(DjangoStyleSettings, namespace="CELERY")
+
+    assert app.conf.broker_transport_options == {
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 5.0,
+        "visibility_timeout": 3600,
+    }
