@@ -12,7 +12,7 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from idwise_events import FinishedJourney, ManuallyReviewed
+from idwise_events import Dispatcher, FinishedJourney, ManuallyReviewed
 from idwise_events._inbox import DeliveryState, Taken
 from idwise_events.contrib.django import _wiring
 from idwise_events.contrib.django._settings import load_config
@@ -160,6 +160,18 @@ def test_replaying_only_pending_deliveries_says_none_was_replayed(log: dict[str,
     assert "run again" not in page
 
 
+def replay_through(
+    dispatcher: Dispatcher, log: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The page after staff replay every delivery of ``log``, ``dispatcher`` the project's."""
+    monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
+    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
+    answer = staff.post(
+        CHANGELIST, {"action": "replay", "_selected_action": list(log.values())}, follow=True
+    )
+    return answer.content.decode()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("atomic_requests", [False, True], ids=["autocommit", "ATOMIC_REQUESTS"])
 def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
@@ -181,12 +193,7 @@ def test_with_the_inbox_on_a_replay_is_handed_to_the_project_dispatchers_hooks(
         state = InboxDelivery.objects.get(id=delivery_id).state
         enqueued.append((delivery_id, state, connections["default"].in_atomic_block))
 
-    monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
-    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
-
-    page = staff.post(
-        CHANGELIST, {"action": "replay", "_selected_action": list(log.values())}, follow=True
-    ).content.decode()
+    page = replay_through(dispatcher, log, monkeypatch)
 
     assert "Replayed 2 of the 3 selected deliveries" in page
     assert sorted(enqueued) == sorted(
@@ -207,12 +214,7 @@ def test_a_replay_the_queue_could_not_be_given_is_said_on_the_page(
     def enqueue(delivery_id: int) -> None:
         raise ConnectionError("the broker is down")
 
-    monkeypatch.setattr(_wiring, "project_dispatcher", lambda: dispatcher)
-    staff = staff_with("view_inboxdelivery", "change_inboxdelivery")
-
-    page = staff.post(
-        CHANGELIST, {"action": "replay", "_selected_action": list(log.values())}, follow=True
-    ).content.decode()
+    page = replay_through(dispatcher, log, monkeypatch)
 
     assert "Replayed 2 of the 3 selected deliveries" in page
     assert "The queue could not be given 2 of them (an on_accepted hook raised" in page
