@@ -6,16 +6,24 @@ an endless answer, a trickle, a redirect to a malformed place.
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from urllib.parse import urlsplit
 
 import pytest
 
 from idwise_events import __version__
-from idwise_events.testing._sender import MAX_ANSWER_BYTES, NoAnswerError, post, split_url
+from idwise_events.testing._sender import (
+    MAX_ANSWER_BYTES,
+    NoAnswerError,
+    _proxy_for,
+    post,
+    split_url,
+)
 
 WAIT = 60.0  # seconds: the longest a receiver keeps going on its own
 
@@ -144,3 +152,73 @@ def test_the_request_says_who_sends_it_unless_told() -> None:
     assert f"User-Agent: idwise-events/{__version__}".encode() in heads[0]
     assert b"User-Agent: mine" in heads[1]
     assert b"idwise-events/" not in heads[1]
+
+
+PROXY_VARIABLES = ["http_proxy", "https_proxy", "no_proxy", "all_proxy"]
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment without proxy variables, in either case, for the test to set its own."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_plain_http_goes_through_the_environments_proxy_with_its_credentials(
+    no_proxies: pytest.MonkeyPatch,
+) -> None:
+    """As curl sends it: the whole URL as the target, the proxy's own Basic credentials."""
+    heads: list[bytes] = []
+
+    def proxy(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    with receiver(proxy, heads) as proxy_url:
+        no_proxies.setenv("http_proxy", proxy_url.replace("http://", "http://me:s%40cret@"))
+        answer = post("http://webhooks.example.invalid/hook?x=é", b"{}", {}, timeout=WAIT)
+
+    assert answer.status == 200
+    lines = heads[0].decode().split("\r\n")
+    assert lines[0] == "POST http://webhooks.example.invalid/hook?x=%C3%A9 HTTP/1.1"
+    assert "Host: webhooks.example.invalid" in lines
+    expected = base64.b64encode(b"me:s@cret").decode()
+    assert f"Proxy-Authorization: Basic {expected}" in lines
+
+
+def test_https_goes_through_a_connect_tunnel(no_proxies: pytest.MonkeyPatch) -> None:
+    """The proxy is asked for a tunnel to the host; its refusal is the reason shown."""
+    heads: list[bytes] = []
+
+    def refusing(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+
+    with receiver(refusing, heads) as proxy_url:
+        no_proxies.setenv("https_proxy", proxy_url)
+        with pytest.raises(NoAnswerError, match="407"):
+            post("https://webhooks.example.invalid/hook", b"{}", {}, timeout=WAIT)
+
+    assert heads[0].startswith(b"CONNECT webhooks.example.invalid:443 HTTP/")
+
+
+def test_loopback_hosts_go_straight(no_proxies: pytest.MonkeyPatch) -> None:
+    """A proxy that would refuse the connection is not used for a receiver on this machine."""
+    no_proxies.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
+
+    def answer(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    with receiver(answer) as url:
+        assert post(url + "/", b"{}", {}, timeout=WAIT).status == 200
+
+
+def test_no_proxy_hosts_go_straight(no_proxies: pytest.MonkeyPatch) -> None:
+    """``no_proxy`` names the hosts the proxy is not for, as curl reads it."""
+    no_proxies.setenv("http_proxy", "http://proxy.example.invalid:3128")
+    no_proxies.setenv("no_proxy", "internal.example.invalid")
+
+    assert _proxy_for(urlsplit("http://hooks.internal.example.invalid/")) is None
+    assert _proxy_for(urlsplit("http://hooks.example.invalid/")) == (
+        "http://proxy.example.invalid:3128"
+    )

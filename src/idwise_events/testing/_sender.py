@@ -6,13 +6,15 @@ into their own one-line errors.
 
 from __future__ import annotations
 
+import base64
 import http.client
+import ipaddress
 import socket
 import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .. import __version__
 from .._errors import IdwiseEventsError
@@ -101,22 +103,21 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
     """POST ``body`` to ``url`` (without credentials in it) with ``headers``; any status answers.
 
     A redirect is the answer, as for IDWise. Of the answer's body, the first `MAX_ANSWER_BYTES`
-    are read. ``timeout`` bounds the whole exchange, however slowly the receiver answers.
+    are read. ``timeout`` bounds the whole exchange, however slowly the receiver answers. The
+    environment's proxy is used, as curl uses it (see `_connection`).
 
     Raises:
         NoAnswerError: If there is no answer: the host is unknown or refuses connections, TLS
             fails, the answer breaks off, or it is not complete within ``timeout`` seconds. The
             message never quotes a header.
     """
-    parts = urlsplit(url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    target = urlunsplit(("", "", _encoded(parts.path) or "/", _encoded(parts.query), ""))
     headers = {"User-Agent": USER_AGENT, **headers}
     deadline = time.monotonic() + timeout
     expired = threading.Event()
     connection = None
     try:
-        connection = kind(parts.netloc, timeout=timeout)
+        connection, target, proxy_headers = _connection(urlsplit(url), timeout)
+        headers.update(proxy_headers)
         connection.connect()
         timer = threading.Timer(deadline - time.monotonic(), _cut, (connection.sock, expired))
         timer.daemon = True
@@ -141,6 +142,52 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
     if expired.is_set():  # cut short, yet read without an error
         raise NoAnswerError(f"no answer within {timeout:g} s")
     return answer
+
+
+def _connection(
+    parts: SplitResult, timeout: float
+) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """The connection for the URL ``parts``, the request's target, and headers for a proxy.
+
+    Straight to the host, or through the proxy the environment names for the URL's scheme
+    (``http_proxy``, ``https_proxy``), as curl goes: plain HTTP with the whole URL as target,
+    HTTPS through a ``CONNECT`` tunnel. ``no_proxy`` and loopback hosts go straight.
+    """
+    path = urlunsplit(("", "", _encoded(parts.path) or "/", _encoded(parts.query), ""))
+    https = parts.scheme == "https"
+    proxy = _proxy_for(parts)
+    if proxy is None:
+        kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        return kind(parts.netloc, timeout=timeout), path, {}
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    authorization: dict[str, str] = {}
+    if proxy_parts.username is not None:
+        user, password = unquote(proxy_parts.username), unquote(proxy_parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        authorization["Proxy-Authorization"] = f"Basic {token}"
+    proxy_address = proxy_parts.netloc.rpartition("@")[2]
+    if https:
+        tunnel = http.client.HTTPSConnection(proxy_address, timeout=timeout)
+        tunnel.set_tunnel(parts.netloc, headers=authorization)
+        return tunnel, path, {}
+    whole = f"{parts.scheme}://{parts.netloc}{path}"
+    return http.client.HTTPConnection(proxy_address, timeout=timeout), whole, authorization
+
+
+def _proxy_for(parts: SplitResult) -> str | None:
+    """The proxy the environment names for ``parts``' scheme, unless the host bypasses it."""
+    host = parts.hostname or ""
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name
+        pass
+    import urllib.request  # only here: it imports much that the library never needs
+
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return proxy
 
 
 def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
