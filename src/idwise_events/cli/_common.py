@@ -68,11 +68,14 @@ PIPE_WIDTH = 100
 which would fold the demo's table, and no terminal to overflow."""
 
 
-def stdout() -> Console:
-    """The console for results: colours only on a terminal, long lines never cut or wrapped."""
+def stdout(pipe_width: int = PIPE_WIDTH) -> Console:
+    """The console for results: colours only on a terminal, long lines never cut or wrapped.
+
+    ``pipe_width``: its width when writing to a pipe or a file (unless ``COLUMNS`` says).
+    """
     console = Console(highlight=False, emoji=False, soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = PIPE_WIDTH
+        console.width = pipe_width
     return console
 
 

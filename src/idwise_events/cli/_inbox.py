@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -142,10 +141,7 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
             + (f" (replayed {delivery.replays})" if delivery.replays else ""),
             Text(printable(delivery.last_error or "", 60)),
         )
-    console = stdout()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = _WHOLE_ROWS  # for grep and awk: each delivery on one line, uncut
-    console.print(grid)
+    stdout(pipe_width=_WHOLE_ROWS).print(grid)  # for grep and awk: each delivery on one line
     return 0
 
 
