@@ -18,7 +18,6 @@ suite. Hypothesis strategies for property tests live in
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from .._enums import EventType
 from .._events import Event, KnownEvent
 from .._request import WebhookRequest
 from ._samples import SAMPLE_BODIES, resolve_event_type, sample_envelope
+from ._sender import basic_authorization
 
 __all__ = [
     "SAMPLE_BODIES",
@@ -111,8 +111,7 @@ def _headers_for(verifier: Verifier) -> dict[str, str]:
     """The headers one verifier needs (none for one it does not know, inside an `AllOf`)."""
     if isinstance(verifier, BasicAuth):
         user, password = (part.get_secret_value() for part in verifier.credentials[0])
-        encoded = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        return {"Authorization": f"Basic {encoded}"}
+        return {"Authorization": basic_authorization(user, password)}
     if isinstance(verifier, BearerAuth):
         return {"Authorization": f"Bearer {verifier.tokens[0].get_secret_value()}"}
     if isinstance(verifier, HeaderAuth):

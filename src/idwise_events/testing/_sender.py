@@ -20,6 +20,11 @@ from .. import __version__
 from .._errors import IdwiseEventsError
 
 
+def basic_authorization(user: str, password: str) -> str:
+    """An ``Authorization`` (or ``Proxy-Authorization``) header's value for Basic credentials."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the receiver answered one POST."""
@@ -163,8 +168,7 @@ def _connection(
     authorization: dict[str, str] = {}
     if proxy_parts.username is not None:
         user, password = unquote(proxy_parts.username), unquote(proxy_parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        authorization["Proxy-Authorization"] = f"Basic {token}"
+        authorization["Proxy-Authorization"] = basic_authorization(user, password)
     proxy_address = proxy_parts.netloc.rpartition("@")[2]
     if https:
         tunnel = http.client.HTTPSConnection(proxy_address, timeout=timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -12,7 +11,13 @@ from django.urls import NoReverseMatch, reverse
 from idwise_events.cli._terminal import MESSAGE_LIMIT, printable
 from idwise_events.testing import auth_headers, make_event
 from idwise_events.testing._samples import event_model, known_types
-from idwise_events.testing._sender import Answer, NoAnswerError, post, split_url
+from idwise_events.testing._sender import (
+    Answer,
+    NoAnswerError,
+    basic_authorization,
+    post,
+    split_url,
+)
 
 from ..._settings import SETTING, load_config
 
@@ -114,9 +119,7 @@ def _with_url_credentials(headers: dict[str, str], credentials: tuple[str, str])
         raise CommandError(
             f"--url holds credentials and {SETTING} sets the Authorization header too: pick one"
         )
-    user, password = credentials
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return {**headers, "Authorization": f"Basic {token}"}
+    return {**headers, "Authorization": basic_authorization(*credentials)}
 
 
 def _webhook_path() -> str:
