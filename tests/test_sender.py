@@ -202,6 +202,17 @@ def test_https_goes_through_a_connect_tunnel(no_proxies: pytest.MonkeyPatch) -> 
     assert heads[0].startswith(b"CONNECT webhooks.example.invalid:443 HTTP/")
 
 
+def test_the_timeout_bounds_a_proxys_tunnel(no_proxies: pytest.MonkeyPatch) -> None:
+    """A proxy that trickles its answer to CONNECT is given no more than the timeout."""
+    with receiver(trickled_head) as proxy_url:
+        no_proxies.setenv("https_proxy", proxy_url)
+        started = time.monotonic()
+        with pytest.raises(NoAnswerError, match="no answer within 1 s"):
+            post("https://webhooks.example.invalid/hook", b"{}", {}, timeout=1)
+
+    assert time.monotonic() - started < WAIT / 4
+
+
 def test_loopback_hosts_go_straight(no_proxies: pytest.MonkeyPatch) -> None:
     """A proxy that would refuse the connection is not used for a receiver on this machine."""
     no_proxies.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there

@@ -12,8 +12,10 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .. import __version__
@@ -117,53 +119,95 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
             message never quotes a header.
     """
     headers = {"User-Agent": USER_AGENT, **headers}
-    deadline = time.monotonic() + timeout
-    expired = threading.Event()
+    deadline = _Deadline(timeout)
     connection = None
     try:
-        connection, target, proxy_headers = _connection(urlsplit(url), timeout)
+        connection, target, proxy_headers = _connection(urlsplit(url), timeout, deadline.connect)
         headers.update(proxy_headers)
-        connection.connect()
-        timer = threading.Timer(deadline - time.monotonic(), _cut, (connection.sock, expired))
-        timer.daemon = True
-        timer.start()
-        try:
-            connection.request("POST", target, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = Answer(response.status, response.read(MAX_ANSWER_BYTES))
-            if answer.redirected:
-                answer = Answer(answer.status, answer.body, response.getheader("Location"))
-        finally:
-            timer.cancel()
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        answer = Answer(response.status, response.read(MAX_ANSWER_BYTES))
+        if answer.redirected:
+            answer = Answer(answer.status, answer.body, response.getheader("Location"))
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # (ValueError: a TLS socket read as the timeout shuts it down, or a URL http.client
         # refuses, which `split_url` would have refused first.)
-        if expired.is_set() or isinstance(exc, TimeoutError):
+        if deadline.expired.is_set() or isinstance(exc, TimeoutError):
             raise NoAnswerError(f"no answer within {timeout:g} s") from exc
         raise NoAnswerError(_reason(exc)) from exc
     finally:
+        deadline.cancel()
         if connection is not None:
             connection.close()
-    if expired.is_set():  # cut short, yet read without an error
+    if deadline.expired.is_set():  # cut short, yet read without an error
         raise NoAnswerError(f"no answer within {timeout:g} s")
     return answer
 
 
+class _Deadline:
+    """The time limit of a whole exchange: connection, proxy tunnel, TLS handshake, answer.
+
+    When it is up, the connection's socket is shut down, so that whatever waits on it returns at
+    once, however slowly the other end trickles bytes (each read's own timeout would not end it).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = threading.Event()
+        self._timer: threading.Timer | None = None
+        self._duplicate: socket.socket | None = None
+
+    def connect(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        """`socket.create_connection` in the time left, the timer started on the new socket.
+
+        ``timeout`` (http.client's, for each read) gives way to the time left.
+        """
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock = socket.create_connection(address, left, source_address)
+        # TLS takes `sock` over (and detaches it): shutting a duplicate down ends both.
+        self._duplicate = sock.dup()
+        self._timer = threading.Timer(self.at - time.monotonic(), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+        return sock
+
+    def _cut(self) -> None:
+        self.expired.set()
+        if self._duplicate is not None:
+            with suppress(OSError):
+                self._duplicate.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        """The exchange ended in time: stop the timer, close the duplicate."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._duplicate is not None:
+            self._duplicate.close()
+
+
 def _connection(
-    parts: SplitResult, timeout: float
+    parts: SplitResult, timeout: float, connect: Callable[..., socket.socket]
 ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
     """The connection for the URL ``parts``, the request's target, and headers for a proxy.
 
     Straight to the host, or through the proxy the environment names for the URL's scheme
     (``http_proxy``, ``https_proxy``), as curl goes: plain HTTP with the whole URL as target,
-    HTTPS through a ``CONNECT`` tunnel. ``no_proxy`` and loopback hosts go straight.
+    HTTPS through a ``CONNECT`` tunnel. ``no_proxy`` and loopback hosts go straight. The socket
+    is opened by ``connect``, as `socket.create_connection` would.
     """
     path = urlunsplit(("", "", _encoded(parts.path) or "/", _encoded(parts.query), ""))
     https = parts.scheme == "https"
     proxy = _proxy_for(parts)
     if proxy is None:
         kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
-        return kind(parts.netloc, timeout=timeout), path, {}
+        return _opened_by(connect, kind(parts.netloc, timeout=timeout)), path, {}
     proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     authorization: dict[str, str] = {}
     if proxy_parts.username is not None:
@@ -171,11 +215,25 @@ def _connection(
         authorization["Proxy-Authorization"] = basic_authorization(user, password)
     proxy_address = proxy_parts.netloc.rpartition("@")[2]
     if https:
-        tunnel = http.client.HTTPSConnection(proxy_address, timeout=timeout)
+        tunnel = _opened_by(connect, http.client.HTTPSConnection(proxy_address, timeout=timeout))
         tunnel.set_tunnel(parts.netloc, headers=authorization)
         return tunnel, path, {}
     whole = f"{parts.scheme}://{parts.netloc}{path}"
-    return http.client.HTTPConnection(proxy_address, timeout=timeout), whole, authorization
+    connection = _opened_by(connect, http.client.HTTPConnection(proxy_address, timeout=timeout))
+    return connection, whole, authorization
+
+
+_C = TypeVar("_C", bound=http.client.HTTPConnection)
+
+
+def _opened_by(connect: Callable[..., socket.socket], connection: _C) -> _C:
+    """``connection``, which opens its socket with ``connect``.
+
+    http.client opens it through this attribute, set to `socket.create_connection` (CPython 3.4
+    on); tests/test_sender.py fails if that changes.
+    """
+    vars(connection)["_create_connection"] = connect
+    return connection
 
 
 def _proxy_for(parts: SplitResult) -> str | None:
@@ -192,14 +250,6 @@ def _proxy_for(parts: SplitResult) -> str | None:
     if not proxy or urllib.request.proxy_bypass(parts.netloc):
         return None
     return proxy
-
-
-def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
-    """End an exchange that outlasted its timeout: a blocked read then returns at once."""
-    expired.set()
-    if sock is not None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _reason(exc: OSError | http.client.HTTPException | ValueError) -> str:
