@@ -847,6 +847,69 @@ def test_a_delivery_cancelled_twice_still_releases_its_claim_in_a_blocking_store
     assert calls == ["called", "called"]
 
 
+def shut_down_while(
+    dispatcher: Dispatcher, request: WebhookRequest, running: asyncio.Event
+) -> None:
+    """A server's shutdown: the delivery is cancelled once ``running``, then its loop ends.
+
+    uvicorn cancels the requests still running and returns a loop turn later; ``asyncio.run``
+    then cancels every task left, the claim's release or completion among them.
+    """
+
+    async def serving() -> None:
+        delivery = asyncio.create_task(dispatcher.handle_async(request))
+        await running.wait()
+        delivery.cancel()
+        await asyncio.sleep(0)
+
+    asyncio.run(serving())
+
+
+def test_a_delivery_cancelled_as_its_event_loop_ends_still_releases_its_claim() -> None:
+    """The release is made in the loop's thread when the loop's end cancels it."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore())
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    @dispatcher.on(FinishedJourney)
+    async def slow(event: FinishedJourney) -> None:
+        calls.append("called")
+        if len(calls) == 1:
+            started.set()
+            await asyncio.sleep(60)
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+    shut_down_while(dispatcher, request, started)
+
+    retry = dispatcher.handle(request)  # at once, as the restarted server would answer
+
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert calls == ["called", "called"]
+
+
+class _SlowToComplete(_BlockingStore):
+    def complete(self, key: str, token: str) -> bool:
+        time.sleep(0.2)
+        return super().complete(key, token)
+
+
+def test_a_delivery_completing_as_its_event_loop_ends_is_still_completed() -> None:
+    """Its handlers ran: when the loop's end cancels the completion, the loop's thread makes it."""
+    dispatcher = Dispatcher(verifier=VERIFIER, store=_SlowToComplete())
+    done = asyncio.Event()
+
+    @dispatcher.on(FinishedJourney)
+    async def handler(event: FinishedJourney) -> None:
+        done.set()
+
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+    shut_down_while(dispatcher, request, done)
+
+    retry = dispatcher.handle(request)
+
+    assert (retry.status, outcome(retry)) == (200, "duplicate")
+
+
 def test_a_delivery_cancelled_while_completing_is_still_completed() -> None:
     """Its handlers ran: a cancellation while the store completes it does not drop the completion.
 

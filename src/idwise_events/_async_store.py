@@ -79,12 +79,17 @@ async def given_back_if_cancelled(
         raise
 
 
-async def finished_even_if_cancelled(finishing: Awaitable[_T]) -> _T:
+async def finished_even_if_cancelled(
+    finishing: Awaitable[_T], or_else: Callable[[], object] | None = None
+) -> _T:
     """Await ``finishing`` (a claim's completion or release), which goes on if cancelled.
 
     A cancelled delivery's release must still reach the store, however many times it is
     cancelled (a server's shutdown cancels, then ``asyncio.run`` cancels what is left):
-    otherwise the claim is held until its lease runs out, and every retry gets 409.
+    otherwise the claim is held until its lease runs out, and every retry gets 409. If the event
+    loop cancels ``finishing`` itself (it ends, cancelling every task, before that one could
+    run), ``or_else`` does the same work at once, blocking the loop's thread: a blocking store's
+    call, the last chance to reach the store before the process ends.
     """
     import asyncio
 
@@ -93,8 +98,22 @@ async def finished_even_if_cancelled(finishing: Awaitable[_T]) -> _T:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         _giving_back.add(task)
-        task.add_done_callback(_given_back)
+        task.add_done_callback(_given_back if or_else is None else _or_else(or_else))
         raise
+
+
+def _or_else(or_else: Callable[[], object]) -> Callable[[Any], None]:
+    """`_given_back`, which calls ``or_else`` if the task was cancelled."""
+
+    def given_back(task: Any) -> None:
+        _given_back(task)
+        if task.cancelled():
+            try:
+                or_else()
+            except Exception as error:
+                _warn_not_given_back(error)
+
+    return given_back
 
 
 class HandlerThread:

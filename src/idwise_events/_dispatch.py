@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import suppress
 from datetime import timedelta
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, overload
 
@@ -209,8 +210,10 @@ class _Complete(_Step):
         return cast(IdempotencyStore, dispatcher._sync_store).complete(self.key, self.token)
 
     async def run_async(self, dispatcher: Dispatcher) -> bool:
+        store = dispatcher._sync_store
         return await finished_even_if_cancelled(
-            dispatcher._async_store.complete(self.key, self.token)
+            dispatcher._async_store.complete(self.key, self.token),
+            None if store is None else partial(store.complete, self.key, self.token),
         )
 
 
@@ -240,7 +243,11 @@ class _Release(_Step):
         store = dispatcher._async_store
         if self._later(lambda: store.release(self.key, self.token)):
             return True
-        return await finished_even_if_cancelled(store.release(self.key, self.token))
+        sync = dispatcher._sync_store
+        return await finished_even_if_cancelled(
+            store.release(self.key, self.token),
+            None if sync is None else partial(sync.release, self.key, self.token),
+        )
 
     def _later(self, release: Callable[[], object]) -> bool:
         """Whether the release waits for a handler's thread (True), else stop renewing now."""

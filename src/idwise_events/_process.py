@@ -229,20 +229,21 @@ async def process_async(
     except BaseException as stop:
         arguments = given_back(job.clock(), stop)
 
-        async def give_back() -> None:
+        def give_back() -> None:
             renewer.stop()
             try:
-                await _call(inbox, inbox.retry, delivery_id, taken.token, **arguments)
+                held = inbox.retry(delivery_id, taken.token, **arguments)
             except Exception:
                 job.give_back_failed()
             else:
-                job.gave_back(arguments["error"])
+                if held:  # (else no longer ours: given back already, or taken over)
+                    job.gave_back(arguments["error"])
 
         running = thread.unfinished
-        if running is not None:
-            after(running, give_back)  # the thread goes on, the lease renewed until it ends
+        if running is not None:  # the thread goes on, the lease renewed until it ends
+            after(running, lambda: _call(inbox, give_back))
         else:
-            await finished_even_if_cancelled(give_back())
+            await finished_even_if_cancelled(_call(inbox, give_back), give_back)
         raise
     else:
         renewer.stop()

@@ -407,6 +407,38 @@ def test_process_async_cancelled_while_a_thread_takes_the_delivery_gives_it_back
     assert inbox.due(older_than=timedelta(0), limit=10) == [delivery_id]
 
 
+def test_process_async_cancelled_as_its_event_loop_ends_gives_back() -> None:
+    """A worker's shutdown cancels the job, then ends its loop, cancelling the give-back too.
+
+    The loop's thread then gives the delivery back itself, before the process ends.
+    """
+    from idwise_events import MemoryInbox
+
+    class BlockingInbox(MemoryInbox):
+        blocking = True  # as SqlInbox and DjangoInbox
+
+    inbox = BlockingInbox()
+    dispatcher = dispatcher_for(inbox)
+    started = asyncio.Event()
+
+    @dispatcher.on(FinishedJourney)
+    async def handler(event: FinishedJourney) -> None:
+        started.set()
+        await asyncio.sleep(WAIT)
+
+    delivery_id = accept_event(inbox).id
+
+    async def stopping() -> None:
+        job = asyncio.create_task(process_async(dispatcher, delivery_id))
+        await asyncio.wait_for(started.wait(), WAIT)
+        job.cancel()
+        await asyncio.sleep(0)
+
+    asyncio.run(stopping())
+    back = delivery(inbox, delivery_id)
+    assert (back.state, back.attempts) == (DeliveryState.PENDING, 0)
+
+
 def test_sweep_enqueues_what_lost_its_job(inbox_backend: InboxBackend) -> None:
     """sweep() hands every due delivery's id to enqueue and counts them."""
     clock = FakeClock()
