@@ -6,6 +6,7 @@ Each factory is named on a server's command line (``gunicorn 'tests.adapters.ser
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -50,6 +51,8 @@ def django() -> Any:
     from idwise_events.adapters.django import view
 
     framework.setup()
+    # Django logs a view's exception only under DEBUG by default: to stderr, as in production.
+    logging.getLogger("django.request").addHandler(logging.StreamHandler())
     from . import django_urls
 
     django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), view(dispatcher()))]
@@ -62,6 +65,23 @@ def starlette() -> Any:
     from idwise_events.adapters.starlette import route
 
     return Starlette(routes=[route(dispatcher(), path=PATH)])
+
+
+def starlette_handle() -> Any:
+    """An endpoint of the user's own that calls `handle` with Starlette's Request."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from idwise_events.adapters.starlette import handle
+
+    webhooks = dispatcher()
+
+    async def endpoint(request: Request) -> Response:
+        return await handle(request, webhooks)
+
+    return Starlette(routes=[Route(PATH, endpoint, methods=["POST"])])
 
 
 def fastapi() -> Any:

@@ -42,6 +42,7 @@ SERVERS: dict[str, list[str]] = {
     "django": ["gunicorn", "tests.adapters.served:django()"],
     "wsgi": ["gunicorn", "tests.adapters.served:wsgi()"],
     "starlette": ["uvicorn", "--factory", "tests.adapters.served:starlette"],
+    "starlette-handle": ["uvicorn", "--factory", "tests.adapters.served:starlette_handle"],
     "fastapi": ["uvicorn", "--factory", "tests.adapters.served:fastapi"],
     "asgi": ["uvicorn", "--factory", "tests.adapters.served:asgi"],
     "aiohttp": ["aiohttp.web", "tests.adapters.served:aiohttp"],
@@ -59,31 +60,41 @@ def server_command(name: str, port: int) -> list[str]:
     return [sys.executable, "-m", program, *where, *app]
 
 
+@dataclass
+class Server:
+    """A server running: its port, and the file its error stream goes to."""
+
+    port: int
+    log: Path
+
+
 @contextmanager
-def serving(name: str) -> Iterator[int]:
-    """The server for adapter ``name`` on a free loopback port; yields the port."""
+def serving(name: str, folder: Path) -> Iterator[Server]:
+    """The server for adapter ``name`` on a free loopback port, its errors logged in ``folder``."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
-    process = subprocess.Popen(
-        server_command(name, port),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = folder / f"{name}.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            server_command(name, port),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"{name} server exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+                raise RuntimeError(f"{name} server exited: {log.read_text()}")
             with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} server did not start in {TIMEOUT} s")
             time.sleep(0.1)
-        yield port
+        yield Server(port, log)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -91,14 +102,13 @@ def serving(name: str) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=TIMEOUT)
-        process.stderr.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
-def port(request: pytest.FixtureRequest) -> Iterator[int]:
+def port(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real server running one adapter (each in turn)."""
-    with serving(request.param) as port:
-        yield port
+    with serving(request.param, tmp_path_factory.mktemp("served")) as server:
+        yield server.port
 
 
 @dataclass
@@ -192,3 +202,25 @@ def test_a_chunked_body_just_over_the_limit_gets_413(port: int) -> None:
     answer = post_chunked(port, pieces, {"Authorization": f"Bearer {TOKEN}"})
 
     assert (answer.status, json.loads(answer.body)["outcome"]) == (413, "too_large")
+
+
+@pytest.mark.parametrize("name", list(SERVERS))
+def test_a_client_gone_mid_body_leaves_no_error_in_the_servers_log(
+    name: str, tmp_path: Path
+) -> None:
+    """Part of a chunked body, then the connection closed: no 500, no traceback.
+
+    Nothing was authenticated: anyone could otherwise fill the error log and its alerts.
+    """
+    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    with serving(name, tmp_path) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(head.encode() + b"10\r\n" + b"{" * 16 + b"\r\n")
+            time.sleep(0.2)  # the server is reading the body
+        answer = post_chunked(server.port, iter([body]), headers)  # the server goes on
+    log = server.log.read_text()
+
+    assert answer.status == 200
+    assert "Traceback" not in log, log

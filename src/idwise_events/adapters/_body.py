@@ -8,15 +8,51 @@ read no more than that.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from .._request import parse_content_length
+from .._request import WebhookRequest, WebhookResponse, parse_content_length
 
-__all__ = ["read_async", "read_stream", "read_wsgi"]
+if TYPE_CHECKING:
+    from .._dispatch import Dispatcher
+
+__all__ = [
+    "ClientDisconnected",
+    "handled",
+    "handled_async",
+    "read_async",
+    "read_stream",
+    "read_wsgi",
+]
 
 CHUNK = 65_536
 """Bytes asked for per read: memory grows with what was sent, not with what was announced."""
+
+DISCONNECTED = WebhookResponse(400)
+"""The answer to a client that went away before the body's end: no one reads it, nothing is
+logged (the sender may well be no one: nothing was authenticated)."""
+
+
+class ClientDisconnected(Exception):
+    """The client went away before sending the whole body: there is no one to answer."""
+
+
+def handled(dispatcher: Dispatcher, read: Callable[[], WebhookRequest]) -> WebhookResponse:
+    """``dispatcher``'s answer to the delivery ``read`` returns, unless the client went away."""
+    try:
+        request = read()
+    except ClientDisconnected:
+        return DISCONNECTED
+    return dispatcher.handle(request)
+
+
+async def handled_async(dispatcher: Dispatcher, read: Awaitable[WebhookRequest]) -> WebhookResponse:
+    """As `handled`, from async code: ``read`` is awaited, the delivery handled asynchronously."""
+    try:
+        request = await read
+    except ClientDisconnected:
+        return DISCONNECTED
+    return await dispatcher.handle_async(request)
 
 
 def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int | None) -> bytes:
@@ -24,13 +60,20 @@ def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int
 
     With ``max_bytes``, stops after ``max_bytes + 1`` bytes. ``length`` is never read past, so
     that a server that does not mark the end of the body cannot make the read wait for more.
+
+    Raises:
+        ClientDisconnected: If the stream broke off (gunicorn's ``NoMoreData``, Django's
+            ``UnreadablePostError``: an ``OSError``).
     """
     if max_bytes is not None:
         length = max_bytes + 1 if length is None else min(length, max_bytes + 1)
     chunks: list[bytes] = []
     size = 0
     while length is None or size < length:
-        chunk = read(CHUNK if length is None else min(CHUNK, length - size))
+        try:
+            chunk = read(CHUNK if length is None else min(CHUNK, length - size))
+        except OSError as broken:
+            raise ClientDisconnected from broken
         if not chunk:
             break
         chunks.append(chunk)
@@ -52,12 +95,19 @@ def read_wsgi(environ: Mapping[str, Any], max_bytes: int | None) -> bytes:
 
 
 async def read_async(chunks: AsyncIterable[bytes], max_bytes: int | None) -> bytes:
-    """The body from an async stream of chunks; with ``max_bytes``, stops past that many."""
+    """The body from an async stream of chunks; with ``max_bytes``, stops past that many.
+
+    Raises:
+        ClientDisconnected: If the stream broke off (aiohttp's ``ConnectionResetError``).
+    """
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
-        parts.append(chunk)
-        size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
-            break
+    try:
+        async for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                break
+    except OSError as broken:
+        raise ClientDisconnected from broken
     return b"".join(parts)

@@ -17,7 +17,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import DEFAULT_PATH
-from ._body import read_async
+from ._body import handled_async, read_async
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
 
@@ -30,6 +30,9 @@ async def to_webhook_request(
     The body is read from the payload stream: with ``max_bytes``, at most ``max_bytes + 1``
     bytes, whatever the application's ``client_max_size``, so that the dispatcher's limit is
     the one that applies.
+
+    Raises:
+        ClientDisconnected: If the body broke off (the client went away).
     """
     if request.can_read_body:
         body = await read_async(request.content.iter_any(), max_bytes)
@@ -49,8 +52,8 @@ async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
         request.method, request.headers.get("Content-Length"), request.remote
     )
     if early is None:
-        delivery = await to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
-        early = await dispatcher.handle_async(delivery)
+        reading = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
+        early = await handled_async(dispatcher, reading)
     return to_response(early)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
+from ._body import ClientDisconnected as ClientDisconnected  # raised by to_webhook_request
 from ._body import read_async
 
 __all__ = ["app", "handle", "to_response", "to_webhook_request"]
@@ -29,10 +30,6 @@ Send = Callable[[Message], Awaitable[None]]
 """The ASGI ``send`` callable."""
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """An ASGI application."""
-
-
-class ClientDisconnected(Exception):
-    """The client went away before sending the whole body: there is no one to answer."""
 
 
 async def to_webhook_request(

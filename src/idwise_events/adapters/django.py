@@ -24,7 +24,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse, parse_content_length
 from . import several_processes
-from ._body import read_stream
+from ._body import handled, read_stream
 
 __all__ = ["async_view", "handle", "handle_async", "to_response", "to_webhook_request", "view"]
 
@@ -36,6 +36,9 @@ def to_webhook_request(request: HttpRequest, *, max_bytes: int | None = None) ->
     ``DATA_UPLOAD_MAX_MEMORY_SIZE``, so that the dispatcher's limit is the one that applies. A
     chunked body (no ``Content-Length``), which Django reads as empty under WSGI, is read from
     the server's stream when the server marks where it ends (gunicorn does).
+
+    Raises:
+        ClientDisconnected: If the body broke off (the client went away).
     """
     return WebhookRequest(
         _body(request, max_bytes), request.headers, request.META.get("REMOTE_ADDR")
@@ -56,7 +59,8 @@ def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
         multiprocess=several_processes(request.META),
     )
     if early is None:
-        early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))
+        max_bytes = dispatcher.max_body_bytes
+        early = handled(dispatcher, lambda: to_webhook_request(request, max_bytes=max_bytes))
     return to_response(early)
 
 

@@ -17,7 +17,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import DEFAULT_PATH, ROUTED_METHODS, several_processes
-from ._body import read_wsgi
+from ._body import handled, read_wsgi
 
 __all__ = ["blueprint", "handle", "to_response", "to_webhook_request"]
 
@@ -28,6 +28,9 @@ def to_webhook_request(request: flask.Request, *, max_bytes: int | None = None) 
     The body is read from the WSGI stream as the [WSGI adapter][idwise_events.adapters.wsgi]
     reads it: with ``max_bytes``, at most ``max_bytes + 1`` bytes, whatever Flask's
     ``MAX_CONTENT_LENGTH``, so that the dispatcher's limit is the one that applies.
+
+    Raises:
+        ClientDisconnected: If the body broke off (the client went away).
     """
     body = read_wsgi(request.environ, max_bytes)
     return WebhookRequest(body, request.headers.items(), request.remote_addr)
@@ -47,7 +50,8 @@ def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
         multiprocess=several_processes(request.environ),
     )
     if early is None:
-        early = dispatcher.handle(to_webhook_request(request, max_bytes=dispatcher.max_body_bytes))
+        max_bytes = dispatcher.max_body_bytes
+        early = handled(dispatcher, lambda: to_webhook_request(request, max_bytes=max_bytes))
     return to_response(early)
 
 

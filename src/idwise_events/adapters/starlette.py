@@ -8,7 +8,7 @@ app = Starlette(routes=[route(dispatcher)])  # POST /webhooks/idwise
 from __future__ import annotations
 
 try:
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
     from starlette.types import Receive, Scope, Send
@@ -20,7 +20,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import DEFAULT_PATH, ROUTED_METHODS, asgi
-from ._body import read_async
+from ._body import ClientDisconnected, handled_async, read_async
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
 
@@ -30,8 +30,14 @@ async def to_webhook_request(request: Request, *, max_bytes: int | None = None) 
 
     With ``max_bytes``, reads at most ``max_bytes + 1`` bytes of the body, enough to tell that
     it is over the limit.
+
+    Raises:
+        ClientDisconnected: If the client went away before the body's end.
     """
-    body = await read_async(request.stream(), max_bytes)
+    try:
+        body = await read_async(request.stream(), max_bytes)
+    except ClientDisconnect as gone:
+        raise ClientDisconnected from gone
     client = request.client
     return WebhookRequest(body, request.headers.raw, client and client.host)
 
@@ -48,8 +54,8 @@ async def handle(request: Request, dispatcher: Dispatcher) -> Response:
         request.method, request.headers.get("content-length"), client and client.host
     )
     if early is None:
-        delivery = await to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
-        early = await dispatcher.handle_async(delivery)
+        reading = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
+        early = await handled_async(dispatcher, reading)
     return to_response(early)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 from . import several_processes
-from ._body import read_wsgi
+from ._body import handled, read_wsgi
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -33,6 +33,9 @@ def to_webhook_request(environ: WSGIEnvironment, *, max_bytes: int | None = None
     Reads ``Content-Length`` bytes; a body without one (chunked) is read to its end only if the
     server says it is terminated (gunicorn and werkzeug do). With ``max_bytes``, reads at most
     ``max_bytes + 1`` bytes, enough to tell that the body is over the limit.
+
+    Raises:
+        ClientDisconnected: If the body broke off (the client went away).
     """
     body = read_wsgi(environ, max_bytes)
     headers = [
@@ -65,8 +68,8 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
         multiprocess=several_processes(environ),
     )
     if early is None:
-        request = to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
-        early = dispatcher.handle(request)
+        max_bytes = dispatcher.max_body_bytes
+        early = handled(dispatcher, lambda: to_webhook_request(environ, max_bytes=max_bytes))
     return to_response(early)
 
 
