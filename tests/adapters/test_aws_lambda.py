@@ -80,6 +80,14 @@ def test_a_malformed_envelope_is_answered_not_raised(malformed: dict[str, Any]) 
         assert response["statusCode"] == 405
 
 
+@pytest.mark.parametrize("event", [[], None, "POST", 7], ids=["list", "null", "string", "number"])
+def test_an_event_that_is_not_an_object_is_answered_405(event: Any) -> None:
+    """A direct invocation with other JSON: no request, so no method (API Gateway sends one)."""
+    handler = lambda_handler(Dispatcher(verifier=VERIFIER))
+
+    assert handler(event, None)["statusCode"] == 405
+
+
 UNREADABLE_BODIES = [
     pytest.param({"body": "not base64!", "isBase64Encoded": True}, id="invalid-base64"),
     pytest.param({"body": "é", "isBase64Encoded": True}, id="non-ascii-base64"),

@@ -74,7 +74,11 @@ def to_response(response: WebhookResponse) -> dict[str, Any]:
 
 
 def handle(event: LambdaEvent, dispatcher: Dispatcher) -> dict[str, Any]:
-    """Answer one invocation: refuse other methods (405) or dispatch the body."""
+    """Answer one invocation: refuse other methods (405) or dispatch the body.
+
+    An event that is not an object (a direct invocation with other JSON) has no method: 405.
+    """
+    event = _object(event)
     context = _object(event.get("requestContext"))
     method = event.get("httpMethod") or _object(context.get("http")).get("method") or ""
     if not isinstance(method, str):
