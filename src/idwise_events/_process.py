@@ -350,16 +350,21 @@ class _Job:
         Dead when the body can never be parsed, or when the delivery's attempts are used up
         although none failed: a worker that dies mid-handler (killed, out of memory, a hard
         time limit) records nothing, so a delivery that kills its worker every time would
-        otherwise be taken again forever.
+        otherwise be taken again forever. (Its attempts are also over a limit lowered since
+        they failed: their last error is kept.)
         """
         attempts = self.delivery.attempts
         if attempts > self.retries.max_attempts:
             self.outcome = ProcessOutcome.DEAD
-            self.error = (
-                f"not run: attempt {attempts}, over the limit of {self.retries.max_attempts}; the"
-                " last ones ended without an outcome (their worker died: killed, out of memory,"
-                " a hard time limit)"
+            last = self.delivery.last_error
+            why = (
+                "the last ones ended without an outcome (their worker died: killed, out of"
+                " memory, a hard time limit)"
+                if last is None
+                else f"last error: {last}"
             )
+            limit = self.retries.max_attempts
+            self.error = f"not run: attempt {attempts}, over the limit of {limit}; {why}"
             return None
         body = self.delivery.body
         try:

@@ -169,6 +169,32 @@ def test_a_body_that_cannot_be_parsed_is_buried_at_once(inbox_backend: InboxBack
     assert seen == []
 
 
+def test_a_delivery_over_a_lowered_limit_is_buried_with_its_last_error(
+    inbox_backend: InboxBackend,
+) -> None:
+    """Failed under a higher limit, then taken by a worker with a lower one: its error is kept."""
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    dispatcher = dispatcher_for(inbox)
+
+    @dispatcher.on_any
+    def failing(event: Event) -> None:
+        raise RuntimeError("the CRM is down")
+
+    delivery_id = accept_event(inbox).id
+    for _ in range(3):
+        assert process(dispatcher, delivery_id, clock=clock) is ProcessOutcome.RETRIED
+        clock.advance(hours=1)
+
+    lowered = RetryPolicy(max_attempts=2)
+    assert process(dispatcher, delivery_id, retries=lowered, clock=clock) is ProcessOutcome.DEAD
+
+    dead = delivery(inbox, delivery_id)
+    assert dead.last_error == (
+        "not run: attempt 4, over the limit of 2; last error: RuntimeError: the CRM is down"
+    )
+
+
 def test_a_delivery_whose_worker_dies_every_time_is_buried_once_its_attempts_are_used(
     inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
