@@ -7,6 +7,8 @@ makes a 200 KB line on every delivery.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__: list[str] = []
 
 MAX_PRINTED = 120
@@ -17,6 +19,19 @@ def error_line(exc: BaseException) -> str:
     """``Type: the first line of its message`` (not escaped): an exception told in one line."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc)
+
+
+def failure_reason(exc: BaseException, secrets: Iterable[object], limit: int = 300) -> str:
+    """`error_line` of a driver's error, made fit for a log line (`printable`).
+
+    Each of ``secrets`` that is a non-empty string (the connection's passwords, which a driver
+    may quote) is written ``***``.
+    """
+    reason = error_line(exc)
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
+            reason = reason.replace(secret, "***")
+    return printable(reason, limit)
 
 
 def escaped(text: str) -> str:

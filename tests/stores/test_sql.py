@@ -149,10 +149,52 @@ def test_refused_connection_gives_store_error_without_the_password(
         store.claim("evt-1", lease=LEASE, fingerprint="a")
 
     assert "CANARY-pw-41" not in str(caught.value)
+    assert "Connection refused" in str(caught.value)  # the reason, for whoever reads the log
     assert "CANARY-pw-41" not in repr(store)
     assert isinstance(caught.value.__cause__, psycopg.OperationalError)
     in_query = open_store("postgresql+psycopg://app@127.0.0.1:1/events?password=CANARY-pw-42")
     assert "CANARY-pw-42" not in repr(in_query)  # libpq takes a password there too
+
+
+def test_a_store_error_says_why_and_hides_the_password_wherever_the_driver_quotes_it(
+    postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
+) -> None:
+    """The driver's reason is in the message; the URL's password is not, even where quoted."""
+    missing = "CANARY-pw-43"  # a database of that name does not exist: the server names it
+    url = sa.make_url(postgres_url(postgres)).set(password=missing, database=missing)
+    store = open_store(url.render_as_string(hide_password=False))
+
+    with pytest.raises(StoreError) as caught:
+        store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+    assert 'database "***" does not exist' in str(caught.value)
+    assert missing not in str(caught.value)
+
+
+def test_a_sqlite_file_that_cannot_be_opened_says_so(
+    tmp_path: Path, open_store: Callable[..., SqlStore]
+) -> None:
+    """A folder that does not exist: the message says the file cannot be opened."""
+    store = open_store(f"sqlite:///{tmp_path / 'no-such-folder' / 'events.db'}")
+
+    with pytest.raises(StoreError, match="unable to open database file"):
+        store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+
+def test_a_file_name_instead_of_a_url_is_told_how_to_write_it() -> None:
+    """``SqlStore("events.db")``: the URL for that file is in the message."""
+    with pytest.raises(sa.exc.ArgumentError, match=re.escape("write 'sqlite:///events.db'")):
+        SqlStore("events.db")
+
+
+def test_a_malformed_url_is_not_quoted() -> None:
+    """It may hold a password: SQLAlchemy's own message quotes the whole string."""
+    with pytest.raises(sa.exc.ArgumentError) as caught:
+        SqlStore("host=db.example user=app password=CANARY-pw-44")
+
+    assert "CANARY-pw-44" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__  # SQLAlchemy's error is not shown either
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

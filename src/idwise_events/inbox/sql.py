@@ -45,7 +45,13 @@ from .._store import Clock, check_lease, utc_now
 from .._text import printable
 
 # The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
-from ..stores._engine import create_engine, driver_error, new_pool_after_fork, shown_url
+from ..stores._engine import (
+    create_engine,
+    describe,
+    driver_error,
+    new_pool_after_fork,
+    shown_url,
+)
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime
 from ..stores._watchdog import Watchdog
@@ -202,9 +208,9 @@ class SqlInbox:
                 if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                raise StoreError(self._describe(exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc, "inbox")) from driver_error(exc)
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(self._describe(exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc, "inbox")) from driver_error(exc)
         self._table_ready = True
 
     def exists(self) -> bool:
@@ -213,7 +219,7 @@ class SqlInbox:
             with self.engine.connect() as conn, self._watched(conn):
                 return sa.inspect(conn).has_table(self.table.name, self.table.schema)
         except sa_exc.SQLAlchemyError as exc:
-            raise StoreError(self._describe(exc)) from driver_error(exc)
+            raise StoreError(describe(self.engine, exc, "inbox")) from driver_error(exc)
 
     # -- the Inbox protocol ---------------------------------------------------------------------
 
@@ -485,9 +491,9 @@ class SqlInbox:
                         f" {self._network_timeout.total_seconds():g} s"
                     ) from error
                 if not (exc.connection_invalidated and attempt == 1):
-                    raise StoreError(self._describe(exc)) from error
+                    raise StoreError(describe(self.engine, exc, "inbox")) from error
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(self._describe(exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc, "inbox")) from driver_error(exc)
             except OverflowError as exc:  # sqlite3 binding an integer past 64 bits, such as an id
                 raise ValueError(
                     f"the {self._dialect} inbox refused a value of this call (OverflowError)"
@@ -506,11 +512,6 @@ class SqlInbox:
         finally:
             if not self._watchdog.done(ticket) and overran is not None:
                 overran.append(True)
-
-    def _describe(self, exc: Exception) -> str:
-        """Name the failure without the driver's message, which may quote connection details."""
-        cause = getattr(exc, "orig", None) or exc
-        return f"{self._dialect} inbox unavailable ({type(cause).__name__})"
 
 
 def _delivery(row: sa.Row[Any]) -> Delivery:

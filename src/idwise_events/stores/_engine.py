@@ -14,6 +14,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from .._text import failure_reason
 from ._table import Statements
 
 __all__: list[str] = []
@@ -47,10 +48,21 @@ def make_url(url: str) -> sa.URL:
     """``url`` parsed by SQLAlchemy, which also takes ``postgres://`` (Heroku's, libpq's form).
 
     Raises:
-        sqlalchemy.exc.ArgumentError: If it is not a URL; ``ValueError`` for a port that is not
-            a number.
+        sqlalchemy.exc.ArgumentError: If it is not a URL (a bare file name is told how to write
+            one; anything else is not quoted, as it may hold a password); ``ValueError`` for a
+            port that is not a number.
     """
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa_exc.ArgumentError:
+        if url.strip() and "://" not in url and "=" not in url:  # a file name, not libpq's form
+            message = f"{url!r} is not a database URL: for a SQLite file, write 'sqlite:///{url}'"
+        else:
+            message = (
+                "not a database URL (not shown: it may hold a password); expected"
+                " postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or sqlite:///FILE"
+            )
+        raise sa_exc.ArgumentError(message) from None  # SQLAlchemy's message quotes it whole
     backend, plus, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         parsed = parsed.set(drivername=f"postgresql{plus}{driver}")
@@ -161,7 +173,15 @@ def driver_error(exc: Exception) -> BaseException:
     return exc
 
 
-def describe(dialect: str, exc: Exception) -> str:
-    """Name the failure without the driver's message, which may quote connection details."""
+def describe(engine: sa.Engine, exc: Exception, what: str = "idempotency store") -> str:
+    """Name the failure of ``what`` and the driver's reason, the URL's passwords hidden in it.
+
+    The reason (``OperationalError: unable to open database file``, ``... Connection refused``)
+    is what an operator needs; a driver may quote its connection details in it, so each password
+    the URL holds is written ``***`` wherever it appears.
+    """
     cause = getattr(exc, "orig", None) or exc
-    return f"{dialect} idempotency store unavailable ({type(cause).__name__})"
+    url = engine.url
+    secrets = (url.password, url.query.get("password"), url.query.get("sslpassword"))
+    reason = failure_reason(cause, secrets)
+    return f"{engine.dialect.name} {what} unavailable ({reason})"

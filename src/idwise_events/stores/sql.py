@@ -208,9 +208,9 @@ class SqlStore:
                 if self._sqlite and "locked" in str(exc.orig) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                raise StoreError(describe(self.engine.dialect.name, exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc)) from driver_error(exc)
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(describe(self.engine.dialect.name, exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc)) from driver_error(exc)
         self._table_ready = True
 
     def _create_table_once(self) -> None:
@@ -323,7 +323,7 @@ class SqlStore:
             try:
                 session = Session(self._connections, self._statements, self._driver_sql)
             except (self._dbapi_error, sa_exc.SQLAlchemyError) as exc:  # connecting failed
-                raise StoreError(describe(dialect.name, exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc)) from driver_error(exc)
             overran = False
             try:
                 if watchdog is None:
@@ -364,10 +364,10 @@ class SqlStore:
                         f" {self._network_timeout.total_seconds():g} s"
                     ) from error
                 if not (dead and attempt == 1):
-                    raise StoreError(describe(dialect.name, exc)) from error
+                    raise StoreError(describe(self.engine, exc)) from error
                 # The database restarted, or the network failed, since it was pooled: retry.
             except sa_exc.SQLAlchemyError as exc:
-                raise StoreError(describe(dialect.name, exc)) from driver_error(exc)
+                raise StoreError(describe(self.engine, exc)) from driver_error(exc)
             finally:
                 session.close()  # back to the pool (rolled back if still open)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -36,7 +37,7 @@ from idwise_events.contrib.django.store import DjangoStore
 from idwise_events.testing import FakeClock, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
-from ...conftest import CANARY, DJANGO_POSTGRESQL, require_postgres_programs
+from ...conftest import CANARY, DJANGO_POSTGRESQL, postgres_url, require_postgres_programs
 from ...stores.conftest import FreezingProxy
 
 LEASE = timedelta(minutes=5)
@@ -172,6 +173,26 @@ def test_an_unreachable_database_gives_store_error_without_the_password(
             store.claim("evt-1", lease=LEASE, fingerprint="a")
 
     assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    assert CANARY not in str(caught.value)
+    assert "Connection refused" in str(caught.value)  # the reason, for whoever reads the log
+
+
+def test_a_store_error_hides_the_password_wherever_the_driver_quotes_it(
+    django_db_blocker: Any, postgres: TemporaryPostgres | str
+) -> None:
+    """A database named as the password does not exist: the server's message names it."""
+    server = urlsplit(postgres_url(postgres))
+    where = {"HOST": server.hostname, "PORT": str(server.port), "USER": server.username}
+    with (
+        django_db_blocker.unblock(),
+        extra_database("missing", **where, NAME=CANARY, PASSWORD=CANARY) as alias,
+    ):
+        store = DjangoStore(using=alias)
+
+        with pytest.raises(StoreError) as caught:
+            store.claim("evt-1", lease=LEASE, fingerprint="a")
+
+    assert 'database "***" does not exist' in str(caught.value)
     assert CANARY not in str(caught.value)
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DataError, Error, connections
 
 from ..._errors import StoreError
+from ..._text import failure_reason
 from ...stores._watchdog import Watchdog
 
 __all__ = ["Database", "db_time", "read_time"]
@@ -75,8 +76,11 @@ class Database:
                     # whose rollback failed): it had died since it connected.
                     if attempt == 1 and used is not None and connection.connection is not used:
                         continue
+                database = connection.settings_dict  # a driver may quote what it connects with
+                secrets = (database.get("PASSWORD"), database.get("OPTIONS", {}).get("password"))
                 raise StoreError(
-                    f"{connection.vendor} {self.what} unavailable ({type(cause).__name__})"
+                    f"{connection.vendor} {self.what} unavailable"
+                    f" ({failure_reason(cause, secrets)})"
                 ) from cause
         raise AssertionError("unreachable")  # pragma: no cover
 
