@@ -163,7 +163,8 @@ def test_the_strategies_take_every_spelling_make_event_takes(
     model: type[FinishedJourney], data: st.DataObject
 ) -> None:
     """payloads() and events() accept the model, the EventType and the wire name alike."""
-    for spelling in (model, model.event_type, model.event_type.value, model.__name__.lower()):
+    dashed = model.event_type.value.lower().replace(" ", "-")  # as `send` takes it
+    for spelling in (model, model.event_type, model.event_type.value, model.__name__, dashed):
         assert type(make_event(spelling)) is model
         assert type(parse_event(data.draw(payloads(spelling, extra_fields=False)))) is model
         assert type(data.draw(events(spelling))) is model
@@ -174,6 +175,14 @@ def test_the_strategies_refuse_a_name_no_event_has_as_make_event_does() -> None:
     for function in (make_event, payloads, events):
         with pytest.raises(ValueError, match=f"{function.__name__}: 'Journey Archived' is not"):
             function("Journey Archived")
+
+
+def test_a_name_parse_event_would_refuse_goes_on_the_wire_as_documented() -> None:
+    """``finished-journey`` (the send commands' spelling) is sent as ``Finished Journey``."""
+    event = make_event("finished-journey")
+
+    assert event.event == "Finished Journey"
+    assert parse_event(event.model_dump_json(by_alias=True)) == event
 
 
 def test_make_event_keeps_the_misspelt_aml_name_on_the_wire() -> None:

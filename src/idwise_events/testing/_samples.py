@@ -115,8 +115,9 @@ def known_types() -> str:
 def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[KnownEvent], str]:
     """The model of ``event_type``, and the ``event`` string to send for it.
 
-    A name goes on the wire as written (so the misspelt AML name stays misspelt, as IDWise
-    sends it); a model or an `EventType` member gives the documented wire name.
+    A name `parse_event` accepts goes on the wire as written (so the misspelt AML name stays
+    misspelt, as IDWise sends it); one it would not (``finished-journey``, as the send commands
+    take it), a model or an `EventType` member gives the documented wire name.
 
     Raises:
         ValueError: If ``event_type`` is a name no IDWise webhook has (``caller`` says who asks).
@@ -125,10 +126,13 @@ def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[
     if isinstance(event_type, str):  # an EventType member too
         wire_name = str(event_type)  # an EventType member hashes by its name, not its value
         canonical = known_event_name(wire_name)
-        if canonical is None:
+        if canonical is not None:
+            return _MODELS_BY_NAME[canonical], wire_name
+        model = event_model(wire_name)
+        if model is None:
             known = ", ".join(repr(name.value) for name in EventType)
             raise ValueError(f"{caller}: {wire_name!r} is not an IDWise event name ({known})")
-        return _MODELS_BY_NAME[canonical], wire_name
+        return model, model.event_type.value
     if isinstance(event_type, type) and event_type in SAMPLE_BODIES:
         model = cast("type[KnownEvent]", event_type)
         return model, model.event_type.value
