@@ -242,7 +242,8 @@ def test_bearer_auth_accepts_every_rotated_token() -> None:
         ([CANARY, ""], "must not be empty"),
         (f" {CANARY}", "must not start or end with whitespace"),
         (f"{CANARY}\n", "must not start or end with whitespace"),
-        (f"{CANARY} {CANARY}", "must not contain whitespace"),
+        (f"{CANARY} {CANARY}", "must not contain whitespace$"),
+        (f"Bearer {CANARY}", "whitespace: give the token without the 'Bearer ' that precedes it"),
         (f"{CANARY}\x00", "control characters"),
     ],
 )

@@ -203,7 +203,11 @@ class BearerAuth(Combinable):
         for value in tokens:
             check_header_secret(value, "BearerAuth token")
             if any(char.isspace() for char in value):
-                raise ValueError("BearerAuth: a token must not contain whitespace")
+                scheme = value.split(None, 1)[0].lower() == "bearer"
+                raise ValueError(
+                    "BearerAuth: a token must not contain whitespace"
+                    + (": give the token without the 'Bearer ' that precedes it" if scheme else "")
+                )
         self._tokens = tuple(Hidden(value) for value in tokens)
         self._digests = tuple(digest(value.encode()) for value in tokens)
 
