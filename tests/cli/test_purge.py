@@ -125,6 +125,22 @@ def test_purge_refuses_a_database_without_the_table_and_creates_nothing(tmp_path
     assert tables(path) == ["other"]
 
 
+def test_purge_of_an_inbox_database_points_to_inbox_purge(tmp_path: Path) -> None:
+    """The inbox has its own table and command: the error names them."""
+    from idwise_events.inbox.sql import SqlInbox
+
+    path = tmp_path / "inbox.db"
+    SqlInbox(f"sqlite:///{path}").create_table()
+
+    result = run("purge", "--db", str(path))
+
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"idwise-events purge: error: no table idwise_events_idempotency in sqlite:///{path}:"
+        " it holds an inbox (idwise_events_inbox): purge it with `idwise-events inbox purge`"
+    )
+
+
 @pytest.mark.parametrize(
     "written",
     [

@@ -240,18 +240,26 @@ def open_store(
     name = table_name or DEFAULT_TABLE_NAME
     try:
         store = SqlStore(url, table_name=name, retention=retention)
-        found = not existing or sa.inspect(store.engine).has_table(name)
+        tables = set(sa.inspect(store.engine).get_table_names()) if existing else {name}
         if not existing:
             store.create_table()
     except ImportError as exc:  # the database's driver
         raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
     except Exception as exc:  # any failure to open becomes one line
         raise CliError(f"cannot open the database {shown}: {failure_reason(exc)}") from exc
-    if not found:
+    if name not in tables:
         store.close()
+        from ..inbox.sql import DEFAULT_INBOX_TABLE_NAME
+
+        inbox = DEFAULT_INBOX_TABLE_NAME in tables
         raise CliError(
-            f"no table {name} in {shown}: not an idwise-events store, or its table has another"
-            " name (--table)"
+            f"no table {name} in {shown}: "
+            + (
+                f"it holds an inbox ({DEFAULT_INBOX_TABLE_NAME}): purge it with"
+                " `idwise-events inbox purge`"
+                if inbox
+                else "not an idwise-events store, or its table has another name (--table)"
+            )
         )
     return store
 
