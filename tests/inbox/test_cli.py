@@ -369,5 +369,23 @@ def test_an_app_module_that_fails_on_import_is_reported_as_such(tmp_path: Path) 
     for result in (replay, worker):
         assert result.returncode == 1
         assert one_error_line(result).endswith(
-            "--app: importing needs_settings raised KeyError: 'DATABASE_URL'"
+            "--app: importing needs_settings raised KeyError: 'DATABASE_URL'; importing runs the"
+            " module: give this command the settings and environment variables your server has"
         )
+
+
+def test_an_app_module_refusing_to_start_without_credentials_is_quoted_whole(
+    tmp_path: Path,
+) -> None:
+    """The library's own advice (verifier_from_env's, over 200 characters) is not cut short."""
+    (tmp_path / "webhooks.py").write_text(
+        "from idwise_events import Dispatcher, verifier_from_env\n\n"
+        "dispatcher = Dispatcher(verifier=verifier_from_env())\n"
+    )
+
+    result = run("inbox", "replay", "1", "--app", "webhooks:dispatcher", cwd=tmp_path)
+
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "\u2026" not in line
+    assert "IDWISE_WEBHOOK_AUTH=none to accept unauthenticated requests;" in line  # its end

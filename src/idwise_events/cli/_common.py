@@ -345,8 +345,11 @@ def _import_dispatcher(app_path: str) -> object:
     except ImportError as exc:
         raise CliError(f"--app: cannot import {module_name} ({exc})") from exc
     except Exception as exc:  # the module's own code failed: a setting it reads, say
-        raised = printable(error_line(exc))
-        raise CliError(f"--app: importing {module_name} raised {raised}") from exc
+        raised = printable(error_line(exc), limit=MESSAGE_LIMIT)  # (our own advice is long)
+        raise CliError(
+            f"--app: importing {module_name} raised {raised}; importing runs the module: give"
+            " this command the settings and environment variables your server has"
+        ) from exc
     target: object = module
     for part in attribute.split("."):
         try:
