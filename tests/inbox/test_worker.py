@@ -20,7 +20,7 @@ from idwise_events._memory_inbox import MemoryInbox
 from idwise_events._process import RetryPolicy
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.inbox.worker import EmbeddedWorker
-from idwise_events.testing import make_event
+from idwise_events.testing import build_request, make_event
 
 from ..cli.conftest import SCRIPT, environment
 from .conftest import InboxBackend, accept_event
@@ -67,6 +67,29 @@ def test_the_embedded_worker_processes_accepted_deliveries_and_retries(
 
     assert sorted(seen) == sorted(references)
     assert failures == [1]
+
+
+def test_a_worker_never_started_says_so_once_a_delivery_waits_for_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Created but not started (Flask has no startup hook): a warning, once, not silence."""
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=MemoryInbox())
+    worker = EmbeddedWorker(dispatcher, poll_interval=POLL)
+
+    def deliver() -> None:
+        response = dispatcher.handle(build_request(make_event(FinishedJourney), NoAuth()))
+        assert response.status == 200
+
+    def warnings() -> int:
+        return sum("EmbeddedWorker is not running" in r.getMessage() for r in caplog.records)
+
+    deliver()
+    deliver()
+    assert warnings() == 1
+    with worker:  # running, then stopped on purpose: nothing more to say
+        deliver()
+    deliver()
+    assert warnings() == 1
 
 
 def test_stop_waits_for_the_current_delivery_and_start_refuses_twice() -> None:

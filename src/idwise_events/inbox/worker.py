@@ -91,6 +91,8 @@ class EmbeddedWorker:
         self._stopping = threading.Event()
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._foreground = False  # `run_forever` is running
+        self._told_not_running = False
         dispatcher.on_accepted(self._accepted)
 
     def __repr__(self) -> str:
@@ -204,11 +206,13 @@ class EmbeddedWorker:
         if hasattr(signal, "SIGALRM"):
             handlers[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
         self._stopping.clear()
+        self._foreground = True
         try:
             self._loop()
         except _Stop:
             pass
         finally:
+            self._foreground = False
             if hasattr(signal, "setitimer"):
                 signal.setitimer(signal.ITIMER_REAL, 0)
             for signum, previous in handlers.items():
@@ -218,6 +222,17 @@ class EmbeddedWorker:
 
     def _accepted(self, delivery_id: int) -> None:
         self._wake.set()
+        thread = self._thread  # (a thread started before a fork is not running in the child)
+        running = self._foreground or (thread is not None and thread.is_alive())
+        if running or self._stopping.is_set() or self._told_not_running:
+            return
+        self._told_not_running = True
+        logger.warning(
+            "idwise_events: inbox delivery %d was stored, and this process's EmbeddedWorker is not"
+            " running: call its start() where the app starts (see the docs' Acknowledge fast"
+            " page); until a worker runs, deliveries wait in the inbox",
+            delivery_id,
+        )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
