@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from idwise_events import BearerAuth, Dispatcher, FinishedJourney, MemoryStore, fingerprint
-from idwise_events.stores.sql import SqlStore
+from idwise_events import (
+    BearerAuth,
+    Dispatcher,
+    FinishedJourney,
+    IdempotencyStore,
+    MemoryStore,
+    fingerprint,
+)
 from idwise_events.testing import FakeClock, RecordingHandler, build_request, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
 VERIFIER = BearerAuth("test-token")  # made up: never the production secret
 
 
-def make_dispatcher(store: MemoryStore | SqlStore) -> Dispatcher:
+def make_dispatcher(store: IdempotencyStore) -> Dispatcher:
     """Your app's dispatcher, on the store the test gives it."""
     return Dispatcher(verifier=VERIFIER, store=store)
 
@@ -60,6 +66,8 @@ def test_a_crashed_workers_event_runs_once_its_lease_expires(
 def test_the_handler_runs_once_with_the_postgresql_store(
     idwise_postgres: TemporaryPostgres, idwise_handler: RecordingHandler
 ) -> None:
+    from idwise_events.stores.sql import SqlStore  # the postgres extra: imported where it is used
+
     store = SqlStore(idwise_postgres.url, table_name="my_app_webhooks")
     dispatcher = make_dispatcher(store)
     dispatcher.on_any(idwise_handler)
