@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# --8<-- [start:typed]
 from idwise_events import (
     AmlMonitorUpdate,
     Dispatcher,
@@ -13,7 +14,6 @@ from idwise_events import (
     verifier_from_env,
 )
 
-# --8<-- [start:typed]
 dispatcher = Dispatcher(verifier=verifier_from_env())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# --8<-- [start:hooks]
 import logging
 import time
 from pathlib import Path
@@ -11,7 +12,6 @@ from idwise_events import Dispatcher, Event, PayloadError, WebhookRequest, verif
 log = logging.getLogger(__name__)
 dispatcher = Dispatcher(verifier=verifier_from_env())
 
-# --8<-- [start:hooks]
 INVALID_DELIVERIES = Path("invalid-deliveries")
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+# --8<-- [start:json]
 import json
 import logging
 import sys
 
-# --8<-- [start:json]
 FIELDS = ("event_type", "event_id", "outcome", "status", "duration_ms", "client_ip")
 
 

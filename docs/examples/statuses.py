@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+# --8<-- [start:statuses]
 from idwise_events import Dispatcher, Outcome, verifier_from_env
 
-# --8<-- [start:statuses]
 dispatcher = Dispatcher(
     verifier=verifier_from_env(),
     statuses={Outcome.UNAUTHORIZED: 403},  # every other outcome keeps its default status

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from idwise_events import (
-    BasicAuth,
-    BearerAuth,
-    HeaderAuth,
-    IpAllowlist,
-    NoAuth,
-    VerificationError,
-    Verifier,
-    WebhookRequest,
-    parse_event,
-    verifier_from_env,
-)
+from idwise_events import BasicAuth, BearerAuth, HeaderAuth, IpAllowlist, Verifier
 from idwise_events.testing import auth_headers
 
 # The secrets below are placeholders: in your app they come from a secret store or the
@@ -24,6 +11,8 @@ from idwise_events.testing import auth_headers
 
 def portal_settings() -> dict[str, Verifier]:
     # --8<-- [start:portal]
+    from idwise_events import BasicAuth, BearerAuth, HeaderAuth, NoAuth
+
     # "No Authentication": accepts every request, and logs a warning saying so.
     no_auth = NoAuth()
 
@@ -65,6 +54,8 @@ def rotation() -> tuple[Verifier, Verifier]:
 
 
 # --8<-- [start:allowlist]
+from idwise_events import BearerAuth, IpAllowlist
+
 # IDWise's IP ranges come from IDWise (they are not published): these are placeholders.
 IDWISE_RANGES = ["203.0.113.0/24", "2001:db8:1d::/48"]
 
@@ -80,6 +71,10 @@ verifier = BearerAuth("kqX0c2VjcmV0LXRva2Vu") & IpAllowlist(IDWISE_RANGES, trust
 # --8<-- [end:allowlist]
 
 # --8<-- [start:handler]
+from collections.abc import Mapping
+
+from idwise_events import VerificationError, WebhookRequest, parse_event, verifier_from_env
+
 VERIFIER = verifier_from_env()  # reads the IDWISE_WEBHOOK_* variables once, at startup
 
 
