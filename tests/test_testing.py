@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -183,6 +184,24 @@ def test_a_name_parse_event_would_refuse_goes_on_the_wire_as_documented() -> Non
 
     assert event.event == "Finished Journey"
     assert parse_event(event.model_dump_json(by_alias=True)) == event
+
+
+def test_make_event_warns_of_a_name_close_to_a_fields() -> None:
+    """``sytem_decision=`` would leave the decision unchanged, and the test testing nothing."""
+    with pytest.warns(UserWarning, match="did you mean 'system_decision'"):
+        event = make_event(FinishedJourney, sytem_decision="Refer")
+
+    assert event.body.system_decision == "Complete"
+    assert event.body.model_extra == {"sytem_decision": "Refer"}
+
+
+def test_make_event_adds_extra_fields_far_from_any_field_without_a_warning() -> None:
+    """``matchCount``, a field IDWise might add one day, is no typo."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        event = make_event(FinishedJourney, matchCount=2)
+
+    assert event.body.model_extra == {"matchCount": 2}
 
 
 def test_make_event_keeps_the_misspelt_aml_name_on_the_wire() -> None:

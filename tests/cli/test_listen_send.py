@@ -96,6 +96,9 @@ def test_listen_flags_unknown_fields_and_events_and_reports_invalid_payloads(
         receiver.line(),
     )
     assert "(an event name this version does not know)" in accepted.stdout
+    assert changed.stdout.splitlines()[0].endswith(
+        " unknown fields: body.matchCount, body.riskScore"
+    )
 
 
 def test_listen_json_prints_one_object_per_delivery(listener: StartListener) -> None:
@@ -276,6 +279,7 @@ def test_what_the_sender_chose_is_escaped_and_cut_on_both_sides(
     escaped = "evt\\n\\x1b[31mforged 200 processed\\r\\n\\u202e"
     assert sent.stdout.splitlines()[0] == (
         f"POST {receiver.url} with no authentication: Finished Journey eventId={escaped}"
+        " unknown fields: body.note\\x1b[2J"
     )
     line = receiver.line()
     assert re.fullmatch(
@@ -316,7 +320,9 @@ def test_set_takes_json_values_null_included_and_unset_removes(listener: StartLi
     assert answer.startswith("400 invalid (invalid 'Finished Journey' event: body.journeyId:")
     assert receiver.line().split()[1:3] == ["400", "invalid"]
     assert legacy.returncode == 0
-    assert legacy.stdout.splitlines()[0].endswith(": Finished Journey (no eventId)")
+    assert legacy.stdout.splitlines()[0].endswith(
+        ": Finished Journey (no eventId) unknown fields: body.tags"
+    )
     shown = receiver.line()
     assert " 200 processed   Finished Journey journeyId=" in shown
     assert shown.endswith("  unknown fields: body.tags")

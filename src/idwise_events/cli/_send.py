@@ -212,7 +212,7 @@ _ABSENT = object()
 
 
 def _about(body: bytes) -> Text:
-    """What is being sent, in a few words: the type and eventId, or why it is not a webhook."""
+    """What is being sent in a few words (type, eventId, unknown fields), or why not a webhook."""
     try:
         event = parse_event(body)
     except PayloadError as exc:
@@ -225,6 +225,8 @@ def _about(body: bytes) -> Text:
     )
     if not description.known:
         text.append(" (an event name this version does not know)", style="yellow")
+    elif description.unknown_fields:  # (a typo in --set, say: the field would not change)
+        text.append(f" unknown fields: {description.unknown_text()}", style="yellow")
     return text
 
 

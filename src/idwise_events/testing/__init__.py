@@ -18,8 +18,10 @@ suite. Hypothesis strategies for property tests live in
 
 from __future__ import annotations
 
+import difflib
 import json
 import threading
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
@@ -31,7 +33,7 @@ from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
 from .._enums import EventType
 from .._events import Event, KnownEvent
 from .._request import WebhookRequest
-from ._samples import SAMPLE_BODIES, resolve_event_type, sample_envelope
+from ._samples import SAMPLE_BODIES, body_aliases, resolve_event_type, sample_envelope
 from ._sender import basic_authorization
 
 __all__ = [
@@ -66,15 +68,34 @@ def make_event(event_type: type[Any] | EventType | str, /, **fields: Any) -> Any
             [`parse_event`][idwise_events.parse_event] accepts, which goes on the wire as written
             (``"Finished Journey"``; the misspelt ``"AML Monior Update"`` gives an
             `AmlMonitorUpdate` that keeps that name). The hypothesis strategies take the same.
-        **fields: The changes to the sample body.
+        **fields: The changes to the sample body. A name close to a field's but not one
+            (``sytem_decision=``) is added all the same, with a warning: it is likely a typo.
 
     Raises:
         ValueError: If ``event_type`` is a name no IDWise webhook has.
         pydantic.ValidationError: If the changes make the body invalid for ``event_type``.
     """
     model, wire_name = resolve_event_type(event_type, caller="make_event")
+    _warn_if_misspelt(model, fields)
     envelope = sample_envelope(model, wire_name, fields)
     return model.model_validate(envelope, by_name=False)
+
+
+def _warn_if_misspelt(model: type[KnownEvent], fields: Mapping[str, Any]) -> None:
+    """Warn of each unknown name that is close to a field's: a typo would pass unnoticed."""
+    aliases = body_aliases(model)
+    known = {*aliases, *aliases.values()}
+    for name in fields:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            warnings.warn(
+                f"make_event: {model.__name__} has no field {name!r} (did you mean {close[0]!r}?);"
+                " it goes into the body as an extra field",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def auth_headers(verifier: Verifier) -> dict[str, str]:
