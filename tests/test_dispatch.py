@@ -707,13 +707,8 @@ def test_answers_are_immutable_so_one_can_be_shared_by_many_deliveries(
 # -- interruptions and sender-chosen text --------------------------------------------------
 
 
-def test_a_cancelled_async_handler_releases_the_claim_and_the_retry_runs_it() -> None:
-    """A delivery cancelled mid-handler (client gone, server stopping) releases its claim.
-
-    The cancellation propagates, and IDWise's retry is processed at once instead of waiting out
-    the lease.
-    """
-    dispatcher = Dispatcher(verifier=VERIFIER)
+def hanging_the_first_time(dispatcher: Dispatcher) -> tuple[asyncio.Event, list[str]]:
+    """A coroutine handler that hangs on its first call (``started`` is then set); ``calls``."""
     started = asyncio.Event()
     calls: list[str] = []
 
@@ -723,6 +718,18 @@ def test_a_cancelled_async_handler_releases_the_claim_and_the_retry_runs_it() ->
         if len(calls) == 1:
             started.set()
             await asyncio.sleep(60)
+
+    return started, calls
+
+
+def test_a_cancelled_async_handler_releases_the_claim_and_the_retry_runs_it() -> None:
+    """A delivery cancelled mid-handler (client gone, server stopping) releases its claim.
+
+    The cancellation propagates, and IDWise's retry is processed at once instead of waiting out
+    the lease.
+    """
+    dispatcher = Dispatcher(verifier=VERIFIER)
+    started, calls = hanging_the_first_time(dispatcher)
 
     request = build_request(make_event(FinishedJourney), VERIFIER)
 
@@ -817,15 +824,7 @@ def test_a_delivery_cancelled_twice_still_releases_its_claim_in_a_blocking_store
     was dropped: the claim stayed held for the whole lease, and the retry got 409.
     """
     dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore())
-    started = asyncio.Event()
-    calls: list[str] = []
-
-    @dispatcher.on(FinishedJourney)
-    async def slow(event: FinishedJourney) -> None:
-        calls.append("called")
-        if len(calls) == 1:
-            started.set()
-            await asyncio.sleep(60)
+    started, calls = hanging_the_first_time(dispatcher)
 
     request = build_request(make_event(FinishedJourney), VERIFIER)
 
@@ -868,15 +867,7 @@ def shut_down_while(
 def test_a_delivery_cancelled_as_its_event_loop_ends_still_releases_its_claim() -> None:
     """The release is made in the loop's thread when the loop's end cancels it."""
     dispatcher = Dispatcher(verifier=VERIFIER, store=_BlockingStore())
-    started = asyncio.Event()
-    calls: list[str] = []
-
-    @dispatcher.on(FinishedJourney)
-    async def slow(event: FinishedJourney) -> None:
-        calls.append("called")
-        if len(calls) == 1:
-            started.set()
-            await asyncio.sleep(60)
+    started, calls = hanging_the_first_time(dispatcher)
 
     request = build_request(make_event(FinishedJourney), VERIFIER)
     shut_down_while(dispatcher, request, started)
