@@ -223,15 +223,29 @@ class _Release(_Step):
     A cancelled delivery's plain handler still running in its thread (``running``) is let end
     first, lease renewed meanwhile: released at once, the claim would let a retry run the
     handler beside it. The step then answers True without waiting.
+
+    An ``interrupted`` delivery's claim in a blocking store is released from the event loop's
+    own thread, blocking it for that call: a server's shutdown may end the process a loop turn
+    after it cancels (uvicorn re-raises SIGTERM), before a worker thread's release could land.
+    Interruptions are rare; a handler's failure is released in a worker thread as usual.
     """
 
-    __slots__ = ("hold", "key", "running", "token")
+    __slots__ = ("hold", "interrupted", "key", "running", "token")
 
-    def __init__(self, key: str, token: str, hold: Hold | None, running: Any = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        token: str,
+        hold: Hold | None,
+        running: Any = None,
+        *,
+        interrupted: bool = False,
+    ) -> None:
         self.key = key
         self.token = token
         self.hold = hold
         self.running = running
+        self.interrupted = interrupted
 
     def run(self, dispatcher: Dispatcher) -> bool:
         store = cast(IdempotencyStore, dispatcher._sync_store)
@@ -244,9 +258,12 @@ class _Release(_Step):
         if self._later(lambda: store.release(self.key, self.token)):
             return True
         sync = dispatcher._sync_store
+        if sync is None:
+            return await finished_even_if_cancelled(store.release(self.key, self.token))
+        if self.interrupted and dispatcher._run_sync is None:
+            return sync.release(self.key, self.token)
         return await finished_even_if_cancelled(
-            store.release(self.key, self.token),
-            None if sync is None else partial(sync.release, self.key, self.token),
+            store.release(self.key, self.token), partial(sync.release, self.key, self.token)
         )
 
     def _later(self, release: Callable[[], object]) -> bool:
@@ -868,7 +885,7 @@ class Dispatcher:
             except BaseException:  # interrupted (cancelled, Ctrl-C): a claim taken is released
                 if isinstance(claim, Claimed):
                     with suppress(StoreError):  # else it is free once its lease runs out
-                        yield _Release(key, claim.token, None)
+                        yield _Release(key, claim.token, None, interrupted=True)
                 raise
         if not isinstance(claim, Claimed):
             if isinstance(claim, Completed):
@@ -888,7 +905,8 @@ class Dispatcher:
                 if running is not None:  # cancelled: the handler's thread goes on
                     released = "claim released once the handler's thread ends"
                 try:
-                    yield _Release(key, token, hold, running)
+                    interrupted = not isinstance(failure, Exception)
+                    yield _Release(key, token, hold, running, interrupted=interrupted)
                 except StoreError as release_error:
                     # The lease expires by itself; what matters in the log is the handler's error.
                     released = f"releasing the claim failed too: {release_error}"

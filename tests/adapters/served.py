@@ -109,3 +109,26 @@ def aiohttp(argv: list[str] | None = None) -> Any:
     app = web.Application()
     app.add_routes([route(dispatcher(), path=PATH)])
     return app
+
+
+def hanging() -> Any:
+    """The ASGI app on a SqlStore in the SQLite file ``$SERVED_STORE``; its handler never ends.
+
+    The handler creates ``$SERVED_STORE.started`` once it runs, for the test to know.
+    """
+    import asyncio
+    from pathlib import Path
+
+    from idwise_events import Event
+    from idwise_events.adapters.asgi import app
+    from idwise_events.stores.sql import SqlStore
+
+    path = os.environ["SERVED_STORE"]
+    webhooks = Dispatcher(verifier=BearerAuth(TOKEN), store=SqlStore(f"sqlite:///{path}"))
+
+    @webhooks.on_any
+    async def hang(event: Event) -> None:
+        Path(f"{path}.started").touch()
+        await asyncio.sleep(3600)
+
+    return app(webhooks)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,9 @@ def serving(name: str, folder: Path) -> Iterator[Server]:
         )
     try:
         deadline = time.monotonic() + TIMEOUT
-        while True:
+        while not listening(port):
             if process.poll() is not None:
                 raise RuntimeError(f"{name} server exited: {log.read_text()}")
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} server did not start in {TIMEOUT} s")
             time.sleep(0.1)
@@ -224,3 +223,63 @@ def test_a_client_gone_mid_body_leaves_no_error_in_the_servers_log(
 
     assert answer.status == 200
     assert "Traceback" not in log, log
+
+
+def test_a_delivery_cut_short_by_the_servers_shutdown_releases_its_claim(tmp_path: Path) -> None:
+    """The claim of a delivery uvicorn cancels as it stops is released before the process ends.
+
+    uvicorn cancels the requests still running after its grace period and re-raises SIGTERM a
+    loop turn later: without the release, every retry would get 409 until the lease ran out.
+    """
+    store, started = tmp_path / "store.db", tmp_path / "store.db.started"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "tests.adapters.served:hanging",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--timeout-graceful-shutdown", "1",
+    ]  # fmt: skip
+    event = make_event(FinishedJourney)
+    body = event.model_dump_json(by_alias=True).encode()
+    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+    request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SERVED_STORE": str(store)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not listening(port):
+            assert process.poll() is None, "uvicorn exited"
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(request)
+            while not started.exists():
+                assert time.monotonic() < deadline, "the handler did not start"
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=TIMEOUT)
+
+    from idwise_events import Claimed
+    from idwise_events.stores.sql import SqlStore
+
+    retry = SqlStore(f"sqlite:///{store}")
+    claim = retry.claim(event.idempotency_key, lease=timedelta(minutes=5), fingerprint="x")
+    retry.close()
+    assert isinstance(claim, Claimed), claim
+
+
+def listening(port: int) -> bool:
+    with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
