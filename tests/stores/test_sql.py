@@ -187,10 +187,18 @@ def test_a_file_name_instead_of_a_url_is_told_how_to_write_it() -> None:
         SqlStore("events.db")
 
 
-def test_a_malformed_url_is_not_quoted() -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "host=db.example user=app password=CANARY-pw-44",  # libpq's keywords
+        "app:CANARY-pw-44@db.example/events",  # a URL without its scheme
+        "postgresql:/app:CANARY-pw-44@db.example/events",  # one slash short
+    ],
+)
+def test_a_malformed_url_is_not_quoted(url: str) -> None:
     """It may hold a password: SQLAlchemy's own message quotes the whole string."""
     with pytest.raises(sa.exc.ArgumentError) as caught:
-        SqlStore("host=db.example user=app password=CANARY-pw-44")
+        SqlStore(url)
 
     assert "CANARY-pw-44" not in str(caught.value)
     assert caught.value.__cause__ is None

@@ -49,13 +49,13 @@ def make_url(url: str) -> sa.URL:
 
     Raises:
         sqlalchemy.exc.ArgumentError: If it is not a URL (a bare file name is told how to write
-            one; anything else is not quoted, as it may hold a password); ``ValueError`` for a
-            port that is not a number.
+            one; anything else is not quoted: with a ``:``, an ``@`` or a ``=``, it may hold a
+            password); ``ValueError`` for a port that is not a number.
     """
     try:
         parsed = sa.make_url(url)
     except sa_exc.ArgumentError:
-        if url.strip() and "://" not in url and "=" not in url:  # a file name, not libpq's form
+        if url.strip() and not any(mark in url for mark in ":@="):  # a file name, no secret
             message = f"{url!r} is not a database URL: for a SQLite file, write 'sqlite:///{url}'"
         else:
             message = (
