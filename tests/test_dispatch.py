@@ -878,6 +878,45 @@ def test_a_delivery_cancelled_as_its_event_loop_ends_still_releases_its_claim() 
     assert calls == ["called", "called"]
 
 
+class _StalledRelease(_BlockingStore):
+    """A database that stalls on release: it answers once ``answer`` is set (or in 30 s)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.released = threading.Event()
+
+    def release(self, key: str, token: str) -> bool:
+        self.answer.wait(30)
+        released = super().release(key, token)
+        self.released.set()
+        return released
+
+
+def test_an_interrupted_delivery_blocks_the_loop_only_a_while_for_a_stalled_release() -> None:
+    """The release is waited for with the loop blocked, but not for as long as it stalls."""
+    store = _StalledRelease()
+    dispatcher = Dispatcher(verifier=VERIFIER, store=store)
+    started, calls = hanging_the_first_time(dispatcher)
+    request = build_request(make_event(FinishedJourney), VERIFIER)
+
+    async def scenario() -> bool:
+        first = asyncio.create_task(dispatcher.handle_async(request))
+        await started.wait()
+        first.cancel()
+        await asyncio.sleep(2)  # returns once the loop is free again
+        stalled = not store.released.is_set()
+        store.answer.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first  # once the release landed
+        return stalled
+
+    assert asyncio.run(scenario())
+    retry = dispatcher.handle(request)
+    assert (retry.status, outcome(retry)) == (200, "processed")
+    assert calls == ["called", "called"]
+
+
 class _SlowToComplete(_BlockingStore):
     def complete(self, key: str, token: str) -> bool:
         time.sleep(0.2)

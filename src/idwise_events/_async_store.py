@@ -102,6 +102,37 @@ async def finished_even_if_cancelled(
         raise
 
 
+RELEASE_WAIT = 1.0
+"""Seconds an interrupted delivery's release may block the event loop (see `finished_at_once`)."""
+
+
+async def finished_at_once(call: Callable[[], _T], wait: float = RELEASE_WAIT) -> _T:
+    """Make ``call`` (a blocking store's release) in a thread, the event loop blocked meanwhile.
+
+    A server's shutdown may end the process a loop turn after it cancels (uvicorn re-raises
+    SIGTERM): a release awaited the usual way would not land in time. The loop is blocked for
+    ``wait`` seconds at most, so that a stalled database holds the other requests no longer;
+    past that, the release is awaited as usual.
+    """
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            done.set_result(call())
+        except BaseException as error:  # raised in the caller
+            done.set_exception(error)
+
+    threading.Thread(target=run, name="idwise-events-release", daemon=True).start()
+    try:
+        return done.result(timeout=wait)
+    except concurrent.futures.TimeoutError:
+        return await finished_even_if_cancelled(asyncio.wrap_future(done))
+
+
 def _or_else(or_else: Callable[[], object]) -> Callable[[Any], None]:
     """`_given_back`, which calls ``or_else`` if the task was cancelled."""
 

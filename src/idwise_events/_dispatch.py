@@ -28,6 +28,7 @@ from ._async_store import (
     SyncRunner,
     after,
     as_async_store,
+    finished_at_once,
     finished_even_if_cancelled,
     given_back_if_cancelled,
     to_thread,
@@ -210,11 +211,12 @@ class _Complete(_Step):
         return cast(IdempotencyStore, dispatcher._sync_store).complete(self.key, self.token)
 
     async def run_async(self, dispatcher: Dispatcher) -> bool:
-        store = dispatcher._sync_store
-        return await finished_even_if_cancelled(
-            dispatcher._async_store.complete(self.key, self.token),
-            None if store is None else partial(store.complete, self.key, self.token),
-        )
+        sync = dispatcher._sync_store
+        complete = dispatcher._async_store.complete(self.key, self.token)
+        if sync is None or dispatcher._run_sync is not None:  # async, or Django's: not here
+            return await finished_even_if_cancelled(complete)
+        or_else = partial(sync.complete, self.key, self.token)
+        return await finished_even_if_cancelled(complete, or_else)
 
 
 class _Release(_Step):
@@ -224,10 +226,11 @@ class _Release(_Step):
     first, lease renewed meanwhile: released at once, the claim would let a retry run the
     handler beside it. The step then answers True without waiting.
 
-    An ``interrupted`` delivery's claim in a blocking store is released from the event loop's
-    own thread, blocking it for that call: a server's shutdown may end the process a loop turn
-    after it cancels (uvicorn re-raises SIGTERM), before a worker thread's release could land.
-    Interruptions are rare; a handler's failure is released in a worker thread as usual.
+    An ``interrupted`` delivery's claim in a blocking store is released with the event loop
+    blocked until it is (for a second at most, see `finished_at_once`): a server's shutdown may
+    end the process a loop turn after it cancels (uvicorn re-raises SIGTERM), before a release
+    awaited the usual way could land. Interruptions are rare; a handler's failure is released
+    the usual way.
     """
 
     __slots__ = ("hold", "interrupted", "key", "running", "token")
@@ -258,13 +261,12 @@ class _Release(_Step):
         if self._later(lambda: store.release(self.key, self.token)):
             return True
         sync = dispatcher._sync_store
-        if sync is None:
+        if sync is None or dispatcher._run_sync is not None:  # async, or Django's: not here
             return await finished_even_if_cancelled(store.release(self.key, self.token))
-        if self.interrupted and dispatcher._run_sync is None:
-            return sync.release(self.key, self.token)
-        return await finished_even_if_cancelled(
-            store.release(self.key, self.token), partial(sync.release, self.key, self.token)
-        )
+        release = partial(sync.release, self.key, self.token)
+        if self.interrupted:
+            return await finished_at_once(release)
+        return await finished_even_if_cancelled(store.release(self.key, self.token), release)
 
     def _later(self, release: Callable[[], object]) -> bool:
         """Whether the release waits for a handler's thread (True), else stop renewing now."""
