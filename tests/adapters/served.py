@@ -51,12 +51,13 @@ def django() -> Any:
     from idwise_events.adapters.django import view
 
     framework.setup()
-    # Django logs a view's exception only under DEBUG by default: to stderr, as in production.
-    logging.getLogger("django.request").addHandler(logging.StreamHandler())
     from . import django_urls
 
     django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), view(dispatcher()))]
-    return get_wsgi_application()
+    application = get_wsgi_application()  # (sets Django up again, its logging included)
+    # Django logs a view's exception only under DEBUG by default: to stderr, as in production.
+    logging.getLogger("django.request").addHandler(logging.StreamHandler())
+    return application
 
 
 def starlette() -> Any:
