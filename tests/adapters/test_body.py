@@ -9,7 +9,7 @@ import pytest
 
 from idwise_events import Dispatcher, NoAuth
 from idwise_events._request import parse_content_length
-from idwise_events.adapters._body import read_stream
+from idwise_events.adapters._body import ClientDisconnected, read_stream
 from idwise_events.adapters.wsgi import app
 
 
@@ -101,3 +101,16 @@ def test_read_stream_never_reads_past_the_announced_length() -> None:
 
     assert read_stream(stream.read, 10, 70_000) == b"x" * 10
     assert stream.tell() == 10
+
+
+def test_a_stream_that_breaks_off_is_client_disconnected_still_an_os_error() -> None:
+    """What the servers raise (gunicorn's NoMoreData is an OSError) keeps its kind for callers."""
+
+    def broken(size: int) -> bytes:
+        raise ConnectionResetError("the client went away")
+
+    with pytest.raises(ClientDisconnected) as caught:
+        read_stream(broken, None, 1024)
+
+    assert isinstance(caught.value, OSError)
+    assert isinstance(caught.value.__cause__, ConnectionResetError)

@@ -33,8 +33,12 @@ DISCONNECTED = WebhookResponse(400)
 logged (the sender may well be no one: nothing was authenticated)."""
 
 
-class ClientDisconnected(Exception):
-    """The client went away before sending the whole body: there is no one to answer."""
+class ClientDisconnected(OSError):
+    """The client went away before sending the whole body: there is no one to answer.
+
+    An ``OSError``, as the servers' own errors it stands for (gunicorn's ``NoMoreData``,
+    Django's ``UnreadablePostError``, a reset connection).
+    """
 
 
 def handled(dispatcher: Dispatcher, read: Callable[[], WebhookRequest]) -> WebhookResponse:

@@ -224,6 +224,7 @@ def open_store(
     try:
         import sqlalchemy as sa
 
+        from ..inbox.sql import DEFAULT_INBOX_TABLE_NAME as INBOX_TABLE
         from ..stores.sql import DEFAULT_TABLE_NAME, SqlStore
     except ImportError as exc:
         message = f'the SQL store needs SQLAlchemy: pip install "idwise-events[cli]" ({exc})'
@@ -240,24 +241,21 @@ def open_store(
     name = table_name or DEFAULT_TABLE_NAME
     try:
         store = SqlStore(url, table_name=name, retention=retention)
-        tables = set(sa.inspect(store.engine).get_table_names()) if existing else {name}
+        found = not existing or sa.inspect(store.engine).has_table(name)
+        inbox_table = existing and not found and sa.inspect(store.engine).has_table(INBOX_TABLE)
         if not existing:
             store.create_table()
     except ImportError as exc:  # the database's driver
         raise CliError(f"cannot open {shown}: its driver is not installed ({exc.name})") from exc
     except Exception as exc:  # any failure to open becomes one line
         raise CliError(f"cannot open the database {shown}: {failure_reason(exc)}") from exc
-    if name not in tables:
+    if not found:
         store.close()
-        from ..inbox.sql import DEFAULT_INBOX_TABLE_NAME
-
-        inbox = DEFAULT_INBOX_TABLE_NAME in tables
         raise CliError(
             f"no table {name} in {shown}: "
             + (
-                f"it holds an inbox ({DEFAULT_INBOX_TABLE_NAME}): purge it with"
-                " `idwise-events inbox purge`"
-                if inbox
+                f"it holds an inbox ({INBOX_TABLE}): purge it with `idwise-events inbox purge`"
+                if inbox_table
                 else "not an idwise-events store, or its table has another name (--table)"
             )
         )
