@@ -21,7 +21,7 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else repr(exc)
 
 
-def failure_reason(exc: BaseException, secrets: Iterable[object], limit: int = 300) -> str:
+def driver_reason(exc: BaseException, secrets: Iterable[object], limit: int = 300) -> str:
     """`error_line` of a driver's error, made fit for a log line (`printable`).
 
     Each of ``secrets`` that is a non-empty string (the connection's passwords, which a driver

@@ -14,7 +14,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from .._text import failure_reason
+from .._text import driver_reason
 from ._table import Statements
 
 __all__: list[str] = []
@@ -183,5 +183,5 @@ def describe(engine: sa.Engine, exc: Exception, what: str = "idempotency store")
     cause = getattr(exc, "orig", None) or exc
     url = engine.url
     secrets = (url.password, url.query.get("password"), url.query.get("sslpassword"))
-    reason = failure_reason(cause, secrets)
+    reason = driver_reason(cause, secrets)
     return f"{engine.dialect.name} {what} unavailable ({reason})"

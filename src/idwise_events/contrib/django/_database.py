@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DataError, Error, connections
 
 from ..._errors import StoreError
-from ..._text import failure_reason
+from ..._text import driver_reason
 from ...stores._watchdog import Watchdog
 
 __all__ = ["Database", "db_time", "read_time"]
@@ -79,8 +79,7 @@ class Database:
                 database = connection.settings_dict  # a driver may quote what it connects with
                 secrets = (database.get("PASSWORD"), database.get("OPTIONS", {}).get("password"))
                 raise StoreError(
-                    f"{connection.vendor} {self.what} unavailable"
-                    f" ({failure_reason(cause, secrets)})"
+                    f"{connection.vendor} {self.what} unavailable ({driver_reason(cause, secrets)})"
                 ) from cause
         raise AssertionError("unreachable")  # pragma: no cover
 
