@@ -241,8 +241,9 @@ def open_store(
     name = table_name or DEFAULT_TABLE_NAME
     try:
         store = SqlStore(url, table_name=name, retention=retention)
-        found = not existing or sa.inspect(store.engine).has_table(name)
-        inbox_table = existing and not found and sa.inspect(store.engine).has_table(INBOX_TABLE)
+        tables = sa.inspect(store.engine) if existing else None
+        found = tables is None or tables.has_table(name)
+        inbox_table = not found and tables is not None and tables.has_table(INBOX_TABLE)
         if not existing:
             store.create_table()
     except ImportError as exc:  # the database's driver
