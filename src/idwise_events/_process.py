@@ -264,12 +264,11 @@ def sweep(
     Run it periodically from the engine's scheduler (Celery beat, the queue's periodic tasks):
     ``enqueue(id)`` is called for each of `Inbox.due` (pending for longer than ``older_than``,
     or held under a lapsed lease). A delivery enqueued twice is processed once. Returns how many
-    were enqueued; an exception of ``enqueue`` propagates (the next sweep tries again).
+    were enqueued, not counting those for which ``enqueue`` returned ``False`` (their job was
+    queued already); an exception of ``enqueue`` propagates (the next sweep tries again).
     """
     ids = inbox.due(older_than=older_than, limit=limit)
-    for delivery_id in ids:
-        enqueue(delivery_id)
-    return len(ids)
+    return sum(enqueue(delivery_id) is not False for delivery_id in ids)
 
 
 # -- internals ---------------------------------------------------------------------------------

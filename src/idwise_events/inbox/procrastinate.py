@@ -62,7 +62,8 @@ def install(
 
     Registers the task ``idwise_events.process`` (its one argument, ``delivery_id``, is the
     delivery's id) and the periodic task ``idwise_events.sweep``, deferred by the workers every
-    ``sweep_every``, which defers again the deliveries waiting for longer than that; and makes
+    ``sweep_every``, which defers again the deliveries waiting for longer than that (not those
+    whose job still waits in the queue: a queueing lock keeps one per delivery); and makes
     ``dispatcher`` defer each delivery it accepts, with procrastinate's synchronous API: open
     the app on the web side with ``app.open()`` (in async frameworks too: the hook runs in a
     worker thread); a replay (`Dispatcher.replay`) where nothing opened it, such as
@@ -106,18 +107,26 @@ def install(
 
     opening = threading.Lock()
 
-    def enqueue(delivery_id: int) -> None:
+    def enqueue(delivery_id: int) -> bool:
+        """Defer the delivery's job, unless one waits in the queue already: then ``False``."""
+        # The queueing lock lets one job per delivery wait in the queue: during a backlog the
+        # sweep finds the delivery's job still queued rather than adding another each time.
+        job = process_task.configure(queueing_lock=f"idwise_events.process:{delivery_id}")
         try:
-            process_task.defer(delivery_id=delivery_id)
-        except procrastinate.exceptions.AppNotOpen as closed:
-            if not replaying.get():  # a server that did not open it: its startup hook should
-                raise RuntimeError(
-                    "procrastinate's app is not open in this process: open it where the web"
-                    " side starts (app.open(); under gunicorn --preload, in a post_fork hook);"
-                    " meanwhile the sweep defers the accepted deliveries"
-                ) from closed
-            _open_here(app, opening)
-            process_task.defer(delivery_id=delivery_id)
+            try:
+                job.defer(delivery_id=delivery_id)
+            except procrastinate.exceptions.AppNotOpen as closed:
+                if not replaying.get():  # a server that did not open it: its startup hook should
+                    raise RuntimeError(
+                        "procrastinate's app is not open in this process: open it where the web"
+                        " side starts (app.open(); under gunicorn --preload, in a post_fork"
+                        " hook); meanwhile the sweep defers the accepted deliveries"
+                    ) from closed
+                _open_here(app, opening)
+                job.defer(delivery_id=delivery_id)
+        except procrastinate.exceptions.AlreadyEnqueued:
+            return False
+        return True
 
     dispatcher.on_accepted(enqueue)
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)

@@ -9,6 +9,7 @@ processes; the handler counts its attempts and successful runs in PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import kombu.exceptions
@@ -23,6 +24,7 @@ from ...conftest import require_postgres_programs
 from .app import (
     DATABASE_ENV,
     RETRIES,
+    SWEEP_EVERY,
     accept,
     celery_engine,
     create_effects_table,
@@ -98,17 +100,20 @@ def test_a_replay_is_enqueued_at_once_and_processed_again(engine: Engine) -> Non
     """`Dispatcher.replay` hands the delivery to the engine now, not at the next sweep.
 
     Processed once in this process (its first job still queued), then replayed: a second job is
-    in the queue before any worker runs, and a worker runs the handler a second time, on purpose.
+    in the queue before any worker runs (with procrastinate, the first one, still queued, serves:
+    one job per delivery waits at a time), and a worker runs the handler a second time, on
+    purpose.
     """
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
     assert process(engine.dispatcher, delivery_id) is ProcessOutcome.DONE
     assert engine.queued() == 1
+    jobs = 2 if engine.name == "celery" else 1
 
     assert engine.dispatcher.replay(delivery_id)
 
-    assert engine.queued() == 2  # by the on_accepted hook, at once
+    assert engine.queued() == jobs  # by the on_accepted hook, at once
     assert not engine.dispatcher.replay(delivery_id)  # pending: nothing to replay, no job
-    assert engine.queued() == 2
+    assert engine.queued() == jobs
     engine.start_worker()
     wait_until(lambda: runs_of(engine, key) == (2, 2), what="the replayed run")
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
@@ -122,7 +127,8 @@ def test_the_replay_command_opens_procrastinates_app_to_enqueue(engine: Engine) 
     """
     delivery_id, _ = accept(engine.dispatcher, "ok", 1)
     assert process(engine.dispatcher, delivery_id) is ProcessOutcome.DONE
-    assert engine.queued() == 1
+    cancel_queued_job(engine, delivery_id)  # as if a worker had run it: the replay needs a job
+    assert engine.queued() == 0
 
     replayed = run(
         "inbox",
@@ -136,7 +142,44 @@ def test_the_replay_command_opens_procrastinates_app_to_enqueue(engine: Engine) 
 
     assert (replayed.returncode, replayed.stderr) == (0, "")
     assert f"Replaying delivery {delivery_id}." in replayed.stdout
+    assert engine.queued() == 1
+
+
+def cancel_queued_job(engine: Engine, delivery_id: int) -> None:
+    """Cancel the delivery's queued job in procrastinate, as an operator can: a job lost."""
+    app = procrastinate_engine(engine.database)[0]
+    [job] = [
+        job
+        for job in app.job_manager.list_jobs(task="idwise_events.process", status="todo")
+        if job.task_kwargs == {"delivery_id": delivery_id}
+    ]
+    assert job.id is not None
+    assert app.job_manager.cancel_job_by_id(job.id)
+
+
+@pytest.mark.parametrize("engine", ["procrastinate"], indirect=True)
+def test_the_sweep_defers_no_second_job_for_a_delivery_whose_job_still_waits(
+    engine: Engine,
+) -> None:
+    """A backlog: the deliveries wait longer than the sweep's interval, their jobs still queued.
+
+    Each sweep would otherwise add one more job per waiting delivery. A delivery whose job is
+    gone (cancelled here) is deferred again.
+    """
+    sweep = procrastinate_engine(engine.database)[1].sweep
+    waiting = [accept(engine.dispatcher, "ok", n)[0] for n in range(3)]
+    cancel_queued_job(engine, waiting[0])
     assert engine.queued() == 2
+    time.sleep(SWEEP_EVERY.total_seconds() * 1.5)  # all three are due for the sweep
+
+    assert sweep(timestamp=0) == 1  # the one whose job was lost
+    assert engine.queued() == 3
+    assert sweep(timestamp=0) == 0
+    assert engine.queued() == 3
+    engine.start_worker()
+    inbox = engine.dispatcher.inbox
+    assert inbox is not None
+    wait_until(lambda: inbox.stats()[DeliveryState.DONE] == 3, what="every delivery done")
 
 
 def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
