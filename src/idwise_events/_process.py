@@ -26,7 +26,7 @@ from ._async_store import (
     given_back_if_cancelled,
     to_thread,
 )
-from ._errors import PayloadError
+from ._errors import PayloadError, StoreError
 from ._events import Event
 from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
 from ._leases import Hold, hold
@@ -119,17 +119,23 @@ class RetryPolicy:
 DEFAULT_RETRIES = RetryPolicy()
 """The policy `process` uses unless given one: 8 attempts over about four hours at most."""
 
+_RECORD_WAITS = (0.2, 0.5, 1.0, 2.0)
+"""Seconds between tries to record an outcome in an unavailable inbox; 2 s from the fourth."""
+
 _phase = threading.local()
-"""``handlers`` is true while `process` runs a delivery's handlers in this thread."""
+"""``interruptible`` is true while `process` may be interrupted in this thread (see below)."""
 
 
-def in_handlers() -> bool:
-    """Whether this thread is running a delivery's handlers in `process`.
+def interruptible() -> bool:
+    """Whether `process` may be interrupted in this thread without running handlers twice.
 
-    A worker interrupts a delivery only then: an interruption while it is taken or settled would
-    leave it held, and its handlers run again once the lease lapses.
+    True while it runs a delivery's handlers (an interruption gives the delivery back), and
+    while it waits to try again to record an outcome the inbox is unavailable for (the delivery
+    is held until its lease lapses either way). A worker interrupts a delivery only then: an
+    interruption while it is taken or settled would leave it held, and handlers that had
+    finished would run again once the lease lapsed.
     """
-    return getattr(_phase, "handlers", False)
+    return getattr(_phase, "interruptible", False)
 
 
 def process(
@@ -148,7 +154,9 @@ def process(
     the error as ``"ExceptionType: message"``. A body that cannot be parsed is buried at once.
 
     If the worker is stopped while the handlers run (``KeyboardInterrupt``, ``SystemExit``), the
-    delivery is given back, due now, and the exception propagates.
+    delivery is given back, due now, and the exception propagates. If the inbox cannot record
+    the outcome, it is tried again, 0.2 to 2 s apart, for up to the lease's length: the
+    delivery is still this worker's, and its handlers ran.
 
     Args:
         dispatcher: The dispatcher whose ``inbox`` holds the delivery and whose handlers run.
@@ -157,7 +165,8 @@ def process(
         clock: The current time, timezone-aware (the one the inbox compares with).
 
     Raises:
-        StoreError: If the inbox is unavailable: let the engine retry the job.
+        StoreError: If the inbox is unavailable (to take the delivery, or to record its
+            outcome for a whole lease): let the engine retry the job.
         TypeError: If the dispatcher has no inbox.
     """
     inbox = _inbox_of(dispatcher)
@@ -173,12 +182,12 @@ def process(
     failure: Exception | None = None
     renewer = _hold(inbox, taken, lease)
     try:
-        _phase.handlers = True
+        _phase.interruptible = True
         dispatcher.dispatch(event)
     except Exception as exc:
         failure = exc
     except BaseException as stop:
-        _phase.handlers = False
+        _phase.interruptible = False
         renewer.stop()
         arguments = given_back(job.clock(), stop)
         try:
@@ -189,10 +198,26 @@ def process(
             job.gave_back(arguments["error"])
         raise
     finally:
-        _phase.handlers = False
+        _phase.interruptible = False
         renewer.stop()
     method, arguments = job.settle(failure)
-    return job.finish(getattr(inbox, method)(delivery_id, taken.token, **arguments))
+    record = getattr(inbox, method)
+    deadline = time.monotonic() + lease.total_seconds()
+    while True:
+        try:
+            held = record(delivery_id, taken.token, **arguments)
+        except StoreError as unavailable:
+            wait = job.unrecorded(unavailable, deadline)
+            _phase.interruptible = True
+            try:
+                time.sleep(wait)
+            except BaseException:
+                job.left_unrecorded()
+                raise
+            finally:
+                _phase.interruptible = False
+        else:
+            return job.finish(held)
 
 
 async def process_async(
@@ -248,8 +273,21 @@ async def process_async(
     else:
         renewer.stop()
     method, arguments = job.settle(failure)
-    settled = await _call(inbox, getattr(inbox, method), delivery_id, taken.token, **arguments)
-    return job.finish(settled)
+    record = getattr(inbox, method)
+    deadline = time.monotonic() + lease.total_seconds()
+    while True:
+        try:
+            held = await _call(inbox, record, delivery_id, taken.token, **arguments)
+        except StoreError as unavailable:
+            import asyncio  # loaded already: this runs in async code
+
+            try:
+                await asyncio.sleep(job.unrecorded(unavailable, deadline))
+            except BaseException:
+                job.left_unrecorded()
+                raise
+        else:
+            return job.finish(held)
 
 
 def sweep(
@@ -342,6 +380,7 @@ class _Job:
         self.error: str | None = None
         self.failure: BaseException | None = None  # logged with its traceback
         self.retry_at: datetime | None = None
+        self.unrecorded_tries = 0  # failed tries to record the outcome (see `unrecorded`)
 
     def event(self, max_body_bytes: int) -> Event | None:
         """The event to run the handlers with, or ``None`` (and the job marked dead).
@@ -386,6 +425,49 @@ class _Job:
         self.outcome = ProcessOutcome.RETRIED
         self.retry_at = self.clock() + self.retries.delay(attempts)
         return "retry", {"at": self.retry_at, "error": self.error}
+
+    def unrecorded(self, unavailable: StoreError, deadline: float) -> float:
+        """After the inbox failed to record the outcome: seconds to wait before trying again.
+
+        The handlers ran (or failed): while the lease holds, the delivery is still this
+        worker's, so recording it is tried again rather than left to the engine, whose retry
+        would find it held and skip it, and whose sweep would then run the handlers again once
+        the lease lapsed. Past ``deadline`` (the lease's length from the handlers' end),
+        ``unavailable`` is raised again.
+        """
+        self.unrecorded_tries += 1
+        left = deadline - time.monotonic()
+        ran = "ran" if self.outcome is ProcessOutcome.DONE else "raised"
+        if left <= 0:
+            logger.error(
+                "idwise_events: inbox delivery %d: its handlers %s, and the inbox could not record"
+                " it in %d tries (%s); it runs again once its lease lapses",
+                self.delivery.id,
+                ran,
+                self.unrecorded_tries,
+                unavailable,
+                extra={"delivery_id": self.delivery.id},
+            )
+            raise unavailable
+        if self.unrecorded_tries == 1:
+            logger.warning(
+                "idwise_events: inbox delivery %d: its handlers %s, and the inbox could not record"
+                " it (%s); trying again until its lease lapses",
+                self.delivery.id,
+                ran,
+                unavailable,
+                extra={"delivery_id": self.delivery.id},
+            )
+        return min(left, _RECORD_WAITS[min(self.unrecorded_tries, len(_RECORD_WAITS)) - 1])
+
+    def left_unrecorded(self) -> None:
+        """Log a worker stopped while it waited to try recording the outcome again."""
+        logger.warning(
+            "idwise_events: inbox delivery %d: the worker stopped before the outcome could be"
+            " recorded; it runs again once its lease lapses",
+            self.delivery.id,
+            extra={"delivery_id": self.delivery.id},
+        )
 
     def give_back_failed(self) -> None:
         logger.warning(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth
+from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth, StoreError
 from idwise_events._inbox import Delivery, DeliveryState, Inbox
 from idwise_events._process import (
     ProcessOutcome,
@@ -20,9 +20,11 @@ from idwise_events._process import (
     process_async,
     sweep,
 )
+from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import FakeClock, make_event
+from idwise_events.testing.postgres import TemporaryPostgres
 
-from ..conftest import CANARY, cancel_once
+from ..conftest import CANARY, cancel_once, require_postgres_programs
 from .conftest import InboxBackend, accept_event
 
 QUICK = RetryPolicy(first_delay=timedelta(milliseconds=1), max_delay=timedelta(milliseconds=2))
@@ -298,6 +300,69 @@ def test_a_worker_whose_lease_lapsed_cannot_complete(
     assert taken_over[0] is not None
     assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING  # the new holder's
     assert "the lease was lost" in caplog.text
+
+
+@pytest.mark.parametrize("run", ["process", "process_async"])
+def test_an_outcome_the_inbox_could_not_record_is_recorded_once_it_is_back(
+    run: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stopped while the handler runs, back 2 s later: done, the handler ran once.
+
+    Left to the engine, the job's retry would find the delivery held and skip it, and once its
+    lease lapsed the sweep would run the handler again.
+    """
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        inbox = SqlInbox(server.url, network_timeout=timedelta(seconds=2))
+        inbox.create_table()
+        dispatcher = dispatcher_for(inbox, lease=timedelta(seconds=60))
+        runs: list[Event] = []
+
+        def start_again() -> None:
+            time.sleep(2)
+            server.start()
+
+        restart = threading.Thread(target=start_again)
+
+        @dispatcher.on(FinishedJourney)
+        def stops_the_database(event: FinishedJourney) -> None:
+            runs.append(event)
+            server.stop()
+            restart.start()
+
+        delivery_id = accept_event(inbox).id
+        if run == "process":
+            outcome = process(dispatcher, delivery_id)
+        else:
+            outcome = asyncio.run(process_async(dispatcher, delivery_id))
+        restart.join(timeout=WAIT)
+
+        assert outcome is ProcessOutcome.DONE
+        assert len(runs) == 1
+        assert delivery(inbox, delivery_id).state is DeliveryState.DONE
+        assert "its handlers ran, and the inbox could not record it" in caplog.text
+        inbox.close()
+
+
+def test_an_outcome_unrecorded_for_a_whole_lease_is_left_to_the_engine(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The inbox still down once the lease has lapsed: the StoreError is raised, and said."""
+    require_postgres_programs()
+    with TemporaryPostgres() as server:
+        inbox = SqlInbox(server.url, network_timeout=timedelta(seconds=2))
+        inbox.create_table()
+        dispatcher = dispatcher_for(inbox, lease=timedelta(seconds=2))
+        dispatcher.on(FinishedJourney)(lambda event: server.stop())
+        delivery_id = accept_event(inbox).id
+
+        with pytest.raises(StoreError):
+            process(dispatcher, delivery_id)
+
+        assert "it runs again once its lease lapses" in caplog.text
+        server.start()
+        assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING
+        inbox.close()
 
 
 def test_a_stopped_worker_gives_the_delivery_back(

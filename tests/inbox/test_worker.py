@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth
+from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth, StoreError
 from idwise_events._inbox import DeliveryState
 from idwise_events._memory_inbox import MemoryInbox
 from idwise_events._process import RetryPolicy
@@ -193,6 +193,51 @@ def test_a_second_sigterm_after_the_handlers_lets_the_delivery_complete() -> Non
     done = inbox.get(delivery_id)
     assert done is not None
     assert (done.state, len(seen)) == (DeliveryState.DONE, 1)
+
+
+class _CannotComplete(MemoryInbox):
+    """An inbox whose database is down when a delivery is to be completed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries = 0
+
+    def complete(self, delivery_id: int, token: str) -> bool:
+        self.tries += 1
+        raise StoreError("memory inbox unavailable (as if its database were down)")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_a_stop_reaches_a_worker_that_waits_to_record_an_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The inbox down after the handlers: the worker keeps trying to complete, until stopped.
+
+    Its delivery stays held either way (it runs again once its lease lapses): a stop need not
+    wait for the lease, as it waits for a completion under way.
+    """
+    inbox = _CannotComplete()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox, lease=timedelta(minutes=5))
+    seen: list[Event] = []
+    dispatcher.on(FinishedJourney)(seen.append)
+    delivery_id = accept_event(inbox).id
+
+    def stop_once_it_retries() -> None:
+        try:
+            wait_for(lambda: inbox.tries >= 2, "a second try to complete")
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_once_it_retries)
+    stopper.start()
+    EmbeddedWorker(dispatcher, poll_interval=POLL).run_forever(grace=timedelta(seconds=0.2))
+    stopper.join(WAIT)
+
+    held = inbox.get(delivery_id)
+    assert held is not None
+    assert (held.state, len(seen)) == (DeliveryState.PROCESSING, 1)
+    assert "its handlers ran, and the inbox could not record it" in caplog.text
+    assert "the worker stopped before the outcome could be recorded" in caplog.text
 
 
 def test_a_dispatcher_without_an_inbox_is_refused() -> None:

@@ -28,7 +28,7 @@ from .._process import (
     ProcessOutcome,
     RetryPolicy,
     describe_error,
-    in_handlers,
+    interruptible,
     process,
 )
 
@@ -162,8 +162,9 @@ class EmbeddedWorker:
 
         On the first signal the worker takes no new delivery and lets the handlers of the current
         one finish for up to ``grace``; then (or at a second signal) they are interrupted and the
-        delivery is given back, due at once, for the next worker. Only handlers are interrupted:
-        a delivery being taken or completed is let finish that first.
+        delivery is given back, due at once, for the next worker. Only handlers are interrupted (and
+        a wait to try again recording an outcome the inbox was unavailable for): a delivery being
+        taken or completed is let finish that first.
         """
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("run_forever() handles signals: call it from the main thread")
@@ -190,7 +191,7 @@ class EmbeddedWorker:
             Not while the delivery is taken or settled: it would stay held until its lease
             lapses, and its handlers would run again although they had finished.
             """
-            if in_handlers():
+            if interruptible():
                 raise _Stop
             if hasattr(signal, "setitimer"):
                 signal.setitimer(signal.ITIMER_REAL, _SETTLING_RECHECK)
