@@ -218,7 +218,12 @@ def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
     engine.start_worker()
     redis.stop()
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    [failed] = [record for record in caplog.records if "enqueue_accepted" in record.getMessage()]
+    [failed] = [record for record in caplog.records if record.exc_info]
+    assert failed.getMessage().startswith(
+        f"idwise_events: inbox delivery {delivery_id} is stored, but its Celery task could not"
+        " be sent (OperationalError: "
+    )
+    assert failed.getMessage().endswith("; the sweep sends it within 1 s")
     assert failed.exc_info is not None
     assert isinstance(failed.exc_info[1], kombu.exceptions.OperationalError)
     assert state_of(engine, delivery_id) is DeliveryState.PENDING

@@ -14,7 +14,15 @@ import celery
 import procrastinate
 import pytest
 
-from idwise_events import BearerAuth, DeliveryState, Dispatcher, FinishedJourney, MemoryInbox
+from idwise_events import (
+    BearerAuth,
+    DeliveryState,
+    Dispatcher,
+    FinishedJourney,
+    MemoryInbox,
+    ProcessOutcome,
+    process,
+)
 from idwise_events.inbox import celery as inbox_celery
 from idwise_events.inbox import procrastinate as inbox_procrastinate
 from idwise_events.inbox.procrastinate import sweep_cron
@@ -139,8 +147,46 @@ def test_a_broker_that_never_answers_does_not_hold_the_webhooks_answer(
 
         assert answers == [200]
     assert inbox.stats()[DeliveryState.PENDING] == 1
-    assert any("enqueue_accepted" in record.getMessage() for record in caplog.records)
+    assert any(
+        "inbox delivery 1 is stored, but its Celery task could not be sent" in record.getMessage()
+        for record in caplog.records
+    )
     assert app.conf.broker_transport_options["socket_timeout"] == 5.0
+
+
+def test_a_broker_down_is_a_warning_for_a_new_delivery_and_an_error_for_a_replay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A new delivery waits for the sweep (a warning naming it); a replay is told it failed.
+
+    The replay's caller (``inbox replay --app``, the Django admin) reports a hook that raised:
+    the Celery hook raises there rather than only logging.
+    """
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    verifier = BearerAuth("token")
+    inbox = MemoryInbox()
+    dispatcher = Dispatcher(verifier=verifier, inbox=inbox)
+    inbox_celery.install(
+        celery.Celery(broker=f"redis://127.0.0.1:{port}/0", set_as_current=False), dispatcher
+    )
+
+    response = dispatcher.handle(build_request(make_event(FinishedJourney), verifier))
+
+    assert response.status == 200
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert "inbox delivery 1 is stored, but its Celery task could not be sent" in (
+        warning.getMessage()
+    )
+    assert process(dispatcher, 1) is ProcessOutcome.DONE
+    caplog.clear()
+
+    assert dispatcher.replay(1)
+
+    [error] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "on replayed delivery 1; it is pending" in error.getMessage()
+    assert getattr(error, "replayed_delivery_id", None) == 1
 
 
 def test_install_keeps_the_apps_own_broker_timeouts() -> None:
