@@ -134,10 +134,20 @@ def django_db_modify_db_settings(
     )
 
 
+CANCEL_READY_WAIT = 60.0  # seconds
+
+
 async def cancel_once(ready: threading.Event, work: Coroutine[Any, Any, object]) -> None:
     """Run ``work`` as a task, cancel it once ``ready`` is set (in a thread), see it cancelled."""
     task = asyncio.create_task(work)
+    deadline = time.monotonic() + CANCEL_READY_WAIT
     while not ready.is_set():
+        if task.done():  # it ended, or failed, before it was ready: that is the test's error
+            await task
+            raise AssertionError("the work ended before it was ready to be cancelled")
+        if time.monotonic() > deadline:
+            task.cancel()
+            raise AssertionError(f"the work was not ready within {CANCEL_READY_WAIT:g} s")
         await asyncio.sleep(0.005)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -32,6 +32,12 @@ MAX_ERROR_LENGTH = 2000
 MAX_LABEL_LENGTH = 255
 """The longest event type or event id an inbox keeps as a label (the body keeps the original)."""
 
+LAPSED_ERROR = (
+    "the previous attempt ended without an outcome: its worker died (killed, out of memory) or"
+    " its lease lapsed"
+)
+"""The ``last_error`` that `Inbox.take` records when it takes over a lapsed lease."""
+
 
 class DeliveryState(str, Enum):
     """Where a delivery stands in the inbox."""
@@ -123,6 +129,8 @@ class Inbox(Protocol):
 
         ``None`` when it is not to be processed now: done, dead, held under a live lease, not
         yet due, or unknown. One atomic conditional update: two workers never both hold it.
+        Taking over a lapsed lease records `LAPSED_ERROR` as the last error: that attempt left
+        no trace of its own.
         """
         ...
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ._inbox import (
+    LAPSED_ERROR,
     MAX_ERROR_LENGTH,
     Accepted,
     Delivery,
@@ -89,8 +90,13 @@ class MemoryInbox:
             if row is None or not _is_due(row, now):
                 return None
             token = uuid.uuid4().hex
+            lapsed = row.state is _PROCESSING
             row = self._update(
-                row, state=_PROCESSING, attempts=row.attempts + 1, lease_expires_at=now + lease
+                row,
+                state=_PROCESSING,
+                attempts=row.attempts + 1,
+                lease_expires_at=now + lease,
+                last_error=LAPSED_ERROR if lapsed else row.last_error,
             )
             self._tokens[delivery_id] = token
             return Taken(row, token)

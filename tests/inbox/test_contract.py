@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from idwise_events import FinishedJourney, ManuallyReviewed, StoreError
-from idwise_events._inbox import Delivery, DeliveryState, Inbox, Taken
+from idwise_events._inbox import LAPSED_ERROR, Delivery, DeliveryState, Inbox, Taken
 from idwise_events.testing import FakeClock, make_event
 
 from .conftest import InboxBackend, accept_event, body_of
@@ -101,6 +101,7 @@ def test_after_the_lease_lapses_a_new_token_takes_it_and_the_old_one_is_fenced(
 
     assert new.token != old.token
     assert new.delivery.attempts == 2
+    assert new.delivery.last_error == LAPSED_ERROR  # the lost attempt leaves a trace
     assert inbox.renew(delivery_id, old.token, lease=LEASE) is False
     assert inbox.complete(delivery_id, old.token) is False
     assert inbox.retry(delivery_id, old.token, at=clock.now, error="E: x") is False
@@ -108,6 +109,21 @@ def test_after_the_lease_lapses_a_new_token_takes_it_and_the_old_one_is_fenced(
     assert state_of(inbox, delivery_id).state is DeliveryState.PROCESSING
     assert inbox.complete(delivery_id, new.token) is True
     assert state_of(inbox, delivery_id).state is DeliveryState.DONE
+
+
+def test_a_due_retry_is_taken_with_its_last_error_kept(
+    inbox_backend: InboxBackend, clock: FakeClock
+) -> None:
+    """Only a lapsed lease's takeover records `LAPSED_ERROR`; a retry's error stays."""
+    inbox = inbox_backend.make(clock=clock)
+    delivery_id = accept_event(inbox).id
+    first = taken(inbox.take(delivery_id, lease=LEASE))
+    assert first.delivery.last_error is None
+    assert inbox.retry(delivery_id, first.token, at=clock.now, error="RuntimeError: the CRM")
+
+    again = taken(inbox.take(delivery_id, lease=LEASE))
+
+    assert again.delivery.last_error == "RuntimeError: the CRM"
 
 
 def test_renew_extends_the_lease_and_complete_finishes_it(

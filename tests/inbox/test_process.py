@@ -331,11 +331,14 @@ def test_an_outcome_the_inbox_could_not_record_is_recorded_once_it_is_back(
             restart.start()
 
         delivery_id = accept_event(inbox).id
-        if run == "process":
-            outcome = process(dispatcher, delivery_id)
-        else:
-            outcome = asyncio.run(process_async(dispatcher, delivery_id))
-        restart.join(timeout=WAIT)
+        try:
+            if run == "process":
+                outcome = process(dispatcher, delivery_id)
+            else:
+                outcome = asyncio.run(process_async(dispatcher, delivery_id))
+        finally:  # not left to start a server once this one is gone
+            if restart.is_alive():
+                restart.join(timeout=WAIT)
 
         assert outcome is ProcessOutcome.DONE
         assert len(runs) == 1

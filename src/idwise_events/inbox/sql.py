@@ -32,6 +32,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._errors import StoreError
 from .._inbox import (
+    LAPSED_ERROR,
     MAX_ERROR_LENGTH,
     MAX_LABEL_LENGTH,
     Accepted,
@@ -291,6 +292,8 @@ class SqlInbox:
                 token=token,
                 attempts=t.c.attempts + 1,
                 lease_expires_at=now + lease,
+                # (the row's values before the update: a lapsed lease is taken over)
+                last_error=sa.case((t.c.state == _PROCESSING, LAPSED_ERROR), else_=t.c.last_error),
             )
         )
 

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Case, Count, F, Q, TextField, Value, When
 
 from ..._errors import StoreError
 from ..._inbox import (
+    LAPSED_ERROR,
     MAX_ERROR_LENGTH,
     Accepted,
     Delivery,
@@ -141,6 +142,12 @@ class DjangoInbox:
                 token=token,
                 attempts=F("attempts") + 1,
                 lease_expires_at=now + lease,
+                # (the row's values before the update: a lapsed lease is taken over)
+                last_error=Case(
+                    When(state=_PROCESSING, then=Value(LAPSED_ERROR)),
+                    default=F("last_error"),
+                    output_field=TextField(),
+                ),
             )
             if taken != 1:
                 return None
