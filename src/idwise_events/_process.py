@@ -122,6 +122,8 @@ DEFAULT_RETRIES = RetryPolicy()
 _RECORD_WAITS = (0.2, 0.5, 1.0, 2.0)
 """Seconds between tries to record an outcome in an unavailable inbox; 2 s from the fourth."""
 
+_STOPPED_UNRECORDED = "has no outcome recorded: the worker stopped before trying again"
+
 _phase = threading.local()
 """``interruptible`` is true while `process` may be interrupted in this thread (see below)."""
 
@@ -193,7 +195,7 @@ def process(
         try:
             inbox.retry(delivery_id, taken.token, **arguments)
         except Exception:
-            job.give_back_failed()
+            job.held_until_its_lease_lapses("could not be given back")
         else:
             job.gave_back(arguments["error"])
         raise
@@ -212,7 +214,7 @@ def process(
             try:
                 time.sleep(wait)
             except BaseException:
-                job.left_unrecorded()
+                job.held_until_its_lease_lapses(_STOPPED_UNRECORDED)
                 raise
             finally:
                 _phase.interruptible = False
@@ -259,7 +261,7 @@ async def process_async(
             try:
                 held = inbox.retry(delivery_id, taken.token, **arguments)
             except Exception:
-                job.give_back_failed()
+                job.held_until_its_lease_lapses("could not be given back")
             else:
                 if held:  # (else no longer ours: given back already, or taken over)
                     job.gave_back(arguments["error"])
@@ -284,7 +286,7 @@ async def process_async(
             try:
                 await asyncio.sleep(job.unrecorded(unavailable, deadline))
             except BaseException:
-                job.left_unrecorded()
+                job.held_until_its_lease_lapses(_STOPPED_UNRECORDED)
                 raise
         else:
             return job.finish(held)
@@ -460,20 +462,12 @@ class _Job:
             )
         return min(left, _RECORD_WAITS[min(self.unrecorded_tries, len(_RECORD_WAITS)) - 1])
 
-    def left_unrecorded(self) -> None:
-        """Log a worker stopped while it waited to try recording the outcome again."""
+    def held_until_its_lease_lapses(self, why: str) -> None:
+        """Log that the delivery stays held by this worker, which is done with it, and why."""
         logger.warning(
-            "idwise_events: inbox delivery %d: the worker stopped before the outcome could be"
-            " recorded; it runs again once its lease lapses",
+            "idwise_events: inbox delivery %d %s; it runs again once its lease lapses",
             self.delivery.id,
-            extra={"delivery_id": self.delivery.id},
-        )
-
-    def give_back_failed(self) -> None:
-        logger.warning(
-            "idwise_events: inbox delivery %d could not be given back; it runs again once its"
-            " lease lapses",
-            self.delivery.id,
+            why,
             extra={"delivery_id": self.delivery.id},
         )
 
