@@ -33,11 +33,11 @@ __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
 
 logger: logging.Logger = logging.getLogger("idwise_events")
 
-# After a StoreError the job is retried by procrastinate, 2, 4, 8, 16 s apart; then the
-# delivery (still pending in the inbox) waits for the sweep.
-_STORE_RETRY = procrastinate.RetryStrategy(
-    max_attempts=4, exponential_wait=2, retry_exceptions={StoreError}
-)
+# After a StoreError the delivery's job is deferred again 2, 4, 8, 16 s later (each a new job:
+# procrastinate's own retry would put the failed job back in the queue with its queueing lock,
+# which a job deferred meanwhile may hold, and the database refuses it); then the delivery waits
+# for the sweep.
+_STORE_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ def install(
 
     Taking the delivery is atomic, so a job run twice runs the handlers once; a worker killed
     mid-handler leaves the delivery held until its lease lapses, and the sweep then defers it
-    again. A failed delivery is deferred again for its next attempt; an unavailable inbox makes
-    procrastinate retry the job.
+    again. A failed delivery is deferred again for its next attempt; an unavailable inbox fails
+    the job, and defers a new one for the delivery 2, 4, 8 and 16 s later.
 
     Args:
         app: The procrastinate application.
@@ -91,9 +91,23 @@ def install(
         raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
     cron = sweep_cron(sweep_every)
 
-    @app.task(name="idwise_events.process", queue=queue, retry=_STORE_RETRY)
-    def process_task(delivery_id: int) -> str:
-        outcome = process(dispatcher, delivery_id, retries=retries)
+    @app.task(name="idwise_events.process", queue=queue)
+    def process_task(delivery_id: int, store_retries: int = 0) -> str:
+        try:
+            outcome = process(dispatcher, delivery_id, retries=retries)
+        except StoreError:
+            if store_retries < _STORE_RETRIES:
+                try:
+                    enqueue(delivery_id, after=2 ** (store_retries + 1), retry=store_retries + 1)
+                except Exception:  # the queue's database is down too: the sweep defers it
+                    logger.warning(
+                        "idwise_events: inbox delivery %d: its job could not be deferred again"
+                        " after the inbox failed; the sweep defers it",
+                        delivery_id,
+                        exc_info=True,
+                        extra={"delivery_id": delivery_id},
+                    )
+            raise
         if outcome is ProcessOutcome.RETRIED:
             delivery = inbox.get(delivery_id)
             at = delivery.next_attempt_at if delivery is not None else None
@@ -107,14 +121,24 @@ def install(
 
     opening = threading.Lock()
 
-    def enqueue(delivery_id: int) -> bool:
-        """Defer the delivery's job, unless one waits in the queue already: then ``False``."""
+    def enqueue(delivery_id: int, *, after: int = 0, retry: int = 0) -> bool:
+        """Defer the delivery's job, unless one waits in the queue already: then ``False``.
+
+        ``after`` seconds from now; ``retry`` counts the jobs deferred after a `StoreError`.
+        """
         # The queueing lock lets one job per delivery wait in the queue: during a backlog the
         # sweep finds the delivery's job still queued rather than adding another each time.
-        job = process_task.configure(queueing_lock=f"idwise_events.process:{delivery_id}")
+        # (The queue is in it: installs on other queues may share procrastinate's tables.)
+        options: dict[str, Any] = {"queueing_lock": f"idwise_events.process:{queue}:{delivery_id}"}
+        if after:
+            options["schedule_in"] = {"seconds": after}
+        job = process_task.configure(**options)
+        arguments: dict[str, int] = {"delivery_id": delivery_id}
+        if retry:
+            arguments["store_retries"] = retry
         try:
             try:
-                job.defer(delivery_id=delivery_id)
+                job.defer(**arguments)
             except procrastinate.exceptions.AppNotOpen as closed:
                 if not replaying.get():  # a server that did not open it: its startup hook should
                     raise RuntimeError(
@@ -123,7 +147,7 @@ def install(
                         " hook); meanwhile the sweep defers the accepted deliveries"
                     ) from closed
                 _open_here(app, opening)
-                job.defer(delivery_id=delivery_id)
+                job.defer(**arguments)
         except procrastinate.exceptions.AlreadyEnqueued:
             return False
         return True

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import kombu.exceptions
+import procrastinate
 import pytest
 
-from idwise_events import DeliveryState, FinishedJourney, ProcessOutcome, process
+from idwise_events import (
+    BearerAuth,
+    DeliveryState,
+    Dispatcher,
+    FinishedJourney,
+    MemoryInbox,
+    ProcessOutcome,
+    StoreError,
+    Taken,
+    process,
+)
+from idwise_events.inbox.procrastinate import install as install_procrastinate
 from idwise_events.testing import build_request, make_event
 from idwise_events.testing.postgres import TemporaryPostgres
 
@@ -30,6 +44,7 @@ from .app import (
     create_effects_table,
     effects,
     journey_id,
+    libpq_url,
     procrastinate_engine,
 )
 from .conftest import Engine, RedisServer, Workers, wait_until
@@ -287,3 +302,53 @@ def test_an_async_web_side_enqueues_too(engine: Engine) -> None:
     assert engine.queued() == 1
     engine.start_worker()
     wait_until(lambda: runs_of(engine, event.idempotency_key) == (1, 1), what="the handler")
+
+
+class _DownWhenTaken(MemoryInbox):
+    """An inbox down at every take; before the first fails, the sweep defers another job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.takes = 0
+        self.meanwhile: Callable[[int], object] = lambda delivery_id: None
+
+    def take(self, delivery_id: int, *, lease: timedelta) -> Taken | None:
+        self.takes += 1
+        if self.takes == 1:
+            self.meanwhile(delivery_id)
+        raise StoreError("memory inbox unavailable (as if its database were down)")
+
+
+def test_a_procrastinate_job_the_inbox_fails_leaves_no_job_stuck_behind_its_queueing_lock(
+    procrastinate_database: str,
+) -> None:
+    """The inbox down while a job runs, and a second job queued for the delivery meanwhile.
+
+    Retried by procrastinate, the first job would go back to the queue with the queueing lock
+    the second one holds: the database refuses it, and the first job stays ``doing`` for good.
+    Each failed job is left failed instead, and one new job is deferred for a later try.
+    """
+    inbox = _DownWhenTaken()
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=inbox)
+    connector = procrastinate.PsycopgConnector(conninfo=libpq_url(procrastinate_database))
+    app = procrastinate.App(connector=connector)
+    tasks = install_procrastinate(app, dispatcher, queue="down")
+
+    def sweep_meanwhile(delivery_id: int) -> None:
+        lock = f"idwise_events.process:down:{delivery_id}"
+        tasks.process.configure(queueing_lock=lock).defer(delivery_id=delivery_id)
+
+    inbox.meanwhile = sweep_meanwhile
+    with app.open():
+        request = build_request(make_event(FinishedJourney), dispatcher.verifier)
+        assert dispatcher.handle(request).status == 200  # its on_accepted hook defers the job
+        [delivery] = inbox.deliveries()
+        delivery_id = delivery.id
+    app.run_worker(queues=["down"], wait=False, install_signal_handlers=False, listen_notify=False)
+    with app.open():
+        jobs = app.job_manager.list_jobs(queue="down", task="idwise_events.process")
+
+    assert inbox.takes == 2
+    assert sorted(str(job.status) for job in jobs) == ["failed", "failed", "todo"]
+    [later] = [job for job in jobs if job.status == "todo"]
+    assert later.task_kwargs == {"delivery_id": delivery_id, "store_retries": 1}
