@@ -11,14 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from idwise_events import (
-    EventType,
-    KycRenewalDeadlineExceededBody,
-    PayloadError,
-    UnknownEvent,
-    VerificationUpdateRequiredBody,
-    parse_event,
-)
+from idwise_events import EventType, PayloadError, UnknownEvent, parse_event
 from idwise_events.testing.strategies import (
     events,
     json_values,
@@ -75,8 +68,8 @@ def test_read_only_unknown_fields_dump_and_compare_as_before(
     assert isinstance(event.body.model_extra, dict)
     # Only the bodies that declare steps: elsewhere `required_steps` may be an unknown field,
     # which attribute access reads too.
-    if isinstance(event.body, VerificationUpdateRequiredBody | KycRenewalDeadlineExceededBody):
-        for step in event.body.required_steps:
+    if "required_steps" in type(event.body).model_fields:
+        for step in event.body.__dict__["required_steps"]:
             assert isinstance(step.model_extra, dict)
 
     assert event == untouched

@@ -157,8 +157,8 @@ def process(
 
     If the worker is stopped while the handlers run (``KeyboardInterrupt``, ``SystemExit``), the
     delivery is given back, due now, and the exception propagates. If the inbox cannot record
-    the outcome, it is tried again, 0.2 to 2 s apart, for up to the lease's length: the
-    delivery is still this worker's, and its handlers ran.
+    the outcome, it is tried again, 0.2 to 2 s apart, while the lease last taken or renewed
+    holds: the delivery is still this worker's, and its handlers ran.
 
     Args:
         dispatcher: The dispatcher whose ``inbox`` holds the delivery and whose handlers run.
@@ -168,7 +168,7 @@ def process(
 
     Raises:
         StoreError: If the inbox is unavailable (to take the delivery, or to record its
-            outcome for a whole lease): let the engine retry the job.
+            outcome until the lease lapsed): let the engine retry the job.
         TypeError: If the dispatcher has no inbox.
     """
     inbox = _inbox_of(dispatcher)
@@ -177,12 +177,12 @@ def process(
     taken = inbox.take(delivery_id, lease=lease)
     if taken is None:
         return _skipped(delivery_id)
-    job = _Job(taken, retries, clock, started)
+    job = _Job(taken, lease, retries, clock, started)
     event = job.event(dispatcher.max_body_bytes)
     if event is None:
         return job.finish(inbox.bury(delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
-    renewer = _hold(inbox, taken, lease)
+    renewer = _hold(inbox, job, taken.token, lease)
     try:
         _phase.interruptible = True
         dispatcher.dispatch(event)
@@ -204,14 +204,13 @@ def process(
         renewer.stop()
     method, arguments = job.settle(failure)
     record = getattr(inbox, method)
-    deadline = time.monotonic() + lease.total_seconds()
     while True:
         try:
             held = record(delivery_id, taken.token, **arguments)
         except StoreError as unavailable:
-            wait = job.unrecorded(unavailable, deadline)
-            _phase.interruptible = True
+            wait = job.unrecorded(unavailable)
             try:
+                _phase.interruptible = True
                 time.sleep(wait)
             except BaseException:
                 job.held_until_its_lease_lapses(_STOPPED_UNRECORDED)
@@ -240,13 +239,13 @@ async def process_async(
     taken = await _take(inbox, delivery_id, lease, clock)
     if taken is None:
         return _skipped(delivery_id)
-    job = _Job(taken, retries, clock, started)
+    job = _Job(taken, lease, retries, clock, started)
     event = job.event(dispatcher.max_body_bytes)
     if event is None:
         bury = inbox.bury
         return job.finish(await _call(inbox, bury, delivery_id, taken.token, error=job.error or ""))
     failure: Exception | None = None
-    renewer = _hold(inbox, taken, lease)
+    renewer = _hold(inbox, job, taken.token, lease)
     thread = HandlerThread()  # a plain handler's, which goes on if this task is cancelled
     try:
         await dispatcher._dispatch_async(event, thread)
@@ -276,7 +275,6 @@ async def process_async(
         renewer.stop()
     method, arguments = job.settle(failure)
     record = getattr(inbox, method)
-    deadline = time.monotonic() + lease.total_seconds()
     while True:
         try:
             held = await _call(inbox, record, delivery_id, taken.token, **arguments)
@@ -284,7 +282,7 @@ async def process_async(
             import asyncio  # loaded already: this runs in async code
 
             try:
-                await asyncio.sleep(job.unrecorded(unavailable, deadline))
+                await asyncio.sleep(job.unrecorded(unavailable))
             except BaseException:
                 job.held_until_its_lease_lapses(_STOPPED_UNRECORDED)
                 raise
@@ -373,7 +371,9 @@ def given_back(at: datetime, stop: BaseException) -> dict[str, Any]:
 class _Job:
     """One taken delivery: what to do with it after its handlers, and its one log record."""
 
-    def __init__(self, taken: Taken, retries: RetryPolicy, clock: Clock, started: float) -> None:
+    def __init__(
+        self, taken: Taken, lease: timedelta, retries: RetryPolicy, clock: Clock, started: float
+    ) -> None:
         self.delivery = taken.delivery
         self.retries = retries
         self.clock = clock
@@ -383,6 +383,9 @@ class _Job:
         self.failure: BaseException | None = None  # logged with its traceback
         self.retry_at: datetime | None = None
         self.unrecorded_tries = 0  # failed tries to record the outcome (see `unrecorded`)
+        # When the lease ends, by `time.perf_counter`: as taken (``started`` was read before
+        # the take) or as last renewed (see `_hold`).
+        self.lease_ends = started + lease.total_seconds()
 
     def event(self, max_body_bytes: int) -> Event | None:
         """The event to run the handlers with, or ``None`` (and the job marked dead).
@@ -428,26 +431,25 @@ class _Job:
         self.retry_at = self.clock() + self.retries.delay(attempts)
         return "retry", {"at": self.retry_at, "error": self.error}
 
-    def unrecorded(self, unavailable: StoreError, deadline: float) -> float:
+    def unrecorded(self, unavailable: StoreError) -> float:
         """After the inbox failed to record the outcome: seconds to wait before trying again.
 
-        The handlers ran (or failed): while the lease holds, the delivery is still this
-        worker's, so recording it is tried again rather than left to the engine, whose retry
-        would find it held and skip it, and whose sweep would then run the handlers again once
-        the lease lapsed. Past ``deadline`` (the lease's length from the handlers' end),
-        ``unavailable`` is raised again.
+        The handlers ran (or failed): while the lease last taken or renewed holds, the delivery is
+        still this worker's, so recording it is tried again rather than left to the engine,
+        whose retry would find it held and skip it, and whose sweep would then run the handlers
+        again once the lease lapsed. Once the lease has lapsed, ``unavailable`` is raised again.
         """
         self.unrecorded_tries += 1
-        left = deadline - time.monotonic()
+        left = self.lease_ends - time.perf_counter()
         ran = "ran" if self.outcome is ProcessOutcome.DONE else "raised"
         if left <= 0:
             logger.error(
                 "idwise_events: inbox delivery %d: its handlers %s, and the inbox could not record"
-                " it in %d tries (%s); it runs again once its lease lapses",
+                " it before its lease lapsed (%s; tries: %d); it runs again",
                 self.delivery.id,
                 ran,
-                self.unrecorded_tries,
                 unavailable,
+                self.unrecorded_tries,
                 extra={"delivery_id": self.delivery.id},
             )
             raise unavailable
@@ -497,7 +499,13 @@ class _Job:
             notes.append(f"next attempt at {self.retry_at.isoformat(timespec='seconds')}")
         if self.error is not None:
             notes.append(self.error)
-        if not held:
+        if not held and self.unrecorded_tries:
+            notes.append(
+                "the inbox no longer held it for this worker: a try that failed may have recorded"
+                " it after all, or the lease lapsed and another worker took the delivery, and its"
+                " handlers may run twice"
+            )
+        elif not held:
             notes.append(
                 "the lease was lost before this was recorded: another worker may have taken the"
                 " delivery, and its handlers may run twice"
@@ -533,15 +541,20 @@ class _Job:
         return self.outcome
 
 
-def _hold(inbox: Inbox, taken: Taken, lease: timedelta) -> Hold:
+def _hold(inbox: Inbox, job: _Job, token: str, lease: timedelta) -> Hold:
     """Renew the delivery's lease every third of it while its handlers run, until stopped.
 
     The thread that renews the dispatcher's claims renews these too (a non-blocking inbox is
-    thread-safe, a blocking one is called from that thread rather than the event loop).
+    thread-safe, a blocking one is called from that thread rather than the event loop). Each
+    renewal moves ``job.lease_ends``.
     """
-    delivery_id = taken.delivery.id
+    delivery_id = job.delivery.id
 
     def renew(key: str, token: str, *, lease: timedelta) -> bool:
-        return inbox.renew(delivery_id, token, lease=lease)
+        asked = time.perf_counter()  # the new lease runs from the inbox's now, later than this
+        renewed = inbox.renew(delivery_id, token, lease=lease)
+        if renewed:
+            job.lease_ends = asked + lease.total_seconds()
+        return renewed
 
-    return hold(f"inbox delivery {delivery_id}", taken.token, renew, lease)
+    return hold(f"inbox delivery {delivery_id}", token, renew, lease)

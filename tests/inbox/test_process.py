@@ -13,6 +13,7 @@ import pytest
 
 from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth, StoreError
 from idwise_events._inbox import Delivery, DeliveryState, Inbox
+from idwise_events._memory_inbox import MemoryInbox
 from idwise_events._process import (
     ProcessOutcome,
     RetryPolicy,
@@ -362,10 +363,46 @@ def test_an_outcome_unrecorded_for_a_whole_lease_is_left_to_the_engine(
         with pytest.raises(StoreError):
             process(dispatcher, delivery_id)
 
-        assert "it runs again once its lease lapses" in caplog.text
+        assert "could not record it before its lease lapsed" in caplog.text
         server.start()
         assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING
         inbox.close()
+
+
+class _Down(MemoryInbox):
+    """An inbox whose database is down once a delivery is taken: renewals and completion fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.completions = 0
+
+    def renew(self, delivery_id: int, token: str, *, lease: timedelta) -> bool:
+        raise StoreError("memory inbox unavailable (as if its database were down)")
+
+    def complete(self, delivery_id: int, token: str) -> bool:
+        self.completions += 1
+        raise StoreError("memory inbox unavailable (as if its database were down)")
+
+
+def test_an_outcome_is_not_tried_again_once_the_lease_has_lapsed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lease lapsed while the handler ran (no renewal could land): one try, then raised.
+
+    Another worker may hold the delivery by then: the lease counts from the take or the last
+    renewal that landed, not from the handlers' end.
+    """
+    inbox = _Down()
+    dispatcher = dispatcher_for(inbox, lease=timedelta(seconds=1))
+    dispatcher.on(FinishedJourney)(lambda event: time.sleep(1.2))
+    delivery_id = accept_event(inbox).id
+
+    with pytest.raises(StoreError):
+        process(dispatcher, delivery_id)
+
+    assert inbox.completions == 1
+    assert "could not record it before its lease lapsed (" in caplog.text
+    assert "; tries: 1); it runs again" in caplog.text
 
 
 def test_a_stopped_worker_gives_the_delivery_back(

@@ -154,7 +154,7 @@ def install(
                 raise  # a replay reports it itself (the command exits 1, the admin says so)
             logger.warning(
                 "idwise_events: inbox delivery %d is stored, but its Celery task could not be"
-                " sent (%s); the sweep sends it within %g s",
+                " sent (%s); the sweep sends it once the broker is back (it runs every %g s)",
                 delivery_id,
                 printable(error_line(error), 300),
                 sweep_every.total_seconds(),

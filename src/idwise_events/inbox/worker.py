@@ -125,8 +125,9 @@ class EmbeddedWorker:
         thread.join(timeout)
         if thread.is_alive():
             logger.warning(
-                "idwise_events: the embedded worker is still running a delivery's handlers after"
-                " %gs; that delivery runs again after its lease if the process exits",
+                "idwise_events: the embedded worker is still running a delivery's handlers (or"
+                " recording its outcome) after %gs; that delivery runs again after its lease if"
+                " the process exits",
                 timeout,
             )
             return False

@@ -138,16 +138,16 @@ class DjangoInbox:
 
         def take(rows: QuerySet[InboxDelivery], alias: str) -> Taken | None:
             taken: int = rows.filter(due, id=delivery_id).update(
-                state=_PROCESSING,
-                token=token,
-                attempts=F("attempts") + 1,
-                lease_expires_at=now + lease,
-                # (the row's values before the update: a lapsed lease is taken over)
+                # First: it reads the state before the update (MySQL sets in this order).
                 last_error=Case(
                     When(state=_PROCESSING, then=Value(LAPSED_ERROR)),
                     default=F("last_error"),
                     output_field=TextField(),
                 ),
+                state=_PROCESSING,
+                token=token,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + lease,
             )
             if taken != 1:
                 return None
