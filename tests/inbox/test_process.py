@@ -405,6 +405,33 @@ def test_an_outcome_is_not_tried_again_once_the_lease_has_lapsed(
     assert "; tries: 1); it runs again" in caplog.text
 
 
+def test_process_async_cancelled_while_it_waits_to_record_says_the_delivery_stays_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cancelled between two tries to record the outcome: held until its lease lapses, said."""
+    inbox = _Down()
+    failed = threading.Event()
+    complete = inbox.complete
+
+    def failing_complete(delivery_id: int, token: str) -> bool:
+        failed.set()
+        return complete(delivery_id, token)
+
+    inbox.complete = failing_complete  # type: ignore[method-assign]
+    dispatcher = dispatcher_for(inbox, lease=timedelta(minutes=5))
+    dispatcher.on(FinishedJourney)(lambda event: None)
+    delivery_id = accept_event(inbox).id
+
+    asyncio.run(cancel_once(failed, process_async(dispatcher, delivery_id)))
+
+    assert inbox.completions == 1
+    assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING
+    assert (
+        f"inbox delivery {delivery_id} has no outcome recorded: the worker stopped before trying"
+        " again; it runs again once its lease lapses"
+    ) in caplog.text
+
+
 def test_a_stopped_worker_gives_the_delivery_back(
     inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
