@@ -309,6 +309,24 @@ def sweep(
     return sum(enqueue(delivery_id) is not False for delivery_id in ids)
 
 
+def periodic_sweep(inbox: Inbox, enqueue: Callable[[int], object], *, every: timedelta) -> int:
+    """`sweep` as an engine's periodic task runs it, every ``every``.
+
+    An unavailable inbox is a one-line warning rather than a failed task with its traceback at
+    each tick of an outage: the next sweep tries again.
+    """
+    try:
+        return sweep(inbox, enqueue, older_than=every)
+    except StoreError as unavailable:
+        logger.warning(
+            "idwise_events: the sweep could not read the inbox (%s); the next one, in %g s,"
+            " tries again",
+            unavailable,
+            every.total_seconds(),
+        )
+        return 0
+
+
 # -- internals ---------------------------------------------------------------------------------
 
 

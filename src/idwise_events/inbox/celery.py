@@ -23,7 +23,7 @@ from typing import Any
 from .._dispatch import Dispatcher
 from .._errors import StoreError
 from .._inbox import replaying
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sweep
+from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
 from .._text import error_line, printable
 
 __all__ = ["CeleryTasks", "install"]
@@ -137,7 +137,7 @@ def install(
     # bind=False spelled out: with **options, type checkers then pick the unbound task's type.
     @app.task(name="idwise_events.sweep", bind=False, ignore_result=True, **options)
     def sweep_task() -> int:
-        return sweep(inbox, enqueue, older_than=sweep_every)
+        return periodic_sweep(inbox, enqueue, every=sweep_every)
 
     def enqueue(delivery_id: int, *, at: datetime | None = None) -> None:
         process_task.apply_async((delivery_id,), eta=at)

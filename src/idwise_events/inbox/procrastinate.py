@@ -27,7 +27,7 @@ from typing import Any
 from .._dispatch import Dispatcher
 from .._errors import StoreError
 from .._inbox import replaying
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, process, sweep
+from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
 
@@ -117,7 +117,7 @@ def install(
     @app.periodic(cron=cron, periodic_id="idwise_events.sweep")
     @app.task(name="idwise_events.sweep", queue=queue)
     def sweep_task(timestamp: int) -> int:
-        return sweep(inbox, enqueue, older_than=sweep_every)
+        return periodic_sweep(inbox, enqueue, every=sweep_every)
 
     opening = threading.Lock()
 

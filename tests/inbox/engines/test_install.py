@@ -26,6 +26,7 @@ from idwise_events import (
 from idwise_events.inbox import celery as inbox_celery
 from idwise_events.inbox import procrastinate as inbox_procrastinate
 from idwise_events.inbox.procrastinate import sweep_cron
+from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import build_request, make_event
 
 
@@ -187,6 +188,36 @@ def test_a_broker_down_is_a_warning_for_a_new_delivery_and_an_error_for_a_replay
     [error] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "on replayed delivery 1; it is pending" in error.getMessage()
     assert getattr(error, "replayed_delivery_id", None) == 1
+
+
+@pytest.mark.parametrize("engine", ["celery", "procrastinate"])
+def test_a_sweep_that_cannot_read_the_inbox_says_so_in_one_line(
+    engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An inbox outage: each tick's sweep logs a warning and returns, not a failed task."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    inbox = SqlInbox(
+        f"postgresql+psycopg://app@127.0.0.1:{port}/events",
+        network_timeout=timedelta(seconds=2),
+    )
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=inbox)
+    if engine == "celery":
+        app = celery.Celery(broker="redis://127.0.0.1:9/0", set_as_current=False)
+        swept = inbox_celery.install(app, dispatcher).sweep()
+    else:
+        connector = procrastinate.PsycopgConnector(conninfo="postgresql://127.0.0.1:9/none")
+        tasks = inbox_procrastinate.install(procrastinate.App(connector=connector), dispatcher)
+        swept = tasks.sweep(timestamp=0)
+    inbox.close()
+
+    assert swept == 0
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage().startswith(
+        "idwise_events: the sweep could not read the inbox (postgresql inbox unavailable ("
+    )
+    assert warning.getMessage().endswith("); the next one, in 60 s, tries again")
 
 
 def test_install_keeps_the_apps_own_broker_timeouts() -> None:
