@@ -21,7 +21,7 @@ import atexit
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._dispatch import Dispatcher
@@ -98,7 +98,8 @@ def install(
         except StoreError:
             if store_retries < _STORE_RETRIES:
                 try:
-                    enqueue(delivery_id, after=2 ** (store_retries + 1), retry=store_retries + 1)
+                    later = timedelta(seconds=2 ** (store_retries + 1))
+                    enqueue(delivery_id, at=_now() + later, retry=store_retries + 1)
                 except Exception:  # the queue's database is down too: the sweep defers it
                     logger.warning(
                         "idwise_events: inbox delivery %d: its job could not be deferred again"
@@ -108,10 +109,9 @@ def install(
                         extra={"delivery_id": delivery_id},
                     )
             raise
-        if outcome is ProcessOutcome.RETRIED:
+        if outcome is ProcessOutcome.RETRIED:  # its next attempt, under the queueing lock too
             delivery = inbox.get(delivery_id)
-            at = delivery.next_attempt_at if delivery is not None else None
-            process_task.configure(schedule_at=at).defer(delivery_id=delivery_id)
+            enqueue(delivery_id, at=delivery.next_attempt_at if delivery is not None else None)
         return outcome.value
 
     @app.periodic(cron=cron, periodic_id="idwise_events.sweep")
@@ -121,17 +121,17 @@ def install(
 
     opening = threading.Lock()
 
-    def enqueue(delivery_id: int, *, after: int = 0, retry: int = 0) -> bool:
+    def enqueue(delivery_id: int, *, at: datetime | None = None, retry: int = 0) -> bool:
         """Defer the delivery's job, unless one waits in the queue already: then ``False``.
 
-        ``after`` seconds from now; ``retry`` counts the jobs deferred after a `StoreError`.
+        To run at ``at`` (now if ``None``); ``retry`` counts the jobs deferred after a `StoreError`.
         """
         # The queueing lock lets one job per delivery wait in the queue: during a backlog the
         # sweep finds the delivery's job still queued rather than adding another each time.
         # (The queue is in it: installs on other queues may share procrastinate's tables.)
         options: dict[str, Any] = {"queueing_lock": f"idwise_events.process:{queue}:{delivery_id}"}
-        if after:
-            options["schedule_in"] = {"seconds": after}
+        if at is not None:
+            options["schedule_at"] = at
         job = process_task.configure(**options)
         arguments: dict[str, int] = {"delivery_id": delivery_id}
         if retry:
@@ -173,6 +173,10 @@ def _open_here(app: procrastinate.App, opening: threading.Lock) -> None:
         "idwise_events: procrastinate's app was not open in this process: opened it to defer"
         " the inbox's jobs (open it at your web app's startup to do so once, up front)"
     )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def sweep_cron(every: timedelta) -> str:

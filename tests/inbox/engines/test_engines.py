@@ -197,6 +197,28 @@ def test_the_sweep_defers_no_second_job_for_a_delivery_whose_job_still_waits(
     wait_until(lambda: inbox.stats()[DeliveryState.DONE] == 3, what="every delivery done")
 
 
+@pytest.mark.parametrize("engine", ["procrastinate"], indirect=True)
+def test_the_sweep_defers_no_second_job_for_a_retry_whose_job_still_waits(
+    engine: Engine,
+) -> None:
+    """A backlog after a handler raised: the retry's job is due, still queued, and it is the one.
+
+    The job of the retry carries the queueing lock like the others, so the sweep adds none.
+    """
+    tasks = procrastinate_engine(engine.database)[1]
+    delivery_id, key = accept(engine.dispatcher, "flaky", 1)
+    cancel_queued_job(engine, delivery_id)  # as if a worker had taken it: it runs here
+    assert tasks.process(delivery_id=delivery_id) == ProcessOutcome.RETRIED.value
+    assert engine.queued() == 1  # the retry's, due within the policy's first delay
+    time.sleep(SWEEP_EVERY.total_seconds() * 1.5)  # waiting for longer than the sweep's interval
+
+    assert tasks.sweep(timestamp=0) == 0
+    assert engine.queued() == 1
+    engine.start_worker()
+    wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
+    assert runs_of(engine, key) == (3, 1)
+
+
 def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
     procrastinate_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
