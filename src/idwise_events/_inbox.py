@@ -15,13 +15,16 @@ runs the handlers once; a periodic sweep finds accepted deliveries whose job was
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
-from ._text import printable
+from ._text import ascii_printable, printable
+
+_T = TypeVar("_T")
 
 __all__ = ["Accepted", "Delivery", "DeliveryState", "Inbox", "Taken"]
 
@@ -207,8 +210,26 @@ class Inbox(Protocol):
 
 
 def stored_label(text: str) -> str:
-    """An event type or id as an inbox stores it: printable, and it fits its column."""
-    return printable(text, MAX_LABEL_LENGTH).encode("utf-8", "backslashreplace").decode("utf-8")
+    """An event type or id as an inbox stores it: printable ASCII, and it fits its column.
+
+    ASCII, so that a database in any encoding holds it (the sender chooses it).
+    """
+    return ascii_printable(text, MAX_LABEL_LENGTH)
+
+
+def stored_error(store: Callable[[str], _T], error: str) -> _T:
+    """Call ``store`` with ``error`` as a ``last_error`` (`printable`, capped), as is if it can.
+
+    A database in another encoding than UTF-8 may refuse some of its characters (a
+    ``ValueError``): then it is stored again in ASCII, rather than lose the outcome it records.
+    """
+    text = printable(error, MAX_ERROR_LENGTH)
+    try:
+        return store(text)
+    except ValueError:
+        if text.isascii():
+            raise
+        return store(ascii_printable(text, MAX_ERROR_LENGTH))
 
 
 replaying: ContextVar[bool] = ContextVar("idwise_events_replaying", default=False)

@@ -34,6 +34,18 @@ def driver_reason(exc: BaseException, secrets: Iterable[object], limit: int = 30
     return printable(reason, limit)
 
 
+def ascii_printable(text: str, limit: int) -> str:
+    r"""`printable` ``text`` with its other non-ASCII characters written ``\u....`` too.
+
+    What a database holds whatever its encoding: one in LATIN1 refuses ``€`` or Arabic letters.
+    """
+    text = printable(text, limit)
+    if text.isascii():
+        return text
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def escaped(text: str) -> str:
     r"""``text`` with each non-printable character (newline, escape...) written as ``\x..``."""
     if text.isprintable():  # the usual case, checked in C

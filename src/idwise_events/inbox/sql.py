@@ -33,17 +33,16 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._errors import StoreError
 from .._inbox import (
     LAPSED_ERROR,
-    MAX_ERROR_LENGTH,
     MAX_LABEL_LENGTH,
     Accepted,
     Delivery,
     DeliveryState,
     Taken,
     log_replay,
+    stored_error,
     stored_label,
 )
 from .._store import Clock, check_lease, utc_now
-from .._text import printable
 
 # The engine-creating helper and the error mapping of SqlStore, shared so that both behave alike.
 from ..stores._engine import (
@@ -330,26 +329,32 @@ class SqlInbox:
         self, delivery_id: int, token: str, *, at: datetime, error: str, counted: bool = True
     ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
-        return self._update_held(
-            delivery_id,
-            token,
-            state=_PENDING,
-            next_attempt_at=at,
-            lease_expires_at=None,
-            last_error=printable(error, MAX_ERROR_LENGTH),
-            **({} if counted else {"attempts": self.table.c.attempts - 1}),
+        return stored_error(
+            lambda last_error: self._update_held(
+                delivery_id,
+                token,
+                state=_PENDING,
+                next_attempt_at=at,
+                lease_expires_at=None,
+                last_error=last_error,
+                **({} if counted else {"attempts": self.table.c.attempts - 1}),
+            ),
+            error,
         )
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
         """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
-        return self._update_held(
-            delivery_id,
-            token,
-            state=_DEAD,
-            next_attempt_at=None,
-            lease_expires_at=None,
-            finished_at=self._clock(),
-            last_error=printable(error, MAX_ERROR_LENGTH),
+        return stored_error(
+            lambda last_error: self._update_held(
+                delivery_id,
+                token,
+                state=_DEAD,
+                next_attempt_at=None,
+                lease_expires_at=None,
+                finished_at=self._clock(),
+                last_error=last_error,
+            ),
+            error,
         )
 
     def due(self, *, older_than: timedelta, limit: int) -> list[int]:

@@ -33,6 +33,7 @@ from ..._store import (
     retry_after,
     utc_now,
 )
+from ..._text import ascii_printable
 from ...stores._keys import stored_fingerprint, stored_key
 from ._database import Database, db_time, read_time
 
@@ -371,5 +372,5 @@ def _delete(rows: QuerySet[ReceivedEvent], alias: str) -> int:
 
 
 def _displayable(text: str) -> str:
-    """``text`` without what a database might refuse (NUL, lone surrogates), cut to the column."""
-    return "".join(char for char in text if char.isprintable())[:_TEXT_LENGTH]
+    """``text`` as a database in any encoding holds it (`ascii_printable`), cut to the column."""
+    return ascii_printable(text, _TEXT_LENGTH)
