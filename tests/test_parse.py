@@ -309,6 +309,59 @@ def test_the_words_nan_and_infinity_inside_strings_are_fine() -> None:
     assert event.idempotency_key == "NaN-Infinity-1"
 
 
+@pytest.mark.parametrize("number", ["1e999", "-2.5E+400", "1" + "0" * 400 + ".0"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"event": "Journey Archived", "body": {"eventId": %s}}',
+        '{"event": "Journey Archived", "body": {"eventId": "a-1", "scores": [{"s": %s}]}}',
+        '{"event": "Journey Archived", "sentAt": %s, "body": {"eventId": "a-1"}}',
+        '{"event": "Finished Journey", "body": {"journeyId": "j", "systemDecision": "Complete",'
+        ' "score": %s}}',
+        '{"event": "finished  JOURNEY", "body": {"journeyId": "j", "systemDecision": "Complete",'
+        ' "score": %s}}',
+        '{"event": "Finished Journey", "sentAt": [%s], "body": {"journeyId": "j",'
+        ' "systemDecision": "Complete"}}',
+        '{"event": "KYC Renewal Deadline Exceeded", "body": {"journeyId": "j", "requiredSteps":'
+        ' [{"stepId": "1", "renewalDeadline": "2025-09-15T00:00:00Z", "grace": %s}]}}',
+    ],
+    ids=[
+        "unknown event id",
+        "unknown event body",
+        "unknown envelope extra",
+        "legacy extra field",
+        "legacy other spelling",
+        "legacy envelope extra",
+        "legacy step extra",
+    ],
+)
+@pytest.mark.parametrize("padding", [0, 4096], ids=["small", "large"])
+def test_a_number_beyond_a_floats_range_is_refused_where_it_would_make_the_key(
+    number: str, template: str, padding: int
+) -> None:
+    """JSON allows ``1e999``; it decodes as infinity, which would make one key of two events.
+
+    An unknown event's eventId would be ``"inf"``, and a legacy event's digest the same for
+    ``1e999`` and ``2e999``.
+    """
+    text = (template % number)[:-1] + " " * padding + "}"
+    for body in (text, text.encode()):
+        with pytest.raises(PayloadError, match="beyond a float's range"):
+            parse_event(body)
+
+
+def test_a_number_beyond_a_floats_range_beside_an_event_id_is_kept_as_infinity() -> None:
+    """With an eventId the key does not depend on it, and it is not searched for (the cost)."""
+    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": "e-1", "score": 1.0}
+    text = json.dumps({"event": "Finished Journey", "body": body}).replace("1.0", "1e999")
+
+    event = parse_event(text)
+    assert isinstance(event, FinishedJourney)
+
+    assert event.idempotency_key == "e-1"
+    assert event.body.model_extra == {"score": float("inf")}
+
+
 class _Opaque:
     def __repr__(self) -> str:
         return "<opaque>"

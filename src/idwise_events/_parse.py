@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, get_args
@@ -117,6 +118,8 @@ def parse_event(
             return _other_name_or_raise(exc, body)
         if _has_extra_fields(event):
             _refuse_non_finite_numbers(body)
+            if not event.event_id:
+                _refuse_infinity(event)
         return event
     if isinstance(body, str):
         # A character is 1 to 4 UTF-8 bytes: only encode when the count could be over the limit.
@@ -184,11 +187,13 @@ def _other_name_or_raise(
             name = known_event_name(sent.event)
             validator = validators.unknown if name is None else validators.by_name(name)
             event = validator.validate_python(decoded, by_name=False)
+            _refuse_infinity(event)
             return event  # decoded with NaN and Infinity refused
     except ValidationError as other_exc:
         details = other_exc.errors(include_url=False, include_input=False)
         raise PayloadError(_describe(details, event=name)) from other_exc
     _refuse_non_finite_numbers(body)
+    _refuse_infinity(event)
     return event
 
 
@@ -200,6 +205,8 @@ def _parse_json(body: bytes | bytearray | str) -> Event:
         return _other_name_or_raise(exc, body)
     if _has_extra_fields(event):
         _refuse_non_finite_numbers(body)
+        if not event.event_id:
+            _refuse_infinity(event)
     return event
 
 
@@ -227,10 +234,38 @@ def _parse_large(body: bytes | bytearray) -> Event:
     except ValueError:
         return _parse_json(body)
     try:
-        event: Event = _validators().known.validate_python(data, by_name=False)
+        event: KnownEvent = _validators().known.validate_python(data, by_name=False)
     except ValidationError as exc:
         return _other_name_or_raise(exc, body, data)
+    if not event.event_id and _has_extra_fields(event):
+        _refuse_infinity(event)
     return event
+
+
+def _refuse_infinity(event: Event) -> None:
+    """Raise `PayloadError` if a number of ``event``'s unknown fields is beyond a float's range.
+
+    JSON allows ``1e999``, which decodes as infinity: two bodies that differ only there would
+    then be one event (the same canonical JSON), and an unknown event's numeric eventId would be
+    ``"inf"``. Checked where the key depends on it (unknown events, events without an eventId),
+    off the path most deliveries take; a known event's typed fields refuse it themselves.
+    """
+    values: list[object] = [event.__pydantic_extra__]
+    if isinstance(event, UnknownEvent):
+        values.append(event.body)
+    else:
+        values.append(event.body.__pydantic_extra__)
+        values.extend(
+            step.__pydantic_extra__ for step in event.body.__dict__.get("required_steps", ())
+        )
+    while values:
+        value = values.pop()
+        if isinstance(value, float) and math.isinf(value):
+            raise PayloadError("payload has a number beyond a float's range (about 1.8e308)")
+        if isinstance(value, Mapping):
+            values.extend(value.values())
+        elif isinstance(value, list | tuple):
+            values.extend(value)
 
 
 def _refuse_non_finite_numbers(body: bytes | bytearray | str) -> None:
