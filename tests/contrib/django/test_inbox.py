@@ -23,7 +23,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import path
 
-from idwise_events import Dispatcher, FinishedJourney, ManuallyReviewed
+from idwise_events import BearerAuth, Dispatcher, FinishedJourney, ManuallyReviewed
 from idwise_events._inbox import DeliveryState
 from idwise_events._process import ProcessOutcome, process
 from idwise_events.contrib.django import signals
@@ -38,6 +38,8 @@ from idwise_events.contrib.django.views import webhook_view
 from idwise_events.testing import make_event
 
 from ...adapters import django_urls
+from ...cli.conftest import one_error_line
+from ...cli.conftest import run as run_cli
 from ...django_project.verifications.models import JourneyOutcome
 from .conftest import URL, body_of, post
 
@@ -172,6 +174,38 @@ def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() ->
     assert outcome.journey_id == "journey-worker-1"
     assert f"inbox delivery {accepted.id} Finished Journey {event.event_id}: done" in stdout
     assert "Worker stopped." in stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_replay_command_takes_the_django_apps_own_dispatcher() -> None:
+    """``inbox replay --app idwise_events.contrib.django:dispatcher`` sets Django up first.
+
+    As ``manage.py`` does, from ``DJANGO_SETTINGS_MODULE``; without it, it says to set it.
+    """
+    event = make_event(FinishedJourney, journey_id="journey-replayed-1")
+    inbox = DjangoInbox()
+    accepted = inbox.accept(
+        key=event.idempotency_key,
+        event_type=event.event,
+        event_id=event.event_id,
+        fingerprint="f" * 64,
+        body=body_of(event),
+    )
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=inbox)
+    assert process(dispatcher, accepted.id) is ProcessOutcome.DONE
+    app = "idwise_events.contrib.django:dispatcher"
+    sqlite = str(connections["default"].settings_dict["NAME"])
+    environ = {"IDWISE_EVENTS_TEST_SQLITE": sqlite, "DJANGO_SETTINGS_MODULE": ""}
+
+    unset = run_cli("inbox", "replay", str(accepted.id), "--app", app, env=environ, cwd=ROOT)
+    environ["DJANGO_SETTINGS_MODULE"] = "tests.django_project.settings_inbox"
+    replayed = run_cli("inbox", "replay", str(accepted.id), "--app", app, env=environ, cwd=ROOT)
+
+    assert unset.returncode == 1
+    assert "set DJANGO_SETTINGS_MODULE to your project's settings" in one_error_line(unset)
+    assert (replayed.returncode, replayed.stderr) == (0, "")
+    assert f"Replaying delivery {accepted.id}." in replayed.stdout
+    assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
 
 
 @pytest.mark.parametrize("verbosity", [1, 2])
