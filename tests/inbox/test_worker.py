@@ -17,7 +17,7 @@ import pytest
 from idwise_events import Dispatcher, Event, FinishedJourney, NoAuth, StoreError
 from idwise_events._inbox import DeliveryState
 from idwise_events._memory_inbox import MemoryInbox
-from idwise_events._process import RetryPolicy
+from idwise_events._process import ProcessOutcome, RetryPolicy, process
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.inbox.worker import EmbeddedWorker
 from idwise_events.testing import build_request, make_event
@@ -90,6 +90,25 @@ def test_a_worker_never_started_says_so_once_a_delivery_waits_for_it(
         deliver()
     deliver()
     assert warnings() == 1
+
+def test_a_replay_where_the_worker_is_not_running_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``inbox replay --app`` imports the app's module, worker included, in a process of its own.
+
+    The app's running worker takes the delivery from the inbox; no warning says otherwise.
+    """
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+    EmbeddedWorker(dispatcher, poll_interval=POLL)  # created, as in the app's module
+    delivery_id = accept_event(inbox).id
+    assert process(dispatcher, delivery_id) is ProcessOutcome.DONE
+
+    assert dispatcher.replay(delivery_id)
+
+    assert "EmbeddedWorker is not running" not in caplog.text
+    inbox.close()
+
 
 
 def test_stop_waits_for_the_current_delivery_and_start_refuses_twice() -> None:

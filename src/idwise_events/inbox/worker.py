@@ -22,7 +22,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from .._inbox import Inbox
+from .._inbox import Inbox, replaying
 from .._process import (
     DEFAULT_RETRIES,
     ProcessOutcome,
@@ -228,6 +228,8 @@ class EmbeddedWorker:
         running = self._foreground or (thread is not None and thread.is_alive())
         if running or self._stopping.is_set() or self._told_not_running:
             return
+        if replaying.get():  # an operator's replay (`inbox replay --app`, a script, the admin):
+            return  # the worker of the app's own process, which polls the inbox, takes it
         self._told_not_running = True
         logger.warning(
             "idwise_events: inbox delivery %d was stored, and this process's EmbeddedWorker is not"
