@@ -22,7 +22,7 @@ from idwise_events.inbox.sql import SqlInbox
 from idwise_events.inbox.worker import EmbeddedWorker
 from idwise_events.testing import build_request, make_event
 
-from ..cli.conftest import SCRIPT, environment
+from ..cli.conftest import SCRIPT, environment, run
 from .conftest import InboxBackend, accept_event
 
 WAIT = 60.0  # seconds, for bounded waits; no test measures time
@@ -91,6 +91,7 @@ def test_a_worker_never_started_says_so_once_a_delivery_waits_for_it(
     deliver()
     assert warnings() == 1
 
+
 def test_a_replay_where_the_worker_is_not_running_is_not_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -108,7 +109,6 @@ def test_a_replay_where_the_worker_is_not_running_is_not_warned_about(
 
     assert "EmbeddedWorker is not running" not in caplog.text
     inbox.close()
-
 
 
 def test_stop_waits_for_the_current_delivery_and_start_refuses_twice() -> None:
@@ -354,6 +354,56 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     assert f"inbox delivery {delivery_id} Finished Journey" in out
     assert ": done after attempt 1" in out
     inbox.close()
+
+
+FAILING_APP = """
+    import os
+
+    from idwise_events import Dispatcher, FinishedJourney, NoAuth
+    from idwise_events.inbox.sql import SqlInbox
+
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=SqlInbox(os.environ["INBOX_URL"]))
+
+
+    @dispatcher.on(FinishedJourney)
+    def handle(event):
+        raise RuntimeError("always")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_the_worker_command_takes_the_retry_delays(tmp_path: Path) -> None:
+    """--first-delay and --max-delay: three attempts 10 ms apart, where the default waits 10 s."""
+    (tmp_path / "webhook_app.py").write_text(textwrap.dedent(FAILING_APP))
+    url = f"sqlite:///{tmp_path / 'inbox.db'}"
+    inbox = SqlInbox(url)
+    delivery_id = accept_event(inbox).id
+    options = ["--max-attempts", "3", "--first-delay", "0.01", "--max-delay", "0.01"]
+
+    worker = subprocess.Popen(
+        [str(SCRIPT), "worker", "--app", "webhook_app:dispatcher", "--poll", "0.05", *options],
+        cwd=tmp_path,
+        env=environment({"INBOX_URL": url}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: getattr(inbox.get(delivery_id), "state", None) is DeliveryState.DEAD, "dead"
+        )
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=WAIT)
+    finally:
+        worker.kill()
+        inbox.close()
+    assert worker.returncode == 0, err
+    assert ": dead after attempt 3" in out
+    shorter = run(
+        "worker", "--app", "webhook_app:dispatcher", "--first-delay", "2", "--max-delay", "1"
+    )
+    assert shorter.returncode == 2
+    assert "--max-delay (1) is shorter than --first-delay" in shorter.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")

@@ -339,7 +339,7 @@ def _import_dispatcher(app_path: str) -> object:
         )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    _set_up_django(module_name)
+    _set_up_django(module_name, None)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -356,35 +356,42 @@ def _import_dispatcher(app_path: str) -> object:
             target = getattr(target, part)
         except AttributeError as exc:
             raise CliError(f"--app: {module_name} has no attribute {attribute}") from exc
+    _set_up_django(module_name, target)
     return target
 
 
-def _set_up_django(module_name: str) -> None:
-    """Load a Django project's apps before ``--app`` imports from it, as ``manage.py`` does.
+def _set_up_django(module_name: str, dispatcher: object) -> None:
+    """Load the Django project's apps for a dispatcher on Django's inbox, as ``manage.py`` does.
 
-    Where ``DJANGO_SETTINGS_MODULE`` names the settings; the Django app's own dispatcher
-    (``idwise_events.contrib.django:dispatcher``) cannot do without them.
+    From ``DJANGO_SETTINGS_MODULE``; the Django app's own dispatcher
+    (``idwise_events.contrib.django:dispatcher``) cannot even be built without it.
     """
     django_app = module_name.startswith("idwise_events.contrib.django")
-    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        if django_app:
+    if dispatcher is None:  # before importing: only the Django app's module needs a check
+        if django_app and not os.environ.get("DJANGO_SETTINGS_MODULE"):
             raise CliError(
                 f"--app: {module_name} is the Django app's: set DJANGO_SETTINGS_MODULE to your"
                 " project's settings (and run from the project's folder)"
             )
         return
-    try:
-        import django
-        from django.apps import apps
-    except ImportError:
-        return  # not a Django project after all: the import says what is missing, if anything
+    parts = (getattr(dispatcher, "inbox", None), getattr(dispatcher, "store", None))
+    if not any(type(part).__module__.startswith("idwise_events.contrib.django") for part in parts):
+        return
+    import django
+    from django.apps import apps
+
     if apps.ready:
         return
+    settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not settings:
+        raise CliError(
+            f"--app: {module_name}'s dispatcher keeps its deliveries with Django: set"
+            " DJANGO_SETTINGS_MODULE to your project's settings"
+        )
     try:
         django.setup()
     except Exception as exc:  # the settings module's own code, or a missing app
         raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
-        settings = os.environ["DJANGO_SETTINGS_MODULE"]
         raise CliError(f"--app: setting up Django with {settings} raised {raised}") from exc
 
 

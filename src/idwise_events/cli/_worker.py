@@ -47,7 +47,28 @@ if TYPE_CHECKING:
     show_default=True,
     help="Attempts before a failing delivery becomes a dead letter.",
 )
-def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
+@click.option(
+    "--first-delay",
+    type=FiniteFloat(min=0.001, max=86400),
+    default=10.0,
+    show_default=True,
+    help="Seconds: the longest wait before a failed delivery's second attempt (full jitter).",
+)
+@click.option(
+    "--max-delay",
+    type=FiniteFloat(min=0.001, max=86400 * 7),
+    default=3600.0,
+    show_default=True,
+    help="Seconds: the longest wait between attempts; it doubles from --first-delay up to this.",
+)
+def worker(
+    app_path: str,
+    poll: float,
+    grace: float,
+    max_attempts: int,
+    first_delay: float,
+    max_delay: float,
+) -> int:
     """Run the handlers of the deliveries your dispatcher's inbox accepted, one at a time.
 
     For the embedded SQLite inbox on one machine; on several machines use Celery or the
@@ -57,13 +78,16 @@ def worker(app_path: str, poll: float, grace: float, max_attempts: int) -> int:
     from .._process import RetryPolicy
     from ..inbox.worker import EmbeddedWorker
 
+    if max_delay < first_delay:
+        raise click.UsageError(f"--max-delay ({max_delay:g}) is shorter than --first-delay")
+    retries = RetryPolicy(
+        max_attempts=max_attempts,
+        first_delay=timedelta(seconds=first_delay),
+        max_delay=timedelta(seconds=max_delay),
+    )
     dispatcher, inbox = dispatcher_with_inbox(app_path)
     log_lines(logging.INFO)
-    embedded = EmbeddedWorker(
-        dispatcher,
-        poll_interval=timedelta(seconds=poll),
-        retries=RetryPolicy(max_attempts=max_attempts),
-    )
+    embedded = EmbeddedWorker(dispatcher, poll_interval=timedelta(seconds=poll), retries=retries)
     stderr().print(f"Worker processing {inbox!r} (pid {os.getpid()}); Ctrl-C stops it.")
     if not _table_exists(inbox):
         stderr().print(

@@ -122,6 +122,12 @@ def test_the_worker_command_refuses_seconds_out_of_range(option: str) -> None:
         call_command("idwise_events_worker", option)
 
 
+def test_the_worker_command_refuses_a_max_delay_shorter_than_the_first(settings: Any) -> None:
+    settings.IDWISE_EVENTS = {**settings.IDWISE_EVENTS, "INBOX": True}
+    with pytest.raises(CommandError, match=r"--max-delay \(1\) is shorter than --first-delay"):
+        call_command("idwise_events_worker", "--first-delay=2", "--max-delay=1")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() -> None:
     """manage.py idwise_events_worker processes a stored delivery with webhooks.py's handler.
@@ -148,6 +154,8 @@ def test_the_worker_command_runs_the_projects_handlers_and_stops_on_sigterm() ->
             "idwise_events_worker",
             "--settings=tests.django_project.settings_inbox",
             "--poll=0.1",
+            "--first-delay=0.5",
+            "--max-delay=2",
         ],
         cwd=ROOT,
         env=environ,

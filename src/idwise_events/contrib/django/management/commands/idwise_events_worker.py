@@ -28,7 +28,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """``--poll``, ``--grace``, ``--max-attempts``, as ``idwise-events worker`` takes them."""
+        """The options of ``idwise-events worker``, but ``--app``."""
         parser.add_argument(
             "--poll",
             type=_seconds(0.01, 3600),
@@ -48,22 +48,43 @@ class Command(BaseCommand):
             default=8,
             help="Attempts before a failing delivery becomes a dead letter (default 8).",
         )
+        parser.add_argument(
+            "--first-delay",
+            type=_seconds(0.001, 86400),
+            default=10.0,
+            help="Seconds: the longest wait before a failed delivery's second attempt, with full"
+            " jitter (default 10).",
+        )
+        parser.add_argument(
+            "--max-delay",
+            type=_seconds(0.001, 86400 * 7),
+            default=3600.0,
+            help="Seconds: the longest wait between attempts; it doubles from --first-delay up"
+            " to this (default 3600).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the embedded worker on the project's dispatcher until a signal stops it."""
         from ... import dispatcher
 
+        if options["max_attempts"] < 1:
+            raise CommandError("--max-attempts must be at least 1")
+        if options["max_delay"] < options["first_delay"]:
+            raise CommandError(
+                f"--max-delay ({options['max_delay']:g}) is shorter than --first-delay"
+            )
+        retries = RetryPolicy(
+            max_attempts=options["max_attempts"],
+            first_delay=timedelta(seconds=options["first_delay"]),
+            max_delay=timedelta(seconds=options["max_delay"]),
+        )
         if dispatcher.inbox is None:
             raise CommandError(
                 f"{SETTING}['INBOX'] is not True: deliveries are processed when they arrive,"
                 " and there is nothing for a worker to do"
             )
-        if options["max_attempts"] < 1:
-            raise CommandError("--max-attempts must be at least 1")
         worker = EmbeddedWorker(
-            dispatcher,
-            poll_interval=timedelta(seconds=options["poll"]),
-            retries=RetryPolicy(max_attempts=options["max_attempts"]),
+            dispatcher, poll_interval=timedelta(seconds=options["poll"]), retries=retries
         )
         logger = logging.getLogger("idwise_events")
         verbosity = options["verbosity"]
