@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from idwise_events import Dispatcher, FinishedJourney, verifier_from_env
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.inbox.worker import EmbeddedWorker
@@ -19,12 +22,17 @@ def finished(event: FinishedJourney) -> None:
 worker = EmbeddedWorker(dispatcher)  # woken at once by each delivery this process accepts
 
 
-def on_startup() -> None:  # your web framework's startup hook
-    worker.start()
+@asynccontextmanager
+async def lifespan(app: object) -> AsyncIterator[None]:  # FastAPI(lifespan=lifespan), Starlette
+    async with worker:  # started; at shutdown, stopped once the current delivery's handlers end
+        yield
 
 
-def on_shutdown() -> None:  # ... and its shutdown hook
-    worker.stop(timeout=30)  # lets the current delivery's handlers finish
+async def embedded_worker(app: object) -> AsyncIterator[None]:  # aiohttp: app.cleanup_ctx.append
+    async with worker:
+        yield
 
 
+# A framework without an async lifespan (Flask): worker.start() where the app is created, and
+# worker.stop(timeout=30) at exit; `with worker:` does both around a block.
 # --8<-- [end:worker]

@@ -2,48 +2,99 @@
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from starlette.applications import Starlette
+from starlette.testclient import TestClient as TestClientStarlette
 
-from idwise_events import FinishedJourney
-from idwise_events._inbox import DeliveryState, Inbox
+from idwise_events import Dispatcher, FinishedJourney
+from idwise_events._inbox import DeliveryState
 from idwise_events._memory_inbox import MemoryInbox
-from idwise_events.testing import FakeClock, make_event
+from idwise_events.adapters import DEFAULT_PATH
+from idwise_events.adapters.aiohttp import route
+from idwise_events.adapters.starlette import route as starlette_route
+from idwise_events.inbox.sql import SqlInbox
+from idwise_events.inbox.worker import EmbeddedWorker
+from idwise_events.testing import FakeClock, build_request, make_event
 
 from .conftest import accept_event
 
 EXAMPLES = Path(__file__).parent.parent.parent / "docs" / "examples"
 WAIT = 60.0  # seconds, a bounded wait; no test measures time
+AUTH = {"Authorization": "Bearer docs-example-token", "Content-Type": "application/json"}
 
 
-def test_the_embedded_worker_example_processes_what_its_inbox_accepted(
+def test_the_embedded_worker_example_runs_in_an_aiohttp_apps_cleanup_ctx(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Started by the startup hook, the worker runs the handler; the shutdown hook stops it."""
+    """A real aiohttp server on loopback, with the worker in its ``cleanup_ctx``.
+
+    The worker starts with the app and processes the delivery the route accepted; the app's
+    cleanup stops it.
+    """
     monkeypatch.chdir(tmp_path)  # the example's sqlite:///idwise-events.db
     monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "docs-example-token")
     example = runpy.run_path(str(EXAMPLES / "inbox_embedded.py"))
-    inbox: Inbox = example["inbox"]
-    delivery_id = accept_event(inbox, make_event(FinishedJourney, reference_no="cust-42")).id
+    inbox: SqlInbox = example["inbox"]
+    worker: EmbeddedWorker = example["worker"]
+    dispatcher: Dispatcher = example["dispatcher"]
+    app = web.Application()
+    app.add_routes([route(dispatcher)])
+    app.cleanup_ctx.append(example["embedded_worker"])
 
-    example["on_startup"]()
+    async def serve() -> int:
+        async with TestServer(app, host="127.0.0.1") as server, TestClient(server) as client:
+            request = build_request(
+                make_event(FinishedJourney, reference_no="cust-42"), dispatcher.verifier
+            )
+            answer = await client.post(DEFAULT_PATH, data=request.body, headers=AUTH)
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and inbox.stats()[DeliveryState.DONE] == 0:
+                await asyncio.sleep(0.02)
+            status: int = answer.status
+            return status
+
     try:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline and inbox.stats()[DeliveryState.DONE] == 0:
-            time.sleep(0.02)
+        assert asyncio.run(serve()) == 200
     finally:
-        example["on_shutdown"]()
-        example["inbox"].close()
-
-    assert (tmp_path / "idwise-events.db").is_file()
-    delivery = inbox.get(delivery_id)
-    assert delivery is not None
-    assert delivery.state is DeliveryState.DONE
+        inbox.close()
+    assert inbox.stats()[DeliveryState.DONE] == 1
+    assert worker.stop(timeout=0)  # the app's cleanup stopped it already
     assert "decision for cust-42 Complete" in capsys.readouterr().out
+
+
+def test_the_embedded_worker_example_runs_in_a_starlette_lifespan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same with Starlette's lifespan, which its TestClient runs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "docs-example-token")
+    example = runpy.run_path(str(EXAMPLES / "inbox_embedded.py"))
+    inbox: SqlInbox = example["inbox"]
+    dispatcher: Dispatcher = example["dispatcher"]
+    app = Starlette(routes=[starlette_route(dispatcher)], lifespan=example["lifespan"])
+    request = build_request(
+        make_event(FinishedJourney, reference_no="cust-43"), dispatcher.verifier
+    )
+
+    try:
+        with TestClientStarlette(app) as client:
+            answer = client.post(DEFAULT_PATH, content=request.body, headers=AUTH)
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and inbox.stats()[DeliveryState.DONE] == 0:
+                time.sleep(0.02)
+    finally:
+        inbox.close()
+    assert answer.status_code == 200
+    assert inbox.stats()[DeliveryState.DONE] == 1
+    assert "decision for cust-43 Complete" in capsys.readouterr().out
 
 
 def test_the_operations_example_replays_dead_letters_and_purges(

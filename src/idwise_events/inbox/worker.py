@@ -31,6 +31,7 @@ from .._process import (
     interruptible,
     process,
 )
+from .._threads import to_thread
 
 if TYPE_CHECKING:
     from .._dispatch import Dispatcher
@@ -140,6 +141,14 @@ class EmbeddedWorker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    async def __aenter__(self) -> EmbeddedWorker:
+        """``async with worker:`` in an async app's lifespan: `start`, then `stop` at its end."""
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await to_thread(self.stop)  # waiting for the current delivery, off the event loop
 
     def run_once(self) -> int:
         """Process every delivery due now, one after the other; returns how many were taken.
