@@ -491,14 +491,22 @@ class _Job:
             extra={"delivery_id": self.delivery.id},
         )
 
+    def labels(self) -> tuple[str, str | None]:
+        """The delivery's event type and eventId (``None`` if it has none), fit for a log line."""
+        delivery = self.delivery
+        event_id = printable(delivery.event_id, MAX_LABEL_LENGTH) if delivery.event_id else None
+        return printable(delivery.event_type, MAX_LABEL_LENGTH), event_id
+
     def gave_back(self, why: str) -> None:
         """Log that the handlers were interrupted and the delivery is due again at once."""
         delivery = self.delivery
+        event_type, event_id = self.labels()
         logger.warning(
-            "idwise_events: inbox delivery %d %s: %s after %.1f ms; due again now, for the next"
-            " worker",
+            "idwise_events: inbox delivery %d %s %s: %s after %.1f ms; due again now, for the"
+            " next worker",
             delivery.id,
-            printable(delivery.event_type, MAX_LABEL_LENGTH),
+            event_type,
+            event_id or "(no eventId)",
             why,
             (time.perf_counter() - self.started) * 1000,
             extra={"delivery_id": delivery.id, "outcome": "given_back"},
@@ -508,8 +516,7 @@ class _Job:
         """Log the delivery's one record and return its outcome; ``held`` is the inbox's answer."""
         delivery = self.delivery
         duration_ms = (time.perf_counter() - self.started) * 1000
-        event_type = printable(delivery.event_type, MAX_LABEL_LENGTH)
-        event_id = printable(delivery.event_id, MAX_LABEL_LENGTH) if delivery.event_id else None
+        event_type, event_id = self.labels()
         notes = []
         if delivery.replays:
             notes.append(f"replayed on purpose, replay {delivery.replays}")

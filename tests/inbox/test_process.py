@@ -447,7 +447,8 @@ def test_a_stopped_worker_gives_the_delivery_back(
     def interrupted(event: FinishedJourney) -> None:
         raise KeyboardInterrupt
 
-    delivery_id = accept_event(inbox).id
+    event = make_event(FinishedJourney)
+    delivery_id = accept_event(inbox, event).id
     with pytest.raises(KeyboardInterrupt):
         process(dispatcher, delivery_id)
 
@@ -457,7 +458,7 @@ def test_a_stopped_worker_gives_the_delivery_back(
     (record,) = [r for r in caplog.records if getattr(r, "outcome", None) == "given_back"]
     assert record.levelname == "WARNING"
     assert record.getMessage().startswith(
-        f"idwise_events: inbox delivery {delivery_id} Finished Journey:"
+        f"idwise_events: inbox delivery {delivery_id} Finished Journey {event.event_id}:"
         " interrupted (KeyboardInterrupt): given back after "
     )
 

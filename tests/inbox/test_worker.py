@@ -318,7 +318,8 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     (tmp_path / "webhook_app.py").write_text(textwrap.dedent(APP))
     url = f"sqlite:///{tmp_path / 'inbox.db'}"
     inbox = SqlInbox(url)
-    delivery_id = accept_event(inbox, make_event(FinishedJourney, reference_no="ref-1")).id
+    event = make_event(FinishedJourney, reference_no="ref-1")
+    delivery_id = accept_event(inbox, event).id
 
     first = start_worker(tmp_path, url)
     try:
@@ -334,8 +335,8 @@ def test_sigterm_mid_handler_gives_the_delivery_back_and_a_restart_processes_it(
     assert (back.state, back.attempts) == (DeliveryState.PENDING, 0)
     assert back.last_error == "interrupted (the worker was stopped): given back"
     assert (
-        f"inbox delivery {delivery_id} Finished Journey: interrupted (the worker was stopped):"
-        " given back after "
+        f"inbox delivery {delivery_id} Finished Journey {event.event_id}: interrupted (the worker"
+        " was stopped): given back after "
     ) in out
     assert not (tmp_path / "done").exists()
 
