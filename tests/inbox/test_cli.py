@@ -234,6 +234,24 @@ def test_a_missing_database_or_table_is_refused_by_name_and_not_created(tmp_path
     assert "no inbox table nope in sqlite:///" in one_error_line(no_table)
 
 
+def test_a_django_projects_database_without_table_points_at_the_django_inbox(
+    tmp_path: Path,
+) -> None:
+    """The Django app's inbox has its own table name: the error names it where it is there."""
+    database = tmp_path / "django.db"
+    SqlInbox(f"sqlite:///{database}", table_name="idwise_events_inboxdelivery").create_table()
+
+    default = run("inbox", "list", "--db", str(database))
+    named = run("inbox", "list", "--db", str(database), "--table", "idwise_events_inbox")
+
+    assert one_error_line(default).endswith(
+        "(the Django app's inbox is there: add --table idwise_events_inboxdelivery)"
+    )
+    assert "the Django app's inbox" not in one_error_line(named)
+    listed = run("inbox", "list", "--db", str(database), "--table", "idwise_events_inboxdelivery")
+    assert listed.returncode == 0, listed.stderr
+
+
 @pytest.mark.parametrize(
     ("url", "says"),
     [

@@ -78,12 +78,30 @@ def _opened(db: str, table: str | None) -> Iterator[SqlInbox]:
         raise CliError(f"cannot open the database {shown}: {failure_reason(exc)}") from exc
     try:
         if not inbox.exists():
-            raise CliError(f"no inbox table {name} in {shown}")
+            raise CliError(f"no inbox table {name} in {shown}{_other_inbox_hint(inbox, table)}")
         yield inbox
     except StoreError as exc:
         raise CliError(f"the inbox in {shown} is unavailable: {failure_reason(exc)}") from exc
     finally:
         inbox.close()
+
+
+_DJANGO_INBOX_TABLE = "idwise_events_inboxdelivery"  # the Django app's (its model's table)
+
+
+def _other_inbox_hint(inbox: SqlInbox, table: str | None) -> str:
+    """Where no table was named: a hint naming the Django app's inbox table, if it is there."""
+    if table is not None:
+        return ""
+    import sqlalchemy as sa
+
+    try:
+        django = sa.inspect(inbox.engine).has_table(_DJANGO_INBOX_TABLE)
+    except Exception:  # only a hint: the error says what matters
+        return ""
+    if not django:
+        return ""
+    return f" (the Django app's inbox is there: add --table {_DJANGO_INBOX_TABLE})"
 
 
 @click.group(short_help="List, show, replay and purge the inbox's deliveries.")
