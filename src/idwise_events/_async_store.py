@@ -222,7 +222,7 @@ def _warn_not_given_back(error: BaseException) -> None:
     import logging
 
     logging.getLogger("idwise_events").warning(
-        "idwise_events: a cancelled delivery's claim could not be given back (%s); it is"
+        "a cancelled delivery's claim could not be given back (%s); it is"
         " free again once its lease runs out",
         error,
     )

@@ -396,8 +396,7 @@ class Dispatcher:
         )
         if self._renew is None and self._renew_async is None:
             logger.warning(
-                "idwise_events: store %s has no renew(): a handler that outlives the lease (%s)"
-                " may run twice",
+                "store %s has no renew(): a handler that outlives the lease (%s) may run twice",
                 type(store).__name__,
                 lease,
             )
@@ -796,7 +795,7 @@ class Dispatcher:
             return response
         except asyncio.CancelledError:
             logger.warning(
-                "idwise_events: a delivery was cancelled while it waited for a worker thread; if"
+                "a delivery was cancelled while it waited for a worker thread; if"
                 " its handlers had started, they go on (a thread cannot be interrupted), and its"
                 " claim is completed or released when they end (a retry meanwhile gets 409)"
             )
@@ -821,7 +820,7 @@ class Dispatcher:
                 return
         self._memory_generation = None
         logger.warning(
-            "idwise_events: this dispatcher's MemoryStore is per process, and this is one of"
+            "this dispatcher's MemoryStore is per process, and this is one of"
             " several worker processes: a retry reaching another process runs the handlers"
             " again. Use SqlStore (SQLite on one machine, PostgreSQL across machines): see the"
             " Backends section of the docs' Idempotency page."
@@ -914,7 +913,7 @@ class Dispatcher:
                     released = f"releasing the claim failed too: {release_error}"
                 if not isinstance(failure, Exception):
                     logger.warning(
-                        "idwise_events: %s %s interrupted by %s in handler %s; %s",
+                        "%s %s interrupted by %s in handler %s; %s",
                         printable(event.event),
                         printable(event.event_id or "(no eventId)"),
                         type(failure).__name__,
@@ -980,14 +979,13 @@ class Dispatcher:
         try:
             yield _Call(hook, args)
         except Exception:
-            logger.exception("idwise_events: hook %s raised; the answer is unchanged", hook.name)
+            logger.exception("hook %s raised; the answer is unchanged", hook.name)
 
 
 def _replay_hook_failed(hook: _Handler, delivery_id: int, failure: Exception) -> None:
     """Log an on_accepted hook that raised for a replayed delivery, naming what it raised."""
     logger.error(
-        "idwise_events: hook %s raised %s on replayed delivery %d; it is pending, and the next"
-        " sweep enqueues it",
+        "hook %s raised %s on replayed delivery %d; it is pending, and the next sweep enqueues it",
         hook.name,
         printable(error_line(failure), 300),  # the first line: the traceback has the rest
         delivery_id,

@@ -240,7 +240,7 @@ the admin, a script), not a delivery on a server's request path."""
 def log_replay(delivery_id: int) -> None:
     """The one log record of a replay, which every inbox writes when `Inbox.replay` succeeds."""
     logger.info(
-        "idwise_events: inbox delivery %d replayed on purpose: its handlers will run again",
+        "inbox delivery %d replayed on purpose: its handlers will run again",
         delivery_id,
         extra={"delivery_id": delivery_id, "replayed": True},
     )

@@ -53,7 +53,7 @@ class Hold:
 def _lost(key: str, error: BaseException | None = None) -> None:
     reason = f"renewing it failed ({error})" if error else "another delivery took the event over"
     logger.warning(
-        "idwise_events: the lease on %s could not be renewed: %s; if its handlers outlive the"
+        "the lease on %s could not be renewed: %s; if its handlers outlive the"
         " lease they may run twice",
         printable(key),
         reason,

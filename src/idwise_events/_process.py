@@ -319,8 +319,7 @@ def periodic_sweep(inbox: Inbox, enqueue: Callable[[int], object], *, every: tim
         return sweep(inbox, enqueue, older_than=every)
     except StoreError as unavailable:
         logger.warning(
-            "idwise_events: the sweep could not read the inbox (%s); the next one, in %g s,"
-            " tries again",
+            "the sweep could not read the inbox (%s); the next one, in %g s, tries again",
             unavailable,
             every.total_seconds(),
         )
@@ -363,7 +362,7 @@ async def _call(inbox: Inbox, method: Callable[..., _T], *args: Any, **kwargs: A
 
 def _skipped(delivery_id: int) -> ProcessOutcome:
     logger.debug(
-        "idwise_events: inbox delivery %d skipped (done, dead, held, not due or unknown)",
+        "inbox delivery %d skipped (done, dead, held, not due or unknown)",
         delivery_id,
         extra={"delivery_id": delivery_id, "outcome": ProcessOutcome.SKIPPED.value},
     )
@@ -462,7 +461,7 @@ class _Job:
         ran = "ran" if self.outcome is ProcessOutcome.DONE else "raised"
         if left <= 0:
             logger.error(
-                "idwise_events: inbox delivery %d: its handlers %s, and the inbox could not record"
+                "inbox delivery %d: its handlers %s, and the inbox could not record"
                 " it before its lease lapsed (%s; tries: %d); it runs again",
                 self.delivery.id,
                 ran,
@@ -473,7 +472,7 @@ class _Job:
             raise unavailable
         if self.unrecorded_tries == 1:
             logger.warning(
-                "idwise_events: inbox delivery %d: its handlers %s, and the inbox could not record"
+                "inbox delivery %d: its handlers %s, and the inbox could not record"
                 " it (%s); trying again until its lease lapses",
                 self.delivery.id,
                 ran,
@@ -485,7 +484,7 @@ class _Job:
     def held_until_its_lease_lapses(self, why: str) -> None:
         """Log that the delivery stays held by this worker, which is done with it, and why."""
         logger.warning(
-            "idwise_events: inbox delivery %d %s; it runs again once its lease lapses",
+            "inbox delivery %d %s; it runs again once its lease lapses",
             self.delivery.id,
             why,
             extra={"delivery_id": self.delivery.id},
@@ -502,8 +501,7 @@ class _Job:
         delivery = self.delivery
         event_type, event_id = self.labels()
         logger.warning(
-            "idwise_events: inbox delivery %d %s %s: %s after %.1f ms; due again now, for the"
-            " next worker",
+            "inbox delivery %d %s %s: %s after %.1f ms; due again now, for the next worker",
             delivery.id,
             event_type,
             event_id or "(no eventId)",
@@ -544,7 +542,7 @@ class _Job:
             level = max(level, logging.WARNING)
         logger.log(
             level,
-            "idwise_events: inbox delivery %d %s %s: %s after attempt %d in %.1f ms%s",
+            "inbox delivery %d %s %s: %s after attempt %d in %.1f ms%s",
             delivery.id,
             event_type,
             event_id or "(no eventId)",

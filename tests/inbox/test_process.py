@@ -458,7 +458,7 @@ def test_a_stopped_worker_gives_the_delivery_back(
     (record,) = [r for r in caplog.records if getattr(r, "outcome", None) == "given_back"]
     assert record.levelname == "WARNING"
     assert record.getMessage().startswith(
-        f"idwise_events: inbox delivery {delivery_id} Finished Journey {event.event_id}:"
+        f"inbox delivery {delivery_id} Finished Journey {event.event_id}:"
         " interrupted (KeyboardInterrupt): given back after "
     )
 

@@ -408,7 +408,7 @@ class LogLines(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
             self.errors += 1
-        message = record.getMessage().removeprefix("idwise_events: ")
+        message = record.getMessage()
         stream = sys.stdout if hasattr(record, "delivery_id") else sys.stderr
         stream.write(f"{message}\n")
         stream.flush()

@@ -153,7 +153,7 @@ def install(
             if replaying.get():
                 raise  # a replay reports it itself (the command exits 1, the admin says so)
             logger.warning(
-                "idwise_events: inbox delivery %d is stored, but its Celery task could not be"
+                "inbox delivery %d is stored, but its Celery task could not be"
                 " sent (%s); the sweep sends it once the broker is back (it runs every %g s)",
                 delivery_id,
                 printable(error_line(error), 300),

@@ -102,7 +102,7 @@ def install(
                     enqueue(delivery_id, at=_now() + later, retry=store_retries + 1)
                 except Exception:  # the queue's database is down too: the sweep defers it
                     logger.warning(
-                        "idwise_events: inbox delivery %d: its job could not be deferred again"
+                        "inbox delivery %d: its job could not be deferred again"
                         " after the inbox failed; the sweep defers it",
                         delivery_id,
                         exc_info=True,
@@ -170,7 +170,7 @@ def _open_here(app: procrastinate.App, opening: threading.Lock) -> None:
             raise
         atexit.register(app.close)  # (closing twice is harmless)
     logger.info(
-        "idwise_events: procrastinate's app was not open in this process: opened it to defer"
+        "procrastinate's app was not open in this process: opened it to defer"
         " the inbox's jobs (open it at your web app's startup to do so once, up front)"
     )
 

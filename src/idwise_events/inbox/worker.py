@@ -126,7 +126,7 @@ class EmbeddedWorker:
         thread.join(timeout)
         if thread.is_alive():
             logger.warning(
-                "idwise_events: the embedded worker is still running a delivery's handlers (or"
+                "the embedded worker is still running a delivery's handlers (or"
                 " recording its outcome) after %gs; that delivery runs again after its lease if"
                 " the process exits",
                 timeout,
@@ -189,7 +189,7 @@ class EmbeddedWorker:
                 return
             self._stopping.set()
             logger.info(
-                "idwise_events: stopping once the current delivery is processed (up to %gs)",
+                "stopping once the current delivery is processed (up to %gs)",
                 grace_seconds,
             )
             if hasattr(signal, "setitimer"):
@@ -241,7 +241,7 @@ class EmbeddedWorker:
             return  # the worker of the app's own process, which polls the inbox, takes it
         self._told_not_running = True
         logger.warning(
-            "idwise_events: inbox delivery %d was stored, and this process's EmbeddedWorker is not"
+            "inbox delivery %d was stored, and this process's EmbeddedWorker is not"
             " running: call its start() where the app starts (see the docs' Acknowledge fast"
             " page); until a worker runs, deliveries wait in the inbox",
             delivery_id,
@@ -255,14 +255,14 @@ class EmbeddedWorker:
                     continue  # more may have become due meanwhile: scan again at once
             except Exception:
                 # The inbox is unavailable (StoreError) or a bug: the worker keeps going.
-                logger.exception("idwise_events: the embedded worker's scan failed; retrying")
+                logger.exception("the embedded worker's scan failed; retrying")
             except BaseException as stop:
                 if threading.current_thread() is threading.main_thread():
                     raise  # run_forever's stop, Ctrl-C, SystemExit: the process's to handle
                 # In `start`'s thread, where SystemExit from a handler would end it silently.
                 self._stopping.set()
                 logger.error(
-                    "idwise_events: the embedded worker stopped: a handler raised %s; no delivery"
+                    "the embedded worker stopped: a handler raised %s; no delivery"
                     " is processed until it is started again",
                     describe_error(stop),
                 )

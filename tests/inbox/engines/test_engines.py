@@ -257,7 +257,7 @@ def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
     [failed] = [record for record in caplog.records if record.exc_info]
     assert failed.getMessage().startswith(
-        f"idwise_events: inbox delivery {delivery_id} is stored, but its Celery task could not"
+        f"inbox delivery {delivery_id} is stored, but its Celery task could not"
         " be sent (OperationalError: "
     )
     assert failed.getMessage().endswith(

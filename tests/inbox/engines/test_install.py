@@ -215,7 +215,7 @@ def test_a_sweep_that_cannot_read_the_inbox_says_so_in_one_line(
     assert swept == 0
     [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
     assert warning.getMessage().startswith(
-        "idwise_events: the sweep could not read the inbox (postgresql inbox unavailable ("
+        "the sweep could not read the inbox (postgresql inbox unavailable ("
     )
     assert warning.getMessage().endswith("); the next one, in 60 s, tries again")
 

@@ -118,7 +118,7 @@ class _LineHandler(logging.Handler):
         self._command = command
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().removeprefix("idwise_events: ")
+        message = record.getMessage()
         if self.tracebacks and record.exc_info:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
         if hasattr(record, "delivery_id"):
