@@ -350,16 +350,20 @@ def test_a_number_beyond_a_floats_range_is_refused_where_it_would_make_the_key(
             parse_event(body)
 
 
-def test_a_number_beyond_a_floats_range_beside_an_event_id_is_kept_as_infinity() -> None:
-    """With an eventId the key does not depend on it, and it is not searched for (the cost)."""
-    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": "e-1", "score": 1.0}
-    text = json.dumps({"event": "Finished Journey", "body": body}).replace("1.0", "1e999")
+@pytest.mark.parametrize("name", ["Finished Journey", "finished  JOURNEY"])
+@pytest.mark.parametrize("padding", [0, 4096], ids=["small", "large"])
+def test_a_number_beyond_a_floats_range_beside_an_event_id_is_kept_as_infinity(
+    name: str, padding: int
+) -> None:
+    """With an eventId the key does not depend on it, whichever spelling of the name is sent."""
+    body = {**SAMPLE_BODIES[FinishedJourney], "eventId": "e-1", "score": 1.0, "pad": " " * padding}
+    text = json.dumps({"event": name, "body": body}).replace("1.0", "1e999")
 
-    event = parse_event(text)
-    assert isinstance(event, FinishedJourney)
-
-    assert event.idempotency_key == "e-1"
-    assert event.body.model_extra == {"score": float("inf")}
+    for sent in (text, text.encode()):
+        event = parse_event(sent)
+        assert isinstance(event, FinishedJourney)
+        assert event.idempotency_key == "e-1"
+        assert event.body.model_extra == {"score": float("inf"), "pad": " " * padding}
 
 
 class _Opaque:

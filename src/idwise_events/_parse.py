@@ -187,14 +187,23 @@ def _other_name_or_raise(
             name = known_event_name(sent.event)
             validator = validators.unknown if name is None else validators.by_name(name)
             event = validator.validate_python(decoded, by_name=False)
-            _refuse_infinity(event)
+            _refuse_infinity_in_its_key(event)
             return event  # decoded with NaN and Infinity refused
     except ValidationError as other_exc:
         details = other_exc.errors(include_url=False, include_input=False)
         raise PayloadError(_describe(details, event=name)) from other_exc
     _refuse_non_finite_numbers(body)
-    _refuse_infinity(event)
+    _refuse_infinity_in_its_key(event)
     return event
+
+
+def _refuse_infinity_in_its_key(event: Event) -> None:
+    """`_refuse_infinity` where the key depends on the values: an unknown event, or no eventId.
+
+    (A known event with an eventId keeps it, whichever spelling of its name was sent.)
+    """
+    if isinstance(event, UnknownEvent) or not event.event_id:
+        _refuse_infinity(event)
 
 
 def _parse_json(body: bytes | bytearray | str) -> Event:
