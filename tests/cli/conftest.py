@@ -25,8 +25,15 @@ TOKEN = "cli-test-token"  # noqa: S105 -- a throwaway credential for servers on 
 
 
 def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test's environment without IDWISE_WEBHOOK_* (the tests set their own), wide output."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("IDWISE_")}
+    """The test's environment without IDWISE_WEBHOOK_* (the tests set their own), wide output.
+
+    Nor pytest-django's DJANGO_SETTINGS_MODULE: with it, ``--app`` would set Django up first.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("IDWISE_") and name != "DJANGO_SETTINGS_MODULE"
+    }
     env["COLUMNS"] = "200"  # tables and lines unwrapped, whatever the terminal running pytest
     return {**env, **(extra or {})}
 

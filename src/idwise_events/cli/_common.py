@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import logging
 import math
 import os
@@ -361,38 +361,44 @@ def _import_dispatcher(app_path: str) -> object:
 
 
 def _set_up_django(module_name: str, dispatcher: object) -> None:
-    """Load the Django project's apps for a dispatcher on Django's inbox, as ``manage.py`` does.
+    """Load the Django project's apps before the module is imported, as ``manage.py`` does.
 
-    From ``DJANGO_SETTINGS_MODULE``; the Django app's own dispatcher
-    (``idwise_events.contrib.django:dispatcher``) cannot even be built without it.
+    Where ``DJANGO_SETTINGS_MODULE`` is set (as Celery's workers do): a project's webhooks
+    module imports its models, and the Django app's own dispatcher cannot even be built,
+    without it. Called again with the dispatcher, to say to set it for one on Django's inbox.
     """
-    django_app = module_name.startswith("idwise_events.contrib.django")
-    if dispatcher is None:  # before importing: only the Django app's module needs a check
-        if django_app and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+    settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if dispatcher is None:  # before importing
+        if settings and importlib.util.find_spec("django") is not None:
+            import django
+            from django.apps import apps
+
+            if not apps.ready:
+                try:
+                    django.setup()
+                except Exception as exc:  # the settings module's own code, or a missing app
+                    raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
+                    raise CliError(
+                        f"--app: setting up Django with DJANGO_SETTINGS_MODULE={settings} raised"
+                        f" {raised} (for an app without Django, unset it)"
+                    ) from exc
+        elif module_name.startswith("idwise_events.contrib.django") and not settings:
             raise CliError(
                 f"--app: {module_name} is the Django app's: set DJANGO_SETTINGS_MODULE to your"
                 " project's settings (and run from the project's folder)"
             )
         return
     parts = (getattr(dispatcher, "inbox", None), getattr(dispatcher, "store", None))
-    if not any(type(part).__module__.startswith("idwise_events.contrib.django") for part in parts):
-        return
-    import django
-    from django.apps import apps
-
-    if apps.ready:
-        return
-    settings = os.environ.get("DJANGO_SETTINGS_MODULE")
-    if not settings:
+    on_django = any(
+        cls.__module__.startswith("idwise_events.contrib.django")
+        for part in parts
+        for cls in type(part).__mro__
+    )
+    if on_django and not settings:
         raise CliError(
             f"--app: {module_name}'s dispatcher keeps its deliveries with Django: set"
             " DJANGO_SETTINGS_MODULE to your project's settings"
         )
-    try:
-        django.setup()
-    except Exception as exc:  # the settings module's own code, or a missing app
-        raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
-        raise CliError(f"--app: setting up Django with {settings} raised {raised}") from exc
 
 
 class LogLines(logging.Handler):

@@ -216,6 +216,62 @@ def test_the_replay_command_takes_the_django_apps_own_dispatcher() -> None:
     assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
 
 
+PROJECT_WEBHOOKS = """
+from idwise_events import BearerAuth, Dispatcher
+from idwise_events.contrib.django.inbox import DjangoInbox
+{models}
+
+class ProjectInbox(DjangoInbox):
+    pass
+
+
+dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=ProjectInbox())
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_replay_command_sets_django_up_for_a_projects_own_module(tmp_path: Path) -> None:
+    """A module that imports the project's models at the top, on a subclass of DjangoInbox.
+
+    Django is set up before the import whenever DJANGO_SETTINGS_MODULE is set; without it, a
+    dispatcher on a subclass of Django's inbox is told to set it, not an unexpected error.
+    """
+    models = "from tests.django_project.verifications.models import JourneyOutcome"
+    (tmp_path / "project_webhooks.py").write_text(PROJECT_WEBHOOKS.format(models=models))
+    (tmp_path / "bare_webhooks.py").write_text(PROJECT_WEBHOOKS.format(models=""))
+    event = make_event(FinishedJourney, journey_id="journey-replayed-2")
+    accepted = DjangoInbox().accept(
+        key=event.idempotency_key,
+        event_type=event.event,
+        event_id=event.event_id,
+        fingerprint="f" * 64,
+        body=body_of(event),
+    )
+    dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=DjangoInbox())
+    assert process(dispatcher, accepted.id) is ProcessOutcome.DONE
+    sqlite = str(connections["default"].settings_dict["NAME"])
+    environ = {
+        "IDWISE_EVENTS_TEST_SQLITE": sqlite,
+        "DJANGO_SETTINGS_MODULE": "tests.django_project.settings_inbox",
+        "PYTHONPATH": str(ROOT),
+    }
+    replay = ("inbox", "replay", str(accepted.id), "--app")
+
+    replayed = run_cli(*replay, "project_webhooks:dispatcher", env=environ, cwd=tmp_path)
+    unset = run_cli(
+        *replay, "bare_webhooks:dispatcher", env={**environ, "DJANGO_SETTINGS_MODULE": ""},
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert (replayed.returncode, replayed.stderr) == (0, "")
+    assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
+    assert unset.returncode == 1
+    assert one_error_line(unset) == (
+        "idwise-events inbox replay: error: --app: bare_webhooks's dispatcher keeps its"
+        " deliveries with Django: set DJANGO_SETTINGS_MODULE to your project's settings"
+    )
+
+
 @pytest.mark.parametrize("verbosity", [1, 2])
 def test_the_worker_command_shows_a_failed_attempts_traceback_at_verbosity_2(
     verbosity: int,
