@@ -114,3 +114,12 @@ def test_a_stream_that_breaks_off_is_client_disconnected_still_an_os_error() -> 
 
     assert isinstance(caught.value, OSError)
     assert isinstance(caught.value.__cause__, ConnectionResetError)
+
+
+def test_a_stream_that_ends_before_its_announced_length_is_client_disconnected() -> None:
+    """WSGI servers hand over what came before the client closed: not a body to dispatch."""
+    stream = io.BytesIO(b'{"event": ')
+
+    with pytest.raises(ClientDisconnected, match="after 10 of 1000 bytes"):
+        read_stream(stream.read, 1000, 70_000)
+    assert read_stream(io.BytesIO(b"x" * 10).read, 10, 70_000) == b"x" * 10  # all of it: fine

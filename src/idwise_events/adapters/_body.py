@@ -67,8 +67,10 @@ def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int
 
     Raises:
         ClientDisconnected: If the stream broke off (gunicorn's ``NoMoreData``, Django's
-            ``UnreadablePostError``: an ``OSError``).
+            ``UnreadablePostError``: an ``OSError``), or ended before the ``length`` bytes
+            announced (WSGI servers hand over what came before the client closed).
     """
+    announced = length
     if max_bytes is not None:
         length = max_bytes + 1 if length is None else min(length, max_bytes + 1)
     chunks: list[bytes] = []
@@ -79,6 +81,8 @@ def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int
         except OSError as broken:
             raise ClientDisconnected from broken
         if not chunk:
+            if announced is not None:  # short of what it announced: the client went away
+                raise ClientDisconnected(f"the body ended after {size} of {announced} bytes")
             break
         chunks.append(chunk)
         size += len(chunk)

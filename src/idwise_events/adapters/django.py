@@ -81,11 +81,12 @@ async def handle_async(request: HttpRequest, dispatcher: Dispatcher) -> HttpResp
 
 def _body(request: HttpRequest, max_bytes: int | None) -> bytes:
     meta = request.META
-    unannounced = parse_content_length(meta.get("CONTENT_LENGTH")) is None
-    if unannounced and meta.get("wsgi.input_terminated"):  # chunked, under a WSGI server
+    announced = parse_content_length(meta.get("CONTENT_LENGTH"))
+    if announced is None and meta.get("wsgi.input_terminated"):  # chunked, under a WSGI server
         return read_stream(meta["wsgi.input"].read, None, max_bytes)
-    # Django's stream: Content-Length bytes under WSGI, the body it has already read under ASGI.
-    return read_stream(request.read, None, max_bytes)
+    # Django's stream: Content-Length bytes under WSGI (fewer if the client went away), the body
+    # it has already read under ASGI.
+    return read_stream(request.read, announced, max_bytes)
 
 
 def view(dispatcher: Dispatcher) -> Callable[[HttpRequest], HttpResponse]:
