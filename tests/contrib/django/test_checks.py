@@ -191,7 +191,6 @@ def test_auth_none_is_allowed_on_purpose_with_a_warning(settings: Any) -> None:
         ({"BEARER_TOKEN": "t", "STATUSES": {"nope": 200}}, "idwise_events.E008", "nope"),
         ({"BEARER_TOKEN": "t", "STATUSES": {Outcome.INVALID: 99}}, "idwise_events.E008", "99"),
         ({"BEARER_TOKEN": "t", "ASYNC": "yes"}, "idwise_events.E009", "True or False"),
-        ({"BEARER_TOKEN": "t", "MAX_BODY_BYTES": 10**9}, "idwise_events.W003", "DATA_UPLOAD"),
         ({"BEARER_TOKEN": "t", "RETENTION": timedelta(hours=1)}, "idwise_events.W004", "1:00"),
     ],
 )
@@ -206,6 +205,15 @@ def test_each_mistake_is_one_clear_message(
     assert message.id == expected
     assert fragment in message.msg
     assert message.is_serious() == expected.startswith("idwise_events.E")
+
+
+def test_a_limit_over_djangos_upload_size_is_no_mistake(settings: Any) -> None:
+    """The view reads the body up to MAX_BODY_BYTES, whatever DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    settings.IDWISE_EVENTS = {"BEARER_TOKEN": "t", "MAX_BODY_BYTES": 10**9}
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    assert check_settings() == []
+    assert load_config().max_body_bytes == 10**9
 
 
 def test_statuses_may_name_outcomes_by_value(settings: Any) -> None:

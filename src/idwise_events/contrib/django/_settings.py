@@ -337,15 +337,7 @@ def _max_body_bytes(conf: Mapping[str, Any], problems: list[checks.CheckMessage]
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         problems.append(_error(7, f"{SETTING}['MAX_BODY_BYTES'] must be a number of bytes, over 0"))
         return DEFAULT_MAX_BYTES
-    django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if django_limit is not None and size > django_limit:
-        problems.append(
-            checks.Warning(
-                f"{SETTING}['MAX_BODY_BYTES'] ({size}) is over DATA_UPLOAD_MAX_MEMORY_SIZE"
-                f" ({django_limit}): Django refuses larger bodies itself, with 400",
-                id="idwise_events.W003",
-            )
-        )
+    # (DATA_UPLOAD_MAX_MEMORY_SIZE does not apply: the view reads the stream up to this limit.)
     checked: int = size
     return checked
 
