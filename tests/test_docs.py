@@ -160,6 +160,7 @@ def test_verification_example_runs_and_its_handler_answers_401_or_200(
     right = {"authorization": "Bearer test-token", "X-Tenant": "acme"}
     assert handle(body, right, None) == 200
     assert handle(body, {"Authorization": "Bearer test-token"}, None) == 401
+    assert handle(b'{"event": "Finished Journey", "body": {}}', right, None) == 400
     assert handle(b"not json", {**right, "X-Tenant": "other"}, None) == 401
     assert "accepted FinishedJourney" in capsys.readouterr().out
 

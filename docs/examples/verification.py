@@ -73,7 +73,13 @@ verifier = BearerAuth("kqX0c2VjcmV0LXRva2Vu") & IpAllowlist(IDWISE_RANGES, trust
 # --8<-- [start:handler]
 from collections.abc import Mapping
 
-from idwise_events import VerificationError, WebhookRequest, parse_event, verifier_from_env
+from idwise_events import (
+    PayloadError,
+    VerificationError,
+    WebhookRequest,
+    parse_event,
+    verifier_from_env,
+)
 
 VERIFIER = verifier_from_env()  # reads the IDWISE_WEBHOOK_* variables once, at startup
 
@@ -84,7 +90,10 @@ def handle(body: bytes, headers: Mapping[str, str], client_ip: str | None) -> in
         VERIFIER.verify(WebhookRequest(body, headers, client_ip))
     except VerificationError:
         return 401  # no detail: a forger learns nothing about which check failed
-    event = parse_event(body)  # only now is the body worth parsing
+    try:
+        event = parse_event(body)  # only now is the body worth parsing
+    except PayloadError:
+        return 400  # a retry would send the same body: never 500 for it
     print("accepted", type(event).__name__)
     return 200
 

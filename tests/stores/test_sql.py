@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
 from idwise_events import Claimed, Completed, InProgress, StoreError
+from idwise_events.inbox.sql import inbox_table
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
@@ -463,3 +464,15 @@ def test_the_postgres_scheme_heroku_and_libpq_write_is_postgresql(
 
     assert isinstance(store.claim(f"evt-{uuid.uuid4()}", lease=LEASE, fingerprint="f"), Claimed)
     assert store.engine.url.drivername.startswith("postgresql")
+
+
+@pytest.mark.parametrize("table", [idempotency_table, inbox_table], ids=["store", "inbox"])
+def test_the_table_joins_the_metadata_it_is_given_by_keyword(table: Any) -> None:
+    """As the docs show it for Alembic; a MetaData given as the name is a clear TypeError."""
+    metadata = sa.MetaData()
+
+    added = table(metadata=metadata)
+
+    assert metadata.tables[added.name] is added
+    with pytest.raises(TypeError, match="must be a str, not MetaData; give your MetaData as"):
+        table(metadata)

@@ -53,7 +53,7 @@ from ..stores._engine import (
     shown_url,
 )
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
-from ..stores._table import UtcDateTime
+from ..stores._table import UtcDateTime, checked_table_name
 from ..stores._watchdog import Watchdog
 
 __all__ = ["DEFAULT_INBOX_TABLE_NAME", "SqlInbox", "inbox_table"]
@@ -71,9 +71,16 @@ def inbox_table(
     schema: str | None = None,
     metadata: sa.MetaData | None = None,
 ) -> sa.Table:
-    """The table definition `SqlInbox` uses: add it to your own ``MetaData`` to migrate it."""
+    """The table definition `SqlInbox` uses: add it to your own ``MetaData`` to migrate it.
+
+    ``inbox_table(metadata=Base.metadata)`` in your models module, for Alembic's autogenerate
+    to see it.
+
+    Raises:
+        TypeError: If ``name`` is not a string (a ``MetaData`` given first, say).
+    """
     return sa.Table(
-        name,
+        checked_table_name(name, "inbox_table"),
         metadata if metadata is not None else sa.MetaData(),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("key", sa.String(MAX_KEY_LENGTH), nullable=False),

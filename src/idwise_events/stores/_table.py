@@ -61,15 +61,32 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return None if value is None else from_stored(value)
 
 
+def checked_table_name(name: object, function: str) -> str:
+    """``name``, if it is a table's name; `TypeError` otherwise (SQLAlchemy would take it)."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{function}: the table's name must be a str, not {type(name).__name__}; give your"
+            f" MetaData as metadata=..."
+        )
+    return name
+
+
 def idempotency_table(
     name: str = DEFAULT_TABLE_NAME,
     *,
     schema: str | None = None,
     metadata: sa.MetaData | None = None,
 ) -> sa.Table:
-    """The table definition `SqlStore` uses: add it to your own ``MetaData`` to migrate it."""
+    """The table definition `SqlStore` uses: add it to your own ``MetaData`` to migrate it.
+
+    ``idempotency_table(metadata=Base.metadata)`` in your models module, for Alembic's
+    autogenerate to see it.
+
+    Raises:
+        TypeError: If ``name`` is not a string (a ``MetaData`` given first, say).
+    """
     return sa.Table(
-        name,
+        checked_table_name(name, "idempotency_table"),
         metadata if metadata is not None else sa.MetaData(),
         sa.Column("key", sa.String(MAX_KEY_LENGTH), primary_key=True),
         sa.Column("status", sa.String(11), nullable=False),
