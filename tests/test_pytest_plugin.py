@@ -49,3 +49,15 @@ def test_the_fixtures_come_from_the_plugin_and_go_with_it(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "fixture 'idwise_store' not found" in result.stdout
     assert "4 errors" in result.stdout
+
+
+def test_idwise_postgres_is_skipped_without_the_postgres_extra(tmp_path: Path) -> None:
+    """The docs' fixture tests under the testing extra alone: skipped, saying what to install."""
+    shutil.copy(USER_TESTS, tmp_path / "test_webhooks.py")
+    (tmp_path / "conftest.py").write_text('import sys\n\nsys.modules["psycopg"] = None\n')
+
+    result = run_pytest(tmp_path, "-rs")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed, 1 skipped" in result.stdout
+    assert "psycopg is not installed, which idwise_postgres.url needs: pip install" in result.stdout

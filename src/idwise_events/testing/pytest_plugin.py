@@ -22,6 +22,7 @@ imports what it needs when a test asks for it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -72,14 +73,26 @@ def idwise_postgres() -> Iterator[TemporaryPostgres]:
 
     Use ``idwise_postgres.url`` with [`SqlStore`][idwise_events.stores.sql.SqlStore] (needs
     ``pip install "idwise-events[postgres]"``). Tests that ask for it are skipped on a machine
-    without the server programs, or fail there when ``IDWISE_EVENTS_REQUIRE_POSTGRES=1``.
+    without the server programs or without that extra, or fail there when
+    ``IDWISE_EVENTS_REQUIRE_POSTGRES=1``.
     """
     from .postgres import TemporaryPostgres, postgres_unavailable_reason
 
-    reason = postgres_unavailable_reason()
+    reason = postgres_unavailable_reason() or _missing_driver()
     if reason is not None:
         if os.environ.get(_REQUIRE_POSTGRES) == "1":
             pytest.fail(f"{reason}, and {_REQUIRE_POSTGRES}=1 requires them")
         pytest.skip(reason)
     with TemporaryPostgres() as server:
         yield server
+
+
+def _missing_driver() -> str | None:
+    """What the store on ``idwise_postgres.url`` lacks to connect, if anything is not installed."""
+    missing = [name for name in ("sqlalchemy", "psycopg") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (
+        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed, which"
+        ' idwise_postgres.url needs: pip install "idwise-events[postgres]"'
+    )
