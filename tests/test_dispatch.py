@@ -1311,3 +1311,24 @@ def test_a_store_without_renew_still_works_and_says_it_cannot_renew(
 
     assert outcome(deliver(dispatcher, make_event(FinishedJourney))) == "processed"
     assert any("has no renew()" in r.getMessage() for r in caplog.records)
+
+
+def test_each_answer_carries_its_outcome_as_its_body_names_it() -> None:
+    """``response.outcome``: what a test asserts, without decoding the body."""
+    dispatcher = Dispatcher(verifier=BearerAuth("token"))
+    dispatcher.on(FinishedJourney)(lambda event: None)
+    event = make_event(FinishedJourney)
+    good = build_request(event, dispatcher.verifier)
+    answers = {
+        Outcome.PROCESSED: dispatcher.handle(good),
+        Outcome.DUPLICATE: dispatcher.handle(good),
+        Outcome.UNAUTHORIZED: dispatcher.handle(WebhookRequest(good.body)),
+        Outcome.INVALID: dispatcher.handle(WebhookRequest(b"{", {"Authorization": "Bearer token"})),
+        Outcome.METHOD_NOT_ALLOWED: dispatcher.early_response("GET"),
+    }
+
+    for outcome, answer in answers.items():
+        assert answer is not None
+        assert answer.outcome is outcome
+        assert json.loads(answer.body)["outcome"] == outcome.value
+    assert "detail" in json.loads(answers[Outcome.INVALID].body)  # a response built per delivery

@@ -8,6 +8,7 @@ from idwise_events import (
     FinishedJourney,
     IdempotencyStore,
     MemoryStore,
+    Outcome,
     fingerprint,
 )
 from idwise_events.testing import FakeClock, RecordingHandler, build_request, make_event
@@ -29,7 +30,9 @@ def test_a_retried_event_runs_the_handler_once(
     event = make_event("Finished Journey", journey_id="j-1")  # the wire name works too
     request = build_request(event, VERIFIER)
 
-    assert [dispatcher.handle(request).status for _ in range(2)] == [200, 200]
+    answers = [dispatcher.handle(request) for _ in range(2)]
+    assert [answer.status for answer in answers] == [200, 200]
+    assert [answer.outcome for answer in answers] == [Outcome.PROCESSED, Outcome.DUPLICATE]
     assert idwise_handler.events == [event]
 
 

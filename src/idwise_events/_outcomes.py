@@ -11,44 +11,15 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from types import MappingProxyType
 
 from ._events import Event
-from ._request import WebhookResponse
+from ._request import Outcome, WebhookResponse
 from ._text import escaped, printable
 
 __all__ = ["Outcome"]
 
 logger = logging.getLogger("idwise_events")
-
-
-class Outcome(str, Enum):
-    """What became of one delivery; each answers with a status (the default is given here).
-
-    Override the status of some with ``Dispatcher(statuses={Outcome.UNAUTHORIZED: 403})``.
-    """
-
-    PROCESSED = "processed"
-    """200: every handler ran and returned; the event is done (unknown event names included)."""
-    ACCEPTED = "accepted"
-    """200: stored in the dispatcher's inbox, for a worker to process (a first delivery)."""
-    DUPLICATE = "duplicate"
-    """200: the event was processed (or accepted into the inbox) before: nothing runs again."""
-    IN_PROGRESS = "in_progress"
-    """409 with ``Retry-After``: another worker holds the event right now."""
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    """405 with ``Allow: POST``: the request was not a POST."""
-    TOO_LARGE = "too_large"
-    """413: the body, or its announced ``Content-Length``, is over ``max_body_bytes``."""
-    UNAUTHORIZED = "unauthorized"
-    """401: the verifier refused the credentials (the answer does not say which check failed)."""
-    INVALID = "invalid"
-    """400: authenticated, but not a valid IDWise webhook; the ``on_invalid`` hooks saw it."""
-    HANDLER_FAILED = "handler_failed"
-    """500: a handler raised; the claim was released, so IDWise's retry runs the event again."""
-    STORE_UNAVAILABLE = "store_unavailable"
-    """503 with ``Retry-After``: the store (or inbox) is unreachable; nothing was acknowledged."""
 
 
 DEFAULT_STATUSES: Mapping[Outcome, int] = MappingProxyType(
@@ -101,7 +72,9 @@ def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResp
             raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
         statuses[outcome] = status
     return {
-        outcome: WebhookResponse(status, _BODIES[outcome], MappingProxyType(_headers(outcome)))
+        outcome: WebhookResponse(
+            status, _BODIES[outcome], MappingProxyType(_headers(outcome)), outcome
+        )
         for outcome, status in statuses.items()
     }
 
@@ -143,7 +116,7 @@ def respond(
     body = response.body
     if detail is not None:
         body = json.dumps({"outcome": outcome.value, "detail": detail}).encode()
-    return WebhookResponse(response.status, body, _headers(outcome, retry_after))
+    return WebhookResponse(response.status, body, _headers(outcome, retry_after), outcome)
 
 
 def log_delivery(

@@ -1,13 +1,14 @@
-"""`WebhookRequest` and `WebhookResponse`: the framework-neutral shape of one webhook delivery."""
+"""`WebhookRequest`, `WebhookResponse` and `Outcome`: the framework-neutral shape of a delivery."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 from typing import TypeAlias
 
-__all__ = ["WebhookRequest", "WebhookResponse"]
+__all__ = ["Outcome", "WebhookRequest", "WebhookResponse"]
 
 Headers: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
 """Request headers as a framework hands them over: a mapping, or ``(name, value)`` pairs.
@@ -143,6 +144,34 @@ def _text(value: object) -> str | None:
     return None
 
 
+class Outcome(str, Enum):
+    """What became of one delivery; each answers with a status (the default is given here).
+
+    Override the status of some with ``Dispatcher(statuses={Outcome.UNAUTHORIZED: 403})``.
+    """
+
+    PROCESSED = "processed"
+    """200: every handler ran and returned; the event is done (unknown event names included)."""
+    ACCEPTED = "accepted"
+    """200: stored in the dispatcher's inbox, for a worker to process (a first delivery)."""
+    DUPLICATE = "duplicate"
+    """200: the event was processed (or accepted into the inbox) before: nothing runs again."""
+    IN_PROGRESS = "in_progress"
+    """409 with ``Retry-After``: another worker holds the event right now."""
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    """405 with ``Allow: POST``: the request was not a POST."""
+    TOO_LARGE = "too_large"
+    """413: the body, or its announced ``Content-Length``, is over ``max_body_bytes``."""
+    UNAUTHORIZED = "unauthorized"
+    """401: the verifier refused the credentials (the answer does not say which check failed)."""
+    INVALID = "invalid"
+    """400: authenticated, but not a valid IDWise webhook; the ``on_invalid`` hooks saw it."""
+    HANDLER_FAILED = "handler_failed"
+    """500: a handler raised; the claim was released, so IDWise's retry runs the event again."""
+    STORE_UNAVAILABLE = "store_unavailable"
+    """503 with ``Retry-After``: the store (or inbox) is unreachable; nothing was acknowledged."""
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookResponse:
     """What to answer IDWise: a status code, a body and headers, for an adapter to send back.
@@ -156,6 +185,10 @@ class WebhookResponse:
     """The response body."""
     headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
     """Response headers, such as ``Content-Type`` and ``Retry-After``."""
+    outcome: Outcome | None = None
+    """What became of the delivery (the body's ``outcome``), as an
+    [`Outcome`][idwise_events.Outcome]; ``None`` for a response the dispatcher did not make.
+    In a test: ``assert dispatcher.handle(request).outcome is Outcome.DUPLICATE``."""
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
