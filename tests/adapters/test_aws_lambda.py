@@ -47,6 +47,20 @@ def test_a_rest_v1_event_keeps_repeated_headers_and_the_text_body() -> None:
     assert request.client_ip == "198.51.100.20"
 
 
+def test_a_header_only_in_headers_is_read_beside_multi_value_headers() -> None:
+    """A hand-written v1 event with Authorization in ``headers`` only: not a silent 401."""
+    event: dict[str, Any] = {
+        "httpMethod": "POST",
+        "headers": {"Authorization": "Bearer t", "X-Forwarded-For": "203.0.113.1"},
+        "multiValueHeaders": {"x-forwarded-for": ["198.51.100.1", "203.0.113.1"]},
+    }
+
+    request = to_webhook_request(event)
+
+    assert request.header_values("authorization") == ("Bearer t",)
+    assert request.header_values("x-forwarded-for") == ("198.51.100.1", "203.0.113.1")
+
+
 def test_an_event_without_body_or_context_converts_to_an_empty_request() -> None:
     """A bare test invocation has no body, headers or source: nothing is invented."""
     request = to_webhook_request({"httpMethod": "POST"})

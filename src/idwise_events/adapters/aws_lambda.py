@@ -26,7 +26,8 @@ LambdaEvent = Mapping[str, Any]
 def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     """The delivery in a Lambda proxy event: the raw body (base64-decoded), headers, source IP.
 
-    Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1). A body
+    Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1); a header
+    only in ``headers`` is read from there. A body
     the event cannot carry (marked base64 but not base64, or not a string) is read as empty:
     the dispatcher then answers 401 to an unauthenticated caller and 400 to an authenticated
     one, rather than the function failing. So are headers and a request context that are not
@@ -35,6 +36,7 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     source = _source_ip(event)
     raw = _body(event.get("body") or "", base64_encoded=bool(event.get("isBase64Encoded")))
     multi = _object(event.get("multiValueHeaders"))
+    headers = _object(event.get("headers"))
     if multi:
         pairs = [
             (name, value)
@@ -42,8 +44,15 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
             if isinstance(values, (list, tuple))
             for value in values
         ]
+        # A header only in "headers" (an event written by hand) is taken from there.
+        names = {name.lower() for name, _ in pairs if isinstance(name, str)}
+        pairs += [
+            (name, value)
+            for name, value in headers.items()
+            if isinstance(name, str) and name.lower() not in names
+        ]
         return WebhookRequest(raw, pairs, source)
-    return WebhookRequest(raw, _object(event.get("headers")), source)
+    return WebhookRequest(raw, headers, source)
 
 
 def _object(value: object) -> Mapping[str, Any]:
