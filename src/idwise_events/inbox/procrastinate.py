@@ -26,7 +26,7 @@ from typing import Any
 
 from .._dispatch import Dispatcher
 from .._errors import StoreError
-from .._inbox import replaying
+from .._inbox import DeliveryState, replaying
 from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
@@ -112,6 +112,14 @@ def install(
         if outcome is ProcessOutcome.RETRIED:  # its next attempt, under the queueing lock too
             delivery = inbox.get(delivery_id)
             enqueue(delivery_id, at=delivery.next_attempt_at if delivery is not None else None)
+        elif outcome is ProcessOutcome.SKIPPED:
+            # Not due yet: a second job (the sweep's, after a lease lapsed mid-handler) held the
+            # lock when the retry's was deferred, so this one defers the retry's in its place.
+            delivery = inbox.get(delivery_id)
+            if delivery is not None and delivery.state is DeliveryState.PENDING:
+                due = delivery.next_attempt_at
+                if due is not None and due > _now():
+                    enqueue(delivery_id, at=due)
         return outcome.value
 
     @app.periodic(cron=cron, periodic_id="idwise_events.sweep")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import kombu.exceptions
 import procrastinate
+import psycopg
 import pytest
 
 from idwise_events import (
@@ -217,6 +218,31 @@ def test_the_sweep_defers_no_second_job_for_a_retry_whose_job_still_waits(
     engine.start_worker()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="done")
     assert runs_of(engine, key) == (3, 1)
+
+
+@pytest.mark.parametrize("engine", ["procrastinate"], indirect=True)
+def test_a_job_that_finds_its_retry_not_yet_due_defers_the_retrys_job(engine: Engine) -> None:
+    """A job run before its delivery's retry is due defers one for the retry's time.
+
+    The retry's own job could not be deferred when another job of the delivery held the lock
+    (the sweep's, after the lease lapsed mid-handler); without this, the retry waited for a sweep.
+    """
+    tasks = procrastinate_engine(engine.database)[1]
+    delivery_id, _ = accept(engine.dispatcher, "flaky", 1)  # its job waits: the "sweep's" one
+    assert tasks.process(delivery_id=delivery_id) == ProcessOutcome.RETRIED.value
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    with psycopg.connect(libpq_url(engine.database), autocommit=True) as conn:
+        conn.execute(  # the retry's time, far enough for the job below to find it not due
+            "UPDATE idwise_events_inbox SET next_attempt_at = %s WHERE id = %s",
+            (later, delivery_id),
+        )
+    cancel_queued_job(engine, delivery_id)  # as if a worker had taken the waiting job: it runs
+
+    assert tasks.process(delivery_id=delivery_id) == ProcessOutcome.SKIPPED.value
+    app = procrastinate_engine(engine.database)[0]
+    [job] = app.job_manager.list_jobs(task="idwise_events.process", status="todo")
+    assert job.task_kwargs == {"delivery_id": delivery_id}
+    assert job.scheduled_at == later
 
 
 def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
