@@ -1331,4 +1331,6 @@ def test_each_answer_carries_its_outcome_as_its_body_names_it() -> None:
         assert answer is not None
         assert answer.outcome is outcome
         assert json.loads(answer.body)["outcome"] == outcome.value
-    assert "detail" in json.loads(answers[Outcome.INVALID].body)  # a response built per delivery
+    invalid = answers[Outcome.INVALID]
+    assert invalid is not None
+    assert "detail" in json.loads(invalid.body)  # a response built per delivery

@@ -17,12 +17,14 @@ from idwise_events import (
     FinishedJourney,
     ManuallyReviewed,
     NoAuth,
+    Outcome,
     PayloadError,
     UnknownEvent,
     UpdatedJourney,
     WebhookRequest,
     WebhookResponse,
 )
+from idwise_events.inbox.worker import EmbeddedWorker
 
 dispatcher = Dispatcher(verifier=NoAuth())
 
@@ -80,3 +82,23 @@ async def serve(request: WebhookRequest) -> WebhookResponse:
 
 
 assert_type(dispatcher.handle(WebhookRequest(b"{}")), WebhookResponse)
+
+
+# Context managers give back the subclass a user made of them.
+class _CountingWorker(EmbeddedWorker):
+    extra = 1
+
+
+def _with_subclass(inbox_dispatcher: Dispatcher) -> None:
+    with _CountingWorker(inbox_dispatcher) as worker:
+        assert_type(worker, _CountingWorker)
+        assert_type(worker.extra, int)
+
+
+async def _async_with_subclass(inbox_dispatcher: Dispatcher) -> None:
+    async with _CountingWorker(inbox_dispatcher) as worker:
+        assert_type(worker, _CountingWorker)
+
+
+def _outcome_of(answer: WebhookResponse) -> None:
+    assert_type(answer.outcome, Outcome | None)

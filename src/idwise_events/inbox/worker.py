@@ -34,6 +34,8 @@ from .._process import (
 from .._threads import to_thread
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from .._dispatch import Dispatcher
 
 __all__ = ["EmbeddedWorker"]
@@ -135,14 +137,14 @@ class EmbeddedWorker:
         self._thread = None
         return True
 
-    def __enter__(self) -> EmbeddedWorker:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    async def __aenter__(self) -> EmbeddedWorker:
+    async def __aenter__(self) -> Self:
         """``async with worker:`` in an async app's lifespan: `start`, then `stop` at its end."""
         self.start()
         return self

@@ -28,6 +28,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "TemporaryPostgres",
@@ -147,7 +151,7 @@ class TemporaryPostgres:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 self._dir = None
 
-    def __enter__(self) -> TemporaryPostgres:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
