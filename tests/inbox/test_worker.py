@@ -404,7 +404,7 @@ def test_the_worker_command_takes_the_retry_delays(tmp_path: Path) -> None:
         "worker", "--app", "webhook_app:dispatcher", "--first-delay", "2", "--max-delay", "1"
     )
     assert shorter.returncode == 2
-    assert "--max-delay (1) is shorter than --first-delay" in shorter.stderr
+    assert "--max-delay (1) is shorter than --first-delay (2): give a" in shorter.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")

@@ -79,7 +79,10 @@ def worker(
     from ..inbox.worker import EmbeddedWorker
 
     if max_delay < first_delay:
-        raise click.UsageError(f"--max-delay ({max_delay:g}) is shorter than --first-delay")
+        raise click.UsageError(
+            f"--max-delay ({max_delay:g}) is shorter than --first-delay ({first_delay:g}):"
+            " give a --max-delay at least as long (its default is 3600)"
+        )
     retries = RetryPolicy(
         max_attempts=max_attempts,
         first_delay=timedelta(seconds=first_delay),

@@ -72,6 +72,8 @@ class Command(BaseCommand):
         if options["max_delay"] < options["first_delay"]:
             raise CommandError(
                 f"--max-delay ({options['max_delay']:g}) is shorter than --first-delay"
+                f" ({options['first_delay']:g}): give a --max-delay at least as long (its"
+                " default is 3600)"
             )
         retries = RetryPolicy(
             max_attempts=options["max_attempts"],
