@@ -42,8 +42,18 @@ def ascii_printable(text: str, limit: int) -> str:
     text = printable(text, limit)
     if text.isascii():
         return text
-    text = text.encode("ascii", "backslashreplace").decode("ascii")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    written = text.encode("ascii", "backslashreplace").decode("ascii")
+    if len(written) <= limit:
+        return written
+    kept: list[str] = []  # whole characters only: never half an escape
+    size = 0
+    for char in text:
+        piece = char if char.isascii() else char.encode("ascii", "backslashreplace").decode()
+        size += len(piece)
+        if size > limit - 3:
+            break
+        kept.append(piece)
+    return "".join(kept) + "..."
 
 
 def escaped(text: str) -> str:

@@ -1,0 +1,26 @@
+"""The text helpers that make values safe to log and to store: escaped, cut short, ASCII."""
+
+from __future__ import annotations
+
+import pytest
+
+from idwise_events._text import ascii_printable
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("plain", 10, "plain"),
+        ("caf\u00e9", 10, "caf\\xe9"),
+        ("\u20ac" * 3, 18, "\\u20ac" * 3),  # exactly the limit: kept whole
+        ("ab\u20ac\u20ac", 12, "ab\\u20ac..."),  # the second escape would pass the limit
+        ("abcdefg\u20ac", 12, "abcdefg..."),  # no half of "\u20ac"
+        ("\U0001f600x", 10, "..."),  # an escape longer than the room left
+    ],
+)
+def test_ascii_printable_never_cuts_an_escape_in_half(text: str, limit: int, expected: str) -> None:
+    shown = ascii_printable(text, limit)
+
+    assert shown == expected
+    assert shown.isascii()
+    assert len(shown) <= limit
