@@ -358,6 +358,31 @@ def test_statuses_can_be_overridden_per_outcome() -> None:
 
 
 @pytest.mark.parametrize(
+    ("statuses", "warned"),
+    [
+        ({Outcome.HANDLER_FAILED: 200}, "HANDLER_FAILED answered 200 loses its events"),
+        ({Outcome.STORE_UNAVAILABLE: 200}, "STORE_UNAVAILABLE answered 200 loses its events"),
+        ({Outcome.PROCESSED: 204}, "PROCESSED answered 204: IDWise counts only 200"),
+        ({Outcome.DUPLICATE: 409}, "DUPLICATE answered 409: IDWise counts only 200"),
+        ({Outcome.INVALID: 200, Outcome.UNAUTHORIZED: 403}, None),  # deliberate, and safe
+    ],
+)
+def test_statuses_that_lose_or_resend_events_are_warned_about(
+    statuses: dict[Outcome, int], warned: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        Dispatcher(verifier=VERIFIER, statuses=statuses)
+
+    said = [record.getMessage() for record in caplog.records]
+    said = [message for message in said if message.startswith("statuses: ")]
+    if warned is None:
+        assert said == []
+    else:
+        assert len(said) == 1
+        assert said[0].startswith(f"statuses: {warned}")
+
+
+@pytest.mark.parametrize(
     ("method", "content_length", "status"),
     [
         ("GET", None, 405),

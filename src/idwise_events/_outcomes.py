@@ -71,12 +71,35 @@ def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResp
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
         statuses[outcome] = status
+        _warn_if_it_loses_events(outcome, status)
     return {
         outcome: WebhookResponse(
             status, _BODIES[outcome], MappingProxyType(_headers(outcome)), outcome
         )
         for outcome, status in statuses.items()
     }
+
+
+_RETRIED = frozenset({Outcome.IN_PROGRESS, Outcome.HANDLER_FAILED, Outcome.STORE_UNAVAILABLE})
+"""Outcomes whose event is not done: IDWise must send it again."""
+_DONE = frozenset({Outcome.PROCESSED, Outcome.ACCEPTED, Outcome.DUPLICATE})
+
+
+def _warn_if_it_loses_events(outcome: Outcome, status: int) -> None:
+    """Log a status that makes IDWise drop an event not done, or retry one that is."""
+    if status == 200 and outcome in _RETRIED:
+        logger.warning(
+            "statuses: %s answered 200 loses its events: IDWise counts 200 as delivered and"
+            " never sends them again, although they were not processed",
+            outcome.name,
+        )
+    elif status != 200 and outcome in _DONE:
+        logger.warning(
+            "statuses: %s answered %d: IDWise counts only 200 as delivered, and sends each such"
+            " event again until it gives up (the retries are answered as duplicates)",
+            outcome.name,
+            status,
+        )
 
 
 def _headers(outcome: Outcome, retry_after: int | None = None) -> dict[str, str]:
