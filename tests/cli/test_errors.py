@@ -17,6 +17,12 @@ CASES = [
     (["listen", "--bogus"], 2, "No such option '--bogus'."),
     (["listen", "--port", "70000"], 2, "Invalid value for '--port': 70000 is not in the range"),
     (["listen", "--path", "webhooks"], 2, "--path must start with '/'"),
+    (
+        ["purge", "--db", "sqlite:///{tmp}/x.db", "--retention-days", "36526"],
+        2,
+        "Invalid value for '--retention-days': 36526 is not in the range 0 <= x <= 36525.",
+    ),
+    (["worker", "--app", "m:d", "--poll", "nan"], 2, "Invalid value for '--poll': nan is not"),
     (["listen", "--path", "/a?b"], 2, "--path is a path alone: no '?' query or '#' fragment"),
     (["listen", "--basic", "idwise"], 2, "--basic takes USER:PASS, with a colon"),
     (["listen", "--basic", "a:b", "--bearer", CANARY], 2, "--basic and --bearer both set"),

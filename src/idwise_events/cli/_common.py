@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import os
 import re
 import sys
@@ -53,14 +52,17 @@ class FiniteFloat(click.FloatRange):
 
     def __init__(self, *, min: float, max: float) -> None:
         super().__init__(min=min, max=max)
+        self.low, self.high = min, max
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if math.isnan(number):
-            self.fail(
-                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
-            )
+        number: float = click.FLOAT.convert(value, param, ctx)
+        if not self.low <= number <= self.high:  # (never true of nan)
+            self.fail(f"{number:g} is not in the range {self._describe_range()}.", param, ctx)
         return number
+
+    def _describe_range(self) -> str:
+        """``0 <= x <= 36525``, the ends written as the user would (not ``36525.0``)."""
+        return f"{self.low:g} <= x <= {self.high:g}"
 
 
 PIPE_WIDTH = 100
