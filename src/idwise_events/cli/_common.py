@@ -358,6 +358,9 @@ def _import_dispatcher(app_path: str) -> object:
             target = getattr(target, part)
         except AttributeError as exc:
             raise CliError(f"--app: {module_name} has no attribute {attribute}") from exc
+        except Exception as exc:  # built on first use (the Django app's dispatcher): it failed
+            raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
+            raise CliError(f"--app: building {module_name}:{attribute} raised {raised}") from exc
     _set_up_django(module_name, target)
     return target
 
