@@ -392,6 +392,22 @@ def test_an_app_module_that_fails_on_import_is_reported_as_such(tmp_path: Path) 
         )
 
 
+def test_an_app_attribute_built_on_first_use_that_fails_is_reported_as_such(
+    tmp_path: Path,
+) -> None:
+    """As the Django app's dispatcher is, where a package it needs is missing."""
+    (tmp_path / "lazy.py").write_text(
+        "def __getattr__(name):\n    raise ModuleNotFoundError(\"No module named 'asgiref'\")\n"
+    )
+
+    replay = run("inbox", "replay", "1", "--app", "lazy:dispatcher", cwd=tmp_path)
+
+    assert replay.returncode == 1
+    assert one_error_line(replay).endswith(
+        "--app: building lazy:dispatcher raised ModuleNotFoundError: No module named 'asgiref'"
+    )
+
+
 def test_an_app_module_refusing_to_start_without_credentials_is_quoted_whole(
     tmp_path: Path,
 ) -> None:
