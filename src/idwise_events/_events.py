@@ -134,9 +134,9 @@ class _AnySpelling:
 _Name = TypeVar("_Name")
 _WireName = Annotated[_Name, _AnySpelling(), Field(description="The wire name of the event.")]
 """An event model's ``event``: its ``Literal`` name(s), also accepted in other case or spacing."""
-_Body = TypeVar("_Body", bound=EventBody)
-_Payload = Annotated[_Body, Field(description="The event's payload.")]
-"""An event model's ``body``: the body model of that event type."""
+_PAYLOAD = Field(description="The event's payload.")
+"""An event model's ``body``: ``Annotated[ItsBody, _PAYLOAD]`` (spelt out, rather than a generic
+alias, so that type checkers name the body's own class in their messages)."""
 
 
 def _digest_key(envelope: BaseModel) -> str:
@@ -189,7 +189,7 @@ class FinishedJourney(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Finished Journey"]]
-    body: _Payload[FinishedJourneyBody]
+    body: Annotated[FinishedJourneyBody, _PAYLOAD]
 
 
 class ManuallyReviewed(EventModel, frozen=True):
@@ -200,7 +200,7 @@ class ManuallyReviewed(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Manually Reviewed"]]
-    body: _Payload[ManuallyReviewedBody]
+    body: Annotated[ManuallyReviewedBody, _PAYLOAD]
 
 
 class AmlMonitorUpdate(EventModel, frozen=True):
@@ -214,7 +214,7 @@ class AmlMonitorUpdate(EventModel, frozen=True):
         _WireName[Literal["AML Monitor Update", "AML Monior Update"]],
         Field(description="The wire name of the event (the misspelt variant is kept as sent)."),
     ]
-    body: _Payload[AmlMonitorUpdateBody]
+    body: Annotated[AmlMonitorUpdateBody, _PAYLOAD]
 
 
 class FinishedUserSteps(EventModel, frozen=True):
@@ -224,56 +224,56 @@ class FinishedUserSteps(EventModel, frozen=True):
     """
 
     event: _WireName[Literal["Finished User Steps"]]
-    body: _Payload[FinishedUserStepsBody]
+    body: Annotated[FinishedUserStepsBody, _PAYLOAD]
 
 
 class FinishedStep(EventModel, frozen=True):
     """IDWise finished processing one step (once per side of a two-sided document)."""
 
     event: _WireName[Literal["Finished Step"]]
-    body: _Payload[FinishedStepBody]
+    body: Annotated[FinishedStepBody, _PAYLOAD]
 
 
 class UpdatedJourney(EventModel, frozen=True):
     """A completed journey changed: its system decision, an AML amendment, a manual review..."""
 
     event: _WireName[Literal["Updated Journey"]]
-    body: _Payload[UpdatedJourneyBody]
+    body: Annotated[UpdatedJourneyBody, _PAYLOAD]
 
 
 class VerificationUpdateRequired(EventModel, frozen=True):
     """The user must resubmit steps: a reviewer asked for it or a KYC renewal is due."""
 
     event: _WireName[Literal["Verification Update Required"]]
-    body: _Payload[VerificationUpdateRequiredBody]
+    body: Annotated[VerificationUpdateRequiredBody, _PAYLOAD]
 
 
 class KycRenewalDeadlineExceeded(EventModel, frozen=True):
     """A KYC-renewal deadline passed without the required steps being resubmitted."""
 
     event: _WireName[Literal["KYC Renewal Deadline Exceeded"]]
-    body: _Payload[KycRenewalDeadlineExceededBody]
+    body: Annotated[KycRenewalDeadlineExceededBody, _PAYLOAD]
 
 
 class FinishedSpotCheck(EventModel, frozen=True):
     """A selfie spot check (re-authentication of a known user) finished processing."""
 
     event: _WireName[Literal["Finished Spot Check"]]
-    body: _Payload[FinishedSpotCheckBody]
+    body: Annotated[FinishedSpotCheckBody, _PAYLOAD]
 
 
 class FinishedOngoingCheck(EventModel, frozen=True):
     """Legacy name and shape of `FinishedSpotCheck`, still sent to old configurations."""
 
     event: _WireName[Literal["Finished Ongoing Check"]]
-    body: _Payload[FinishedOngoingCheckBody]
+    body: Annotated[FinishedOngoingCheckBody, _PAYLOAD]
 
 
 class StepSubmitted(EventModel, frozen=True):
     """Legacy: the user submitted a step. Superseded by `FinishedStep`."""
 
     event: _WireName[Literal["Step Submitted"]]
-    body: _Payload[StepSubmittedBody]
+    body: Annotated[StepSubmittedBody, _PAYLOAD]
 
 
 class UnknownEvent(WireModel, frozen=True):
