@@ -364,6 +364,7 @@ def test_statuses_can_be_overridden_per_outcome() -> None:
         ({Outcome.STORE_UNAVAILABLE: 200}, "STORE_UNAVAILABLE answered 200 loses its events"),
         ({Outcome.PROCESSED: 204}, "PROCESSED answered 204: IDWise counts only 200"),
         ({Outcome.DUPLICATE: 409}, "DUPLICATE answered 409: IDWise counts only 200"),
+        ({Outcome.UNAUTHORIZED: 200}, "UNAUTHORIZED answered 200 loses its events"),
         ({Outcome.INVALID: 200, Outcome.UNAUTHORIZED: 403}, None),  # deliberate, and safe
     ],
 )

@@ -16,6 +16,9 @@ from idwise_events._text import ascii_printable
         ("ab\u20ac\u20ac", 12, "ab\\u20ac..."),  # the second escape would pass the limit
         ("abcdefg\u20ac", 12, "abcdefg..."),  # no half of "\u20ac"
         ("\U0001f600x", 10, "..."),  # an escape longer than the room left
+        ("\u2028x" * 30, 20, "\\u2028x\\u2028x..."),  # a non-printable one, escaped once
+        ("ab\x00cd" * 20, 12, "ab\\x00cda..."),
+        ("a" * 30, 10, "aaaaaaa..."),  # plain ASCII cut short too, with "..." not "\u2026"
     ],
 )
 def test_ascii_printable_never_cuts_an_escape_in_half(text: str, limit: int, expected: str) -> None:

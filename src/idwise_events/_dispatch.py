@@ -45,6 +45,7 @@ from ._outcomes import (
     log_delivery,
     respond,
     responses_for,
+    warn_if_it_loses_events,
 )
 from ._parse import DEFAULT_MAX_BYTES, parse_event
 from ._request import WebhookRequest, WebhookResponse, parse_content_length
@@ -379,6 +380,7 @@ class Dispatcher:
         if max_body_bytes <= 0:
             raise ValueError("Dispatcher: max_body_bytes must be positive")
         self._responses = responses_for(statuses or {})
+        warn_if_it_loses_events(statuses or {})
         self._verifier = verifier
         self._store = store
         self._async_store = as_async_store(store, run_sync=run_sync)

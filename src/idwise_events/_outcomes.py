@@ -71,7 +71,6 @@ def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResp
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
         statuses[outcome] = status
-        _warn_if_it_loses_events(outcome, status)
     return {
         outcome: WebhookResponse(
             status, _BODIES[outcome], MappingProxyType(_headers(outcome)), outcome
@@ -80,14 +79,27 @@ def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResp
     }
 
 
-_RETRIED = frozenset({Outcome.IN_PROGRESS, Outcome.HANDLER_FAILED, Outcome.STORE_UNAVAILABLE})
-"""Outcomes whose event is not done: IDWise must send it again."""
+_NOT_DONE = frozenset(
+    {
+        Outcome.IN_PROGRESS,
+        Outcome.HANDLER_FAILED,
+        Outcome.STORE_UNAVAILABLE,
+        Outcome.UNAUTHORIZED,  # IDWise's own, when a rotation is half done
+        Outcome.TOO_LARGE,
+    }
+)
+"""Outcomes of events not processed, which IDWise must send again (INVALID's retry fails too)."""
 _DONE = frozenset({Outcome.PROCESSED, Outcome.ACCEPTED, Outcome.DUPLICATE})
 
 
+def warn_if_it_loses_events(overrides: Mapping[Outcome, int]) -> None:
+    """Log each status that makes IDWise drop an event not processed, or resend one that was."""
+    for outcome, status in overrides.items():
+        _warn_if_it_loses_events(outcome, status)
+
+
 def _warn_if_it_loses_events(outcome: Outcome, status: int) -> None:
-    """Log a status that makes IDWise drop an event not done, or retry one that is."""
-    if status == 200 and outcome in _RETRIED:
+    if status == 200 and outcome in _NOT_DONE:
         logger.warning(
             "statuses: %s answered 200 loses its events: IDWise counts 200 as delivered and"
             " never sends them again, although they were not processed",

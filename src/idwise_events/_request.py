@@ -185,10 +185,11 @@ class WebhookResponse:
     """The response body."""
     headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
     """Response headers, such as ``Content-Type`` and ``Retry-After``."""
-    outcome: Outcome | None = None
+    outcome: Outcome | None = field(default=None, compare=False)
     """What became of the delivery (the body's ``outcome``), as an
     [`Outcome`][idwise_events.Outcome]; ``None`` for a response the dispatcher did not make.
-    In a test: ``assert dispatcher.handle(request).outcome is Outcome.DUPLICATE``."""
+    In a test: ``assert dispatcher.handle(request).outcome is Outcome.DUPLICATE``. Not compared:
+    two responses with the same status, body and headers are equal."""
 
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})

@@ -35,24 +35,30 @@ def driver_reason(exc: BaseException, secrets: Iterable[object], limit: int = 30
 
 
 def ascii_printable(text: str, limit: int) -> str:
-    r"""`printable` ``text`` with its other non-ASCII characters written ``\u....`` too.
+    r"""``text`` with every character but printable ASCII escaped (``\x00``, ``\u20ac``).
 
     What a database holds whatever its encoding: one in LATIN1 refuses ``€`` or Arabic letters.
+    Cut short at ``limit`` characters with ``...``, between escapes, never inside one.
     """
-    text = printable(text, limit)
-    if text.isascii():
+    if len(text) <= limit and text.isascii() and text.isprintable():
         return text
-    written = text.encode("ascii", "backslashreplace").decode("ascii")
-    if len(written) <= limit:
-        return written
-    kept: list[str] = []  # whole characters only: never half an escape
+    kept: list[str] = []
     size = 0
     for char in text:
-        piece = char if char.isascii() else char.encode("ascii", "backslashreplace").decode()
-        size += len(piece)
-        if size > limit - 3:
-            break
+        if not char.isprintable():
+            piece = repr(char)[1:-1]  # \n, \x00, \u2028: ASCII
+        elif char.isascii():
+            piece = char
+        else:
+            piece = char.encode("ascii", "backslashreplace").decode("ascii")
         kept.append(piece)
+        size += len(piece)
+        if size > limit:
+            break
+    else:
+        return "".join(kept)
+    while size > limit - 3:  # room for the "..."
+        size -= len(kept.pop())
     return "".join(kept) + "..."
 
 

@@ -60,6 +60,24 @@ def django() -> Any:
     return application
 
 
+def django_asgi() -> Any:
+    """The async view at PATH in the suite's Django project, as uvicorn serves Django's ASGI."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django_project.settings")
+    import django as framework
+    from django.core.asgi import get_asgi_application
+    from django.urls import path
+
+    from idwise_events.adapters.django import async_view
+
+    framework.setup()
+    from . import django_urls
+
+    django_urls.urlpatterns[:] = [path(PATH.lstrip("/"), async_view(dispatcher()))]
+    application = get_asgi_application()
+    logging.getLogger("django.request").addHandler(logging.StreamHandler())
+    return application
+
+
 def starlette() -> Any:
     from starlette.applications import Starlette
 

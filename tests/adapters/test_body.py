@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from idwise_events import Dispatcher, NoAuth
 from idwise_events._request import parse_content_length
-from idwise_events.adapters._body import ClientDisconnected, read_stream
+from idwise_events.adapters._body import ClientDisconnected, read_stream, read_wsgi
 from idwise_events.adapters.wsgi import app
 
 
@@ -123,3 +124,48 @@ def test_a_stream_that_ends_before_its_announced_length_is_client_disconnected()
     with pytest.raises(ClientDisconnected, match="after 10 of 1000 bytes"):
         read_stream(stream.read, 1000, 70_000)
     assert read_stream(io.BytesIO(b"x" * 10).read, 10, 70_000) == b"x" * 10  # all of it: fine
+
+
+@pytest.mark.parametrize("announced", [5, 500], ids=["shorter", "longer"])
+def test_a_chunked_wsgi_body_announcing_a_length_too_is_read_by_its_chunks(announced: int) -> None:
+    """As werkzeug hands it over: the de-chunked body, and the Content-Length the client sent."""
+    body = b'{"event": "Journey Archived", "body": {"eventId": "a-1"}}'
+    environ = {
+        "CONTENT_LENGTH": str(announced),
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input_terminated": True,
+        "wsgi.input": io.BytesIO(body),
+    }
+
+    assert read_wsgi(environ, 70_000) == body
+
+
+def test_a_django_request_short_of_its_length_is_a_quiet_400_in_both_views() -> None:
+    """A client gone mid-body under a WSGI server: 400, nothing dispatched, in `async_view` too."""
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from idwise_events.adapters.django import handle, handle_async
+
+    dispatcher = Dispatcher(verifier=NoAuth())
+    seen: list[object] = []
+    dispatcher.on_any(seen.append)
+    dispatcher.on_invalid(lambda *args: seen.append(args))
+
+    def cut_short() -> WSGIRequest:
+        return WSGIRequest(
+            {
+                "REQUEST_METHOD": "POST",
+                "PATH_INFO": "/webhooks/idwise",
+                "SERVER_NAME": "testserver",
+                "SERVER_PORT": "80",
+                "wsgi.url_scheme": "http",
+                "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": "1000",
+                "wsgi.input": io.BytesIO(b'{"event": '),
+            }
+        )
+
+    answers = [handle(cut_short(), dispatcher), asyncio.run(handle_async(cut_short(), dispatcher))]
+
+    assert [(answer.status_code, answer.content) for answer in answers] == [(400, b"")] * 2
+    assert seen == []

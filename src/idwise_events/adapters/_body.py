@@ -59,18 +59,25 @@ async def handled_async(dispatcher: Dispatcher, read: Awaitable[WebhookRequest])
     return await dispatcher.handle_async(request)
 
 
-def read_stream(read: Callable[[int], bytes], length: int | None, max_bytes: int | None) -> bytes:
+def read_stream(
+    read: Callable[[int], bytes],
+    length: int | None,
+    max_bytes: int | None,
+    *,
+    exact: bool = True,
+) -> bytes:
     """The body from a blocking stream's ``read(n)``: ``length`` bytes (all, if ``None``).
 
     With ``max_bytes``, stops after ``max_bytes + 1`` bytes. ``length`` is never read past, so
     that a server that does not mark the end of the body cannot make the read wait for more.
+    ``exact``: the stream holds the ``length`` bytes its ``Content-Length`` announced, so fewer
+    mean the client went away (WSGI servers hand over what came before it closed).
 
     Raises:
         ClientDisconnected: If the stream broke off (gunicorn's ``NoMoreData``, Django's
-            ``UnreadablePostError``: an ``OSError``), or ended before the ``length`` bytes
-            announced (WSGI servers hand over what came before the client closed).
+            ``UnreadablePostError``: an ``OSError``), or, ``exact``, ended before ``length``.
     """
-    announced = length
+    announced = length if exact else None
     if max_bytes is not None:
         length = max_bytes + 1 if length is None else min(length, max_bytes + 1)
     chunks: list[bytes] = []
@@ -94,12 +101,18 @@ def read_wsgi(environ: Mapping[str, Any], max_bytes: int | None) -> bytes:
 
     A body without a length is read only when the server says its stream ends with the body
     (``wsgi.input_terminated``, as gunicorn and werkzeug set for a chunked one); otherwise the
-    read could wait forever, and the body is read as empty.
+    read could wait forever, and the body is read as empty. A chunked body that also announces
+    a ``Content-Length`` is read by its chunks, as RFC 9112 says (werkzeug passes both on).
     """
     length = parse_content_length(environ.get("CONTENT_LENGTH"))
+    read = environ["wsgi.input"].read
+    if "HTTP_TRANSFER_ENCODING" in environ:  # chunked: its framing, not Content-Length, counts
+        if environ.get("wsgi.input_terminated"):
+            return read_stream(read, None, max_bytes)
+        return b"" if length is None else read_stream(read, length, max_bytes, exact=False)
     if length is None and not environ.get("wsgi.input_terminated"):
         return b""
-    return read_stream(environ["wsgi.input"].read, length, max_bytes)
+    return read_stream(read, length, max_bytes)
 
 
 async def read_async(chunks: AsyncIterable[bytes], max_bytes: int | None) -> bytes:

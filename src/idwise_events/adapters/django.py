@@ -24,7 +24,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse, parse_content_length
 from . import several_processes
-from ._body import handled, read_stream
+from ._body import handled, handled_async, read_stream
 
 __all__ = ["async_view", "handle", "handle_async", "to_response", "to_webhook_request", "view"]
 
@@ -75,18 +75,24 @@ async def handle_async(request: HttpRequest, dispatcher: Dispatcher) -> HttpResp
     )
     if early is not None:
         return to_response(early)
-    delivery = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)
-    return to_response(await dispatcher.handle_async(delivery))
+    max_bytes = dispatcher.max_body_bytes
+
+    async def read() -> WebhookRequest:
+        return to_webhook_request(request, max_bytes=max_bytes)
+
+    return to_response(await handled_async(dispatcher, read()))
 
 
 def _body(request: HttpRequest, max_bytes: int | None) -> bytes:
     meta = request.META
+    if "wsgi.input" not in meta:  # ASGI: the body Django has read whole, however it was framed
+        return read_stream(request.read, None, max_bytes)
     announced = parse_content_length(meta.get("CONTENT_LENGTH"))
-    if announced is None and meta.get("wsgi.input_terminated"):  # chunked, under a WSGI server
-        return read_stream(meta["wsgi.input"].read, None, max_bytes)
-    # Django's stream: Content-Length bytes under WSGI (fewer if the client went away), the body
-    # it has already read under ASGI.
-    return read_stream(request.read, announced, max_bytes)
+    chunked = "HTTP_TRANSFER_ENCODING" in meta  # its framing, not Content-Length, counts
+    if (announced is None or chunked) and meta.get("wsgi.input_terminated"):
+        return read_stream(meta["wsgi.input"].read, None, max_bytes)  # read to its end
+    # Django's stream: Content-Length bytes (fewer if the client went away).
+    return read_stream(request.read, announced, max_bytes, exact=not chunked)
 
 
 def view(dispatcher: Dispatcher) -> Callable[[HttpRequest], HttpResponse]:

@@ -375,18 +375,7 @@ def _set_up_django(module_name: str, dispatcher: object) -> None:
     settings = os.environ.get("DJANGO_SETTINGS_MODULE")
     if dispatcher is None:  # before importing
         if settings and importlib.util.find_spec("django") is not None:
-            import django
-            from django.apps import apps
-
-            if not apps.ready:
-                try:
-                    django.setup()
-                except Exception as exc:  # the settings module's own code, or a missing app
-                    raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
-                    raise CliError(
-                        f"--app: setting up Django with DJANGO_SETTINGS_MODULE={settings} raised"
-                        f" {raised} (for an app without Django, unset it)"
-                    ) from exc
+            _django_setup(settings)
         elif module_name.startswith("idwise_events.contrib.django") and not settings:
             raise CliError(
                 f"--app: {module_name} is the Django app's: set DJANGO_SETTINGS_MODULE to your"
@@ -399,11 +388,31 @@ def _set_up_django(module_name: str, dispatcher: object) -> None:
         for part in parts
         for cls in type(part).__mro__
     )
-    if on_django and not settings:
+    if not on_django:
+        return
+    if not settings:
         raise CliError(
             f"--app: {module_name}'s dispatcher keeps its deliveries with Django: set"
             " DJANGO_SETTINGS_MODULE to your project's settings"
         )
+    _django_setup(settings)  # the module set it itself (os.environ.setdefault, as manage.py)
+
+
+def _django_setup(settings: str) -> None:
+    """``django.setup()``, unless the apps are loaded already; its failure as one line."""
+    import django
+    from django.apps import apps
+
+    if apps.ready:
+        return
+    try:
+        django.setup()
+    except Exception as exc:  # the settings module's own code, or a missing app
+        raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
+        raise CliError(
+            f"--app: setting up Django with DJANGO_SETTINGS_MODULE={settings} raised {raised}"
+            " (for an app without Django, unset it)"
+        ) from exc
 
 
 class LogLines(logging.Handler):

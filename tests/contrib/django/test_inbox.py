@@ -234,38 +234,48 @@ dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=ProjectInbox())
 def test_the_replay_command_sets_django_up_for_a_projects_own_module(tmp_path: Path) -> None:
     """A module that imports the project's models at the top, on a subclass of DjangoInbox.
 
-    Django is set up before the import whenever DJANGO_SETTINGS_MODULE is set; without it, a
-    dispatcher on a subclass of Django's inbox is told to set it, not an unexpected error.
+    Django is set up before the import whenever DJANGO_SETTINGS_MODULE is set, or after it if
+    the module sets it itself; without it, a dispatcher on a subclass of Django's inbox is told
+    to set it, not an unexpected error.
     """
     models = "from tests.django_project.verifications.models import JourneyOutcome"
     (tmp_path / "project_webhooks.py").write_text(PROJECT_WEBHOOKS.format(models=models))
     (tmp_path / "bare_webhooks.py").write_text(PROJECT_WEBHOOKS.format(models=""))
-    event = make_event(FinishedJourney, journey_id="journey-replayed-2")
-    accepted = DjangoInbox().accept(
-        key=event.idempotency_key,
-        event_type=event.event,
-        event_id=event.event_id,
-        fingerprint="f" * 64,
-        body=body_of(event),
-    )
+    sets_its_own = 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "{}")\n'.format(
+        "tests.django_project.settings_inbox"
+    )  # as manage.py and Celery's proj/celery.py do
+    (tmp_path / "own_webhooks.py").write_text(sets_its_own + PROJECT_WEBHOOKS.format(models=""))
     dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=DjangoInbox())
-    assert process(dispatcher, accepted.id) is ProcessOutcome.DONE
+    done = []
+    for n in range(2):
+        event = make_event(FinishedJourney, journey_id=f"journey-replayed-{n + 2}")
+        accepted = DjangoInbox().accept(
+            key=event.idempotency_key,
+            event_type=event.event,
+            event_id=event.event_id,
+            fingerprint="f" * 64,
+            body=body_of(event),
+        )
+        assert process(dispatcher, accepted.id) is ProcessOutcome.DONE
+        done.append(str(accepted.id))
     sqlite = str(connections["default"].settings_dict["NAME"])
     environ = {
         "IDWISE_EVENTS_TEST_SQLITE": sqlite,
         "DJANGO_SETTINGS_MODULE": "tests.django_project.settings_inbox",
         "PYTHONPATH": str(ROOT),
     }
-    replay = ("inbox", "replay", str(accepted.id), "--app")
+    without = {name: value for name, value in environ.items() if name != "DJANGO_SETTINGS_MODULE"}
 
-    replayed = run_cli(*replay, "project_webhooks:dispatcher", env=environ, cwd=tmp_path)
-    unset = run_cli(
-        *replay, "bare_webhooks:dispatcher", env={**environ, "DJANGO_SETTINGS_MODULE": ""},
-        cwd=tmp_path,
-    )  # fmt: skip
+    replayed = run_cli("inbox", "replay", done[0], "--app", "project_webhooks:dispatcher",
+                       env=environ, cwd=tmp_path)  # fmt: skip
+    own = run_cli("inbox", "replay", done[1], "--app", "own_webhooks:dispatcher",
+                  env=without, cwd=tmp_path)  # fmt: skip
+    unset = run_cli("inbox", "replay", done[1], "--app", "bare_webhooks:dispatcher",
+                    env=without, cwd=tmp_path)  # fmt: skip
 
     assert (replayed.returncode, replayed.stderr) == (0, "")
-    assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
+    assert (own.returncode, own.stderr) == (0, "")
+    assert [InboxDelivery.objects.get(id=int(i)).state for i in done] == ["pending"] * 2
     assert unset.returncode == 1
     assert one_error_line(unset) == (
         "idwise-events inbox replay: error: --app: bare_webhooks's dispatcher keeps its"
