@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import flask
 
-from idwise_events import BearerAuth, Dispatcher, WebhookResponse
+from idwise_events import BearerAuth, Dispatcher, Event, FinishedJourney, WebhookResponse
 from idwise_events.adapters.flask import blueprint, to_response, to_webhook_request
+from idwise_events.testing import make_event
 
 RAW = b' {"event" : "Finished Journey",\n "body": {}}\xff'  # not re-serialised, not even valid
 
@@ -52,3 +53,26 @@ def test_blueprint_answers_at_its_path_and_under_a_url_prefix() -> None:
     assert client.post("/hooks/kyc", data=b"{}").status_code == 401
     assert client.post("/webhooks/idwise", data=b"{}").status_code == 401
     assert client.post("/elsewhere", data=b"{}").status_code == 404
+
+
+def test_a_body_a_before_request_hook_read_is_taken_from_flasks_cache() -> None:
+    """request.get_data() in a hook (logging, say) left the stream empty: not a cut-short body."""
+    dispatcher = Dispatcher(verifier=BearerAuth("t"))
+    seen: list[Event] = []
+    dispatcher.on_any(seen.append)
+    app = flask.Flask(__name__)
+    app.register_blueprint(blueprint(dispatcher))
+
+    @app.before_request
+    def log_the_body() -> None:
+        flask.request.get_data()  # cached by Flask, the stream left empty
+
+    event = make_event(FinishedJourney)
+
+    answer = app.test_client().post(
+        "/webhooks/idwise",
+        data=event.model_dump_json(by_alias=True),
+        headers={"Authorization": "Bearer t", "Content-Type": "application/json"},
+    )
+
+    assert (answer.status_code, seen) == (200, [event])

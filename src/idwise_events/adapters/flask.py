@@ -27,12 +27,16 @@ def to_webhook_request(request: flask.Request, *, max_bytes: int | None = None) 
 
     The body is read from the WSGI stream as the [WSGI adapter][idwise_events.adapters.wsgi]
     reads it: with ``max_bytes``, at most ``max_bytes + 1`` bytes, whatever Flask's
-    ``MAX_CONTENT_LENGTH``, so that the dispatcher's limit is the one that applies.
+    ``MAX_CONTENT_LENGTH``, so that the dispatcher's limit is the one that applies; or, if a
+    ``before_request`` hook read it already with ``request.get_data()``, from Flask's cache.
 
     Raises:
         ClientDisconnected: If the body broke off (the client went away).
     """
-    body = read_wsgi(request.environ, max_bytes)
+    # A hook that read the body first (request.get_data()) left it in werkzeug's cache, not in
+    # the stream: read from there, or the delivery would look cut short.
+    cached = getattr(request, "_cached_data", None)
+    body = cached if isinstance(cached, bytes) else read_wsgi(request.environ, max_bytes)
     return WebhookRequest(body, request.headers.items(), request.remote_addr)
 
 
