@@ -95,23 +95,19 @@ _DONE = frozenset({Outcome.PROCESSED, Outcome.ACCEPTED, Outcome.DUPLICATE})
 def warn_if_it_loses_events(overrides: Mapping[Outcome, int]) -> None:
     """Log each status that makes IDWise drop an event not processed, or resend one that was."""
     for outcome, status in overrides.items():
-        _warn_if_it_loses_events(outcome, status)
-
-
-def _warn_if_it_loses_events(outcome: Outcome, status: int) -> None:
-    if status == 200 and outcome in _NOT_DONE:
-        logger.warning(
-            "statuses: %s answered 200 loses its events: IDWise counts 200 as delivered and"
-            " never sends them again, although they were not processed",
-            outcome.name,
-        )
-    elif status != 200 and outcome in _DONE:
-        logger.warning(
-            "statuses: %s answered %d: IDWise counts only 200 as delivered, and sends each such"
-            " event again until it gives up (the retries are answered as duplicates)",
-            outcome.name,
-            status,
-        )
+        if status == 200 and outcome in _NOT_DONE:
+            logger.warning(
+                "statuses: %s answered 200 loses its events: IDWise counts 200 as delivered and"
+                " never sends them again, although they were not processed",
+                outcome.name,
+            )
+        elif status != 200 and outcome in _DONE:
+            logger.warning(
+                "statuses: %s answered %d: IDWise counts only 200 as delivered, and sends each"
+                " such event again until it gives up (the retries are answered as duplicates)",
+                outcome.name,
+                status,
+            )
 
 
 def _headers(outcome: Outcome, retry_after: int | None = None) -> dict[str, str]:

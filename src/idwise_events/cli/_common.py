@@ -341,7 +341,7 @@ def _import_dispatcher(app_path: str) -> object:
         )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    _set_up_django(module_name, None)
+    _django_before_import(module_name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -361,27 +361,33 @@ def _import_dispatcher(app_path: str) -> object:
         except Exception as exc:  # built on first use (the Django app's dispatcher): it failed
             raised = printable(error_line(exc), limit=MESSAGE_LIMIT)
             raise CliError(f"--app: building {module_name}:{attribute} raised {raised}") from exc
-    _set_up_django(module_name, target)
+    _django_after_import(module_name, target)
     return target
 
 
-def _set_up_django(module_name: str, dispatcher: object) -> None:
+def _django_before_import(module_name: str) -> None:
     """Load the Django project's apps before the module is imported, as ``manage.py`` does.
 
     Where ``DJANGO_SETTINGS_MODULE`` is set (as Celery's workers do): a project's webhooks
     module imports its models, and the Django app's own dispatcher cannot even be built,
-    without it. Called again with the dispatcher, to say to set it for one on Django's inbox.
+    without it.
     """
     settings = os.environ.get("DJANGO_SETTINGS_MODULE")
-    if dispatcher is None:  # before importing
-        if settings and importlib.util.find_spec("django") is not None:
-            _django_setup(settings)
-        elif module_name.startswith("idwise_events.contrib.django") and not settings:
-            raise CliError(
-                f"--app: {module_name} is the Django app's: set DJANGO_SETTINGS_MODULE to your"
-                " project's settings (and run from the project's folder)"
-            )
-        return
+    if settings and importlib.util.find_spec("django") is not None:
+        _django_setup(settings)
+    elif module_name.startswith("idwise_events.contrib.django") and not settings:
+        raise CliError(
+            f"--app: {module_name} is the Django app's: set DJANGO_SETTINGS_MODULE to your"
+            " project's settings (and run from the project's folder)"
+        )
+
+
+def _django_after_import(module_name: str, dispatcher: object) -> None:
+    """For a dispatcher on Django's inbox or store: the apps loaded, or say to set the settings.
+
+    The module may have set ``DJANGO_SETTINGS_MODULE`` itself (``os.environ.setdefault``, as
+    ``manage.py`` does): then they are loaded now.
+    """
     parts = (getattr(dispatcher, "inbox", None), getattr(dispatcher, "store", None))
     on_django = any(
         cls.__module__.startswith("idwise_events.contrib.django")
@@ -390,12 +396,13 @@ def _set_up_django(module_name: str, dispatcher: object) -> None:
     )
     if not on_django:
         return
+    settings = os.environ.get("DJANGO_SETTINGS_MODULE")
     if not settings:
         raise CliError(
             f"--app: {module_name}'s dispatcher keeps its deliveries with Django: set"
             " DJANGO_SETTINGS_MODULE to your project's settings"
         )
-    _django_setup(settings)  # the module set it itself (os.environ.setdefault, as manage.py)
+    _django_setup(settings)
 
 
 def _django_setup(settings: str) -> None:
