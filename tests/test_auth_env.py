@@ -198,6 +198,21 @@ def test_nothing_configured_names_the_lookalike_variables_set(name: str, named: 
     assert "HOME" not in str(caught.value)
 
 
+def test_a_misspelt_variable_beside_a_configured_method_is_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A misspelt allowlist beside a token would leave the allowlist off unseen: it is logged."""
+    verifier = verifier_from_env({f"{P}BEARER_TOKEN": CANARY, f"{P}IP_ALLOWLST": "203.0.113.7"})
+
+    assert isinstance(verifier, BearerAuth)
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    assert f"{P}IP_ALLOWLST (did you mean {P}IP_ALLOWLIST?)" in record.getMessage()
+    assert "BearerAuth" in record.getMessage()
+    assert CANARY not in record.getMessage()
+    assert "203.0.113.7" not in record.getMessage()
+
+
 def test_the_warning_of_no_auth_can_be_left_to_the_caller(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

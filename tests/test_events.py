@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from idwise_events import (
     AmlMonitorUpdate,
+    AmlMonitorUpdateBody,
     Event,
     EventType,
     FinalDecision,
@@ -38,6 +39,7 @@ from idwise_events import (
     VerificationUpdateRequired,
     parse_event,
 )
+from idwise_events._events import EventModel
 from idwise_events._frozen import FrozenDict, FrozenList
 from idwise_events.testing import SAMPLE_BODIES
 
@@ -579,3 +581,47 @@ def test_numbers_in_text_fields_are_kept_as_their_text() -> None:
     assert isinstance(event, FinishedJourney)
     assert event.event_id == "42"
     assert event.body.reference_no == "1.5"
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "attribute"),
+    [
+        (UpdatedJourney, "finalDecision", "final_decision"),
+        (VerificationUpdateRequired, "finalDecision", "final_decision"),
+        (ManuallyReviewed, "finalDecision", "final_decision"),
+        (ManuallyReviewed, "manualDecision", "manual_decision"),
+    ],
+)
+def test_a_required_decision_sent_as_null_is_kept_not_refused(
+    model: type[EventModel], field: str, attribute: str
+) -> None:
+    """IDWise documents the decisions as nullable: a null is None; a missing key is refused."""
+    name = model.event_type.value
+    body = {**SAMPLE_BODIES[model], field: None}
+    event = parse_event(json.dumps({"event": name, "body": body}).encode())
+
+    assert isinstance(event, model)
+    assert getattr(event.body, attribute) is None
+    missing = {key: value for key, value in body.items() if key != field}
+    with pytest.raises(PayloadError, match=f"body.{field}: Field required"):
+        parse_event(json.dumps({"event": name, "body": missing}).encode())
+
+
+@pytest.mark.parametrize("key", ["updatedAMLVersionNumber", "updatedAmlVersionNumber"])
+def test_the_aml_version_number_takes_idwises_spelling_and_the_camel_case_one(key: str) -> None:
+    """IDWise spells it updatedAMLVersionNumber; the camelCase of the other fields is read too."""
+    body = {**SAMPLE_BODIES[AmlMonitorUpdate]}
+    del body["updatedAMLVersionNumber"]
+    body[key] = 7
+    event = parse_event(json.dumps({"event": "AML Monitor Update", "body": body}).encode())
+
+    assert isinstance(event, AmlMonitorUpdate)
+    assert event.body.updated_aml_version_number == 7
+    assert event.model_dump(mode="json", by_alias=True)["body"]["updatedAMLVersionNumber"] == 7
+    by_name = AmlMonitorUpdateBody(
+        journey_id="j",
+        system_decision="Refer",
+        previous_system_decision="Complete",
+        updated_aml_version_number=7,
+    )
+    assert by_name.updated_aml_version_number == 7

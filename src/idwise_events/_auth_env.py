@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 
@@ -42,6 +43,8 @@ def verifier_from_env(environ: Mapping[str, str] | None = None) -> Verifier:
             reverse), ``IDWISE_WEBHOOK_AUTH=none`` comes with credentials, or a value is invalid.
             The message names the variable, never a secret; with nothing configured, it names
             the variables set whose names look like these (a misspelt ``IDWISE_WEBHOOK_TOKEN``).
+            With a method configured, such variables are a logged warning instead (a misspelt
+            ``IDWISE_WEBHOOK_IP_ALLOWLST`` beside a token).
     """
     env = os.environ if environ is None else environ
     verifier, _ = read_env(env)
@@ -55,11 +58,19 @@ def read_env(env: Mapping[str, str], *, warn: bool = True) -> tuple[Verifier, Au
     """
     config = _parse(env)
     verifier = build_verifier(config, names=_NAMES, warn=warn)
+    unread = unread_variables(env)
     if verifier is None:
         raise ValueError(
             "no webhook authentication is configured: set the IDWISE_WEBHOOK_* variables for"
             " the method chosen in the IDWise portal (see verifier_from_env), or"
-            f" {_PREFIX}AUTH=none to accept unauthenticated requests{_lookalikes(env)}"
+            f" {_PREFIX}AUTH=none to accept unauthenticated requests"
+            + (f"; set but not read: {unread}" if unread else "")
+        )
+    if unread and warn:
+        # A misspelt IDWISE_WEBHOOK_IP_ALLOWLST beside a token would leave a check off unseen;
+        # a warning, not an error: the prefix may name a variable of the app's own.
+        logging.getLogger("idwise_events").warning(
+            "webhook authentication is %r; set but not read: %s", verifier, unread
         )
     return verifier, config
 
@@ -112,8 +123,11 @@ def _parse(env: Mapping[str, str]) -> AuthConfig:
     )
 
 
-def _lookalikes(env: Mapping[str, str]) -> str:
-    """The variables set whose names look like ours but are not (names only, never values)."""
+def unread_variables(env: Mapping[str, str]) -> str:
+    """The variables set whose names look like ours but are not (names only, never values).
+
+    ``""`` if none; otherwise their names, with the one each probably meant.
+    """
     seen = []
     for name in sorted(env):
         if name in _VARIABLES:
@@ -123,12 +137,12 @@ def _lookalikes(env: Mapping[str, str]) -> str:
             seen.append(f"{name} (did you mean {meant}?)")
         elif name.upper().startswith(_PREFIX):
             seen.append(name)
-    return f"; set but not read: {', '.join(seen)}" if seen else ""
+    return ", ".join(seen)
 
 
 def _meant(name: str) -> str | None:
     """The variable ``name`` (upper case) was probably meant to be, if any."""
-    import difflib  # only when authentication is missing: not on `import idwise_events`
+    import difflib  # when the verifier is built: not on `import idwise_events`
 
     if not name.startswith(_PREFIX):  # IDWISE_BEARER_TOKEN
         close = difflib.get_close_matches(name, _VARIABLES, n=1, cutoff=0.8)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     Field,
@@ -260,10 +261,12 @@ class ManuallyReviewedBody(_JourneyBody, frozen=True):
 
     system_decision: _OpenSystemDecision
     """The automated decision the reviewer saw."""
-    manual_decision: _OpenManualDecision
-    """The reviewer's decision."""
-    final_decision: _OpenFinalDecision
-    """The decision that counts (the manual one)."""
+    # Required, but ``null`` is kept rather than refused: IDWise documents the decisions as
+    # nullable on every journey event, and a refused event is lost after its retries.
+    manual_decision: _OpenManualDecision | None = Field()
+    """The reviewer's decision (``None`` only if IDWise sent ``null``)."""
+    final_decision: _OpenFinalDecision | None = Field()
+    """The decision that counts: the manual one (``None`` only if IDWise sent ``null``)."""
 
 
 class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
@@ -273,7 +276,12 @@ class AmlMonitorUpdateBody(_DecisionBody, frozen=True):
     """The automated decision after the AML change."""
     previous_system_decision: _OpenSystemDecision
     """The automated decision before the AML change."""
-    updated_aml_version_number: _Count = Field(alias="updatedAMLVersionNumber")
+    # Not `alias=`: type checkers would then want the wire name as the keyword. IDWise's
+    # spelling, and the one its other fields' camelCase would give.
+    updated_aml_version_number: _Count = Field(
+        validation_alias=AliasChoices("updatedAMLVersionNumber", "updatedAmlVersionNumber"),
+        serialization_alias="updatedAMLVersionNumber",
+    )
     """The applicant's AML record version: starts at 1 and grows by 1 per monitoring update.
 
     Pass it to IDWise's Get AML History API to fetch what changed.
@@ -301,10 +309,11 @@ class FinishedStepBody(_JourneyBody, frozen=True):
 class UpdatedJourneyBody(_DecisionBody, frozen=True):
     """Body of `UpdatedJourney`. Action-specific extra fields land in ``model_extra``."""
 
-    # Required here; `Field()` because the base has a default, which checkers want an override to
-    # have too (pydantic's fields are keyword-only, so a required one may follow).
-    final_decision: _OpenFinalDecision = Field()
-    """The decision that counts after the update."""
+    # Required here, but ``null`` is kept (see ManuallyReviewedBody); `Field()` because the base
+    # has a default, which checkers want an override to have too (pydantic's fields are
+    # keyword-only, so a required one may follow).
+    final_decision: _OpenFinalDecision | None = Field()
+    """The decision that counts after the update (``None`` only if IDWise sent ``null``)."""
     action: _OpenAction
     """What caused the update (the list IDWise documents is partial, hence open)."""
 
@@ -312,8 +321,10 @@ class UpdatedJourneyBody(_DecisionBody, frozen=True):
 class VerificationUpdateRequiredBody(_DecisionBody, frozen=True):
     """Body of `VerificationUpdateRequired`."""
 
-    final_decision: _OpenFinalDecision = Field()  # required: see UpdatedJourneyBody
-    """The decision that counts, before the resubmission."""
+    final_decision: _OpenFinalDecision | None = (
+        Field()
+    )  # required, may be null: see UpdatedJourneyBody
+    """The decision that counts, before the resubmission (``None`` only if IDWise sent ``null``)."""
     trigger: _OpenTrigger
     """Why the update is needed: ``KYC Renewal`` or a reviewer's request."""
     required_steps: _Steps[RequiredStep]

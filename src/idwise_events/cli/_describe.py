@@ -109,7 +109,7 @@ def _nested_unknown(model: BaseModel, path: str) -> list[str]:
         for index, item in enumerate(items):
             if not isinstance(item, BaseModel):
                 continue
-            where = f"{path}.{info.alias or name}" + (
+            where = f"{path}.{info.serialization_alias or info.alias or name}" + (
                 f"[{index}]" if isinstance(value, list) else ""
             )
             found.extend(f"{where}.{extra}" for extra in sorted(item.model_extra or {}))

@@ -144,7 +144,10 @@ def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[
 def body_aliases(model: type[KnownEvent]) -> dict[str, str]:
     """The body's wire name for each attribute name (``system_decision`` -> ``systemDecision``)."""
     body = cast("type[BaseModel]", model.model_fields["body"].annotation)
-    return {name: info.alias or name for name, info in body.model_fields.items()}
+    return {
+        name: info.serialization_alias or info.alias or name
+        for name, info in body.model_fields.items()
+    }
 
 
 def sample_envelope(

@@ -123,6 +123,22 @@ def test_auth_env_reads_the_idwise_webhook_variables(
     assert accepts(config.verifier, {"Authorization": "Bearer from-env"}, "127.0.0.1")
 
 
+def test_auth_env_with_a_misspelt_variable_is_a_warning(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt allowlist variable beside the token: W006 names it, the token still works."""
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "from-env")
+    monkeypatch.setenv("IDWISE_WEBHOOK_IP_ALLOWLST", "203.0.113.7")
+    settings.IDWISE_EVENTS = {"AUTH": "env"}
+    config = load_config()
+
+    [warning] = config.problems
+    assert warning.id == "idwise_events.W006"
+    assert "IDWISE_WEBHOOK_IP_ALLOWLST (did you mean IDWISE_WEBHOOK_IP_ALLOWLIST?)" in warning.msg
+    assert not warning.is_serious()
+    assert accepts(config.verifier, {"Authorization": "Bearer from-env"}, "127.0.0.1")
+
+
 def test_auth_env_without_variables_is_an_error_naming_them(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

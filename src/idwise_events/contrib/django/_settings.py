@@ -15,7 +15,7 @@ from django.core import checks
 
 from ..._auth import Verifier
 from ..._auth_config import AuthConfig, AuthNames, build_verifier
-from ..._auth_env import read_env
+from ..._auth_env import read_env, unread_variables
 from ..._outcomes import Outcome, responses_for
 from ..._parse import DEFAULT_MAX_BYTES
 from ..._store import DEFAULT_RETENTION, check_lease
@@ -169,6 +169,15 @@ def _verifier(conf: Mapping[str, Any], problems: list[checks.CheckMessage]) -> V
             from_env, asked = read_env(os.environ, warn=False)
             if asked.no_auth:
                 problems.append(_accepts_anything("IDWISE_WEBHOOK_AUTH=none"))
+            unread = unread_variables(os.environ)
+            if unread:
+                problems.append(
+                    checks.Warning(
+                        f"environment variables set but not read: {unread}",
+                        hint="A misspelt variable leaves its check off; rename or unset it.",
+                        id="idwise_events.W006",
+                    )
+                )
             return from_env
         verifier = build_verifier(_auth_config(conf), names=_NAMES, warn=False)
     except ValueError as exc:  # the messages name keys or variables, never a secret
