@@ -92,6 +92,7 @@ def test_no_auth_accepts_anything_and_warns_once_when_built(
         ("idwisé", "pässwörd ✓", basic("idwisé", "pässwörd ✓")),  # UTF-8
         ("idwise", CANARY, "basic " + basic("idwise", CANARY)[6:]),  # scheme case
         ("idwise", CANARY, "BASIC   " + basic("idwise", CANARY)[6:]),  # several spaces
+        ("idwise", CANARY, " " + basic("idwise", CANARY) + " \t"),  # spaces around the value
     ],
 )
 def test_basic_auth_accepts_the_configured_pair(username: str, password: str, header: str) -> None:
@@ -113,8 +114,6 @@ def test_basic_auth_accepts_the_configured_pair(username: str, password: str, he
         {"Authorization": "Basic"},  # no credentials
         {"Authorization": "Basic "},  # empty credentials
         {"Authorization": "Basic" + basic("idwise", CANARY)[6:]},  # no space after the scheme
-        {"Authorization": " " + basic("idwise", CANARY)},  # not a scheme first
-        {"Authorization": basic("idwise", CANARY) + " "},  # not canonical base64
         {"Authorization": "Basic !!!notbase64!!!"},
         {"Authorization": "Basic " + base64.b64encode(b"idwise").decode()},  # no colon
         {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\x80").decode()},  # not UTF-8
@@ -187,10 +186,21 @@ def test_basic_auth_configuration_errors_are_clear_and_never_show_the_secret(
 
 
 @pytest.mark.parametrize(
-    "header", [f"Bearer {CANARY}", f"bearer {CANARY}", f"BEARER {CANARY}", f"Bearer    {CANARY}"]
+    "header",
+    [
+        f"Bearer {CANARY}",
+        f"bearer {CANARY}",
+        f"BEARER {CANARY}",
+        f"Bearer    {CANARY}",
+        f"Bearer {CANARY} ",  # werkzeug keeps the spaces around a value; other servers do not
+        f"\tBearer {CANARY}\t",
+    ],
 )
 def test_bearer_auth_accepts_the_token_whatever_the_scheme_case(header: str) -> None:
-    """The scheme is case-insensitive and may be followed by several spaces."""
+    """The scheme is case-insensitive and may be followed by several spaces.
+
+    Spaces and tabs around the value are not part of it (RFC 9110 5.5), whatever the server.
+    """
     BearerAuth(CANARY).verify(request({"Authorization": header}))
 
 
@@ -206,7 +216,6 @@ def test_bearer_auth_accepts_the_token_whatever_the_scheme_case(header: str) -> 
         {"Authorization": f"Bearer{CANARY}"},
         {"Authorization": f"Bearer {CANARY[:-1]}"},
         {"Authorization": f"Bearer {CANARY}x"},
-        {"Authorization": f"Bearer {CANARY} "},
         {"Authorization": f"Bearer {CANARY.lower()}"},
         {"Authorization": f"Bearer {CANARY}, Bearer {CANARY}"},
         {"Authorization": f"Bearer \ud800{CANARY}"},
@@ -311,7 +320,8 @@ def test_header_auth_needs_every_configured_header_whatever_the_name_case() -> N
     refused(verifier, request({"X-Api-Key": CANARY}))
     refused(verifier, request({"X-Tenant": "acme"}))
     refused(verifier, request({"X-Api-Key": CANARY, "X-Tenant": "ACME"}))
-    refused(verifier, request({"X-Api-Key": f"{CANARY} ", "X-Tenant": "acme"}))
+    verifier.verify(request({"X-Api-Key": f"{CANARY} ", "X-Tenant": "\tacme"}))  # RFC 9110 5.5
+    refused(verifier, request({"X-Api-Key": f"{CANARY}x", "X-Tenant": "acme"}))
     refused(verifier, request({"X-Api-Key": "", "X-Tenant": "acme"}))
     refused(verifier, request())
 

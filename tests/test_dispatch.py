@@ -35,6 +35,7 @@ from idwise_events import (
     as_async_store,
     fingerprint,
 )
+from idwise_events._text import escaped
 from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import FakeClock, build_request, make_event
 
@@ -362,7 +363,7 @@ def test_statuses_can_be_overridden_per_outcome() -> None:
     [
         ({Outcome.HANDLER_FAILED: 200}, "HANDLER_FAILED answered 200 loses its events"),
         ({Outcome.STORE_UNAVAILABLE: 200}, "STORE_UNAVAILABLE answered 200 loses its events"),
-        ({Outcome.PROCESSED: 204}, "PROCESSED answered 204: IDWise counts only 200"),
+        ({Outcome.PROCESSED: 202}, "PROCESSED answered 202: IDWise counts only 200"),
         ({Outcome.DUPLICATE: 409}, "DUPLICATE answered 409: IDWise counts only 200"),
         ({Outcome.UNAUTHORIZED: 200}, "UNAUTHORIZED answered 200 loses its events"),
         ({Outcome.INVALID: 200, Outcome.UNAUTHORIZED: 403}, None),  # deliberate, and safe
@@ -391,7 +392,7 @@ def test_statuses_that_lose_or_resend_events_are_warned_about(
         ("POST", str(2**20 + 1), 413),
         ("POST", 2**20 + 1, 413),
         ("POST", str(2**20), None),
-        ("post", None, None),
+        ("post", None, 405),  # methods are case-sensitive
         ("POST", "12abc", None),  # not a length: the server or the body read will tell
     ],
 )
@@ -638,6 +639,9 @@ def test_twenty_threads_delivering_one_event_run_its_handler_once() -> None:
         ({"verifier": VERIFIER, "max_body_bytes": 0}, ValueError),
         ({"verifier": VERIFIER, "max_body_bytes": 1.5}, TypeError),
         ({"verifier": VERIFIER, "statuses": {Outcome.PROCESSED: 99}}, ValueError),
+        ({"verifier": VERIFIER, "statuses": {Outcome.PROCESSED: 101}}, ValueError),
+        ({"verifier": VERIFIER, "statuses": {Outcome.DUPLICATE: 204}}, ValueError),
+        ({"verifier": VERIFIER, "statuses": {Outcome.DUPLICATE: 304}}, ValueError),
         ({"verifier": VERIFIER, "statuses": {"processed": 200}}, TypeError),
     ],
 )
@@ -1166,9 +1170,9 @@ def test_a_plain_handler_returning_a_coroutine_has_it_awaited_on_the_servers_loo
 def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     field: str, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The event name and eventId are escaped in the log message and cut short there.
+    """The event name and eventId are escaped, and cut short: 120 characters in the message.
 
-    The structured fields keep the whole value, escaped.
+    The structured fields keep up to 255 characters (as the inbox's labels), escaped.
     """
     caplog.set_level(logging.INFO, logger="idwise_events")
     payload = json.loads(make_event(FinishedJourney).model_dump_json(by_alias=True))
@@ -1187,7 +1191,8 @@ def test_sender_chosen_names_and_ids_cannot_forge_or_flood_log_lines(
     structured: str = getattr(record, "event_id" if field == "eventId" else "event_type")
     assert "\n" not in structured
     assert "\x1b" not in structured
-    assert len(structured) >= len(value)
+    assert len(structured) == min(len(escaped(value)), 255)
+    assert structured.startswith(escaped(value)[:200])
 
 
 def test_a_client_ip_from_a_proxy_header_cannot_forge_or_flood_log_lines(

@@ -208,3 +208,12 @@ def test_a_name_whose_lowered_form_is_longer_is_found_by_every_lookup() -> None:
     """Lowering "İ" gives two characters: scanning and indexing must agree all the same."""
     request = WebhookRequest(b"{}", {"X-\u0130d": "1"})
     assert [request.header("x-\u0130d") for _ in range(4)] == ["1"] * 4
+
+
+def test_a_name_that_lowers_to_ascii_from_beyond_it_is_another_name() -> None:
+    """A Kelvin sign lowers to "k": "X-Api-\u212aey" is not X-Api-Key, scanned or indexed."""
+    request = WebhookRequest(b"{}", {"X-Api-\u212aey": "forged", "X-Api-Key": "real"})
+    pairs = WebhookRequest(b"{}", [("X-Api-\u212aey", "forged")])
+
+    assert [request.header_values("x-api-key") for _ in range(4)] == [("real",)] * 4
+    assert [pairs.header("X-Api-Key") for _ in range(4)] == [None] * 4

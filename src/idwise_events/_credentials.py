@@ -97,13 +97,17 @@ def matches_any(presented: bytes | None, digests: tuple[bytes, ...]) -> bool:
 
 
 def single_header(request: WebhookRequest, name: str) -> str | None:
-    """The value of header ``name``; ``None`` if absent or repeated with different values."""
+    """The value of header ``name``; ``None`` if absent or repeated with different values.
+
+    Without the spaces and tabs around it, which are not part of a field's value (RFC 9110
+    5.5): most servers strip them before we see the value, werkzeug does not.
+    """
     values = request.header_values(name)
     if len(values) == 1:
-        return values[0]
-    if not values or any(value != values[0] for value in values):
+        return values[0].strip(" \t")
+    if not values or any(value.strip(" \t") != values[0].strip(" \t") for value in values):
         return None
-    return values[0]
+    return values[0].strip(" \t")
 
 
 def scheme_credentials(value: str | None, scheme: str) -> str | None:

@@ -346,7 +346,8 @@ class Dispatcher:
         TypeError: If ``verifier`` or ``store`` lacks the methods of its protocol, or ``lease``
             is not a timedelta.
         ValueError: If ``lease`` is not positive or longer than a day, ``max_body_bytes`` is not
-            positive, or a status is not an HTTP status code.
+            positive, or a status is not that of an HTTP answer with a body (1xx, 204, 205
+            and 304 are not).
 
     Example:
         ```python
@@ -720,7 +721,7 @@ class Dispatcher:
         if multiprocess and self._memory_generation is not None:
             self._check_processes(multiprocess=True)
         started = time.perf_counter()
-        if method.upper() != "POST":
+        if method != "POST":  # methods are case-sensitive (RFC 9110): `post` is another one
             return self._answer(Delivered(started, client_ip), Outcome.METHOD_NOT_ALLOWED)
         length = parse_content_length(content_length)
         if length is not None and length > self._max_body_bytes:

@@ -15,7 +15,9 @@ from types import MappingProxyType
 
 from ._events import Event
 from ._request import Outcome, WebhookResponse
-from ._text import escaped, printable
+from ._text import printable
+
+_MAX_LABEL = 255  # as the inbox's labels (`_inbox.MAX_LABEL_LENGTH`)
 
 __all__ = ["Outcome"]
 
@@ -55,6 +57,10 @@ _LEVELS = {
 _BODIES = {outcome: json.dumps({"outcome": outcome.value}).encode() for outcome in Outcome}
 
 
+_BODILESS = frozenset({204, 205, 304})
+"""Statuses whose answer has no body: servers drop it, or fail on its Content-Length."""
+
+
 def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResponse]:
     """The plain response to each outcome, with the default statuses but for ``overrides``.
 
@@ -62,14 +68,22 @@ def responses_for(overrides: Mapping[Outcome, int]) -> dict[Outcome, WebhookResp
 
     Raises:
         TypeError: If a key is not an `Outcome`.
-        ValueError: If a status is not an HTTP status code.
+        ValueError: If a status is not that of a final answer (1xx are not), or is one that
+            has no body (204, 205, 304): every answer carries the outcome's JSON.
     """
     statuses = dict(DEFAULT_STATUSES)
     for outcome, status in overrides.items():
         if not isinstance(outcome, Outcome):
             raise TypeError(f"statuses: keys must be Outcome members, not {outcome!r}")
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ValueError(f"statuses: {status!r} is not an HTTP status code ({outcome.name})")
+        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+            raise ValueError(
+                f"statuses: {status!r} is not the status of an HTTP answer ({outcome.name})"
+            )
+        if status in _BODILESS:
+            raise ValueError(
+                f"statuses: {status} is an answer without a body, which the outcome's JSON is"
+                f" sent in ({outcome.name})"
+            )
         statuses[outcome] = status
     return {
         outcome: WebhookResponse(
@@ -164,8 +178,9 @@ def log_delivery(
 
     It carries ``event_type``, ``event_id``, ``outcome``, ``status``, ``duration_ms`` and
     ``client_ip`` as attributes; never a header value or the body. The sender's event name and
-    id are escaped (no forged lines or terminal escapes), and cut short in the message; so is
-    the client IP, which an ASGI server may have taken from a proxy header.
+    id are escaped (no forged lines or terminal escapes), and cut short: in the message to 120
+    characters, in the attributes to 255; the client IP is escaped and cut short too (an ASGI
+    server may have taken it from a proxy header).
     """
     level = _LEVELS[outcome] if level is None else level
     if not logger.isEnabledFor(level):
@@ -176,8 +191,9 @@ def log_delivery(
         client_ip = printable(client_ip)
     event_type = event_id = None
     if event is not None:
-        event_type = escaped(event.event)
-        event_id = None if event.event_id is None else escaped(event.event_id)
+        # As the inbox labels them: long enough for any real id, never a body's worth per record.
+        event_type = printable(event.event, _MAX_LABEL)
+        event_id = None if event.event_id is None else printable(event.event_id, _MAX_LABEL)
         subject = f" {printable(event_type)} {printable(event_id or '(no eventId)')}"
     else:
         subject = f" from {client_ip}" if client_ip else ""

@@ -101,12 +101,14 @@ class WebhookRequest:
             if type(name) is str:
                 if (length >= 0 and len(name) != length) or name.lower() != key:
                     continue
+                if raw is not None and not name.isascii():  # see `_build_index`
+                    continue
             elif type(name) is bytes and raw is not None:
                 if len(name) != length or name.lower() != raw:
                     continue
             else:
                 text = _text(name)
-                if text is None or text.lower() != key:
+                if text is None or text.lower() != key or (raw is not None and not text.isascii()):
                     continue
             text = value if type(value) is str else _text(value)
             if text is not None:
@@ -123,6 +125,10 @@ class WebhookRequest:
                 if name is None or value is None:
                     continue
             key = name.lower()
+            if key.isascii() and not name.isascii():
+                # "X-Api-\u212aey" (a Kelvin sign) lowers to "x-api-key", but is another name;
+                # only a hand-made request can carry it (names are ASCII on the wire).
+                continue
             index[key] = (*index[key], value) if key in index else (value,)
         self._index = index
         return index

@@ -47,6 +47,19 @@ def test_a_rest_v1_event_keeps_repeated_headers_and_the_text_body() -> None:
     assert request.client_ip == "198.51.100.20"
 
 
+@pytest.mark.parametrize(
+    ("flag", "sent"),
+    [("false", "text"), ("False", "text"), ("true", "base64"), ("TRUE", "base64"), (0, "text")],
+)
+def test_the_base64_flag_written_as_text_means_what_it_says(flag: object, sent: str) -> None:
+    """A hand-written event may spell the flag "false": the body is then the text, not empty."""
+    text = '{"event": "Finished Journey", "body": {}}'
+    body = text if sent == "text" else base64.b64encode(text.encode()).decode()
+    event = {"httpMethod": "POST", "body": body, "isBase64Encoded": flag}
+
+    assert to_webhook_request(event).body == text.encode()
+
+
 def test_a_header_only_in_headers_is_read_beside_multi_value_headers() -> None:
     """A hand-written v1 event with Authorization in ``headers`` only: not a silent 401."""
     event: dict[str, Any] = {

@@ -34,7 +34,9 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
     objects (a hand-written test event): absent.
     """
     source = _source_ip(event)
-    raw = _body(event.get("body") or "", base64_encoded=bool(event.get("isBase64Encoded")))
+    encoded = event.get("isBase64Encoded")  # a hand-written event may spell it "false"
+    base64_encoded = encoded is True or (isinstance(encoded, str) and encoded.lower() == "true")
+    raw = _body(event.get("body") or "", base64_encoded=base64_encoded)
     multi = _object(event.get("multiValueHeaders"))
     headers = _object(event.get("headers"))
     if multi:
