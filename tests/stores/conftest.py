@@ -229,6 +229,7 @@ class FreezingProxy:
         self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
         self._frozen = threading.Event()
+        self._answers_frozen = threading.Event()
         self._gate = threading.Lock()  # held while forwarding, so `freeze` waits for a chunk
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -244,9 +245,19 @@ class FreezingProxy:
         with self._gate:
             self._frozen.set()
 
+    def freeze_answers(self) -> None:
+        """Forward what the client sends, but hold the server's answers.
+
+        The server runs a statement whose client never hears back: a claim committed by a
+        database that the store thinks did not answer.
+        """
+        with self._gate:
+            self._answers_frozen.set()
+
     def thaw(self) -> None:
         with self._gate:
             self._frozen = threading.Event()
+            self._answers_frozen = threading.Event()
 
     def close(self) -> None:
         self._closed.set()
@@ -263,14 +274,16 @@ class FreezingProxy:
                 continue
             server = socket.create_connection(("127.0.0.1", self._upstream_port), timeout=5)
             self._sockets += [client, server]
-            for source, target in ((client, server), (server, client)):
-                thread = threading.Thread(target=self._forward, args=(source, target), daemon=True)
+            for source, target, answers in ((client, server, False), (server, client, True)):
+                thread = threading.Thread(
+                    target=self._forward, args=(source, target, answers), daemon=True
+                )
                 self._threads.append(thread)
                 thread.start()
 
-    def _forward(self, source: socket.socket, target: socket.socket) -> None:
+    def _forward(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
         while not self._closed.is_set():
-            if self._frozen.is_set():
+            if self._frozen.is_set() or (answers and self._answers_frozen.is_set()):
                 time.sleep(0.01)
                 continue
             try:
@@ -278,7 +291,7 @@ class FreezingProxy:
                 if not readable:
                     continue
                 with self._gate:
-                    if self._frozen.is_set():
+                    if self._frozen.is_set() or (answers and self._answers_frozen.is_set()):
                         continue
                     data = source.recv(65536)
                     if not data:

@@ -356,9 +356,49 @@ def test_a_frozen_network_gives_store_error_within_the_network_timeout(
     freezing_proxy.thaw()
     assert store.complete("evt-1", first.token) is True
     assert isinstance(store.claim("evt-3", lease=LEASE, fingerprint="a"), Claimed)
-    # The abandoned claim may have reached the database once the network thawed: its lease
-    # then holds the event until it expires, like a worker that crashed after claiming.
-    assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed | InProgress)
+    # The abandoned claim may have reached the database once the network thawed: the store
+    # releases it (with its token) before claiming the key again.
+    assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
+
+
+@pytest.mark.parametrize("claimed_again", [True, False], ids=["claimed-again", "left-alone"])
+def test_a_claim_recorded_after_its_timeout_is_released_not_left_to_block_retries(
+    postgres: TemporaryPostgres | str,
+    freezing_proxy: FreezingProxy,
+    open_store: Callable[..., SqlStore],
+    claimed_again: bool,
+) -> None:
+    """The server runs a claim whose answer never came: the store releases it once it can.
+
+    Otherwise every retry would get 409 for the rest of the lease (an hour here), past the
+    last of IDWise's retries. Released before the key is claimed again, or in the background
+    when nothing claims it (another machine may get the retry).
+    """
+    url = postgres_url(postgres)
+    table = f"t_{uuid.uuid4().hex[:12]}"
+    store = open_store(
+        freezing_proxy.url(url), table_name=table, network_timeout=timedelta(seconds=1)
+    )
+    other_machine = open_store(url, table_name=table)
+    assert isinstance(store.claim("warm-up", lease=LEASE, fingerprint="a"), Claimed)
+
+    freezing_proxy.freeze_answers()
+    error, _elapsed = call_in_thread(
+        lambda: store.claim("evt", lease=timedelta(hours=1), fingerprint="a")
+    )
+    assert isinstance(error, StoreError), error
+    held = other_machine.claim("evt", lease=LEASE, fingerprint="a")
+    assert isinstance(held, InProgress)  # recorded all the same: nobody holds it
+    assert held.retry_after > timedelta(minutes=59)
+    freezing_proxy.thaw()
+
+    if claimed_again:
+        assert isinstance(store.claim("evt", lease=LEASE, fingerprint="a"), Claimed)
+        return
+    deadline = time.monotonic() + 30
+    while isinstance(other_machine.claim("evt", lease=LEASE, fingerprint="a"), InProgress):
+        assert time.monotonic() < deadline, "the unsure claim was never released"
+        time.sleep(0.2)
 
 
 def test_a_server_that_never_answers_the_connection_gives_store_error(

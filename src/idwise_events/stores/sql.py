@@ -56,6 +56,7 @@ from ._engine import (
 from ._keys import stored_fingerprint, stored_key
 from ._session import Connections, Session
 from ._table import COMPLETED, DEFAULT_TABLE_NAME, build_statements, from_stored, idempotency_table
+from ._unsure import UnsureClaims
 from ._watchdog import Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
@@ -84,7 +85,10 @@ class SqlStore:
     last minutes). Every database failure raises [`StoreError`][idwise_events.StoreError] with the
     driver's exception as its cause, within ``network_timeout`` whatever the network does. A
     connection found dead drops every connection pooled with it, and the call is retried once on
-    a fresh one, so the first call after a database restart succeeds.
+    a fresh one, so the first call after a database restart succeeds. A claim that failed so may
+    still be recorded by the database once it resumes: the store releases it, with its token,
+    as soon as the database answers again, so the event's next delivery is not refused for the
+    rest of that claim's lease.
 
     Any text is a valid key or fingerprint: what a database might refuse (too long, NUL, not
     ASCII) is stored as its SHA-256 digest, the same way on every database. A value the database
@@ -161,6 +165,7 @@ class SqlStore:
         self._clock = clock
         self._table_ready = False
         self._table_lock = threading.Lock()
+        self._unsure = UnsureClaims(self.release)
         dialect = self.engine.dialect
         self._sqlite = dialect.name == "sqlite"
         fast = dialect.name in self.UPSERT_DIALECTS
@@ -230,15 +235,23 @@ class SqlStore:
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
         check_lease(lease)
+        self._unsure.settle(key)
         now = self._clock()
+        token = uuid.uuid4().hex  # unique across every machine sharing the table
         values = {
             "event_key": stored_key(key),
-            "claim_token": uuid.uuid4().hex,  # unique across every machine sharing the table
+            "claim_token": token,
             "body_fingerprint": stored_fingerprint(fingerprint),
             "expires_at": now + lease,
             "now": now,
         }
-        result = self._run(lambda session: self._claim(session, values, now))
+        try:
+            result = self._run(lambda session: self._claim(session, values, now))
+        except StoreError:
+            if not self._sqlite:  # (SQLite is on this machine: a failed statement did not run)
+                # No answer is not no claim: the server may record it still (see `_unsure`).
+                self._unsure.add(key, token, lease.total_seconds())
+            raise
         if result.fingerprint_mismatch:
             report_fingerprint_mismatch(key)
         return result
