@@ -364,9 +364,53 @@ def test_header_auth_checks_every_header_even_after_one_failed() -> None:
     verifier = HeaderAuth({"A": "1", "B": "2", "C": "3"})
     req = RecordingRequest({"B": "2"})
 
-    refused(verifier, req)
+    error = refused(verifier, req)
 
-    assert req.looked_up == ["a", "b", "c"]
+    assert req.looked_up[:3] == ["a", "b", "c"]  # (then the reason for the log is worked out)
+    assert error.reason == "no A header; no C header"
+
+
+@pytest.mark.parametrize(
+    ("verifier", "headers", "client_ip", "reason"),
+    [
+        (BearerAuth(CANARY), {}, None, "no Authorization header"),
+        (BearerAuth(CANARY), {"Authorization": f"Token {CANARY}"}, None, "is not Bearer"),
+        (BearerAuth(CANARY), {"Authorization": "Bearer "}, None, "has no Bearer credentials"),
+        (BearerAuth(CANARY), {"Authorization": "Bearer nope"}, None, "not one of those"),
+        (
+            BearerAuth(CANARY),
+            [("Authorization", "Bearer a"), ("Authorization", "Bearer b")],
+            None,
+            "Authorization sent 2 times with different values",
+        ),
+        (BasicAuth("u", CANARY), {"Authorization": "Basic !!"}, None, "not canonical base64"),
+        (BasicAuth("u", CANARY), {"Authorization": basic("u", "no")}, None, "not one of the pairs"),
+        (HeaderAuth({"X-Key": CANARY}), {"X-Key": "no"}, None, "X-Key is not one of the values"),
+        (IpAllowlist(["10.0.0.0/8"]), {}, "198.51.100.7", "198.51.100.7 (the connecting peer)"),
+        (
+            IpAllowlist(["10.0.0.0/8"], trusted_proxies=1),
+            {"X-Forwarded-For": "198.51.100.7\x1b[2J"},
+            "10.0.0.1",
+            "198.51.100.7\\x1b[2J (X-Forwarded-For, 1 trusted proxy) is not in the allowlist",
+        ),
+        (
+            BearerAuth(CANARY) & IpAllowlist(["10.0.0.0/8"]),
+            {"Authorization": "Bearer nope"},
+            "198.51.100.7",
+            "not one of those configured; client address 198.51.100.7",
+        ),
+    ],
+)
+def test_a_refusal_says_why_in_its_reason_never_in_its_message(
+    verifier: Verifier, headers: Headers, client_ip: str | None, reason: str
+) -> None:
+    """The reason is for the server's log: what failed, never a secret or a header's value."""
+    error = refused(verifier, WebhookRequest(b"", headers, client_ip))
+
+    assert reason in error.reason
+    assert CANARY not in error.reason
+    assert "nope" not in error.reason
+    assert error.reason not in str(error)
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,25 @@ def test_wrong_credentials_get_401_and_the_body_is_never_parsed(dispatcher: Disp
     assert invalid == []
 
 
+def test_a_401_is_logged_with_what_failed_and_answered_without_it(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator reads why (no header, another scheme, a wrong token); the sender does not."""
+    caplog.set_level(logging.WARNING, logger="idwise_events")
+    for headers, why in [
+        ({}, "no Authorization header"),
+        ({"Authorization": "Basic Zm9vOmJhcg=="}, "the Authorization header is not Bearer"),
+        ({"Authorization": "Bearer guess"}, "the Bearer token is not one of those configured"),
+    ]:
+        caplog.clear()
+        response = dispatcher.handle(WebhookRequest(b"{}", headers, "198.51.100.7"))
+
+        assert (response.status, response.body) == (401, b'{"outcome": "unauthorized"}')
+        [record] = caplog.records
+        assert record.getMessage().endswith(f" ms ({why})")
+        assert "guess" not in record.getMessage()
+
+
 def test_an_invalid_body_gets_400_with_the_reason_and_reaches_the_on_invalid_hook(
     dispatcher: Dispatcher,
 ) -> None:

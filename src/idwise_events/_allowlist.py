@@ -9,6 +9,7 @@ from functools import lru_cache
 from ._auth import Combinable
 from ._errors import VerificationError
 from ._request import WebhookRequest
+from ._text import printable
 
 __all__ = ["IpAllowlist"]
 
@@ -79,8 +80,21 @@ class IpAllowlist(Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if its client address is in one of the networks."""
-        if not self._allows(_client_address(request, self._trusted_proxies)):
-            raise VerificationError("client address is not allowed")
+        address = _client_address(request, self._trusted_proxies)
+        if not self._allows(address):
+            raise VerificationError("client address is not allowed", reason=self._why(address))
+
+    def _why(self, address: str | None) -> str:
+        """The log's reason for refusing ``address`` (not a secret; escaped: a header's text)."""
+        source = (
+            "the connecting peer"
+            if not self._trusted_proxies
+            else f"X-Forwarded-For, {self._trusted_proxies} trusted"
+            f" prox{'y' if self._trusted_proxies == 1 else 'ies'}"
+        )
+        if not address:
+            return f"no client address to check ({source})"
+        return f"client address {printable(address, 60)} ({source}) is not in the allowlist"
 
     def _check(self, text: str | None) -> bool:
         # Addresses are not secret: stopping at the first match is fine.

@@ -24,8 +24,10 @@ from ._credentials import (
     count,
     digest,
     encode,
+    header_problem,
     matches_any,
     scheme_credentials,
+    scheme_problem,
     single_header,
 )
 from ._errors import VerificationError
@@ -161,7 +163,15 @@ class BasicAuth(Combinable):
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if it carries one of the configured pairs."""
         if not matches_any(basic_pair(request), self._digests):
-            raise VerificationError(_INVALID)
+            raise VerificationError(
+                _INVALID,
+                reason=scheme_problem(request, "Basic")
+                or (
+                    "the Basic credentials are not one of the pairs configured"
+                    if basic_pair(request) is not None
+                    else "the Basic credentials are not canonical base64 of user:password"
+                ),
+            )
 
     @property
     def credentials(self) -> tuple[tuple[SecretStr, SecretStr], ...]:
@@ -215,7 +225,11 @@ class BearerAuth(Combinable):
         """Accept the request only if it carries one of the configured tokens."""
         token = scheme_credentials(single_header(request, "authorization"), "bearer")
         if not matches_any(encode(token), self._digests):
-            raise VerificationError(_INVALID)
+            raise VerificationError(
+                _INVALID,
+                reason=scheme_problem(request, "Bearer")
+                or "the Bearer token is not one of those configured",
+            )
 
     @property
     def tokens(self) -> tuple[SecretStr, ...]:
@@ -279,7 +293,17 @@ class HeaderAuth(Combinable):
         for name, digests in self._checks:  # all of them, whatever the outcome so far
             ok &= matches_any(encode(single_header(request, name)), digests)
         if not ok:
-            raise VerificationError(_INVALID)
+            raise VerificationError(_INVALID, reason=self._problems(request))
+
+    def _problems(self, request: WebhookRequest) -> str:
+        """Which headers failed, and how (after the constant-time checks decided)."""
+        problems = []
+        for name in self._headers:
+            digests = dict(self._checks)[name.lower()]
+            if not matches_any(encode(single_header(request, name)), digests):
+                problem = header_problem(request, name)
+                problems.append(problem or f"{name} is not one of the values configured")
+        return "; ".join(problems)
 
     @property
     def headers(self) -> Mapping[str, tuple[SecretStr, ...]]:
@@ -331,14 +355,17 @@ class AllOf(Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Run every verifier; raise one generic error if any of them refused."""
-        ok = True
+        reasons = []
+        refused = False
         for verifier in self.verifiers:
             try:
                 verifier.verify(request)
-            except VerificationError:
-                ok = False
-        if not ok:
-            raise VerificationError(_INVALID)
+            except VerificationError as error:
+                refused = True
+                if error.reason:
+                    reasons.append(error.reason)
+        if refused:
+            raise VerificationError(_INVALID, reason="; ".join(reasons))
 
     def __repr__(self) -> str:
         return f"AllOf({', '.join(repr(verifier) for verifier in self.verifiers)})"

@@ -148,3 +148,30 @@ def basic_pair(request: WebhookRequest) -> bytes | None:
 def count(items: Sized, noun: str) -> str:
     """``"1 token"``, ``"2 tokens"``: for reprs that must not show the secrets themselves."""
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def header_problem(request: WebhookRequest, name: str) -> str:
+    """Why header ``name`` gives no value: ``"no X header"`` or that it came several times.
+
+    For the log of a refused request (`VerificationError.reason`): never a value.
+    """
+    values = request.header_values(name)
+    if not values:
+        return f"no {name} header"
+    if len(values) > 1:
+        return f"{name} sent {len(values)} times with different values"
+    return ""
+
+
+def scheme_problem(request: WebhookRequest, scheme: str) -> str:
+    """Why ``Authorization`` carries no ``scheme`` credentials (``""`` if it does)."""
+    problem = header_problem(request, "Authorization")
+    if problem:
+        return problem
+    value = single_header(request, "authorization") or ""
+    given = value.partition(" ")[0]
+    if not given.isascii() or given.lower() != scheme.lower():
+        return f"the Authorization header is not {scheme}"
+    if scheme_credentials(value, scheme.lower()) is None:
+        return f"the Authorization header has no {scheme} credentials"
+    return ""

@@ -860,8 +860,9 @@ class Dispatcher:
             return self._answer(delivered, Outcome.TOO_LARGE)
         try:
             self._verifier.verify(request)
-        except VerificationError:
-            return self._answer(delivered, Outcome.UNAUTHORIZED)
+        except VerificationError as refused:
+            # The reason goes to the log only: the answer never says what failed.
+            return self._answer(delivered, Outcome.UNAUTHORIZED, note=refused.reason or None)
         try:
             event = parse_event(body, max_bytes=self._max_body_bytes)
         except PayloadError as invalid:

@@ -35,8 +35,22 @@ class PayloadError(IdwiseEventsError):
 class VerificationError(IdwiseEventsError):
     """The request failed authentication (wrong, missing or malformed credentials).
 
-    The message never says which credential or which part failed, and never echoes a header value.
+    The message never says which credential or which part failed, and never echoes a header
+    value: it may be shown to the sender. `reason` says it, for your own log.
     """
+
+    def __init__(
+        self, message: str = "missing or invalid credentials", *, reason: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.reason: str = reason
+        """Why the request was refused, for the server's log only (``""`` if not said).
+
+        Such as ``"no Authorization header"``, ``"the Bearer token is not one of those
+        configured"`` or ``"client address 198.51.100.7 is not in the allowlist"``. It names
+        headers and what failed, never a secret or a header's value (the client's address,
+        which is not secret, excepted). The `Dispatcher` logs it with the 401.
+        """
 
 
 class StoreError(IdwiseEventsError):
