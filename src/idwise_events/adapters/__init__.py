@@ -19,6 +19,7 @@ to install. Adapters hold no status logic: every answer comes from the dispatche
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,3 +40,25 @@ def several_processes(environ: Mapping[str, Any]) -> bool:
     """
     software = str(environ.get("SERVER_SOFTWARE", "WSGIServer/"))
     return bool(environ.get("wsgi.multiprocess")) and not software.startswith("WSGIServer/")
+
+
+def either_slash(path_regex: re.Pattern[str]) -> re.Pattern[str]:
+    """A Starlette route's path pattern (``^/webhooks/idwise$``) with its last slash optional.
+
+    IDWise does not follow redirects: a portal URL that differs from the route by a final slash
+    must be answered, not redirected (Starlette) or refused with 404 (Flask).
+    """
+    pattern = path_regex.pattern
+    if not pattern.endswith("$"):  # pragma: no cover - Starlette's patterns all end so
+        return path_regex
+    stem = pattern[:-1]
+    if stem.endswith("/"):
+        stem = stem[:-1]
+    return re.compile(stem + "/?$")
+
+
+def other_slash(path: str) -> str:
+    """``path`` with its final slash added or removed (``/`` itself stays ``/``)."""
+    if path == "/":
+        return path
+    return path[:-1] if path.endswith("/") else path + "/"

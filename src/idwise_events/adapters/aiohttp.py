@@ -58,9 +58,15 @@ async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
 
 
 def route(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH) -> web.RouteDef:
-    """A route at ``path``, for ``app.add_routes``, that hands every request to ``dispatcher``."""
+    """A route at ``path``, for ``app.add_routes``, that hands every request to ``dispatcher``.
+
+    It answers at ``path`` with or without a final slash: IDWise does not follow redirects.
+    ``path`` is a plain path (no ``{variables}``).
+    """
 
     async def idwise_webhook(request: web.Request) -> web.Response:
         return await handle(request, dispatcher)
 
-    return web.route("*", path, idwise_webhook)
+    stem = path[:-1] if path.endswith("/") and path != "/" else path
+    either = path if path == "/" else stem + "{_slash:/?}"
+    return web.route("*", either, idwise_webhook)

@@ -22,7 +22,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 from .._dispatch import Dispatcher
 from .._outcomes import Outcome
 from .._parse import json_schema
-from . import DEFAULT_PATH, ROUTED_METHODS, asgi
+from . import DEFAULT_PATH, ROUTED_METHODS, asgi, other_slash
 from .starlette import handle, to_response, to_webhook_request
 
 __all__ = ["handle", "router", "to_response", "to_webhook_request"]
@@ -30,6 +30,9 @@ __all__ = ["handle", "router", "to_response", "to_webhook_request"]
 
 def router(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH, **options: Any) -> APIRouter:
     """An `APIRouter` whose one endpoint, ``path``, hands every request to ``dispatcher``.
+
+    The endpoint answers with or without a final slash: FastAPI would redirect the other form,
+    and IDWise does not follow redirects.
 
     The OpenAPI schema shows the POST operation with the envelope's JSON Schema as its request
     body and every status the dispatcher answers it with; the other methods are routed too, so
@@ -67,6 +70,15 @@ def router(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH, **options: Any) 
         path,
         endpoint,
         methods=others,
+        name="idwise_webhook",
+        include_in_schema=False,
+        route_class_override=_Route,
+    )
+    # The other form too (FastAPI would redirect it, and IDWise follows no redirect).
+    api.add_api_route(
+        other_slash(path),
+        endpoint,
+        methods=ROUTED_METHODS,
         name="idwise_webhook",
         include_in_schema=False,
         route_class_override=_Route,

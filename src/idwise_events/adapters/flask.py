@@ -16,7 +16,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
-from . import DEFAULT_PATH, ROUTED_METHODS, several_processes
+from . import DEFAULT_PATH, ROUTED_METHODS, other_slash, several_processes
 from ._body import handled, read_wsgi
 
 __all__ = ["blueprint", "handle", "to_response", "to_webhook_request"]
@@ -64,6 +64,9 @@ def blueprint(
 ) -> flask.Blueprint:
     """A blueprint with one endpoint, ``path``, that hands every request to ``dispatcher``.
 
+    The endpoint answers at ``path`` with or without a final slash, never with a redirect:
+    IDWise does not follow them.
+
     Args:
         dispatcher: The dispatcher with your handlers.
         path: The URL path (under the blueprint's ``url_prefix``, if you register it with one).
@@ -75,4 +78,6 @@ def blueprint(
         return handle(flask.request, dispatcher)
 
     bp.add_url_rule(path, view_func=idwise_webhook, methods=ROUTED_METHODS)
+    # The other form too: Flask would answer it 404 or a redirect, which IDWise does not follow.
+    bp.add_url_rule(other_slash(path), view_func=idwise_webhook, methods=ROUTED_METHODS)
     return bp

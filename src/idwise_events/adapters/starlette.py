@@ -19,7 +19,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
-from . import DEFAULT_PATH, ROUTED_METHODS, asgi
+from . import DEFAULT_PATH, ROUTED_METHODS, asgi, either_slash
 from ._body import ClientDisconnected, handled_async, read_async
 
 __all__ = ["handle", "route", "to_response", "to_webhook_request"]
@@ -64,12 +64,17 @@ def route(
 ) -> Route:
     """A route at ``path`` that hands every request to ``dispatcher``.
 
+    It answers at ``path`` with or without a final slash: Starlette would redirect the other
+    form, and IDWise does not follow redirects.
+
     Its endpoint is the [ASGI adapter][idwise_events.adapters.asgi.handle], which reads the body
     only up to the dispatcher's limit and builds no Starlette ``Request`` or ``Response``. To
     work with the ``Request`` in an endpoint of your own, call
     [`handle`][idwise_events.adapters.starlette.handle] there.
     """
-    return Route(path, _Endpoint(dispatcher), methods=ROUTED_METHODS, name=name)
+    webhook = Route(path, _Endpoint(dispatcher), methods=ROUTED_METHODS, name=name)
+    webhook.path_regex = either_slash(webhook.path_regex)  # IDWise follows no redirect
+    return webhook
 
 
 class _Endpoint:
