@@ -20,7 +20,9 @@ from idwise_events import (
     ClaimResult,
     Dispatcher,
     Event,
+    EventType,
     FinishedJourney,
+    FinishedJourneyBody,
     IdempotencyStore,
     ManuallyReviewed,
     MemoryStore,
@@ -453,6 +455,48 @@ def test_registration_refuses_what_is_not_an_event_class(dispatcher: Dispatcher)
         dispatcher.on("Finished Journey")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="callable"):
         dispatcher.on_any(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("Finished Journey", "such as FinishedJourney, FinishedJourney, not the name"),
+        (EventType.AML_MONITOR_UPDATE, "for 'AML Monitor Update', pass AmlMonitorUpdate, not"),
+        (Event, "for every event, register the handler with on_any"),
+        (print, "first: @dispatcher.on(FinishedJourney), not @dispatcher.on, on print"),
+        (FinishedJourneyBody, "not <class 'idwise_events._bodies.FinishedJourneyBody'>"),
+    ],
+)
+def test_a_mistake_in_on_says_what_to_write_instead(
+    dispatcher: Dispatcher, given: object, said: str
+) -> None:
+    """A name, an EventType, the Event union or a bare @on: the message gives the fix."""
+    with pytest.raises(TypeError) as caught:
+        dispatcher.on(cast(Any, given))
+
+    assert said in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+def test_the_same_handler_registered_twice_for_the_same_events_is_refused(
+    dispatcher: Dispatcher,
+) -> None:
+    """It would run twice per event; for other events, or on_any beside on, it is allowed."""
+    ran: list[str] = []
+
+    def handler(event: Event) -> None:
+        ran.append(type(event).__name__)
+
+    dispatcher.on(FinishedJourney)(handler)
+    dispatcher.on(ManuallyReviewed)(handler)
+    with pytest.raises(ValueError, match="handler is registered for these events already"):
+        dispatcher.on(FinishedJourney)(handler)
+    dispatcher.on_any(handler)
+    with pytest.raises(ValueError, match="registered for these events already"):
+        dispatcher.on_any(handler)
+
+    deliver(dispatcher, make_event(FinishedJourney))
+    assert ran == ["FinishedJourney", "FinishedJourney"]  # once typed, once as on_any
 
 
 def test_an_event_nobody_handles_is_still_recorded_so_its_retry_is_a_duplicate(

@@ -217,6 +217,8 @@ def test_make_event_refuses_names_and_classes_that_are_not_event_types() -> None
     """An unknown name is a ValueError naming the known ones; another class is a TypeError."""
     with pytest.raises(ValueError, match="'Journey Archived' is not an IDWise event name"):
         make_event("Journey Archived")
+    with pytest.raises(ValueError, match="did you mean 'Manually Reviewed'"):
+        make_event("Manualy Reviewed")
     with pytest.raises(TypeError, match="an event model, an EventType or an event name"):
         make_event(SystemDecision)  # type: ignore[type-var]
 

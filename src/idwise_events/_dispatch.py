@@ -34,6 +34,7 @@ from ._async_store import (
     to_thread,
 )
 from ._auth import Verifier
+from ._enums import EventType
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
 from ._inbox import Accepted, Inbox, replaying
@@ -92,6 +93,24 @@ os.register_at_fork(after_in_child=_count_fork)
 
 # Every class `parse_event` can return: handler lists are resolved for each one at registration.
 EVENT_MODELS: tuple[type[Any], ...] = (*get_args(get_args(KnownEvent)[0]), UnknownEvent)
+
+
+def _not_an_event_class(given: object) -> str:
+    """What `Dispatcher.on` says about an argument that is not an event class, with the fix."""
+    wanted = "on() takes event classes such as FinishedJourney"
+    if isinstance(given, EventType):
+        model = next(m for m in EVENT_MODELS if getattr(m, "event_type", None) is given)
+        return f"{wanted}: for {given.value!r}, pass {model.__name__}, not {given}"
+    if isinstance(given, str):
+        known = {m.event_type.value: m.__name__ for m in EVENT_MODELS if m is not UnknownEvent}
+        hint = f", {known[given]}" if given in known else ""
+        return f"{wanted}{hint}, not the name {given!r}"
+    if given is Event or given is KnownEvent:
+        return f"{wanted}; for every event, register the handler with on_any"
+    if callable(given) and not isinstance(given, type):
+        name = getattr(given, "__qualname__", None) or type(given).__name__
+        return f"{wanted} first: @dispatcher.on(FinishedJourney), not @dispatcher.on, on {name}"
+    return f"{wanted}, not {printable(repr(given), 200)}"
 
 
 class _Handler:
@@ -502,9 +521,7 @@ class Dispatcher:
             raise TypeError("on() needs at least one event class, such as FinishedJourney")
         for event_type in event_types:
             if event_type not in EVENT_MODELS:
-                raise TypeError(
-                    f"on() takes event classes such as FinishedJourney, not {event_type!r}"
-                )
+                raise TypeError(_not_an_event_class(event_type))
 
         def register(handler: Callable[[Any], R]) -> Callable[[Any], R]:
             self._register(frozenset(event_types), handler)
@@ -678,6 +695,9 @@ class Dispatcher:
             await (calling if handler.is_async else thread.run(calling))
 
     def _register(self, types: frozenset[type[Any]] | None, handler: Callable[..., object]) -> None:
+        if any(kinds == types and h.func is handler for kinds, h in self._registrations):
+            # It would run twice per event: a decorator applied twice, a module imported twice.
+            raise ValueError(f"{_Handler(handler).name} is registered for these events already")
         self._registrations.append((types, _Handler(handler)))
         self._handlers = {
             model: tuple(h for kinds, h in self._registrations if kinds is None or model in kinds)

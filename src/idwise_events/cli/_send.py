@@ -159,7 +159,8 @@ def _body(type_or_file: str, overrides: dict[str, Any], removals: tuple[str, ...
     model = event_model(type_or_file)
     if model is None:
         raise click.UsageError(
-            f"{printable(type_or_file)!r} is neither a file nor an event type ({known_types()})"
+            f"{printable(type_or_file)!r} is neither a file nor an event type"
+            f" ({known_types(type_or_file)})"
         )
     envelope = sample_envelope(model, model.event_type.value, {})
     return _changed(envelope, overrides, removals)

@@ -107,9 +107,17 @@ def event_model(name: str) -> type[KnownEvent] | None:
     return _BY_SQUASHED_NAME.get(_squashed(name))
 
 
-def known_types() -> str:
-    """The event type names, for error messages."""
-    return ", ".join(_MODELS_BY_NAME)
+def known_types(given: str | None = None) -> str:
+    """The event type names, for error messages; first the one ``given`` was likely meant as."""
+    known = ", ".join(_MODELS_BY_NAME)
+    if given is None:
+        return known
+    import difflib  # only for a name that is not an event type
+
+    close = difflib.get_close_matches(_squashed(given), list(_BY_SQUASHED_NAME), n=1, cutoff=0.8)
+    if not close:
+        return known
+    return f"did you mean {_BY_SQUASHED_NAME[close[0]].event_type.value!r}? {known}"
 
 
 def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[KnownEvent], str]:
@@ -130,7 +138,7 @@ def resolve_event_type(event_type: EventTypeName, *, caller: str) -> tuple[type[
             return _MODELS_BY_NAME[canonical], wire_name
         model = event_model(wire_name)
         if model is None:
-            known = ", ".join(repr(name.value) for name in EventType)
+            known = known_types(wire_name)
             raise ValueError(f"{caller}: {wire_name!r} is not an IDWise event name ({known})")
         return model, model.event_type.value
     if isinstance(event_type, type) and event_type in SAMPLE_BODIES:
