@@ -29,7 +29,11 @@ CASES = [
     (["listen", "--header", "X-Api-Key"], 2, "--header takes NAME:VALUE, with a colon"),
     (["listen", "--db", "{tmp}/no/such/dir/x.db"], 1, "cannot open the database sqlite:///"),
     (["send", "Finished Journey"], 2, "Missing option '--url'."),
-    (["send", "Finished Jorney", "--url", NOWHERE], 2, "(did you mean 'Finished Journey'?"),
+    (
+        ["send", "Finished Jorney", "--url", NOWHERE],
+        2,
+        "'Finished Jorney' is neither a file nor an event type (did you mean 'Finished Journey'?",
+    ),
     (["send", "Finished Journey", "--url", "127.0.0.1:8000"], 2, "--url must be an http://"),
     (["send", "Finished Step", "--url", NOWHERE, "--set", "stepId"], 2, "--set takes FIELD=VALUE"),
     (
