@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from idwise_events import Dispatcher, FinishedJourney, MemoryStore, NoAuth
+from idwise_events import Dispatcher, FinishedJourney, MemoryInbox, MemoryStore, NoAuth
 from idwise_events.testing import build_request, make_event
 
 from .conftest import in_forked_child
@@ -65,6 +65,29 @@ def test_a_process_forked_after_the_dispatcher_was_built_is_warned_once() -> Non
     count = in_forked_child(lambda: str(deliver_twice_and_count_warnings(dispatcher)))
 
     assert count() == "1"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_with_an_inbox_the_unused_store_is_not_warned_about_but_a_memory_inbox_is(
+    tmp_path: Path,
+) -> None:
+    """With an inbox the store is not used: a SqlInbox is shared, a MemoryInbox is per process."""
+    from idwise_events.inbox.sql import SqlInbox
+
+    shared = Dispatcher(verifier=NoAuth(), inbox=SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}"))
+    private = Dispatcher(verifier=NoAuth(), inbox=MemoryInbox())
+
+    def warnings_in_child(dispatcher: Dispatcher, said: str) -> str:
+        handler = Recorder()
+        logging.getLogger("idwise_events").addHandler(handler)
+        for _ in range(2):
+            dispatcher.handle(build_request(make_event(FinishedJourney), NoAuth()))
+        return str(sum(said in message for message in handler.messages))
+
+    assert in_forked_child(lambda: warnings_in_child(shared, "is per process"))() == "0"
+    assert (
+        in_forked_child(lambda: warnings_in_child(private, "MemoryInbox is per process"))() == "1"
+    )
 
 
 def test_a_spawned_worker_process_is_warned_once() -> None:

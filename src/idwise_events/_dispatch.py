@@ -39,6 +39,7 @@ from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
 from ._inbox import Accepted, Inbox, replaying
 from ._leases import Hold, hold, hold_async
+from ._memory_inbox import MemoryInbox
 from ._outcomes import (
     UNAVAILABLE_RETRY_AFTER,
     Delivered,
@@ -430,9 +431,11 @@ class Dispatcher:
         if inbox is not None and not isinstance(inbox, Inbox):
             raise TypeError(f"Dispatcher: inbox {type(inbox).__name__} lacks the Inbox methods")
         self._inbox = inbox
-        # A MemoryStore remembers events in one process only: watched until it is warned about.
+        # A MemoryStore remembers events in one process only, and so does a MemoryInbox (with
+        # an inbox, the store is not used): watched until it is warned about.
+        remembers = store if inbox is None else inbox
         self._memory_generation: int | None = (
-            _process_generation if type(store) is MemoryStore else None
+            _process_generation if type(remembers) in (MemoryStore, MemoryInbox) else None
         )
         self._spawn_checked = False
         self._one_trip = False
@@ -842,12 +845,20 @@ class Dispatcher:
             if multiprocessing.parent_process() is None:
                 return
         self._memory_generation = None
-        logger.warning(
-            "this dispatcher's MemoryStore is per process, and this is one of"
-            " several worker processes: a retry reaching another process runs the handlers"
-            " again. Use SqlStore (SQLite on one machine, PostgreSQL across machines): see the"
-            " Backends section of the docs' Idempotency page."
-        )
+        if self._inbox is None:
+            logger.warning(
+                "this dispatcher's MemoryStore is per process, and this is one of"
+                " several worker processes: a retry reaching another process runs the handlers"
+                " again. Use SqlStore (SQLite on one machine, PostgreSQL across machines): see"
+                " the Backends section of the docs' Idempotency page."
+            )
+        else:
+            logger.warning(
+                "this dispatcher's MemoryInbox is per process, and this is one of several"
+                " worker processes: a retry reaching another process runs the handlers again,"
+                " and a process that stops loses what it holds. Use SqlInbox: see the docs'"
+                " Inbox page."
+            )
 
     def _answer(
         self,

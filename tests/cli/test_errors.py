@@ -20,7 +20,7 @@ CASES = [
     (
         ["purge", "--db", "sqlite:///{tmp}/x.db", "--retention-days", "36526"],
         2,
-        "Invalid value for '--retention-days': 36526 is not in the range 0 <= x <= 36525.",
+        "Invalid value for '--retention-days': 36526 is not in the range 1 <= x <= 36525.",
     ),
     (["worker", "--app", "m:d", "--poll", "nan"], 2, "Invalid value for '--poll': nan is not"),
     (["listen", "--path", "/a?b"], 2, "--path is a path alone: no '?' query or '#' fragment"),
@@ -107,6 +107,7 @@ CASES = [
         "cannot open the database postgresql+psycopg://app@127.0.0.1:9/db?password=***: ",
     ),
     (["purge", "--db", "{tmp}/x.db", "--retention-days", "1e12"], 2, "Invalid value for '--r"),
+    (["purge", "--db", "{tmp}/x.db", "--retention-days", "0.5"], 2, "Invalid value for '--r"),
     (["purge", "--db", "{tmp}/x.db", "--retention-days", "nan"], 2, "Invalid value for '--r"),
     (["purge", "--db", "{tmp}/x.db", "--retention-days", "-1"], 2, "Invalid value for '--r"),
 ]

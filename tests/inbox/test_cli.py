@@ -278,6 +278,7 @@ def test_a_database_that_cannot_be_opened_is_named_without_its_password(
         (["inbox", "replay", "0"], "'[DELIVERY_ID]'"),
         (["inbox", "purge", "--older-than-days", "1000000"], "'--older-than-days'"),
         (["inbox", "purge", "--older-than-days", "nan"], "'--older-than-days'"),
+        (["inbox", "purge", "--older-than-days", "0"], "'--older-than-days'"),  # IDWise retries
         (["worker", "--app", "webhook_app:dispatcher", "--grace", "inf"], "'--grace'"),
         (["worker", "--app", "webhook_app:dispatcher", "--poll", "1e12"], "'--poll'"),
     ],

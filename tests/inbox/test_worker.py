@@ -439,3 +439,51 @@ def test_a_worker_on_an_inbox_never_written_says_so_with_its_whole_path(tmp_path
     assert worker.returncode == 0, err
     assert f"SqlInbox(sqlite:///{elsewhere / 'inbox.db'}," in err
     assert "Warning: this inbox has no table yet" in err
+
+
+class _Outage(MemoryInbox):
+    """An inbox whose database is down while ``down`` is set: each scan fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = threading.Event()
+        self.scans = 0
+
+    def due(self, *, older_than: timedelta, limit: int) -> list[int]:
+        self.scans += 1
+        if self.down.is_set():
+            raise StoreError("memory inbox unavailable (as if its database were down)")
+        return super().due(older_than=older_than, limit=limit)
+
+
+def test_an_outage_is_said_once_while_it_lasts_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed scan at every poll is one warning, with its cause; the recovery one more."""
+    inbox = _Outage()
+    dispatcher = Dispatcher(verifier=NoAuth(), inbox=inbox)
+    seen: list[Event] = []
+    dispatcher.on(FinishedJourney)(seen.append)
+    inbox.down.set()
+    worker = EmbeddedWorker(dispatcher, poll_interval=POLL)
+    worker.start()
+    try:
+        wait_for(lambda: inbox.scans >= 5, "five failed scans")
+        inbox.down.clear()
+        accept_event(inbox)
+        wait_for(lambda: len(seen) == 1, "the delivery, once the inbox answers again")
+    finally:
+        assert worker.stop(timeout=WAIT)
+
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if "scan" in r.getMessage() or "again" in r.getMessage()
+    ]
+    assert said == [
+        "the embedded worker's scan failed (StoreError: memory inbox unavailable (as if its"
+        f" database were down)); it tries again every {POLL.total_seconds():g} s, and says"
+        " when it succeeds",
+        "the embedded worker reads the inbox again",
+    ]
+    assert all(record.exc_info is None for record in caplog.records)

@@ -273,9 +273,11 @@ def _dead_letters(count: int) -> str:
 @_database_options
 @click.option(
     "--older-than-days",
-    type=FiniteFloat(min=0, max=MAX_RETENTION_DAYS),
+    type=FiniteFloat(min=1, max=MAX_RETENTION_DAYS),
     required=True,
-    help="Delete done deliveries finished longer ago than this.",
+    help="Delete done deliveries finished longer ago than this: at least 1 (a delivery's key"
+    " goes with it, and IDWise retries for about 30 minutes, or an event re-sent by hand would"
+    " run again).",
 )
 @click.option("--dead", is_flag=True, help="Delete dead letters that old too.")
 def purge(db: str, table: str | None, older_than_days: float, dead: bool) -> int:

@@ -26,10 +26,11 @@ from ._common import (
 @click.option("--table", metavar="NAME", help="The store's table, if not the default one.")
 @click.option(
     "--retention-days",
-    type=FiniteFloat(min=0, max=MAX_RETENTION_DAYS),
+    type=FiniteFloat(min=1, max=MAX_RETENTION_DAYS),
     default=30,
     show_default=True,
-    help="Keep completed events this long (IDWise retries for about 30 minutes).",
+    help="Keep completed events this long: at least 1 (IDWise retries for about 30 minutes, and"
+    " an event forgotten sooner would run again).",
 )
 def purge(db: str, table: str | None, retention_days: float) -> int:
     """Forget the events processed longer ago than the retention, and claims expired as long ago.

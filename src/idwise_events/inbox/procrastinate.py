@@ -28,6 +28,7 @@ from .._dispatch import Dispatcher
 from .._errors import StoreError
 from .._inbox import DeliveryState, replaying
 from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
+from .._text import error_line, printable
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
 
@@ -160,7 +161,22 @@ def install(
             return False
         return True
 
-    dispatcher.on_accepted(enqueue)
+    def enqueue_accepted(delivery_id: int) -> None:
+        try:
+            enqueue(delivery_id)
+        except Exception as error:  # the delivery is stored: the sweep defers it
+            if replaying.get():
+                raise  # a replay reports it itself (the command exits 1, the admin says so)
+            logger.warning(
+                "inbox delivery %d is stored, but its procrastinate job could not be deferred"
+                " (%s); the sweep defers it (it runs every %g s)",
+                delivery_id,
+                printable(error_line(error), 400),
+                sweep_every.total_seconds(),
+                extra={"delivery_id": delivery_id},
+            )
+
+    dispatcher.on_accepted(enqueue_accepted)
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)
 
 

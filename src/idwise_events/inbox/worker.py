@@ -22,6 +22,7 @@ from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .._errors import StoreError
 from .._inbox import Inbox, replaying
 from .._process import (
     DEFAULT_RETRIES,
@@ -96,6 +97,7 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
         self._foreground = False  # `run_forever` is running
         self._told_not_running = False
+        self._failing: str | None = None  # why the last scan failed, while scans fail
         dispatcher.on_accepted(self._accepted)
 
     def __repr__(self) -> str:
@@ -253,11 +255,25 @@ class EmbeddedWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                if self.run_once():
+                found = self.run_once()
+                if self._failing is not None:
+                    self._failing = None
+                    logger.warning("the embedded worker reads the inbox again")
+                if found:
                     continue  # more may have become due meanwhile: scan again at once
-            except Exception:
-                # The inbox is unavailable (StoreError) or a bug: the worker keeps going.
-                logger.exception("the embedded worker's scan failed; retrying")
+            except Exception as failed:
+                # The inbox is unavailable (StoreError) or a bug: the worker keeps going. Said
+                # once while it lasts, not at every poll (a traceback a second, in an outage).
+                line = describe_error(failed)
+                if line != self._failing:
+                    self._failing = line
+                    logger.warning(
+                        "the embedded worker's scan failed (%s); it tries again every %g s,"
+                        " and says when it succeeds",
+                        line,
+                        self.poll_interval.total_seconds(),
+                        exc_info=None if isinstance(failed, StoreError) else failed,
+                    )
             except BaseException as stop:
                 if threading.current_thread() is threading.main_thread():
                     raise  # run_forever's stop, Ctrl-C, SystemExit: the process's to handle

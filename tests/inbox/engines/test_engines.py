@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import kombu.exceptions
 import procrastinate
 import psycopg
 import pytest
@@ -251,11 +250,15 @@ def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
     """The delivery is stored and answered 200; the log says what to do, not a bare AppNotOpen."""
     _, _, dispatcher = procrastinate_engine(procrastinate_database)  # never opened
 
-    accept(dispatcher, "ok", 1)
+    delivery_id, _key = accept(dispatcher, "ok", 1)
 
-    [error] = [record.exc_info[1] for record in caplog.records if record.exc_info]
-    assert "procrastinate's app is not open in this process" in str(error)
-    assert "post_fork" in str(error)
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage().startswith(
+        f"inbox delivery {delivery_id} is stored, but its procrastinate job could not be"
+        " deferred (RuntimeError: procrastinate's app is not open in this process"
+    )
+    assert "post_fork" in warning.getMessage()
+    assert warning.exc_info is None  # one line per delivery, not a traceback each
 
 
 def test_worker_killed_mid_handler_leaves_the_delivery_to_be_processed_after_its_lease(
@@ -281,7 +284,8 @@ def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
     engine.start_worker()
     redis.stop()
     delivery_id, key = accept(engine.dispatcher, "ok", 1)
-    [failed] = [record for record in caplog.records if record.exc_info]
+    [failed] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert failed.exc_info is None  # one line per delivery during an outage, not a traceback
     assert failed.getMessage().startswith(
         f"inbox delivery {delivery_id} is stored, but its Celery task could not"
         " be sent (OperationalError: "
@@ -289,8 +293,6 @@ def test_delivery_whose_enqueue_failed_is_processed_by_the_sweep(
     assert failed.getMessage().endswith(
         "; the sweep sends it once the broker is back (it runs every 1 s)"
     )
-    assert failed.exc_info is not None
-    assert isinstance(failed.exc_info[1], kombu.exceptions.OperationalError)
     assert state_of(engine, delivery_id) is DeliveryState.PENDING
     redis.start()
     wait_until(lambda: state_of(engine, delivery_id) is DeliveryState.DONE, what="the sweep")
