@@ -91,23 +91,26 @@ def wire_names(name: str) -> list[str]:
 
 
 class _AnySpelling:
-    """Lets an event model's ``event`` field hold its name in any case and spacing, as sent.
+    """Lets an event model's ``event`` field take its name in any case and spacing.
 
-    The exact name stays a ``Literal`` check inside pydantic-core; only another spelling calls
-    back into Python. The JSON Schema shows the exact names only.
+    It holds the documented name so written (``"Finished spot Check"`` becomes ``"Finished Spot
+    Check"``), so that the field's ``Literal`` type says what it holds. The exact name stays a
+    ``Literal`` check inside pydantic-core; only another spelling calls back into Python. The
+    JSON Schema shows the exact names only.
     """
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         names: tuple[str, ...] = get_args(source)
-        folded = {_folded(name) for name in names}
+        documented = {_folded(name): name for name in names}
         expected = " or ".join(repr(name) for name in names)
 
         def same_name(value: str) -> str:
-            if _folded(value) not in folded:  # the union's own error is the one shown
+            name = documented.get(_folded(value))
+            if name is None:  # the union's own error is the one shown
                 raise PydanticCustomError("literal_error", "another event name")
-            return value
+            return name
 
         return core_schema.union_schema(
             [

@@ -90,7 +90,7 @@ def parse_event(
         The model for the webhook type named by ``event``, or
         [`UnknownEvent`][idwise_events.UnknownEvent] when the name is not one this version knows.
         A name that differs from a known one only in case or spacing (``"Finished spot Check"``)
-        gives that known model, with ``event`` kept as sent.
+        gives that known model, its ``event`` the documented name (``"Finished Spot Check"``).
 
     Raises:
         PayloadError: For every bad input, and nothing else: bytes that are not UTF-8, text that is
