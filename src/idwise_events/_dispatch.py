@@ -567,10 +567,11 @@ class Dispatcher:
     ) -> Callable[[Event, WebhookRequest], R]:
         """Register a hook for an event id delivered again with a different body.
 
-        IDWise repeats the same body on retries, so this means a sender bug or a forgery with
-        valid credentials. The delivery is still treated by its idempotency key (processed
-        once); the hook receives the event as parsed now and the request. A hook that raises is
-        logged and does not change the answer.
+        Other bytes: the same JSON with its keys in another order counts as another body.
+        IDWise is expected to repeat the same body on retries, so this points at a sender bug
+        or a forgery with valid credentials. The delivery is still treated by its idempotency
+        key (processed once); the hook receives the event as parsed now and the request. A hook
+        that raises is logged and does not change the answer.
         """
         self._mismatch_hooks.append(_Handler(hook))
         self._update_one_trip()
