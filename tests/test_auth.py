@@ -366,8 +366,23 @@ def test_header_auth_checks_every_header_even_after_one_failed() -> None:
 
     error = refused(verifier, req)
 
-    assert req.looked_up[:3] == ["a", "b", "c"]  # (then the reason for the log is worked out)
+    assert req.looked_up[:3] == ["a", "b", "c"]
     assert error.reason == "no A header; no C header"
+
+
+def test_a_refusals_reason_costs_the_same_work_whichever_part_failed() -> None:
+    """The reason for the log reads every header of every part, refused or not, in one order."""
+    for headers in ({"A": "1", "B": "wrong"}, {"A": "wrong", "B": "2"}, {"A": "x", "B": "y"}):
+        req = RecordingRequest({**headers, "Authorization": "Bearer nope"})
+        refused(HeaderAuth({"A": "1", "B": "2"}) & BearerAuth(CANARY), req)
+        assert req.looked_up == LOOKUPS_OF_A_REFUSAL
+
+
+LOOKUPS_OF_A_REFUSAL = [
+    "a", "b", "authorization",  # the decision: every part, constant time
+    "a", "a", "b", "b",  # HeaderAuth's reason: each header's check, then what is wrong with it
+    "authorization", "authorization",  # BearerAuth's reason: the scheme, then the token
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

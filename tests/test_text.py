@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idwise_events._text import ascii_printable
+from idwise_events._text import ascii_printable, driver_reason
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,13 @@ def test_ascii_printable_never_cuts_an_escape_in_half(text: str, limit: int, exp
     assert shown == expected
     assert shown.isascii()
     assert len(shown) <= limit
+
+
+def test_a_password_is_masked_where_it_stands_alone_never_inside_other_words() -> None:
+    """A short password masked inside words would show itself by the gaps it leaves."""
+    error = RuntimeError("OperationalError: password=p for user 'app' (p) refused: p")
+
+    assert driver_reason(error, ["p"]) == (
+        "RuntimeError: OperationalError: password=*** for user 'app' (***) refused: ***"
+    )
+    assert driver_reason(error, ["S3cret"]) == f"RuntimeError: {error}"

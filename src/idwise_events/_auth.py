@@ -56,13 +56,28 @@ class Verifier(Protocol):
 
 
 class Combinable(ABC):
-    """What every verifier here shares: ``a & b`` builds an `AllOf`."""
+    """What every verifier here shares: ``a & b`` builds an `AllOf`.
+
+    Each checks a request in two steps: `_accepts`, the decision, in constant time; then, for a
+    refused request only, `_reason`, what failed, for the log. `_reason` does the same work
+    whichever part failed (it reads the request, never a secret's comparison beyond the one
+    `_accepts` made), so that the time a refusal takes does not tell which part it was.
+    """
 
     __slots__ = ()
 
-    @abstractmethod
     def verify(self, request: WebhookRequest) -> None:
         """Return if ``request`` is authentic; raise `VerificationError` if it is not."""
+        if not self._accepts(request):
+            raise VerificationError(_INVALID, reason=self._reason(request, refused=True))
+
+    @abstractmethod
+    def _accepts(self, request: WebhookRequest) -> bool:
+        """Whether ``request`` passes, decided in constant time."""
+
+    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+        """What failed, for the log (``""`` if this part passed); the same work either way."""
+        return ""
 
     def __and__(self, other: Verifier) -> AllOf:
         if not isinstance(other, Verifier):
@@ -93,8 +108,25 @@ class NoAuth(Combinable):
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request."""
 
+    def _accepts(self, request: WebhookRequest) -> bool:
+        return True
+
     def __repr__(self) -> str:
         return "NoAuth()"
+
+
+def _check(verifier: Verifier, request: WebhookRequest) -> tuple[bool, str]:
+    """Whether ``verifier`` accepts ``request`` (in constant time, for ours).
+
+    With, for another verifier that refused, its error's reason (ours give theirs by `_reason`).
+    """
+    if isinstance(verifier, Combinable):
+        return verifier._accepts(request), ""
+    try:
+        verifier.verify(request)
+    except VerificationError as error:
+        return False, error.reason
+    return True, ""
 
 
 def quiet_no_auth() -> NoAuth:
@@ -162,16 +194,21 @@ class BasicAuth(Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if it carries one of the configured pairs."""
-        if not matches_any(basic_pair(request), self._digests):
-            raise VerificationError(
-                _INVALID,
-                reason=scheme_problem(request, "Basic")
-                or (
-                    "the Basic credentials are not one of the pairs configured"
-                    if basic_pair(request) is not None
-                    else "the Basic credentials are not canonical base64 of user:password"
-                ),
-            )
+        super().verify(request)
+
+    def _accepts(self, request: WebhookRequest) -> bool:
+        return matches_any(basic_pair(request), self._digests)
+
+    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+        problem = scheme_problem(request, "Basic")
+        if problem:
+            return problem if refused else ""
+        well_formed = basic_pair(request) is not None
+        if not refused:
+            return ""
+        if well_formed:
+            return "the Basic credentials are not one of the pairs configured"
+        return "the Basic credentials are not canonical base64 of user:password"
 
     @property
     def credentials(self) -> tuple[tuple[SecretStr, SecretStr], ...]:
@@ -223,13 +260,17 @@ class BearerAuth(Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if it carries one of the configured tokens."""
+        super().verify(request)
+
+    def _accepts(self, request: WebhookRequest) -> bool:
         token = scheme_credentials(single_header(request, "authorization"), "bearer")
-        if not matches_any(encode(token), self._digests):
-            raise VerificationError(
-                _INVALID,
-                reason=scheme_problem(request, "Bearer")
-                or "the Bearer token is not one of those configured",
-            )
+        return matches_any(encode(token), self._digests)
+
+    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+        problem = (
+            scheme_problem(request, "Bearer") or "the Bearer token is not one of those configured"
+        )
+        return problem if refused else ""
 
     @property
     def tokens(self) -> tuple[SecretStr, ...]:
@@ -289,21 +330,22 @@ class HeaderAuth(Combinable):
 
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if every configured header has an accepted value."""
+        super().verify(request)
+
+    def _accepts(self, request: WebhookRequest) -> bool:
         ok = True
         for name, digests in self._checks:  # all of them, whatever the outcome so far
             ok &= matches_any(encode(single_header(request, name)), digests)
-        if not ok:
-            raise VerificationError(_INVALID, reason=self._problems(request))
+        return ok
 
-    def _problems(self, request: WebhookRequest) -> str:
-        """Which headers failed, and how (after the constant-time checks decided)."""
+    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+        # Every header checked and described, whichever failed: the same work for each.
         problems = []
-        for name in self._headers:
-            digests = dict(self._checks)[name.lower()]
-            if not matches_any(encode(single_header(request, name)), digests):
-                problem = header_problem(request, name)
-                problems.append(problem or f"{name} is not one of the values configured")
-        return "; ".join(problems)
+        for (_, digests), name in zip(self._checks, self._headers, strict=True):
+            passed = matches_any(encode(single_header(request, name)), digests)
+            problem = header_problem(request, name) or f"{name} is not one of the values configured"
+            problems.append("" if passed else problem)
+        return "; ".join(problem for problem in problems if problem) if refused else ""
 
     @property
     def headers(self) -> Mapping[str, tuple[SecretStr, ...]]:
@@ -354,18 +396,28 @@ class AllOf(Combinable):
         """The verifiers that must all accept a request, flattened."""
 
     def verify(self, request: WebhookRequest) -> None:
-        """Run every verifier; raise one generic error if any of them refused."""
-        reasons = []
-        refused = False
-        for verifier in self.verifiers:
-            try:
-                verifier.verify(request)
-            except VerificationError as error:
-                refused = True
-                if error.reason:
-                    reasons.append(error.reason)
-        if refused:
-            raise VerificationError(_INVALID, reason="; ".join(reasons))
+        """Run every verifier; raise one generic error if any of them refused.
+
+        Its `reason` lists what failed; every part is asked for its reason, refused or not, so
+        that the time a refusal takes does not tell which part it was.
+        """
+        checks = [_check(verifier, request) for verifier in self.verifiers]
+        if not all(ok for ok, _ in checks):
+            raise VerificationError(_INVALID, reason=self._reasons(request, checks))
+
+    def _accepts(self, request: WebhookRequest) -> bool:
+        return all([ok for ok, _ in (_check(verifier, request) for verifier in self.verifiers)])
+
+    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+        checks = [_check(verifier, request) for verifier in self.verifiers]
+        return self._reasons(request, checks) if refused else ""
+
+    def _reasons(self, request: WebhookRequest, checks: list[tuple[bool, str]]) -> str:
+        reasons = [
+            verifier._reason(request, refused=not ok) if isinstance(verifier, Combinable) else said
+            for verifier, (ok, said) in zip(self.verifiers, checks, strict=True)
+        ]
+        return "; ".join(reason for reason in reasons if reason)
 
     def __repr__(self) -> str:
         return f"AllOf({', '.join(repr(verifier) for verifier in self.verifiers)})"

@@ -104,8 +104,9 @@ def _not_an_event_class(given: object) -> str:
         return f"{wanted}: for {given.value!r}, pass {model.__name__}, not {given}"
     if isinstance(given, str):
         known = {m.event_type.value: m.__name__ for m in EVENT_MODELS if m is not UnknownEvent}
-        hint = f", {known[given]}" if given in known else ""
-        return f"{wanted}{hint}, not the name {given!r}"
+        if given in known:
+            return f"{wanted}: for {given!r}, pass {known[given]}, not the name"
+        return f"{wanted}, not the name {printable(repr(given), 200)}"
     if given is Event or given is KnownEvent:
         return f"{wanted}; for every event, register the handler with on_any"
     if callable(given) and not isinstance(given, type):
@@ -699,9 +700,13 @@ class Dispatcher:
             await (calling if handler.is_async else thread.run(calling))
 
     def _register(self, types: frozenset[type[Any]] | None, handler: Callable[..., object]) -> None:
-        if any(kinds == types and h.func is handler for kinds, h in self._registrations):
-            # It would run twice per event: a decorator applied twice, a module imported twice.
-            raise ValueError(f"{_Handler(handler).name} is registered for these events already")
+        if any(kinds == types and h.func == handler for kinds, h in self._registrations):
+            # It would run twice per event: a decorator applied twice, setup code run twice.
+            logger.warning(
+                "%s is registered for these events already: it runs once per event",
+                _Handler(handler).name,
+            )
+            return
         self._registrations.append((types, _Handler(handler)))
         self._handlers = {
             model: tuple(h for kinds, h in self._registrations if kinds is None or model in kinds)

@@ -25,12 +25,16 @@ def driver_reason(exc: BaseException, secrets: Iterable[object], limit: int = 30
     """`error_line` of a driver's error, made fit for a log line (`printable`).
 
     Each of ``secrets`` that is a non-empty string (the connection's passwords, which a driver
-    may quote) is written ``***``.
+    may quote) is written ``***`` where it stands as a word of its own: masked inside other
+    words, a short one would be told by the gaps it leaves (``O***erationalError``).
     """
+    import re  # loaded already, by pydantic among others
+
     reason = error_line(exc)
     for secret in secrets:
         if isinstance(secret, str) and secret:
-            reason = reason.replace(secret, "***")
+            whole = rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])"
+            reason = re.sub(whole, "***", reason)
     return printable(reason, limit)
 
 

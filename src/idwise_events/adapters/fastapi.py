@@ -74,15 +74,17 @@ def router(dispatcher: Dispatcher, *, path: str = DEFAULT_PATH, **options: Any) 
         include_in_schema=False,
         route_class_override=_Route,
     )
-    # The other form too (FastAPI would redirect it, and IDWise follows no redirect).
-    api.add_api_route(
-        other_slash(path),
-        endpoint,
-        methods=ROUTED_METHODS,
-        name="idwise_webhook",
-        include_in_schema=False,
-        route_class_override=_Route,
-    )
+    # The other form too (FastAPI would redirect it, and IDWise follows no redirect); the root
+    # has none.
+    if other_slash(path) != path:
+        api.add_api_route(
+            other_slash(path),
+            endpoint,
+            methods=ROUTED_METHODS,
+            name="idwise_webhook",
+            include_in_schema=False,
+            route_class_override=_Route,
+        )
     return api
 
 

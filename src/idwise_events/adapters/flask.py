@@ -78,6 +78,8 @@ def blueprint(
         return handle(flask.request, dispatcher)
 
     bp.add_url_rule(path, view_func=idwise_webhook, methods=ROUTED_METHODS)
-    # The other form too: Flask would answer it 404 or a redirect, which IDWise does not follow.
-    bp.add_url_rule(other_slash(path), view_func=idwise_webhook, methods=ROUTED_METHODS)
+    if other_slash(path) != path:  # (the root has no other form)
+        # The other form too: Flask would answer it 404 or a redirect, which IDWise does not
+        # follow.
+        bp.add_url_rule(other_slash(path), view_func=idwise_webhook, methods=ROUTED_METHODS)
     return bp

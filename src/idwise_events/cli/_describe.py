@@ -24,7 +24,7 @@ class Description:
     """What a person wants to see of one event."""
 
     event: str
-    """The ``event`` name as sent."""
+    """The ``event`` name (a known event's documented name, if sent in other case or spacing)."""
     known: bool
     """False for an event name this version does not know (an `UnknownEvent`)."""
     event_id: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 try:
     import celery
+    import kombu.exceptions
 except ImportError as _missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         'idwise_events.inbox.celery needs Celery: pip install "idwise-events[celery]"'
@@ -43,6 +44,9 @@ _REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+socket", "sentinel"})
 # The enqueue after an accept runs inside the webhook's request: one retry, at once, then the
 # sweep is the backstop (the delivery is stored either way).
 _ACCEPTED_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0}
+
+# What a publish raises when the broker is down or unreachable (kombu's, or the socket's).
+_BROKER_AWAY = (kombu.exceptions.OperationalError, OSError)
 
 _installed: weakref.WeakSet[celery.Celery] = weakref.WeakSet()
 """The apps `install` registered its tasks on: their names are fixed, so once per app."""
@@ -158,8 +162,9 @@ def install(
                 delivery_id,
                 printable(error_line(error), 300),
                 sweep_every.total_seconds(),
-                # One line: during a broker outage each delivery says it, and a traceback each
-                # would bury the log (the error's type and message are in the line).
+                # One line for the broker being away: during an outage each delivery says it,
+                # and a traceback each would bury the log. Anything else keeps its traceback.
+                exc_info=None if isinstance(error, _BROKER_AWAY) else error,
                 extra={"delivery_id": delivery_id},
             )
 

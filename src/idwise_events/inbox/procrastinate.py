@@ -51,6 +51,14 @@ class ProcrastinateTasks:
     """Defers ``process`` again for each delivery whose job may be lost (a periodic task)."""
 
 
+class AppNotOpen(RuntimeError):
+    """procrastinate's app is not open in the web process (the message says how to open it)."""
+
+
+# What a defer raises when the queue's database is away, or the app was not opened.
+_QUEUE_AWAY = (AppNotOpen, procrastinate.exceptions.ConnectorException, OSError)
+
+
 def install(
     app: procrastinate.App,
     dispatcher: Dispatcher,
@@ -150,10 +158,10 @@ def install(
                 job.defer(**arguments)
             except procrastinate.exceptions.AppNotOpen as closed:
                 if not replaying.get():  # a server that did not open it: its startup hook should
-                    raise RuntimeError(
+                    raise AppNotOpen(
                         "procrastinate's app is not open in this process: open it where the web"
                         " side starts (app.open(); under gunicorn --preload, in a post_fork"
-                        " hook); meanwhile the sweep defers the accepted deliveries"
+                        " hook)"
                     ) from closed
                 _open_here(app, opening)
                 job.defer(**arguments)
@@ -173,6 +181,9 @@ def install(
                 delivery_id,
                 printable(error_line(error), 400),
                 sweep_every.total_seconds(),
+                # One line for the queue's database being away or the app not open: each
+                # delivery says it meanwhile. Anything else keeps its traceback.
+                exc_info=None if isinstance(error, _QUEUE_AWAY) else error,
                 extra={"delivery_id": delivery_id},
             )
 

@@ -160,7 +160,9 @@ def build_statements(table: sa.Table, *, upsert_dialect: str | None) -> Statemen
         take_over=sa.update(t)
         .where(t.c.key == key, lease_expired)
         .values(token=token, lease_expires_at=sa.bindparam("expires_at")),
-        lookup=sa.select(t.c.status, t.c.lease_expires_at, t.c.fingerprint).where(t.c.key == key),
+        lookup=sa.select(t.c.status, t.c.lease_expires_at, t.c.fingerprint, t.c.token).where(
+            t.c.key == key
+        ),
         complete=sa.update(t)
         .where(t.c.key == key, t.c.token == token)
         .values(status=completed, completed_at=sa.bindparam("now")),

@@ -192,6 +192,7 @@ class SqlStore:
 
     def close(self) -> None:
         """Close the connections, if this store created its engine from a URL."""
+        self._unsure.close()
         self._connections.close()
         if self._owns_engine:
             self.engine.dispose()
@@ -297,10 +298,14 @@ class SqlStore:
                     return claimed
             rows, _count = session.execute("lookup", values)
             if rows:
-                status, held_until, fingerprint = rows[0]
+                status, held_until, fingerprint, holder = rows[0]
                 mismatch = fingerprint != values["body_fingerprint"]
                 if status == COMPLETED:
                     return Completed(mismatch)
+                if holder == values["claim_token"]:
+                    # Ours: this call's first try committed, then its connection died before
+                    # the answer came, and the retry on a fresh one found the claim it made.
+                    return Claimed(holder, fingerprint_mismatch=mismatch)
                 return InProgress(retry_after(from_stored(held_until), now), mismatch)
         return InProgress(retry_after(now, now))
 

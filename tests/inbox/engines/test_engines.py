@@ -255,7 +255,7 @@ def test_a_web_side_that_did_not_open_procrastinate_is_told_how_to(
     [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
     assert warning.getMessage().startswith(
         f"inbox delivery {delivery_id} is stored, but its procrastinate job could not be"
-        " deferred (RuntimeError: procrastinate's app is not open in this process"
+        " deferred (AppNotOpen: procrastinate's app is not open in this process"
     )
     assert "post_fork" in warning.getMessage()
     assert warning.exc_info is None  # one line per delivery, not a traceback each
