@@ -103,7 +103,9 @@ def _post(
 
     app = (_starlette if framework == "starlette" else _fastapi)(path, dispatcher)
     with TestClient(app) as client:
-        return client.post(url, content=body, headers=headers, follow_redirects=False).status_code
+        answer = client.post(url, content=body, headers=headers, follow_redirects=False)
+        status: int = answer.status_code
+        return status
 
 
 async def _post_aiohttp(
@@ -118,4 +120,5 @@ async def _post_aiohttp(
     app.add_routes([route(dispatcher, path=path)])
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         response = await client.post(url, data=body, headers=headers, allow_redirects=False)
-        return response.status
+        status: int = response.status
+        return status

@@ -555,10 +555,13 @@ def test_a_forked_child_starts_with_no_unsure_claims_and_a_free_lock() -> None:
     """The parent's claims are the parent's to release; a lock held at the fork is not inherited."""
     unsure = UnsureClaims(lambda key, token: True)
     unsure.add("parent's", "t1", 3600)
+
+    def in_the_child() -> str:
+        unsure.add("child's", "t2", 3600)
+        return ",".join(unsure._claims)
+
     with unsure._lock:  # as if the parent's thread held it at the fork
-        answer = in_forked_child(
-            lambda: (unsure.add("child's", "t2", 3600), ",".join(unsure._claims))[1]
-        )
+        answer = in_forked_child(in_the_child)
     assert answer() == "child's"
 
 
