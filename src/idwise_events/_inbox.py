@@ -187,8 +187,11 @@ class Inbox(Protocol):
         since: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        event_id: str | None = None,
     ) -> list[Delivery]:
         """Deliveries matching the filters, newest (highest id) first.
+
+        ``event_id``: only the deliveries of that ``eventId`` (the one IDWise support quotes).
 
         ``before_id``: only those with a lower id. To page through more than ``limit``, pass
         the last id of a page for the next one: a page never repeats a delivery, even when the

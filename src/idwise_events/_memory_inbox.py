@@ -180,6 +180,7 @@ class MemoryInbox:
         since: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        event_id: str | None = None,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
         with self._lock:
@@ -191,6 +192,7 @@ class MemoryInbox:
             and (event_type is None or row.event_type == event_type)
             and (since is None or row.received_at >= since)
             and (before_id is None or row.id < before_id)
+            and (event_id is None or row.event_id == event_id)
         ][:limit]
 
     def stats(self) -> dict[DeliveryState, int]:

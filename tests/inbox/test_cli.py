@@ -92,6 +92,31 @@ def test_list_into_a_pipe_keeps_each_delivery_whole_on_one_line(tmp_path: Path) 
     assert cells[2:5] == ["pending", "Finished Journey", event_id]
 
 
+def test_list_finds_an_event_id_and_pages_with_before_id(tmp_path: Path) -> None:
+    """--event-id finds the delivery IDWise support quotes; a full page says how to go on."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    wanted = "5a1ac71b-5d37-44aa-9f3b-0123456789ab"
+    first = accept_event(inbox, make_event(FinishedJourney, event_id=wanted)).id
+    later = [accept_event(inbox).id for _ in range(3)]
+    inbox.close()
+    db = str(tmp_path / "inbox.db")
+
+    found = run("inbox", "list", "--db", db, "--event-id", wanted)
+    page = run("inbox", "list", "--db", db, "--limit", "2")
+    after = run("inbox", "list", "--db", db, "--limit", "2", "--before-id", str(later[1]))
+
+    def ids_listed(result: subprocess.CompletedProcess[str]) -> list[int]:
+        assert result.returncode == 0, result.stderr
+        rows = [line.split("│") for line in result.stdout.splitlines() if "│" in line]
+        return [int(row[1]) for row in rows if row[1].strip().isdigit()]
+
+    assert ids_listed(found) == [first]
+    assert found.stderr == ""  # one of at most 50: no next page
+    assert ids_listed(page) == [later[2], later[1]]
+    assert f"2 shown; older ones with --before-id {later[1]} (same filters)" in page.stderr
+    assert ids_listed(after) == [later[0], first]
+
+
 def test_list_takes_the_event_type_spelt_as_send_takes_it(
     sqlite_inbox: tuple[str, dict[str, int]],
 ) -> None:

@@ -250,6 +250,10 @@ def test_deliveries_are_listed_newest_first_and_filtered(
     assert ids(before_id=third, limit=1) == [second]  # the next page after `third`
     assert ids(before_id=second) == [first]
     assert ids(before_id=first) == []
+    wanted = inbox.get(second)
+    assert wanted is not None
+    assert ids(event_id=wanted.event_id) == [second]
+    assert ids(event_id="no such event", state=DeliveryState.PENDING) == []
 
 
 def test_stats_counts_every_state(inbox_backend: InboxBackend, clock: FakeClock) -> None:

@@ -121,9 +121,24 @@ def inbox() -> None:
     help='Only this event type ("Finished Journey", FinishedJourney or finished-journey; a'
     " name sent in another case is matched typed as sent).",
 )
+@click.option("--event-id", metavar="ID", help="Only the deliveries of this eventId.")
+@click.option(
+    "--before-id",
+    type=DELIVERY_ID,
+    metavar="DELIVERY_ID",
+    help="Only deliveries older than this one: the next page after a list's last row.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-def list_(db: str, table: str | None, state: str | None, event_type: str | None, limit: int) -> int:
-    """The latest deliveries, newest first."""
+def list_(
+    db: str,
+    table: str | None,
+    state: str | None,
+    event_type: str | None,
+    event_id: str | None,
+    before_id: int | None,
+    limit: int,
+) -> int:
+    """The latest deliveries, newest first; a full page says how to see the next one."""
     model = None if event_type is None else event_model(event_type)
     # An event type is stored as it was sent: each of its documented names, or the name typed.
     names: list[str | None] = [event_type]
@@ -136,6 +151,8 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
             for delivery in opened.deliveries(
                 state=None if state is None else DeliveryState(state),
                 event_type=name,
+                event_id=event_id,
+                before_id=before_id,
                 limit=limit,
             )
         }
@@ -160,6 +177,10 @@ def list_(db: str, table: str | None, state: str | None, event_type: str | None,
             Text(printable(delivery.last_error or "", 60)),
         )
     stdout(pipe_width=_WHOLE_ROWS).print(grid)  # for grep and awk: each delivery on one line
+    if len(rows) == limit:  # on stderr: the table stays whole for grep and awk
+        stderr().print(
+            Text(f"{limit} shown; older ones with --before-id {rows[-1].id} (same filters)")
+        )
     return 0
 
 

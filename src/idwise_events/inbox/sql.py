@@ -412,6 +412,7 @@ class SqlInbox:
         since: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        event_id: str | None = None,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
         t = self.table
@@ -424,6 +425,8 @@ class SqlInbox:
             query = query.where(t.c.received_at >= since)
         if before_id is not None:
             query = query.where(t.c.id < before_id)
+        if event_id is not None:
+            query = query.where(t.c.event_id == stored_label(event_id))
         return [_delivery(row) for row in self._run(lambda conn: conn.execute(query).all())]
 
     def stats(self) -> dict[DeliveryState, int]:

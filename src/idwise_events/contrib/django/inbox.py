@@ -261,6 +261,7 @@ class DjangoInbox:
         since: datetime | None = None,
         before_id: int | None = None,
         limit: int = 50,
+        event_id: str | None = None,
     ) -> list[Delivery]:
         """See [`Inbox.deliveries`][idwise_events.Inbox.deliveries]."""
         filters = Q()
@@ -272,6 +273,8 @@ class DjangoInbox:
             filters &= Q(received_at__gte=db_time(since))
         if before_id is not None:
             filters &= Q(id__lt=before_id)
+        if event_id is not None:
+            filters &= Q(event_id=stored_label(event_id))
         found = self._run(lambda rows, alias: list(rows.filter(filters).order_by("-id")[:limit]))
         return [_delivery(row) for row in found]
 
