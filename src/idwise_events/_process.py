@@ -28,11 +28,11 @@ from ._async_store import (
 )
 from ._errors import PayloadError, StoreError
 from ._events import Event
-from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken
+from ._inbox import MAX_ERROR_LENGTH, MAX_LABEL_LENGTH, Inbox, Taken, replaying
 from ._leases import Hold, hold
 from ._parse import parse_event
 from ._store import Clock, utc_now
-from ._text import printable
+from ._text import error_line, printable
 
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher
@@ -307,6 +307,39 @@ def sweep(
     """
     ids = inbox.due(older_than=older_than, limit=limit)
     return sum(enqueue(delivery_id) is not False for delivery_id in ids)
+
+
+def enqueued_after_accept(
+    enqueue: Callable[[], object],
+    delivery_id: int,
+    *,
+    job: str,
+    then: str,
+    every: timedelta,
+    away: tuple[type[BaseException], ...],
+) -> None:
+    """An engine's enqueue after an accept: a failure is a warning, the sweep the backstop.
+
+    The delivery is stored, so its answer stands; the warning names it, says that the ``job``
+    failed and what ``then`` happens, the sweep running ``every``. It is one line when the
+    error is one of ``away`` (the broker or database gone, which every delivery says during an
+    outage), and has its traceback otherwise. A replay is told: the error propagates.
+    """
+    try:
+        enqueue()
+    except Exception as error:
+        if replaying.get():
+            raise  # a replay reports it itself (the command exits 1, the admin says so)
+        logger.warning(
+            "inbox delivery %d is stored, but its %s (%s); %s (it runs every %g s)",
+            delivery_id,
+            job,
+            printable(error_line(error), 400),
+            then,
+            every.total_seconds(),
+            exc_info=None if isinstance(error, away) else error,
+            extra={"delivery_id": delivery_id},
+        )
 
 
 def periodic_sweep(inbox: Inbox, enqueue: Callable[[int], object], *, every: timedelta) -> int:

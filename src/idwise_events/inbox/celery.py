@@ -15,7 +15,6 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         'idwise_events.inbox.celery needs Celery: pip install "idwise-events[celery]"'
     ) from _missing
 
-import logging
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,13 +22,17 @@ from typing import Any
 
 from .._dispatch import Dispatcher
 from .._errors import StoreError
-from .._inbox import replaying
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
-from .._text import error_line, printable
+from .._process import (
+    DEFAULT_RETRIES,
+    ProcessOutcome,
+    RetryPolicy,
+    enqueued_after_accept,
+    periodic_sweep,
+    process,
+)
 
 __all__ = ["CeleryTasks", "install"]
 
-logger: logging.Logger = logging.getLogger("idwise_events")
 
 # After a StoreError the job is retried by Celery this many times, 1, 2, 4... 16 s apart; then
 # the delivery (still pending in the inbox) waits for the sweep.
@@ -151,22 +154,14 @@ def install(
         return delivery.next_attempt_at if delivery is not None else None
 
     def enqueue_accepted(delivery_id: int) -> None:
-        try:
-            process_task.apply_async((delivery_id,), retry_policy=_ACCEPTED_PUBLISH_RETRY)
-        except Exception as error:  # the broker's: the delivery is stored, the sweep sends it
-            if replaying.get():
-                raise  # a replay reports it itself (the command exits 1, the admin says so)
-            logger.warning(
-                "inbox delivery %d is stored, but its Celery task could not be"
-                " sent (%s); the sweep sends it once the broker is back (it runs every %g s)",
-                delivery_id,
-                printable(error_line(error), 300),
-                sweep_every.total_seconds(),
-                # One line for the broker being away: during an outage each delivery says it,
-                # and a traceback each would bury the log. Anything else keeps its traceback.
-                exc_info=None if isinstance(error, _BROKER_AWAY) else error,
-                extra={"delivery_id": delivery_id},
-            )
+        enqueued_after_accept(
+            lambda: process_task.apply_async((delivery_id,), retry_policy=_ACCEPTED_PUBLISH_RETRY),
+            delivery_id,
+            job="Celery task could not be sent",
+            then="the sweep sends it once the broker is back",
+            every=sweep_every,
+            away=_BROKER_AWAY,
+        )
 
     app.add_periodic_task(
         sweep_every.total_seconds(), sweep_task.s(), name="idwise_events.sweep", **options

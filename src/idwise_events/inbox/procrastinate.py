@@ -27,8 +27,14 @@ from typing import Any
 from .._dispatch import Dispatcher
 from .._errors import StoreError
 from .._inbox import DeliveryState, replaying
-from .._process import DEFAULT_RETRIES, ProcessOutcome, RetryPolicy, periodic_sweep, process
-from .._text import error_line, printable
+from .._process import (
+    DEFAULT_RETRIES,
+    ProcessOutcome,
+    RetryPolicy,
+    enqueued_after_accept,
+    periodic_sweep,
+    process,
+)
 
 __all__ = ["ProcrastinateTasks", "install", "sweep_cron"]
 
@@ -170,22 +176,14 @@ def install(
         return True
 
     def enqueue_accepted(delivery_id: int) -> None:
-        try:
-            enqueue(delivery_id)
-        except Exception as error:  # the delivery is stored: the sweep defers it
-            if replaying.get():
-                raise  # a replay reports it itself (the command exits 1, the admin says so)
-            logger.warning(
-                "inbox delivery %d is stored, but its procrastinate job could not be deferred"
-                " (%s); the sweep defers it (it runs every %g s)",
-                delivery_id,
-                printable(error_line(error), 400),
-                sweep_every.total_seconds(),
-                # One line for the queue's database being away or the app not open: each
-                # delivery says it meanwhile. Anything else keeps its traceback.
-                exc_info=None if isinstance(error, _QUEUE_AWAY) else error,
-                extra={"delivery_id": delivery_id},
-            )
+        enqueued_after_accept(
+            lambda: enqueue(delivery_id),
+            delivery_id,
+            job="procrastinate job could not be deferred",
+            then="the sweep defers it",
+            every=sweep_every,
+            away=_QUEUE_AWAY,
+        )
 
     dispatcher.on_accepted(enqueue_accepted)
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)
