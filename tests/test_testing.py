@@ -288,3 +288,11 @@ def test_recording_handler_records_and_fails_on_purpose_so_the_retry_runs() -> N
     assert handler.failures == [event]
     assert handler.event_ids == [event.event_id]
     assert repr(handler) == "RecordingHandler(<1 events, 1 failures>)"
+
+
+def test_build_request_refuses_an_event_types_name_for_a_body() -> None:
+    """A str is sent as the raw body: an event type's name is a mistake, said with the fix."""
+    with pytest.raises(ValueError, match=r"build_request\(make_event\('Finished Journey'\)"):
+        build_request("Finished Journey", BearerAuth("t"))
+
+    assert build_request("not json").body == b"not json"

@@ -79,6 +79,8 @@ that returns a coroutine has it awaited on that loop, as it would be without the
 E = TypeVar("E", bound=Event)
 E2 = TypeVar("E2", bound=Event)
 E3 = TypeVar("E3", bound=Event)
+E4 = TypeVar("E4", bound=Event)
+E5 = TypeVar("E5", bound=Event)
 R = TypeVar("R")
 
 # Counts the forks that led to this process: a dispatcher built before a fork sees it change.
@@ -501,6 +503,20 @@ class Dispatcher:
     ) -> Callable[[Callable[[E | E2 | E3], R]], Callable[[E | E2 | E3], R]]: ...
     @overload
     def on(
+        self, event_type: type[E], other: type[E2], third: type[E3], fourth: type[E4], /
+    ) -> Callable[[Callable[[E | E2 | E3 | E4], R]], Callable[[E | E2 | E3 | E4], R]]: ...
+    @overload
+    def on(
+        self,
+        event_type: type[E],
+        other: type[E2],
+        third: type[E3],
+        fourth: type[E4],
+        fifth: type[E5],
+        /,
+    ) -> Callable[[Callable[[E | E2 | E3 | E4 | E5], R]], Callable[[E | E2 | E3 | E4 | E5], R]]: ...
+    @overload
+    def on(
         self, *event_types: type[Event]
     ) -> Callable[[Callable[[Any], R]], Callable[[Any], R]]: ...
 
@@ -508,11 +524,11 @@ class Dispatcher:
         """Register the decorated function to handle events of the given types.
 
         The handler receives the typed event (type checkers see its parameter as that type, or
-        the union of the types given). It may be a plain function or a coroutine function.
-        Several handlers of one type run in the order they were registered, `on_any` ones
-        included; if one raises, the rest do not run, the claim is released and the delivery
-        gets a 500, so IDWise's retry runs them all again: make handlers idempotent or
-        give each a single job.
+        the union of the types given, up to five; with more, as any event). It may be a plain
+        function or a coroutine function. Several handlers of one type run in the order they
+        were registered, `on_any` ones included; if one raises, the rest do not run, the claim
+        is released and the delivery gets a 500, so IDWise's retry runs them all again: make
+        handlers idempotent or give each a single job.
 
         Args:
             *event_types: Event classes such as [`FinishedJourney`][idwise_events.FinishedJourney]

@@ -12,9 +12,11 @@ from typing import Any
 from typing_extensions import assert_type
 
 from idwise_events import (
+    AmlMonitorUpdate,
     Dispatcher,
     Event,
     FinishedJourney,
+    FinishedStep,
     ManuallyReviewed,
     NoAuth,
     Outcome,
@@ -41,6 +43,22 @@ async def decided(event: FinishedJourney | ManuallyReviewed) -> None:
 
 @dispatcher.on(FinishedJourney, ManuallyReviewed, UpdatedJourney)
 def any_of_three(event: FinishedJourney | ManuallyReviewed | UpdatedJourney) -> None: ...
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed, UpdatedJourney, AmlMonitorUpdate)
+def any_of_four(
+    event: FinishedJourney | ManuallyReviewed | UpdatedJourney | AmlMonitorUpdate,
+) -> None: ...
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed, UpdatedJourney, AmlMonitorUpdate, FinishedStep)
+def any_of_five(
+    event: FinishedJourney | ManuallyReviewed | UpdatedJourney | AmlMonitorUpdate | FinishedStep,
+) -> None: ...
+
+
+@dispatcher.on(FinishedJourney, ManuallyReviewed, UpdatedJourney, AmlMonitorUpdate)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+def four_but_narrow(event: FinishedJourney) -> None: ...
 
 
 @dispatcher.on(FinishedJourney)

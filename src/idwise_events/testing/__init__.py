@@ -33,7 +33,13 @@ from .._auth import AllOf, BasicAuth, BearerAuth, HeaderAuth, NoAuth, Verifier
 from .._enums import EventType
 from .._events import Event, KnownEvent
 from .._request import WebhookRequest
-from ._samples import SAMPLE_BODIES, body_aliases, resolve_event_type, sample_envelope
+from ._samples import (
+    SAMPLE_BODIES,
+    body_aliases,
+    event_model,
+    resolve_event_type,
+    sample_envelope,
+)
 from ._sender import basic_authorization
 
 __all__ = [
@@ -162,11 +168,15 @@ def build_request(
 
     Args:
         event: An event (sent as its wire JSON, ``model_dump_json(by_alias=True)``), a raw
-            body to send exactly as given, or an envelope as a dict (sent as its JSON).
+            body to send exactly as given, or an envelope as a dict (sent as its JSON). An
+            event type's name is refused: ``make_event("Finished Journey")`` is the event.
         verifier: Add the headers IDWise sends to an endpoint this verifier protects (see
             `auth_headers`); none when omitted.
         headers: More headers, added after (and over) those.
         client_ip: The connecting peer's address.
+
+    Raises:
+        ValueError: If ``event`` is the name of an event type rather than a body.
 
     Example:
         ```python
@@ -175,6 +185,11 @@ def build_request(
         ```
     """
     if isinstance(event, str):
+        if event_model(event) is not None:  # "Finished Journey": make_event's argument
+            raise ValueError(
+                f"build_request: {event!r} is an event type; a str is sent as the raw body:"
+                f" build_request(make_event({event!r}), verifier)"
+            )
         body = event.encode()
     elif isinstance(event, bytes):
         body = event
