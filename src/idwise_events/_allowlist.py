@@ -81,18 +81,15 @@ class IpAllowlist(Combinable):
     def verify(self, request: WebhookRequest) -> None:
         """Accept the request only if its client address is in one of the networks."""
         if not self._accepts(request):
-            reason = self._reason(request, refused=True)
+            reason = self._problem(request)
             raise VerificationError("client address is not allowed", reason=reason)
 
     def _accepts(self, request: WebhookRequest) -> bool:
         return self._allows(_client_address(request, self._trusted_proxies))
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
-        why = self._why(_client_address(request, self._trusted_proxies))
-        return why if refused else ""
-
-    def _why(self, address: str | None) -> str:
-        """The log's reason for refusing ``address`` (not a secret; escaped: a header's text)."""
+    def _problem(self, request: WebhookRequest) -> str:
+        """The log's reason for refusing the address (not a secret; escaped: a header's text)."""
+        address = _client_address(request, self._trusted_proxies)
         source = (
             "the connecting peer"
             if not self._trusted_proxies

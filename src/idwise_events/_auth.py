@@ -59,9 +59,9 @@ class Combinable(ABC):
     """What every verifier here shares: ``a & b`` builds an `AllOf`.
 
     Each checks a request in two steps: `_accepts`, the decision, in constant time; then, for a
-    refused request only, `_reason`, what failed, for the log. `_reason` does the same work
-    whichever part failed (it reads the request, never a secret's comparison beyond the one
-    `_accepts` made), so that the time a refusal takes does not tell which part it was.
+    refused request only, `_problem`, what would be wrong with it, for the log. `_problem` does
+    the same work whether the part passed or failed (it reads the request, and compares a secret
+    only as `_accepts` did), so that the time a refusal takes does not tell which part it was.
     """
 
     __slots__ = ()
@@ -69,14 +69,14 @@ class Combinable(ABC):
     def verify(self, request: WebhookRequest) -> None:
         """Return if ``request`` is authentic; raise `VerificationError` if it is not."""
         if not self._accepts(request):
-            raise VerificationError(_INVALID, reason=self._reason(request, refused=True))
+            raise VerificationError(_INVALID, reason=self._problem(request))
 
     @abstractmethod
     def _accepts(self, request: WebhookRequest) -> bool:
         """Whether ``request`` passes, decided in constant time."""
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
-        """What failed, for the log (``""`` if this part passed); the same work either way."""
+    def _problem(self, request: WebhookRequest) -> str:
+        """What is wrong with ``request`` if this part refuses it, for the log."""
         return ""
 
     def __and__(self, other: Verifier) -> AllOf:
@@ -118,7 +118,7 @@ class NoAuth(Combinable):
 def _check(verifier: Verifier, request: WebhookRequest) -> tuple[bool, str]:
     """Whether ``verifier`` accepts ``request`` (in constant time, for ours).
 
-    With, for another verifier that refused, its error's reason (ours give theirs by `_reason`).
+    With, for another verifier that refused, its error's reason (ours give theirs by `_problem`).
     """
     if isinstance(verifier, Combinable):
         return verifier._accepts(request), ""
@@ -199,16 +199,12 @@ class BasicAuth(Combinable):
     def _accepts(self, request: WebhookRequest) -> bool:
         return matches_any(basic_pair(request), self._digests)
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
-        problem = scheme_problem(request, "Basic")
-        if problem:
-            return problem if refused else ""
-        well_formed = basic_pair(request) is not None
-        if not refused:
-            return ""
-        if well_formed:
-            return "the Basic credentials are not one of the pairs configured"
-        return "the Basic credentials are not canonical base64 of user:password"
+    def _problem(self, request: WebhookRequest) -> str:
+        return scheme_problem(request, "Basic") or (
+            "the Basic credentials are not one of the pairs configured"
+            if basic_pair(request) is not None
+            else "the Basic credentials are not canonical base64 of user:password"
+        )
 
     @property
     def credentials(self) -> tuple[tuple[SecretStr, SecretStr], ...]:
@@ -266,11 +262,10 @@ class BearerAuth(Combinable):
         token = scheme_credentials(single_header(request, "authorization"), "bearer")
         return matches_any(encode(token), self._digests)
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
-        problem = (
+    def _problem(self, request: WebhookRequest) -> str:
+        return (
             scheme_problem(request, "Bearer") or "the Bearer token is not one of those configured"
         )
-        return problem if refused else ""
 
     @property
     def tokens(self) -> tuple[SecretStr, ...]:
@@ -338,14 +333,14 @@ class HeaderAuth(Combinable):
             ok &= matches_any(encode(single_header(request, name)), digests)
         return ok
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
+    def _problem(self, request: WebhookRequest) -> str:
         # Every header checked and described, whichever failed: the same work for each.
         problems = []
         for (_, digests), name in zip(self._checks, self._headers, strict=True):
             passed = matches_any(encode(single_header(request, name)), digests)
             problem = header_problem(request, name) or f"{name} is not one of the values configured"
             problems.append("" if passed else problem)
-        return "; ".join(problem for problem in problems if problem) if refused else ""
+        return "; ".join(problem for problem in problems if problem)
 
     @property
     def headers(self) -> Mapping[str, tuple[SecretStr, ...]]:
@@ -403,21 +398,22 @@ class AllOf(Combinable):
         """
         checks = [_check(verifier, request) for verifier in self.verifiers]
         if not all(ok for ok, _ in checks):
-            raise VerificationError(_INVALID, reason=self._reasons(request, checks))
+            raise VerificationError(_INVALID, reason=self._problems(request, checks))
 
     def _accepts(self, request: WebhookRequest) -> bool:
         return all([ok for ok, _ in (_check(verifier, request) for verifier in self.verifiers)])
 
-    def _reason(self, request: WebhookRequest, *, refused: bool) -> str:
-        checks = [_check(verifier, request) for verifier in self.verifiers]
-        return self._reasons(request, checks) if refused else ""
+    def _problem(self, request: WebhookRequest) -> str:
+        return self._problems(request, [_check(verifier, request) for verifier in self.verifiers])
 
-    def _reasons(self, request: WebhookRequest, checks: list[tuple[bool, str]]) -> str:
-        reasons = [
-            verifier._reason(request, refused=not ok) if isinstance(verifier, Combinable) else said
-            for verifier, (ok, said) in zip(self.verifiers, checks, strict=True)
+    def _problems(self, request: WebhookRequest, checks: list[tuple[bool, str]]) -> str:
+        # Every part described, refused or not; then those refused kept.
+        problems = [
+            verifier._problem(request) if isinstance(verifier, Combinable) else said
+            for verifier, (_, said) in zip(self.verifiers, checks, strict=True)
         ]
-        return "; ".join(reason for reason in reasons if reason)
+        refused = (problem for problem, (ok, _) in zip(problems, checks, strict=True) if not ok)
+        return "; ".join(problem for problem in refused if problem)
 
     def __repr__(self) -> str:
         return f"AllOf({', '.join(repr(verifier) for verifier in self.verifiers)})"

@@ -105,9 +105,8 @@ def single_header(request: WebhookRequest, name: str) -> str | None:
     values = request.header_values(name)
     if len(values) == 1:
         return values[0].strip(" \t")
-    if not values or any(value.strip(" \t") != values[0].strip(" \t") for value in values):
-        return None
-    return values[0].strip(" \t")
+    distinct = {value.strip(" \t") for value in values}
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def scheme_credentials(value: str | None, scheme: str) -> str | None:

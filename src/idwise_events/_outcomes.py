@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._events import Event
+from ._inbox import MAX_LABEL_LENGTH
 from ._request import Outcome, WebhookResponse
 from ._text import printable
-
-_MAX_LABEL = 255  # as the inbox's labels (`_inbox.MAX_LABEL_LENGTH`)
 
 __all__ = ["Outcome"]
 
@@ -192,8 +191,8 @@ def log_delivery(
     event_type = event_id = None
     if event is not None:
         # As the inbox labels them: long enough for any real id, never a body's worth per record.
-        event_type = printable(event.event, _MAX_LABEL)
-        event_id = None if event.event_id is None else printable(event.event_id, _MAX_LABEL)
+        event_type = printable(event.event, MAX_LABEL_LENGTH)
+        event_id = None if event.event_id is None else printable(event.event_id, MAX_LABEL_LENGTH)
         subject = f" {printable(event_type)} {printable(event_id or '(no eventId)')}"
     else:
         subject = f" from {client_ip}" if client_ip else ""
