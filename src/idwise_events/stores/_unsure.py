@@ -46,8 +46,11 @@ class _Claim:
 class UnsureClaims:
     """The unsure claims of one store, released with ``release(key, token)`` when possible."""
 
-    def __init__(self, release: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self, release: Callable[[str, str], bool], *, finished: Callable[[], None] | None = None
+    ) -> None:
         self._release = release
+        self._finished = finished  # called in the releasing thread as it ends (its connections)
         self._claims: dict[str, list[_Claim]] = {}  # key -> its unsure claims, oldest first
         self._count = 0
         self._lock = threading.Lock()
@@ -91,6 +94,13 @@ class UnsureClaims:
             self._count = 0
 
     def _release_all(self) -> None:
+        try:
+            self._release_rounds()
+        finally:
+            if self._finished is not None:
+                self._finished()
+
+    def _release_rounds(self) -> None:
         while True:
             time.sleep(RETRY_EVERY)
             with self._lock:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -272,6 +272,70 @@ def test_a_frozen_network_gives_store_error_within_the_network_timeout(
                 assert recovered is True  # a new connection, the cut one was closed
         finally:
             proxy.close()
+
+
+@pytest.mark.parametrize("claimed_again", [True, False], ids=["claimed-again", "left-alone"])
+def test_a_claim_recorded_after_its_timeout_is_released_not_left_to_block_retries(
+    django_db_blocker: Any, claimed_again: bool
+) -> None:
+    """PostgreSQL runs a claim whose answer never came: the store releases it, as SqlStore does.
+
+    Otherwise every retry would get 409 for the rest of the lease (an hour here), past the last
+    of IDWise's retries. Released before the key is claimed again, or in the background when
+    nothing claims it (another machine may get the retry).
+    """
+    require_postgres_programs()  # a server of its own, behind a proxy that holds its answers
+    with TemporaryPostgres() as server, django_db_blocker.unblock():
+        proxy = FreezingProxy(server.port)
+        where = {"HOST": "127.0.0.1", "NAME": "postgres", "USER": "postgres"}
+        try:
+            with (
+                extra_database("held", PORT=str(proxy.port), **where) as alias,
+                extra_database("direct", PORT=str(server.port), **where) as direct,
+            ):
+                call_command("migrate", "idwise_events", database=direct, verbosity=0)
+                store = DjangoStore(using=alias, network_timeout=timedelta(seconds=1))
+                other_machine = DjangoStore(using=direct)
+                claimed(store.claim("warm-up", lease=LEASE, fingerprint="a"))
+
+                proxy.freeze_answers()
+                with pytest.raises(StoreError, match="did not answer within 1 s"):
+                    store.claim("evt", lease=timedelta(hours=1), fingerprint="a")
+                held = other_machine.claim("evt", lease=LEASE, fingerprint="a")
+                assert isinstance(held, InProgress)  # recorded all the same: nobody holds it
+                assert held.retry_after > timedelta(minutes=59)
+                proxy.thaw()
+
+                claimer = store if claimed_again else other_machine
+                deadline = time.monotonic() + 30
+                while isinstance(claimer.claim("evt", lease=LEASE, fingerprint="a"), InProgress):
+                    assert time.monotonic() < deadline, "the unsure claim was never released"
+                    time.sleep(0.2)
+                while store._unsure._thread is not None:  # it ends, closing its connection
+                    assert time.monotonic() < deadline, "the releasing thread never ended"
+                    time.sleep(0.1)
+        finally:
+            proxy.close()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", DJANGO_POSTGRESQL])
+def test_a_claim_retried_on_a_fresh_connection_finds_its_own_row_claimed() -> None:
+    """The first try committed and its connection died before the answer: the retry is ours.
+
+    `Database.run` tries once more on a fresh connection after a dead one, with the same
+    values; the row it finds holds this call's own token, which is a claim, not an event in
+    progress elsewhere.
+    """
+    store = DjangoStore(using=DJANGO_POSTGRESQL)
+    first = claimed(store.claim("evt", lease=LEASE, fingerprint="a"))
+    values = {"key": "evt", "fingerprint": "a", "token": first.token}
+    now = datetime.now(timezone.utc)
+
+    def claim_again(values: dict[str, str]) -> object:
+        return store._run(lambda rows, alias: store._claim(rows, alias, values, now, LEASE))
+
+    assert claim_again(values) == Claimed(first.token)
+    assert isinstance(claim_again({**values, "token": "another"}), InProgress)
 
 
 ON_BOTH_DATABASES = pytest.mark.parametrize(

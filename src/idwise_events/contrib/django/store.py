@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from django.db import connections, router, transaction
 from django.db.models import Q
 
+from ..._errors import StoreError
 from ..._events import Event, UnknownEvent
 from ..._store import (
     DEFAULT_RETENTION,
@@ -35,6 +36,7 @@ from ..._store import (
 )
 from ..._text import ascii_printable
 from ...stores._keys import stored_fingerprint, stored_key
+from ...stores._unsure import UnsureClaims
 from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
@@ -94,6 +96,9 @@ class DjangoStore:
         self.network_timeout = network_timeout
         self._database = Database("idempotency store", network_timeout)
         self._clock = clock
+        # A claim PostgreSQL may record after its answer was lost, released once it can be, as
+        # `SqlStore` does (the releasing thread closes the connections it opened as it ends).
+        self._unsure = UnsureClaims(self.release, finished=connections.close_all)
 
     def __repr__(self) -> str:
         return f"DjangoStore(using={self.using!r}, retention={self.retention})"
@@ -101,13 +106,20 @@ class DjangoStore:
     def claim(self, key: str, *, lease: timedelta, fingerprint: str) -> ClaimResult:
         """See [`IdempotencyStore.claim`][idwise_events.IdempotencyStore.claim]."""
         check_lease(lease)
+        self._unsure.settle(key)
         now = self._clock()
         values = {
             "key": stored_key(key),
             "fingerprint": stored_fingerprint(fingerprint),
             "token": uuid.uuid4().hex,  # unique across every process and machine
         }
-        result = self._run(lambda rows, alias: self._claim(rows, alias, values, now, lease))
+        try:
+            result = self._run(lambda rows, alias: self._claim(rows, alias, values, now, lease))
+        except StoreError:
+            if connections[self._alias()].vendor != "sqlite":  # (a file: a failure did not run)
+                # No answer is not no claim: the server may record it still (see `_unsure`).
+                self._unsure.add(key, values["token"], lease.total_seconds())
+            raise
         if result.fingerprint_mismatch:
             report_fingerprint_mismatch(key)
         return result
@@ -189,9 +201,14 @@ class DjangoStore:
         """Run ``operation`` on this store's database; its failures become StoreError."""
         from .models import ReceivedEvent  # not at import: the app registry may not be ready
 
-        alias = self.using or router.db_for_write(ReceivedEvent)
+        alias = self._alias()
         rows = ReceivedEvent.objects.using(alias)
         return self._database.run(alias, lambda: operation(rows, alias))
+
+    def _alias(self) -> str:
+        from .models import ReceivedEvent
+
+        return self.using or router.db_for_write(ReceivedEvent)
 
 
 _IN_PROGRESS, _COMPLETED = "in_progress", "completed"
@@ -222,16 +239,22 @@ def _claim_upserting(
         if returned is not None:  # ours: new, or taken over (its first fingerprint is kept)
             return Claimed(token, fingerprint_mismatch=returned[0] != values["fingerprint"])
         found = (
-            rows.filter(key=key).values_list("status", "lease_expires_at", "fingerprint").first()
+            rows.filter(key=key)
+            .values_list("token", "status", "lease_expires_at", "fingerprint")
+            .first()
         )
         if found is None:
             continue
-        status, held_until, first_fingerprint = found
+        holder, status, held_until, first_fingerprint = found
         mismatch = first_fingerprint != values["fingerprint"]
         if mismatch:
             rows.filter(key=key, fingerprint_mismatch=False).update(fingerprint_mismatch=True)
         if status == _COMPLETED:
             return Completed(mismatch)
+        if holder == token:
+            # Ours: this call's first try committed, then its connection died before the
+            # answer, and `Database.run`'s retry on a fresh one found the claim it made.
+            return Claimed(token, fingerprint_mismatch=mismatch)
         held_until = read_time(held_until)
         if held_until > now:
             return InProgress(retry_after(held_until, now), mismatch)
