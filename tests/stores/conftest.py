@@ -24,7 +24,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from idwise_events import IdempotencyStore, MemoryStore
+from idwise_events import Claimed, IdempotencyStore, InProgress, MemoryStore, StoreError
 from idwise_events.stores.sql import SqlStore
 from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres
@@ -310,3 +310,33 @@ def freezing_proxy(postgres: TemporaryPostgres | str) -> Iterator[FreezingProxy]
     proxy = FreezingProxy(postgres.port)
     yield proxy
     proxy.close()
+
+
+def see_a_late_claim_released(
+    store: IdempotencyStore,
+    other_machine: IdempotencyStore,
+    proxy: FreezingProxy,
+    *,
+    claimed_again: bool,
+) -> None:
+    """``store`` (behind ``proxy``) claims once its answer is held: PostgreSQL records the claim.
+
+    The claim then holds the event for an hour with no one to run it, as ``other_machine`` sees,
+    until ``store`` releases it: before claiming the key again (``claimed_again``), or in the
+    background when the retry goes to ``other_machine``.
+    """
+    lease = timedelta(minutes=5)
+    assert isinstance(store.claim("warm-up", lease=lease, fingerprint="a"), Claimed)
+    proxy.freeze_answers()
+    with pytest.raises(StoreError, match="did not answer within"):
+        store.claim("evt", lease=timedelta(hours=1), fingerprint="a")
+    held = other_machine.claim("evt", lease=lease, fingerprint="a")
+    assert isinstance(held, InProgress)  # recorded all the same: nobody holds it
+    assert held.retry_after > timedelta(minutes=59)
+    proxy.thaw()
+
+    claimer = store if claimed_again else other_machine
+    deadline = time.monotonic() + 30
+    while isinstance(claimer.claim("evt", lease=lease, fingerprint="a"), InProgress):
+        assert time.monotonic() < deadline, "the unsure claim was never released"
+        time.sleep(0.2)

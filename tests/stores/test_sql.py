@@ -30,7 +30,7 @@ from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_t
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
 from ..conftest import in_forked_child, postgres_url, require_postgres_programs
-from .conftest import FreezingProxy
+from .conftest import FreezingProxy, see_a_late_claim_released
 
 LEASE = timedelta(minutes=5)
 DOCS = Path(__file__).parent.parent.parent / "docs"
@@ -382,23 +382,7 @@ def test_a_claim_recorded_after_its_timeout_is_released_not_left_to_block_retrie
         freezing_proxy.url(url), table_name=table, network_timeout=timedelta(seconds=1)
     )
     other_machine = open_store(url, table_name=table)
-    assert isinstance(store.claim("warm-up", lease=LEASE, fingerprint="a"), Claimed)
-
-    freezing_proxy.freeze_answers()
-    error, _elapsed = call_in_thread(
-        lambda: store.claim("evt", lease=timedelta(hours=1), fingerprint="a")
-    )
-    assert isinstance(error, StoreError), error
-    held = other_machine.claim("evt", lease=LEASE, fingerprint="a")
-    assert isinstance(held, InProgress)  # recorded all the same: nobody holds it
-    assert held.retry_after > timedelta(minutes=59)
-    freezing_proxy.thaw()
-
-    claimer = store if claimed_again else other_machine
-    deadline = time.monotonic() + 30
-    while isinstance(claimer.claim("evt", lease=LEASE, fingerprint="a"), InProgress):
-        assert time.monotonic() < deadline, "the unsure claim was never released"
-        time.sleep(0.2)
+    see_a_late_claim_released(store, other_machine, freezing_proxy, claimed_again=claimed_again)
 
 
 def test_unsure_claims_of_one_key_are_all_released_and_forgotten_on_close() -> None:
