@@ -40,6 +40,11 @@ LAPSED_ERROR = (
     " its lease lapsed"
 )
 """The ``last_error`` that `Inbox.take` records when it takes over a lapsed lease."""
+TAKE_RECORDED = (
+    "inbox delivery %s: a take that timed out had been recorded by the database after all;"
+    " it is given back (its attempt not counted), so a worker takes it again"
+)
+"""The warning when a take whose answer was lost is found and given back (`stores._unsure`)."""
 
 
 class DeliveryState(str, Enum):
@@ -142,7 +147,11 @@ class Inbox(Protocol):
         ...
 
     def complete(self, delivery_id: int, token: str) -> bool:
-        """Mark the delivery done; False if ``token`` no longer holds it."""
+        """Mark the delivery done; False if ``token`` no longer holds it.
+
+        Like `retry` and `bury`, it says True again when called again with the same token
+        once it is recorded: a worker tries again after an answer it did not get.
+        """
         ...
 
     def retry(

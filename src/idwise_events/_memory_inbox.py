@@ -120,16 +120,17 @@ class MemoryInbox:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         with self._lock:
             row = self._held(delivery_id, token)
-            if row is not None:
-                self._update(
-                    row,
-                    state=_PENDING,
-                    next_attempt_at=at,
-                    lease_expires_at=None,
-                    last_error=printable(error, MAX_ERROR_LENGTH),
-                    attempts=row.attempts - (0 if counted else 1),
-                )
-            return row is not None
+            if row is None:
+                return self._recorded(delivery_id, token, _PENDING)
+            self._update(
+                row,
+                state=_PENDING,
+                next_attempt_at=at,
+                lease_expires_at=None,
+                last_error=printable(error, MAX_ERROR_LENGTH),
+                attempts=row.attempts - (0 if counted else 1),
+            )
+            return True
 
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
         """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
@@ -227,13 +228,18 @@ class MemoryInbox:
             return None
         return row
 
+    def _recorded(self, delivery_id: int, token: str, state: DeliveryState) -> bool:
+        """Whether ``token`` recorded this outcome already (a second call: as the SQL inboxes)."""
+        row = self._rows.get(delivery_id)
+        return row is not None and row.state is state and self._tokens.get(delivery_id) == token
+
     def _finish(
         self, delivery_id: int, token: str, state: DeliveryState, error: str | None
     ) -> bool:
         with self._lock:
             row = self._held(delivery_id, token)
             if row is None:
-                return False
+                return self._recorded(delivery_id, token, state)
             self._update(
                 row,
                 state=state,

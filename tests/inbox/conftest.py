@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,15 +23,15 @@ from typing import Any
 
 import pytest
 
-from idwise_events import Event, FinishedJourney
-from idwise_events._inbox import Accepted, Inbox
+from idwise_events import Event, FinishedJourney, StoreError
+from idwise_events._inbox import LAPSED_ERROR, Accepted, Inbox, Taken
 from idwise_events._memory_inbox import MemoryInbox
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import FakeClock, make_event
 from idwise_events.testing.postgres import _free_port
 
 from ..conftest import CANARY, postgres_url
-from ..stores.conftest import DJANGO_DATABASES, django_store_factory
+from ..stores.conftest import DJANGO_DATABASES, FreezingProxy, django_store_factory
 
 BACKENDS = [
     "memory",
@@ -180,3 +181,26 @@ def accept_event(
         fingerprint=hashlib.sha256(body).hexdigest(),
         body=body,
     )
+
+
+def see_a_late_take_given_back(held: Inbox, other_worker: Inbox, proxy: FreezingProxy) -> None:
+    """``held`` (behind ``proxy``) takes a delivery whose answer is held: the server records it.
+
+    The delivery is then processing under a token nobody has, for an hour, until ``held`` gives
+    it back, its attempt not counted, and ``other_worker`` takes it as a first attempt.
+    """
+    lease = timedelta(minutes=5)
+    delivery_id = accept_event(held).id
+    proxy.freeze_answers()
+    with pytest.raises(StoreError, match="did not answer within"):
+        held.take(delivery_id, lease=timedelta(hours=1))
+    assert other_worker.take(delivery_id, lease=lease) is None  # recorded all the same
+    proxy.thaw()
+
+    deadline = time.monotonic() + 30
+    while (taken := other_worker.take(delivery_id, lease=lease)) is None:
+        assert time.monotonic() < deadline, "the unsure take was never given back"
+        time.sleep(0.2)
+    assert isinstance(taken, Taken)
+    assert taken.delivery.attempts == 1  # the lost take did not count
+    assert taken.delivery.last_error != LAPSED_ERROR  # nor looked like a worker that died

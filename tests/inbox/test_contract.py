@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -139,7 +140,10 @@ def test_renew_extends_the_lease_and_complete_finishes_it(
     clock.advance(timedelta(seconds=2))
     assert inbox.take(delivery_id, lease=LEASE) is None
     assert inbox.complete(delivery_id, hold.token) is True
-    assert inbox.complete(delivery_id, hold.token) is False  # no longer held
+    # Again (a worker that did not get the answer): recorded, so True, and nothing else changes.
+    assert inbox.complete(delivery_id, hold.token) is True
+    assert inbox.retry(delivery_id, hold.token, at=clock.now, error="E: x") is False
+    assert inbox.bury(delivery_id, hold.token, error="E: x") is False
 
     done = state_of(inbox, delivery_id)
     assert (done.state, done.finished_at) == (DeliveryState.DONE, clock.now)
@@ -395,3 +399,33 @@ def test_an_unavailable_database_is_a_store_error(inbox_backend: InboxBackend) -
                 call()
             assert caught.value.__cause__ is not None, name
             assert "CANARY" not in str(caught.value)
+
+
+def test_a_call_tried_again_after_its_answer_was_lost_finds_what_it_did(
+    inbox_backend: InboxBackend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An accept or a take tried again with its own values finds its own work, not another's.
+
+    The first try committed, then its connection died before the answer, and the inbox tried
+    again on a fresh connection with the same values (its token included). Its own insert is no
+    duplicate (its job is still to be enqueued), and its own take is a take: the handlers would
+    otherwise not run until the lease lapsed, and that attempt would be counted as a crash.
+    """
+    if inbox_backend.unavailable is None:
+        pytest.skip(f"{inbox_backend.name} has no answer to lose")
+    inbox = inbox_backend.make(clock=clock)
+    event = make_event(FinishedJourney)
+    same = uuid.UUID(int=42)  # the token both tries of one call use
+    monkeypatch.setattr(uuid, "uuid4", lambda: same)
+
+    first = accept_event(inbox, event)
+    again = accept_event(inbox, event)
+    hold = taken(inbox.take(first.id, lease=LEASE))
+    retaken = taken(inbox.take(first.id, lease=LEASE))
+
+    assert (again.id, again.duplicate) == (first.id, False)
+    assert (retaken.token, retaken.delivery.attempts) == (hold.token, 1)
+    monkeypatch.undo()  # another call, with a token of its own: not its work
+    assert accept_event(inbox, event).duplicate
+    assert inbox.take(first.id, lease=LEASE) is None
+    assert state_of(inbox, first.id).attempts == 1

@@ -34,6 +34,7 @@ from .._errors import StoreError
 from .._inbox import (
     LAPSED_ERROR,
     MAX_LABEL_LENGTH,
+    TAKE_RECORDED,
     Accepted,
     Delivery,
     DeliveryState,
@@ -54,6 +55,7 @@ from ..stores._engine import (
 )
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime, checked_table_name
+from ..stores._unsure import UnsureClaims
 from ..stores._watchdog import Watchdog
 
 __all__ = ["DEFAULT_INBOX_TABLE_NAME", "SqlInbox", "inbox_table"]
@@ -181,12 +183,15 @@ class SqlInbox:
         self._watchdog = None if self._sqlite else Watchdog(network_timeout.total_seconds())
         self._table_ready = False
         self._table_lock = threading.Lock()
+        # Takes that PostgreSQL may record after their answer was lost: given back when it can.
+        self._unsure = UnsureClaims(self._give_back_unsure, recorded=TAKE_RECORDED)
 
     def __repr__(self) -> str:
         return f"SqlInbox({shown_url(self.engine)}, table_name={self.table.name!r})"
 
     def close(self) -> None:
         """Close the connections, if this inbox created its engine from a URL."""
+        self._unsure.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -249,8 +254,10 @@ class SqlInbox:
             "attempts": 0,
             "next_attempt_at": now,
             "replays": 0,
+            # Marks this call's insert (a take replaces it): see the lookup below.
+            "token": uuid.uuid4().hex,
         }
-        lookup = sa.select(t.c.id, t.c.fingerprint).where(t.c.key == stored)
+        lookup = sa.select(t.c.id, t.c.fingerprint, t.c.token).where(t.c.key == stored)
 
         def accept(conn: sa.Connection) -> Accepted | None:
             statement = self._insert_if_absent
@@ -269,9 +276,13 @@ class SqlInbox:
             existing = conn.execute(lookup).all()
             if not existing:
                 return None  # purged between the two statements: insert again
-            return Accepted(
-                existing[0][0], duplicate=True, fingerprint_mismatch=existing[0][1] != stored_print
-            )
+            found, first_print, marker = existing[0]
+            if marker == row["token"]:
+                # This call's own insert: it committed, then its connection died before the
+                # answer, and `_run` tried again on a fresh one. Not a duplicate: its job is
+                # still to be enqueued.
+                return Accepted(found, duplicate=False)
+            return Accepted(found, duplicate=True, fingerprint_mismatch=first_print != stored_print)
 
         for _ in range(3):
             # Each statement is atomic alone: the insert-if-absent, then a lookup of a duplicate.
@@ -303,18 +314,41 @@ class SqlInbox:
             )
         )
 
+        # The token is new: the row it marks is the one this call took. Read when the update
+        # returns nothing, it is the take of this call's first try, whose answer was lost (its
+        # connection died, and `_run` tried again on a fresh one).
+        taken_here = sa.select(t).where(
+            t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING
+        )
+
         def take(conn: sa.Connection) -> Taken | None:
             if self.engine.dialect.update_returning:
                 rows = conn.execute(update.returning(*t.c)).all()
-            else:  # the token is new: the row it marks is the one this update took
-                if conn.execute(update).rowcount != 1:
-                    return None
-                rows = conn.execute(
-                    sa.select(t).where(t.c.id == delivery_id, t.c.token == token)
-                ).all()
+            else:
+                conn.execute(update)
+                rows = []
+            rows = rows or conn.execute(taken_here).all()
             return Taken(_delivery(rows[0]), token) if rows else None
 
-        return self._run(take)
+        self._unsure.settle(str(delivery_id))
+        try:
+            return self._run(take)
+        except StoreError:
+            if not self._sqlite:  # (SQLite is on this machine: a failed statement did not run)
+                # No answer is not no take: the server may record it still (see `_unsure`).
+                self._unsure.add(str(delivery_id), token, lease.total_seconds())
+            raise
+
+    def _give_back_unsure(self, delivery_id: str, token: str) -> bool:
+        """Give back a take recorded after its answer was lost, its attempt not counted."""
+        return self._update_held(
+            int(delivery_id),
+            token,
+            state=_PENDING,
+            next_attempt_at=self._clock(),
+            lease_expires_at=None,
+            attempts=self.table.c.attempts - 1,
+        )
 
     def renew(self, delivery_id: int, token: str, *, lease: timedelta) -> bool:
         """See [`Inbox.renew`][idwise_events.Inbox.renew]."""
@@ -323,7 +357,7 @@ class SqlInbox:
 
     def complete(self, delivery_id: int, token: str) -> bool:
         """See [`Inbox.complete`][idwise_events.Inbox.complete]."""
-        return self._update_held(
+        return self._record_outcome(
             delivery_id,
             token,
             state=_DONE,
@@ -337,7 +371,7 @@ class SqlInbox:
     ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         return stored_error(
-            lambda last_error: self._update_held(
+            lambda last_error: self._record_outcome(
                 delivery_id,
                 token,
                 state=_PENDING,
@@ -352,7 +386,7 @@ class SqlInbox:
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
         """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
         return stored_error(
-            lambda last_error: self._update_held(
+            lambda last_error: self._record_outcome(
                 delivery_id,
                 token,
                 state=_DEAD,
@@ -474,6 +508,28 @@ class SqlInbox:
             .values(**values)
         )
         return self._run(lambda conn: conn.execute(update).rowcount == 1)
+
+    def _record_outcome(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """`_update_held` for an outcome, which an earlier try may have recorded already.
+
+        That try committed, then its connection died before the answer (`_run` tried again on
+        a fresh one), or the worker tries again after a `StoreError`: the delivery in the
+        outcome's state under ``token`` is then this outcome recorded, not a lease lost.
+        """
+        t = self.table
+        update = (
+            sa.update(t)
+            .where(t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING)
+            .values(**values)
+        )
+        recorded = sa.select(t.c.id).where(
+            t.c.id == delivery_id, t.c.token == token, t.c.state == values["state"]
+        )
+
+        def record(conn: sa.Connection) -> bool:
+            return conn.execute(update).rowcount == 1 or bool(conn.execute(recorded).all())
+
+        return self._run(record)
 
     def _run(self, operation: Callable[[sa.Connection], _T], *, autocommit: bool = False) -> _T:
         """Run one operation in a transaction; every database failure becomes StoreError.

@@ -36,6 +36,12 @@ MAX_UNSURE = 10_000
 """The most claims kept (the oldest are dropped): an outage under load must not grow memory."""
 
 
+_CLAIM_RECORDED = (
+    "the claim on %s that timed out had been recorded by the database after all;"
+    " it is released, so the event's next delivery runs its handlers"
+)
+
+
 @dataclass
 class _Claim:
     token: str
@@ -47,10 +53,15 @@ class UnsureClaims:
     """The unsure claims of one store, released with ``release(key, token)`` when possible."""
 
     def __init__(
-        self, release: Callable[[str, str], bool], *, finished: Callable[[], None] | None = None
+        self,
+        release: Callable[[str, str], bool],
+        *,
+        finished: Callable[[], None] | None = None,
+        recorded: str = _CLAIM_RECORDED,
     ) -> None:
         self._release = release
         self._finished = finished  # called in the releasing thread as it ends (its connections)
+        self._recorded = recorded  # the warning when one was recorded after all (%s: the key)
         self._claims: dict[str, list[_Claim]] = {}  # key -> its unsure claims, oldest first
         self._count = 0
         self._lock = threading.Lock()
@@ -153,11 +164,7 @@ class UnsureClaims:
             logger.exception("releasing the unsure claim on %s failed", printable(key))
             return True
         if recorded:
-            logger.warning(
-                "the claim on %s that timed out had been recorded by the database after all;"
-                " it is released, so the event's next delivery runs its handlers",
-                printable(key),
-            )
+            logger.warning(self._recorded, printable(key))
         return recorded
 
     def _forked(self) -> None:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,17 @@ from idwise_events.contrib.django.management.commands import (
 from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
 from idwise_events.contrib.django.views import webhook_view
 from idwise_events.testing import make_event
+from idwise_events.testing.postgres import TemporaryPostgres
 
 from ...adapters import django_urls
 from ...cli.conftest import one_error_line
 from ...cli.conftest import run as run_cli
+from ...conftest import require_postgres_programs
 from ...django_project.verifications.models import JourneyOutcome
+from ...inbox.conftest import see_a_late_take_given_back
+from ...stores.conftest import FreezingProxy
 from .conftest import URL, body_of, post
+from .test_store import extra_database
 
 ROOT = Path(__file__).parents[3]
 
@@ -307,3 +313,25 @@ def test_the_worker_command_shows_a_failed_attempts_traceback_at_verbosity_2(
     assert shown.startswith("inbox delivery 7: retried")
     assert ("Traceback (most recent call last)" in shown) is (verbosity >= 2)
     assert ("ConnectionError: crm down" in shown) is (verbosity >= 2)
+
+
+def test_a_take_recorded_after_its_timeout_is_given_back(django_db_blocker: Any) -> None:
+    """PostgreSQL records a take whose answer never came: given back, as `SqlInbox` does."""
+    require_postgres_programs()  # a server of its own, behind a proxy that holds its answers
+    with TemporaryPostgres() as server, django_db_blocker.unblock():
+        proxy = FreezingProxy(server.port)
+        where = {"HOST": "127.0.0.1", "NAME": "postgres", "USER": "postgres"}
+        try:
+            with (
+                extra_database("held", PORT=str(proxy.port), **where) as alias,
+                extra_database("direct", PORT=str(server.port), **where) as direct,
+            ):
+                call_command("migrate", "idwise_events", database=direct, verbosity=0)
+                held = DjangoInbox(using=alias, network_timeout=timedelta(seconds=1))
+                see_a_late_take_given_back(held, DjangoInbox(using=direct), proxy)
+                deadline = time.monotonic() + 30
+                while held._unsure._thread is not None:  # it ends, closing its connection
+                    assert time.monotonic() < deadline, "the giving-back thread never ended"
+                    time.sleep(0.1)
+        finally:
+            proxy.close()

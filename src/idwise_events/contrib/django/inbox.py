@@ -17,12 +17,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Case, Count, F, Q, TextField, Value, When
 
 from ..._errors import StoreError
 from ..._inbox import (
     LAPSED_ERROR,
+    TAKE_RECORDED,
     Accepted,
     Delivery,
     DeliveryState,
@@ -33,6 +34,7 @@ from ..._inbox import (
 )
 from ..._store import Clock, check_lease, utc_now
 from ...stores._keys import stored_fingerprint, stored_key
+from ...stores._unsure import UnsureClaims
 from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
@@ -84,6 +86,11 @@ class DjangoInbox:
         self.network_timeout = network_timeout
         self._database = Database("inbox", network_timeout)
         self._clock = clock
+        # Takes that PostgreSQL may record after their answer was lost: given back when it can
+        # (the thread that does so closes the connections it opened as it ends).
+        self._unsure = UnsureClaims(
+            self._give_back_unsure, finished=connections.close_all, recorded=TAKE_RECORDED
+        )
 
     def __repr__(self) -> str:
         return f"DjangoInbox(using={self.using!r})"
@@ -104,6 +111,8 @@ class DjangoInbox:
             "attempts": 0,
             "next_attempt_at": now,
             "replays": 0,
+            # Marks this call's insert (a take replaces it): see the lookup below.
+            "token": uuid.uuid4().hex,
         }
 
         def accept(rows: QuerySet[InboxDelivery], alias: str) -> Accepted | None:
@@ -113,10 +122,15 @@ class DjangoInbox:
                     return Accepted(rows.create(**values).pk, duplicate=False)
             except IntegrityError:
                 pass  # the key is there: a duplicate
-            found = rows.filter(key=values["key"]).values_list("id", "fingerprint").first()
+            found = rows.filter(key=values["key"]).values_list("id", "fingerprint", "token").first()
             if found is None:
                 return None  # purged between the two statements: insert again
-            existing, first_fingerprint = found
+            existing, first_fingerprint, marker = found
+            if marker == values["token"]:
+                # This call's own insert: it committed, then its connection died before the
+                # answer, and `Database.run` tried again on a fresh one. Not a duplicate: its
+                # job is still to be enqueued.
+                return Accepted(existing, duplicate=False)
             mismatch = first_fingerprint != values["fingerprint"]
             return Accepted(existing, duplicate=True, fingerprint_mismatch=mismatch)
 
@@ -136,7 +150,7 @@ class DjangoInbox:
         )
 
         def take(rows: QuerySet[InboxDelivery], alias: str) -> Taken | None:
-            taken: int = rows.filter(due, id=delivery_id).update(
+            rows.filter(due, id=delivery_id).update(
                 # First: it reads the state before the update (MySQL sets in this order).
                 last_error=Case(
                     When(state=_PROCESSING, then=Value(LAPSED_ERROR)),
@@ -148,13 +162,31 @@ class DjangoInbox:
                 attempts=F("attempts") + 1,
                 lease_expires_at=now + lease,
             )
-            if taken != 1:
-                return None
-            # The token is new: the row it marks is the one this update took.
-            row = rows.filter(id=delivery_id, token=token).first()
+            # The token is new: the row it marks is the one this call took. Found when the
+            # update took nothing, it is the take of this call's first try, whose answer was
+            # lost (its connection died, and `Database.run` tried again on a fresh one).
+            row = rows.filter(id=delivery_id, token=token, state=_PROCESSING).first()
             return None if row is None else Taken(_delivery(row), token)
 
-        return self._run(take)
+        self._unsure.settle(str(delivery_id))
+        try:
+            return self._run(take)
+        except StoreError:
+            if connections[self._alias()].vendor != "sqlite":  # (a file: a failure did not run)
+                # No answer is not no take: the server may record it still (see `_unsure`).
+                self._unsure.add(str(delivery_id), token, lease.total_seconds())
+            raise
+
+    def _give_back_unsure(self, delivery_id: str, token: str) -> bool:
+        """Give back a take recorded after its answer was lost, its attempt not counted."""
+        return self._update_held(
+            int(delivery_id),
+            token,
+            state=_PENDING,
+            next_attempt_at=db_time(self._clock()),
+            lease_expires_at=None,
+            attempts=F("attempts") - 1,
+        )
 
     def renew(self, delivery_id: int, token: str, *, lease: timedelta) -> bool:
         """See [`Inbox.renew`][idwise_events.Inbox.renew]."""
@@ -165,7 +197,7 @@ class DjangoInbox:
 
     def complete(self, delivery_id: int, token: str) -> bool:
         """See [`Inbox.complete`][idwise_events.Inbox.complete]."""
-        return self._update_held(
+        return self._record_outcome(
             delivery_id,
             token,
             state=_DONE,
@@ -179,7 +211,7 @@ class DjangoInbox:
     ) -> bool:
         """See [`Inbox.retry`][idwise_events.Inbox.retry]."""
         return stored_error(
-            lambda last_error: self._update_held(
+            lambda last_error: self._record_outcome(
                 delivery_id,
                 token,
                 state=_PENDING,
@@ -194,7 +226,7 @@ class DjangoInbox:
     def bury(self, delivery_id: int, token: str, *, error: str) -> bool:
         """See [`Inbox.bury`][idwise_events.Inbox.bury]."""
         return stored_error(
-            lambda last_error: self._update_held(
+            lambda last_error: self._record_outcome(
                 delivery_id,
                 token,
                 state=_DEAD,
@@ -314,13 +346,38 @@ class DjangoInbox:
 
         return self._run(update)
 
+    def _record_outcome(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """`_update_held` for an outcome, which an earlier try may have recorded already.
+
+        That try committed, then its connection died before the answer (`Database.run` tried
+        again on a fresh one), or the worker tries again after a `StoreError`: the delivery in
+        the outcome's state under ``token`` is then this outcome recorded, not a lease lost.
+        """
+
+        def record(rows: QuerySet[InboxDelivery], alias: str) -> bool:
+            held = rows.filter(id=delivery_id, token=token, state=_PROCESSING)
+            changed: int = held.update(**values)
+            if changed == 1:
+                return True
+            recorded: bool = rows.filter(
+                id=delivery_id, token=token, state=values["state"]
+            ).exists()
+            return recorded
+
+        return self._run(record)
+
     def _run(self, operation: Callable[[QuerySet[InboxDelivery], str], _T]) -> _T:
         """Run ``operation`` on this inbox's database; its failures become StoreError."""
         from .models import InboxDelivery  # not at import: the app registry may not be ready
 
-        alias = self.using or router.db_for_write(InboxDelivery)
+        alias = self._alias()
         rows = InboxDelivery.objects.using(alias)
         return self._database.run(alias, lambda: operation(rows, alias))
+
+    def _alias(self) -> str:
+        from .models import InboxDelivery
+
+        return self.using or router.db_for_write(InboxDelivery)
 
 
 def _optional_time(value: datetime | None) -> datetime | None:
