@@ -9,6 +9,7 @@ from typing import Any
 import django
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.views.debug import SafeExceptionReporterFilter
 
 from idwise_events import (
@@ -307,3 +308,52 @@ def test_the_project_dispatcher_uses_the_settings(settings: Any) -> None:
 
     assert (built.lease, built.max_body_bytes) == (timedelta(minutes=2), 2048)
     assert built.statuses[Outcome.INVALID] == 200
+
+
+WAL = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "options", "inbox", "expected"),
+    [
+        ("django.db.backends.postgresql", {}, False, ["idwise_events.W007"]),
+        ("django.db.backends.postgresql", {"connect_timeout": 5}, True, []),
+        ("django.db.backends.sqlite3", {}, False, []),  # the store alone: one writer's choice
+        ("django.db.backends.sqlite3", {}, True, ["idwise_events.W008"]),
+        (
+            "django.db.backends.sqlite3",
+            {"transaction_mode": "IMMEDIATE"},
+            True,
+            ["idwise_events.W008"],
+        ),
+        ("django.db.backends.sqlite3", WAL, True, []),
+    ],
+    ids=[
+        "pg-no-timeout",
+        "pg-timeout",
+        "sqlite-store",
+        "sqlite-inbox",
+        "sqlite-no-wal",
+        "sqlite-ok",
+    ],
+)
+def test_a_database_whose_waits_the_app_cannot_bound_is_warned_of(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    options: dict[str, object],
+    inbox: bool,
+    expected: list[str],
+) -> None:
+    """W007: PostgreSQL without connect_timeout; W008: the inbox on SQLite without its options.
+
+    Connecting to PostgreSQL without connect_timeout waits for ever (each call once connected
+    is bounded); with the inbox on SQLite the web side and the worker write at once, and
+    without WAL and IMMEDIATE transactions a writer may fail on the lock.
+    """
+    default = {**connections.settings["default"], "ENGINE": engine, "OPTIONS": options}
+    monkeypatch.setitem(connections.settings, "default", default)
+
+    found = ids(settings, {"BEARER_TOKEN": "t" * 32, "INBOX": inbox})
+
+    assert found == expected

@@ -12,6 +12,7 @@ import django
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.db import connections, router
 
 from ._settings import load_config
 
@@ -22,7 +23,8 @@ def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """Every problem of ``IDWISE_EVENTS`` as it is now (the ids are ``idwise_events.E…/W…``)."""
-    return [*load_config().problems, *_exposed_credentials()]
+    config = load_config()
+    return [*config.problems, *_exposed_credentials(), *_database_limits(inbox=config.inbox)]
 
 
 def _exposed_credentials() -> list[checks.CheckMessage]:
@@ -45,3 +47,51 @@ def _exposed_credentials() -> list[checks.CheckMessage]:
             id="idwise_events.W005",
         )
     ]
+
+
+def _database_limits(*, inbox: bool) -> list[checks.CheckMessage]:
+    """W007: PostgreSQL without ``connect_timeout``; W008: the inbox on SQLite without its options.
+
+    The store and the inbox bound every call once connected (``network_timeout``), but not the
+    connecting, which libpq leaves unbounded; on SQLite the web side and the inbox's worker
+    write from two processes, and without these options a writer may fail on the lock at once.
+    """
+    from .models import InboxDelivery, ReceivedEvent
+
+    models = [ReceivedEvent, InboxDelivery] if inbox else [ReceivedEvent]
+    aliases = sorted({router.db_for_write(model) or "default" for model in models})
+    found: list[checks.CheckMessage] = []
+    for alias in aliases:
+        if alias not in connections.settings:
+            continue
+        database = connections.settings[alias]
+        options = database.get("OPTIONS") or {}
+        engine = str(database.get("ENGINE", ""))
+        if "postgresql" in engine and "connect_timeout" not in options:
+            found.append(
+                checks.Warning(
+                    f"DATABASES[{alias!r}] has no connect_timeout: connecting to PostgreSQL"
+                    " waits without limit when the server cannot be reached (a request then"
+                    " holds its worker), while each call once connected is bounded",
+                    hint='Add "connect_timeout": 5 (and TCP keepalives) to its OPTIONS: see'
+                    " Deployment on the Django page of the idwise-events docs.",
+                    id="idwise_events.W007",
+                )
+            )
+        if inbox and "sqlite" in engine:
+            wal = "journal_mode=wal" in str(options.get("init_command", "")).lower()
+            immediate = str(options.get("transaction_mode", "")).upper() == "IMMEDIATE"
+            if not (wal and immediate):
+                found.append(
+                    checks.Warning(
+                        f"DATABASES[{alias!r}] is SQLite without"
+                        ' "init_command": "PRAGMA journal_mode=WAL;" and "transaction_mode":'
+                        ' "IMMEDIATE" in its OPTIONS: with the inbox the web side and the'
+                        ' worker write at once, and a writer can fail with "database is'
+                        ' locked" (the delivery is then retried, its handlers run again)',
+                        hint="Add both (and a timeout) to its OPTIONS: see Deployment on the"
+                        " Django page of the idwise-events docs, or use PostgreSQL.",
+                        id="idwise_events.W008",
+                    )
+                )
+    return found
