@@ -117,6 +117,23 @@ def test_list_finds_an_event_id_and_pages_with_before_id(tmp_path: Path) -> None
     assert ids_listed(after) == [later[0], first]
 
 
+def test_list_takes_any_limit_a_database_takes_and_refuses_a_larger_one(tmp_path: Path) -> None:
+    """--limit beyond 64 bits is a usage error naming the range, not a crash in the driver."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    accept_event(inbox)
+    inbox.close()
+    db = str(tmp_path / "inbox.db")
+
+    largest = run("inbox", "list", "--db", db, "--limit", str(2**63 - 1))
+    larger = run("inbox", "list", "--db", db, "--limit", str(2**63))
+
+    assert largest.returncode == 0, largest.stderr
+    assert larger.returncode == 2
+    assert "--limit" in larger.stderr
+    assert "1<=x<=9223372036854775807" in larger.stderr
+    assert "Traceback" not in larger.stderr + largest.stderr
+
+
 def test_list_takes_the_event_type_spelt_as_send_takes_it(
     sqlite_inbox: tuple[str, dict[str, int]],
 ) -> None:

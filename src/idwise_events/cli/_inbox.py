@@ -34,6 +34,8 @@ from ._common import (
 
 DELIVERY_ID = click.IntRange(min=1, max=2**63 - 1)
 """A delivery id: a positive 64-bit integer, as the inbox's tables store it."""
+ROW_LIMIT = click.IntRange(min=1, max=2**63 - 1)
+"""How many rows to show: any positive count a database's ``LIMIT`` takes."""
 
 if TYPE_CHECKING:
     from .._inbox import Inbox
@@ -128,7 +130,7 @@ def inbox() -> None:
     metavar="DELIVERY_ID",
     help="Only deliveries older than this one: the next page after a list's last row.",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=ROW_LIMIT, default=50, show_default=True)
 def list_(
     db: str,
     table: str | None,
