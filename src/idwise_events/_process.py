@@ -176,7 +176,7 @@ def process(
     lease = dispatcher.lease
     taken = inbox.take(delivery_id, lease=lease)
     if taken is None:
-        return _skipped(delivery_id)
+        return _skipped(inbox, delivery_id, _found(inbox, delivery_id))
     job = _Job(taken, lease, retries, clock, started)
     event = job.event(dispatcher.max_body_bytes)
     if event is None:
@@ -238,7 +238,8 @@ async def process_async(
     lease = dispatcher.lease
     taken = await _take(inbox, delivery_id, lease, clock)
     if taken is None:
-        return _skipped(delivery_id)
+        found = await _call(inbox, _found, inbox, delivery_id)
+        return _skipped(inbox, delivery_id, found)
     job = _Job(taken, lease, retries, clock, started)
     event = job.event(dispatcher.max_body_bytes)
     if event is None:
@@ -369,6 +370,31 @@ def _inbox_of(dispatcher: Dispatcher) -> Inbox:
     return inbox
 
 
+def engine_inbox(dispatcher: Dispatcher, engine: str) -> Inbox:
+    """The inbox an engine's ``install`` serves, with a warning if its workers cannot see it.
+
+    A `MemoryInbox` lives in one process: an engine's workers, in processes of their own,
+    would find none of its deliveries (each job skipped, each event acknowledged and lost).
+
+    Raises:
+        TypeError: If the dispatcher has no inbox.
+    """
+    inbox = dispatcher.inbox
+    if inbox is None:
+        raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    from ._memory_inbox import MemoryInbox
+
+    if isinstance(inbox, MemoryInbox):
+        logger.warning(
+            "%s runs the inbox's jobs in its workers' processes, and a MemoryInbox is per"
+            " process: they will not find the deliveries this process accepts (only workers"
+            " in this very process would, such as Celery's task_always_eager). Use SqlInbox,"
+            " on the same database for the web side and the workers.",
+            engine,
+        )
+    return inbox
+
+
 async def _take(inbox: Inbox, delivery_id: int, lease: timedelta, clock: Clock) -> Taken | None:
     """Take the delivery; if cancelled while a worker thread takes it, give it back after."""
     if not inbox.blocking:
@@ -393,12 +419,31 @@ async def _call(inbox: Inbox, method: Callable[..., _T], *args: Any, **kwargs: A
     return method(*args, **kwargs)
 
 
-def _skipped(delivery_id: int) -> ProcessOutcome:
-    logger.debug(
-        "inbox delivery %d skipped (done, dead, held, not due or unknown)",
-        delivery_id,
-        extra={"delivery_id": delivery_id, "outcome": ProcessOutcome.SKIPPED.value},
-    )
+def _found(inbox: Inbox, delivery_id: int) -> bool:
+    """Whether the inbox has the delivery (True if it cannot say: only a sure absence warns)."""
+    try:
+        return inbox.get(delivery_id) is not None
+    except StoreError:
+        return True
+
+
+def _skipped(inbox: Inbox, delivery_id: int, found: bool) -> ProcessOutcome:
+    extra = {"delivery_id": delivery_id, "outcome": ProcessOutcome.SKIPPED.value}
+    if found:
+        logger.debug(
+            "inbox delivery %d skipped (done, dead, held or not due)", delivery_id, extra=extra
+        )
+    else:
+        # Accepted elsewhere: the web side's inbox is not this worker's (another database or
+        # table; a MemoryInbox is per process), or the delivery was purged since.
+        logger.warning(
+            "inbox delivery %d is not in this worker's inbox, %r: the web side stores its"
+            " deliveries elsewhere (give both the same database and table; a MemoryInbox is"
+            " per process), or it was purged since",
+            delivery_id,
+            inbox,
+            extra=extra,
+        )
     return ProcessOutcome.SKIPPED
 
 

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +60,41 @@ def process_until_settled(dispatcher: Dispatcher, delivery_id: int) -> list[Proc
             return outcomes
         time.sleep(0.005)
     raise AssertionError(f"not settled within {WAIT}s: {outcomes}")
+
+
+def test_a_job_for_a_delivery_this_inbox_lacks_is_a_warning_and_a_done_one_is_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web side wrote to another inbox (another database, a MemoryInbox of its own).
+
+    The job finds nothing, and says so at WARNING, where a skip of a known delivery does not.
+    """
+    web_side = SqlInbox(f"sqlite:///{tmp_path / 'web.db'}")
+    workers = SqlInbox(f"sqlite:///{tmp_path / 'workers.db'}")
+    accept_event(web_side)
+    stray = accept_event(web_side).id  # (id 2: the workers' inbox has only id 1)
+    dispatcher = dispatcher_for(workers)
+    done = accept_event(workers).id
+    assert process(dispatcher, done) is ProcessOutcome.DONE
+    caplog.set_level(logging.DEBUG, logger="idwise_events")
+    caplog.clear()
+
+    assert process(dispatcher, stray) is ProcessOutcome.SKIPPED
+    assert asyncio.run(process_async(dispatcher, stray)) is ProcessOutcome.SKIPPED
+    assert process(dispatcher, done) is ProcessOutcome.SKIPPED
+
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2
+    assert all(
+        f"inbox delivery {stray} is not in this worker's inbox" in r.getMessage() for r in warned
+    )
+    assert "workers.db" in warned[0].getMessage()
+    [known] = [
+        r for r in caplog.records if r.levelno == logging.DEBUG and "skipped" in r.getMessage()
+    ]
+    assert f"inbox delivery {done} skipped" in known.getMessage()
+    web_side.close()
+    workers.close()
 
 
 def test_an_accepted_delivery_is_processed_once_and_logged_without_its_body(

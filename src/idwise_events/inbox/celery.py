@@ -26,6 +26,7 @@ from .._process import (
     DEFAULT_RETRIES,
     ProcessOutcome,
     RetryPolicy,
+    engine_inbox,
     enqueued_after_accept,
     periodic_sweep,
     process,
@@ -103,9 +104,7 @@ def install(
         RuntimeError: If ``install`` was called for this app already: the tasks' names are
             fixed, so a second dispatcher would take over the first one's jobs.
     """
-    inbox = dispatcher.inbox
-    if inbox is None:
-        raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    inbox = engine_inbox(dispatcher, "Celery")
     if sweep_every <= timedelta(0):
         raise ValueError(f"install: sweep_every must be positive, not {sweep_every}")
     if app in _installed:

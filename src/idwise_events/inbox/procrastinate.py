@@ -31,6 +31,7 @@ from .._process import (
     DEFAULT_RETRIES,
     ProcessOutcome,
     RetryPolicy,
+    engine_inbox,
     enqueued_after_accept,
     periodic_sweep,
     process,
@@ -101,9 +102,7 @@ def install(
     Raises:
         ValueError: If ``sweep_every`` cannot be a cron schedule.
     """
-    inbox = dispatcher.inbox
-    if inbox is None:
-        raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    inbox = engine_inbox(dispatcher, "procrastinate")
     cron = sweep_cron(sweep_every)
 
     @app.task(name="idwise_events.process", queue=queue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
+from pathlib import Path
 
 import celery
 import procrastinate
@@ -19,6 +21,7 @@ from idwise_events import (
     DeliveryState,
     Dispatcher,
     FinishedJourney,
+    Inbox,
     MemoryInbox,
     ProcessOutcome,
     process,
@@ -55,6 +58,29 @@ def test_install_refuses_a_dispatcher_without_an_inbox() -> None:
     connector = procrastinate.PsycopgConnector(conninfo="postgresql://127.0.0.1:1/none")
     with pytest.raises(TypeError, match="inbox"):
         inbox_procrastinate.install(procrastinate.App(connector=connector), dispatcher)
+
+
+def test_install_warns_that_a_memory_inbox_is_not_seen_by_the_workers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each engine's workers run in processes of their own: a MemoryInbox there is empty."""
+    connector = procrastinate.PsycopgConnector(conninfo="postgresql://127.0.0.1:1/none")
+
+    def installs(inbox: Inbox) -> list[str]:
+        caplog.clear()
+        dispatcher = Dispatcher(verifier=BearerAuth("token"), inbox=inbox)
+        inbox_celery.install(celery.Celery(set_as_current=False), dispatcher)
+        inbox_procrastinate.install(procrastinate.App(connector=connector), dispatcher)
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    warned = installs(MemoryInbox())
+    sql = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    quiet = installs(sql)
+    sql.close()
+
+    assert [message.split(" runs ")[0] for message in warned] == ["Celery", "procrastinate"]
+    assert all("a MemoryInbox is per process" in message for message in warned)
+    assert quiet == []
 
 
 def test_celery_install_refuses_a_second_dispatcher_and_a_sweep_that_never_waits() -> None:
@@ -172,6 +198,7 @@ def test_a_broker_down_is_a_warning_for_a_new_delivery_and_an_error_for_a_replay
     inbox_celery.install(
         celery.Celery(broker=f"redis://127.0.0.1:{port}/0", set_as_current=False), dispatcher
     )
+    caplog.clear()  # (the warning about a MemoryInbox: this test's workers are its own calls)
 
     response = dispatcher.handle(build_request(make_event(FinishedJourney), verifier))
 
