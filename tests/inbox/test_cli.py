@@ -186,14 +186,15 @@ def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int
     every = run("inbox", "replay", "--dead", "--db", db)
 
     assert one.returncode == 0
-    assert f"Replaying delivery {ids['done']}" in one.stdout
+    assert f"Replaying delivery {ids['done']}: the embedded worker takes it" in one.stdout
+    assert "within twice their sweep_every" in one.stdout  # when: --db cannot enqueue it
     assert one_error_line(refused).endswith(
         f"delivery {ids['pending']} is pending: only done and dead deliveries can be replayed"
         " (a pending one runs anyway)"
     )
     assert one_error_line(unknown).endswith("no delivery 999")
     assert every.returncode == 0
-    assert "Replaying 1 dead letter." in every.stdout
+    assert "Replaying 1 dead letter: the embedded worker" in every.stdout
     inbox = SqlInbox(f"sqlite:///{db}")
     assert inbox.stats()[DeliveryState.PENDING] == 3
     inbox.close()
@@ -232,8 +233,8 @@ def test_replay_through_the_app_calls_its_accepted_hooks(
     neither = run("inbox", "replay", "--dead")
     no_inbox = run("inbox", "replay", "--dead", "--app", "json:loads")
 
-    assert f"Replaying delivery {ids['done']}" in one.stdout
-    assert "Replaying 1 dead letter." in every.stdout
+    assert f"Replaying delivery {ids['done']}: your dispatcher's on_accepted hooks" in one.stdout
+    assert "Replaying 1 dead letter: your dispatcher's on_accepted hooks" in every.stdout
     enqueued = (tmp_path / "enqueued.txt").read_text().split()
     assert enqueued == [str(ids["done"]), str(ids["dead"])]
     inbox = SqlInbox(f"sqlite:///{db}")
@@ -348,7 +349,7 @@ def test_the_commands_work_on_postgresql(postgres: TemporaryPostgres | str) -> N
 
     assert listed.returncode == 0, listed.stderr
     assert "Manually Reviewed" in listed.stdout
-    assert "Replaying 1 dead letter." in replayed.stdout
+    assert "Replaying 1 dead letter:" in replayed.stdout
     assert inbox.get(ids["dead"]) is not None
     assert inbox.stats()[DeliveryState.DEAD] == 0
     assert "password" not in listed.stderr
@@ -402,7 +403,7 @@ def test_replay_dead_through_the_app_replays_each_letter_once_and_reports_failed
     every = run("inbox", "replay", "--dead", "--app", "failing_app:dispatcher", cwd=tmp_path)
     no_inbox = run("inbox", "replay", "--dead", "--app", "failing_app:no_inbox", cwd=tmp_path)
 
-    assert "Replaying 3 dead letters." in every.stdout
+    assert "Replaying 3 dead letters:" in every.stdout
     assert [delivery.replays for delivery in inbox.deliveries()] == [1, 1, 1]
     assert every.returncode == 1
     assert "Traceback" not in every.stderr

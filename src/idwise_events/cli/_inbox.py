@@ -239,7 +239,7 @@ def replay(
         if app_path is not None:
             raise click.UsageError("give --db or --app, not both")
         with _opened(db, table) as opened:
-            return _replay(opened, opened.replay, delivery_id)
+            return _replay(opened, opened.replay, delivery_id, then=_AT_THE_NEXT_SWEEP)
     if app_path is None:
         raise click.UsageError("give --db (the inbox's database) or --app (your dispatcher)")
     if table is not None:
@@ -247,7 +247,7 @@ def replay(
     dispatcher, inbox = dispatcher_with_inbox(app_path)
     hooks_log = log_lines(logging.WARNING)  # a hook that raised: one line, not a traceback
     try:
-        _replay(inbox, dispatcher.replay, delivery_id)
+        _replay(inbox, dispatcher.replay, delivery_id, then=_ENQUEUED)
     except StoreError as exc:
         raise CliError(f"the inbox {inbox!r} is unavailable: {failure_reason(exc)}") from exc
     if hooks_log.errors:
@@ -258,8 +258,21 @@ def replay(
     return 0
 
 
-def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | None) -> int:
-    """Replay one delivery, or every dead letter (each once); print what was done."""
+_AT_THE_NEXT_SWEEP = (
+    "the embedded worker takes it at its next scan; Celery's or procrastinate's workers at a"
+    " sweep, within twice their sweep_every (2 minutes by default): to enqueue it now, replay"
+    " with --app and your dispatcher"
+)
+_ENQUEUED = "your dispatcher's on_accepted hooks enqueued it"
+
+
+def _replay(
+    inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | None, *, then: str
+) -> int:
+    """Replay one delivery, or every dead letter (each once); print what was done and when it runs.
+
+    ``then`` says when: at the next sweep (``--db``), or enqueued already (``--app``).
+    """
     if delivery_id is not None:
         if not replay_one(delivery_id):
             delivery = inbox.get(delivery_id)
@@ -269,7 +282,7 @@ def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | 
                 f"delivery {delivery_id} is {delivery.state.value}: only done and dead deliveries"
                 " can be replayed (a pending one runs anyway)"
             )
-        stdout().print(f"Replaying delivery {delivery_id}.")
+        stdout().print(f"Replaying delivery {delivery_id}: {then}.")
         return 0
     count = 0
     before: int | None = None  # pages by id: a replayed letter that dies again is not met again
@@ -284,7 +297,7 @@ def _replay(inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | 
         if count:
             stdout().print(f"Replayed {_dead_letters(count)} before the inbox failed.")
         raise
-    stdout().print(f"Replaying {_dead_letters(count)}.")
+    stdout().print(f"Replaying {_dead_letters(count)}" + (f": {then}." if count else "."))
     return 0
 
 

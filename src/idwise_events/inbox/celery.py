@@ -165,6 +165,7 @@ def install(
     app.add_periodic_task(
         sweep_every.total_seconds(), sweep_task.s(), name="idwise_events.sweep", **options
     )
+    enqueue_accepted.__qualname__ = "the Celery enqueue of idwise_events.inbox.celery"  # as the log names a hook
     dispatcher.on_accepted(enqueue_accepted)
     return CeleryTasks(process=process_task, sweep=sweep_task)
 

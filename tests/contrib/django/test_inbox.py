@@ -219,7 +219,9 @@ def test_the_replay_command_takes_the_django_apps_own_dispatcher() -> None:
     assert unset.returncode == 1
     assert "set DJANGO_SETTINGS_MODULE to your project's settings" in one_error_line(unset)
     assert (replayed.returncode, replayed.stderr) == (0, "")
-    assert f"Replaying delivery {accepted.id}." in replayed.stdout
+    assert (
+        f"Replaying delivery {accepted.id}: your dispatcher's on_accepted hooks" in replayed.stdout
+    )
     assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
 
 

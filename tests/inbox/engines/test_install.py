@@ -214,6 +214,7 @@ def test_a_broker_down_is_a_warning_for_a_new_delivery_and_an_error_for_a_replay
 
     [error] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert "on replayed delivery 1; it is pending" in error.getMessage()
+    assert error.getMessage().startswith("hook the Celery enqueue of idwise_events.inbox.celery")
     assert getattr(error, "replayed_delivery_id", None) == 1
 
 
