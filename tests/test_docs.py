@@ -116,7 +116,12 @@ def test_idempotency_example_processes_a_retried_event_once(
 
 @pytest.mark.parametrize(
     ("example", "tests"),
-    [("testing_handlers.py", 4), ("testing_auth.py", 2), ("testing_dispatcher.py", 2)],
+    [
+        ("testing_handlers.py", 4),
+        ("testing_auth.py", 2),
+        ("testing_dispatcher.py", 2),
+        ("testing_inbox.py", 2),
+    ],
 )
 def test_testing_example_tests_pass(example: str, tests: int) -> None:
     """The tests in the docs' testing examples pass when pytest runs them."""

@@ -1,6 +1,8 @@
 """Acknowledge fast with Celery: the inbox in PostgreSQL, processed by your Celery workers.
 
-The web side and the workers both import this module: ``celery -A inbox_celery worker --beat``.
+The web side and the workers both import this module:
+``celery -A inbox_celery:celery_app worker --beat``. (Named ``celery_app`` so that a web app
+named ``app``, FastAPI's or Flask's, can live in the same module.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from idwise_events.inbox.sql import SqlInbox
 
 logger = logging.getLogger(__name__)
 
-app = Celery("webhooks", broker=os.environ["CELERY_BROKER_URL"])  # redis://..., amqp://...
+celery_app = Celery("webhooks", broker=os.environ["CELERY_BROKER_URL"])  # redis://..., amqp://...
 inbox = SqlInbox(os.environ["DATABASE_URL"])  # postgresql+psycopg://user:password@host/db
 dispatcher = Dispatcher(verifier=verifier_from_env(), inbox=inbox)
 
@@ -27,4 +29,4 @@ def finished(event: FinishedJourney) -> None:
 
 
 # The task idwise_events.process, the sweep in Celery beat, and an enqueue after each accept.
-tasks = install(app, dispatcher)
+tasks = install(celery_app, dispatcher)

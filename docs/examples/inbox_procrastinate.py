@@ -18,7 +18,19 @@ from idwise_events.inbox.sql import SqlInbox
 logger = logging.getLogger(__name__)
 
 DATABASE_URL = os.environ["DATABASE_URL"]  # postgresql://user:password@host/db
-app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=DATABASE_URL))
+# The defer after each accept runs inside the webhook's request: bound its waits (libpq's
+# connect and a network gone silent), as the inbox bounds its own calls.
+LIMITS = {
+    "connect_timeout": 5,  # seconds
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,  # milliseconds
+}
+app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(conninfo=DATABASE_URL, kwargs=LIMITS)
+)
 # The same database, through SQLAlchemy's psycopg driver.
 inbox = SqlInbox(DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1))
 dispatcher = Dispatcher(verifier=verifier_from_env(), inbox=inbox)

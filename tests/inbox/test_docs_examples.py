@@ -120,3 +120,44 @@ def test_the_operations_example_replays_dead_letters_and_purges(
     example["nightly"](inbox)
     assert inbox.get(done) is None
     assert inbox.stats()[DeliveryState.PENDING] == 1
+
+
+def test_the_celery_example_registers_its_tasks_beside_a_web_apps_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its Celery app is ``celery_app``, so a web app named ``app`` fits in the same module.
+
+    Run eagerly (in this process, as Celery's ``task_always_eager`` does), an accepted delivery
+    goes through the example's own tasks to its handler.
+    """
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "docs-example-token")
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'inbox.db'}")
+    example = runpy.run_path(str(EXAMPLES / "inbox_celery.py"))
+    celery_app = example["celery_app"]
+    dispatcher: Dispatcher = example["dispatcher"]
+    inbox: SqlInbox = example["inbox"]
+    celery_app.conf.task_always_eager = True
+
+    assert "app" not in example
+    assert {"idwise_events.process", "idwise_events.sweep"} <= set(celery_app.tasks)
+    request = build_request(make_event(FinishedJourney), dispatcher.verifier)
+    assert dispatcher.handle(request).status == 200
+    assert inbox.stats()[DeliveryState.DONE] == 1
+    inbox.close()
+
+
+def test_the_procrastinate_example_bounds_the_defer_in_the_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its connector's connections get libpq's limits, and both tasks are registered."""
+    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "docs-example-token")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@127.0.0.1:1/never-connected")
+    example = runpy.run_path(str(EXAMPLES / "inbox_procrastinate.py"))
+    app = example["app"]
+
+    assert {"idwise_events.process", "idwise_events.sweep"} <= set(app.tasks)
+    limits = app.connector._pool_args["kwargs"]  # what each pooled connection is opened with
+    assert limits["connect_timeout"] == 5
+    assert limits["tcp_user_timeout"] == 10000
+    example["inbox"].close()
