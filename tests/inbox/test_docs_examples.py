@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import runpy
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -122,29 +125,38 @@ def test_the_operations_example_replays_dead_letters_and_purges(
     assert inbox.stats()[DeliveryState.PENDING] == 1
 
 
-def test_the_celery_example_registers_its_tasks_beside_a_web_apps_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_celery_example_registers_its_tasks_beside_a_web_apps_app(tmp_path: Path) -> None:
     """Its Celery app is ``celery_app``, so a web app named ``app`` fits in the same module.
 
-    Run eagerly (in this process, as Celery's ``task_always_eager`` does), an accepted delivery
-    goes through the example's own tasks to its handler.
+    Run eagerly (in its process, as Celery's ``task_always_eager`` does), an accepted delivery
+    goes through the example's own tasks to its handler. In a process of its own: Celery shares
+    its tasks between the apps of a process, and the other tests install theirs.
     """
-    monkeypatch.setenv("IDWISE_WEBHOOK_BEARER_TOKEN", "docs-example-token")
-    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'inbox.db'}")
-    example = runpy.run_path(str(EXAMPLES / "inbox_celery.py"))
-    celery_app = example["celery_app"]
-    dispatcher: Dispatcher = example["dispatcher"]
-    inbox: SqlInbox = example["inbox"]
-    celery_app.conf.task_always_eager = True
+    script = f"""
+import runpy
+from idwise_events import DeliveryState, FinishedJourney
+from idwise_events.testing import build_request, make_event
 
-    assert "app" not in example
-    assert {"idwise_events.process", "idwise_events.sweep"} <= set(celery_app.tasks)
-    request = build_request(make_event(FinishedJourney), dispatcher.verifier)
-    assert dispatcher.handle(request).status == 200
-    assert inbox.stats()[DeliveryState.DONE] == 1
-    inbox.close()
+example = runpy.run_path({str(EXAMPLES / "inbox_celery.py")!r})
+celery_app, dispatcher = example["celery_app"], example["dispatcher"]
+celery_app.conf.task_always_eager = True
+assert "app" not in example
+assert {{"idwise_events.process", "idwise_events.sweep"}} <= set(celery_app.tasks)
+request = build_request(make_event(FinishedJourney), dispatcher.verifier)
+print(dispatcher.handle(request).status, example["inbox"].stats()[DeliveryState.DONE])
+"""
+    environ = {
+        **os.environ,
+        "IDWISE_WEBHOOK_BEARER_TOKEN": "docs-example-token",
+        "CELERY_BROKER_URL": "memory://",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'inbox.db'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environ, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "1"]
 
 
 def test_the_procrastinate_example_bounds_the_defer_in_the_request(
