@@ -165,6 +165,7 @@ class MemoryInbox:
                 finished_at=None,
                 replays=row.replays + 1,
             )
+            self._tokens.pop(delivery_id, None)  # its last holder's outcomes are over
         log_replay(delivery_id)
         return True
 

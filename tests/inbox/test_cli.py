@@ -220,6 +220,26 @@ def enqueue(delivery_id: int) -> None:  # a queue's enqueue, written down
 """
 
 
+def test_replay_through_an_app_without_hooks_says_the_sweep_runs_it(tmp_path: Path) -> None:
+    """No on_accepted hook (no engine installed): nothing enqueued, and the message says so."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    delivery_id = accept_event(inbox).id
+    held = inbox.take(delivery_id, lease=LEASE)
+    assert held is not None
+    inbox.complete(delivery_id, held.token)
+    inbox.close()
+    (tmp_path / "plain_app.py").write_text(APP.split("@dispatcher.on_accepted")[0])
+
+    replayed = run(
+        "inbox", "replay", str(delivery_id), "--app", "plain_app:dispatcher", cwd=tmp_path
+    )
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert "your dispatcher has no on_accepted hook to enqueue it: the embedded" in replayed.stdout
+    assert "enqueued by" not in replayed.stdout
+    assert "replay with --app" not in replayed.stdout  # (it was)
+
+
 def test_replay_through_the_app_calls_its_accepted_hooks(
     sqlite_inbox: tuple[str, dict[str, int]], tmp_path: Path
 ) -> None:
@@ -233,8 +253,8 @@ def test_replay_through_the_app_calls_its_accepted_hooks(
     neither = run("inbox", "replay", "--dead")
     no_inbox = run("inbox", "replay", "--dead", "--app", "json:loads")
 
-    assert f"Replaying delivery {ids['done']}: your dispatcher's on_accepted hooks" in one.stdout
-    assert "Replaying 1 dead letter: your dispatcher's on_accepted hooks" in every.stdout
+    assert f"Replaying delivery {ids['done']}: enqueued by your dispatcher's" in one.stdout
+    assert "Replaying 1 dead letter: enqueued by your dispatcher's" in every.stdout
     enqueued = (tmp_path / "enqueued.txt").read_text().split()
     assert enqueued == [str(ids["done"]), str(ids["dead"])]
     inbox = SqlInbox(f"sqlite:///{db}")
@@ -403,7 +423,8 @@ def test_replay_dead_through_the_app_replays_each_letter_once_and_reports_failed
     every = run("inbox", "replay", "--dead", "--app", "failing_app:dispatcher", cwd=tmp_path)
     no_inbox = run("inbox", "replay", "--dead", "--app", "failing_app:no_inbox", cwd=tmp_path)
 
-    assert "Replaying 3 dead letters:" in every.stdout
+    assert "Replaying 3 dead letters: an on_accepted hook raised (below)" in every.stdout
+    assert "enqueued by" not in every.stdout
     assert [delivery.replays for delivery in inbox.deliveries()] == [1, 1, 1]
     assert every.returncode == 1
     assert "Traceback" not in every.stderr

@@ -152,6 +152,35 @@ def test_renew_extends_the_lease_and_complete_finishes_it(
     assert inbox.take(delivery_id, lease=LEASE) is None
 
 
+def test_an_outcome_said_again_is_recorded_once_and_not_after_a_replay(
+    inbox_backend: InboxBackend, clock: FakeClock
+) -> None:
+    """`retry` and `bury` said twice with their token: True twice, written once.
+
+    A worker that did not get the answer says the outcome again; a give-back said twice does
+    not uncount two attempts. After a replay the old holder's outcomes are over: False.
+    """
+    inbox = inbox_backend.make(clock=clock)
+    given_back = accept_event(inbox).id
+    hold = taken(inbox.take(given_back, lease=LEASE))
+    buried = accept_event(inbox).id
+    doomed = taken(inbox.take(buried, lease=LEASE))
+
+    for _ in range(2):
+        assert inbox.retry(given_back, hold.token, at=clock.now, error="E: x", counted=False)
+        assert inbox.bury(buried, doomed.token, error="E: y")
+
+    assert state_of(inbox, given_back).attempts == 0  # uncounted once, not twice
+    assert (state_of(inbox, buried).state, state_of(inbox, buried).attempts) == (
+        DeliveryState.DEAD,
+        1,
+    )
+    assert inbox.replay(buried)
+    assert inbox.bury(buried, doomed.token, error="E: y") is False
+    assert inbox.retry(buried, doomed.token, at=clock.now, error="E: z") is False
+    assert state_of(inbox, buried).state is DeliveryState.PENDING
+
+
 def test_a_retried_delivery_is_not_due_until_its_time_and_keeps_the_error(
     inbox_backend: InboxBackend, clock: FakeClock
 ) -> None:

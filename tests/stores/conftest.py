@@ -55,6 +55,8 @@ BACKENDS = [
     ),
 ]
 StoreFactory = Callable[..., IdempotencyStore]
+UNSURE_THREAD = "idwise-events-unsure-claims"
+"""The name of the thread that releases unsure claims (`stores._unsure`)."""
 
 
 class PortableSqlStore(SqlStore):

@@ -239,15 +239,23 @@ def replay(
         if app_path is not None:
             raise click.UsageError("give --db or --app, not both")
         with _opened(db, table) as opened:
-            return _replay(opened, opened.replay, delivery_id, then=_AT_THE_NEXT_SWEEP)
+            return _replay(opened, opened.replay, delivery_id, then=lambda: _AT_THE_NEXT_SWEEP)
     if app_path is None:
         raise click.UsageError("give --db (the inbox's database) or --app (your dispatcher)")
     if table is not None:
         raise click.UsageError("--table goes with --db: the dispatcher's inbox has its own")
     dispatcher, inbox = dispatcher_with_inbox(app_path)
     hooks_log = log_lines(logging.WARNING)  # a hook that raised: one line, not a traceback
+
+    def then() -> str:
+        if hooks_log.errors:
+            return "an on_accepted hook raised (below), so the next sweep enqueues it"
+        if not dispatcher._accepted_hooks:  # (the package's own: no engine is installed)
+            return f"your dispatcher has no on_accepted hook to enqueue it: {_SCAN_OR_SWEEP}"
+        return _ENQUEUED
+
     try:
-        _replay(inbox, dispatcher.replay, delivery_id, then=_ENQUEUED)
+        _replay(inbox, dispatcher.replay, delivery_id, then=then)
     except StoreError as exc:
         raise CliError(f"the inbox {inbox!r} is unavailable: {failure_reason(exc)}") from exc
     if hooks_log.errors:
@@ -258,20 +266,25 @@ def replay(
     return 0
 
 
-_AT_THE_NEXT_SWEEP = (
-    "the embedded worker takes it at its next scan; Celery's or procrastinate's workers at a"
-    " sweep, within twice their sweep_every (2 minutes by default): to enqueue it now, replay"
-    " with --app and your dispatcher"
+_SCAN_OR_SWEEP = (
+    "the embedded worker takes it at its next scan, Celery's or procrastinate's workers at a"
+    " sweep (within twice their sweep_every, 2 minutes by default)"
 )
-_ENQUEUED = "your dispatcher's on_accepted hooks enqueued it"
+_AT_THE_NEXT_SWEEP = f"{_SCAN_OR_SWEEP}; to enqueue it now, replay with --app and your dispatcher"
+_ENQUEUED = "enqueued by your dispatcher's on_accepted hooks"
 
 
 def _replay(
-    inbox: Inbox, replay_one: Callable[[int], bool], delivery_id: int | None, *, then: str
+    inbox: Inbox,
+    replay_one: Callable[[int], bool],
+    delivery_id: int | None,
+    *,
+    then: Callable[[], str],
 ) -> int:
     """Replay one delivery, or every dead letter (each once); print what was done and when it runs.
 
-    ``then`` says when: at the next sweep (``--db``), or enqueued already (``--app``).
+    ``then()``, once the replays are made, says when: at the next scan or sweep (``--db``), or
+    enqueued already by the dispatcher's hooks (``--app``).
     """
     if delivery_id is not None:
         if not replay_one(delivery_id):
@@ -282,7 +295,7 @@ def _replay(
                 f"delivery {delivery_id} is {delivery.state.value}: only done and dead deliveries"
                 " can be replayed (a pending one runs anyway)"
             )
-        stdout().print(f"Replaying delivery {delivery_id}: {then}.")
+        stdout().print(f"Replaying delivery {delivery_id}: {then()}.")
         return 0
     count = 0
     before: int | None = None  # pages by id: a replayed letter that dies again is not met again
@@ -297,7 +310,7 @@ def _replay(
         if count:
             stdout().print(f"Replayed {_dead_letters(count)} before the inbox failed.")
         raise
-    stdout().print(f"Replaying {_dead_letters(count)}" + (f": {then}." if count else "."))
+    stdout().print(f"Replaying {_dead_letters(count)}" + (f": {then()}." if count else "."))
     return 0
 
 

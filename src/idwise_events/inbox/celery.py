@@ -119,8 +119,12 @@ def install(
     if getattr(app, "configured", False):  # (not in celery-types' stubs)
         _bound_redis_waits(app)
 
-    # Given only when set, so that the app's own routing applies otherwise.
-    options: dict[str, Any] = {} if queue is None else {"queue": queue}
+    # The queue given only when set, so that the app's own routing applies otherwise. Not
+    # shared: Celery would give these tasks to every app made later in the process, which
+    # would then run this dispatcher's jobs in place of its own.
+    options: dict[str, Any] = (
+        {"shared": False} if queue is None else {"shared": False, "queue": queue}
+    )
 
     @app.task(
         name="idwise_events.process",
@@ -165,7 +169,9 @@ def install(
     app.add_periodic_task(
         sweep_every.total_seconds(), sweep_task.s(), name="idwise_events.sweep", **options
     )
-    enqueue_accepted.__qualname__ = "the Celery enqueue of idwise_events.inbox.celery"  # as the log names a hook
+    enqueue_accepted.__qualname__ = (
+        "the Celery enqueue of idwise_events.inbox.celery"  # as the log names a hook
+    )
     dispatcher.on_accepted(enqueue_accepted)
     return CeleryTasks(process=process_task, sweep=sweep_task)
 

@@ -184,7 +184,9 @@ def install(
             away=_QUEUE_AWAY,
         )
 
-    enqueue_accepted.__qualname__ = "the procrastinate defer of idwise_events.inbox.procrastinate"  # as the log names a hook
+    enqueue_accepted.__qualname__ = (
+        "the procrastinate defer of idwise_events.inbox.procrastinate"  # as the log names a hook
+    )
     dispatcher.on_accepted(enqueue_accepted)
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)
 

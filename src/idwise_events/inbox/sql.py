@@ -425,6 +425,7 @@ class SqlInbox:
                 next_attempt_at=self._clock(),
                 finished_at=None,
                 replays=t.c.replays + 1,
+                token=None,  # its last holder's outcomes are over: none says True again
             )
         )
         replayed = self._run(lambda conn: conn.execute(update).rowcount == 1)

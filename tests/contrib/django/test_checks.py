@@ -318,6 +318,8 @@ WAL = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIAT
     [
         ("django.db.backends.postgresql", {}, False, ["idwise_events.W007"]),
         ("django.db.backends.postgresql", {"connect_timeout": 5}, True, []),
+        ("django.db.backends.postgresql", {"connect_timeout": 0}, False, ["idwise_events.W007"]),
+        ("django.contrib.gis.db.backends.postgis", {}, False, ["idwise_events.W007"]),
         ("django.db.backends.sqlite3", {}, False, []),  # the store alone: one writer's choice
         ("django.db.backends.sqlite3", {}, True, ["idwise_events.W008"]),
         (
@@ -327,14 +329,23 @@ WAL = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIAT
             ["idwise_events.W008"],
         ),
         ("django.db.backends.sqlite3", WAL, True, []),
+        (
+            "django.db.backends.sqlite3",
+            {"init_command": "PRAGMA journal_mode = WAL", "transaction_mode": "IMMEDIATE"},
+            True,
+            [],
+        ),
     ],
     ids=[
         "pg-no-timeout",
         "pg-timeout",
+        "pg-timeout-0",
+        "postgis",
         "sqlite-store",
         "sqlite-inbox",
         "sqlite-no-wal",
         "sqlite-ok",
+        "sqlite-ok-spaced",
     ],
 )
 def test_a_database_whose_waits_the_app_cannot_bound_is_warned_of(

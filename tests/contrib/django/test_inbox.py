@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ from ...cli.conftest import run as run_cli
 from ...conftest import require_postgres_programs
 from ...django_project.verifications.models import JourneyOutcome
 from ...inbox.conftest import see_a_late_take_given_back
-from ...stores.conftest import FreezingProxy
+from ...stores.conftest import UNSURE_THREAD, FreezingProxy
 from .conftest import URL, body_of, post
 from .test_store import extra_database
 
@@ -220,7 +221,8 @@ def test_the_replay_command_takes_the_django_apps_own_dispatcher() -> None:
     assert "set DJANGO_SETTINGS_MODULE to your project's settings" in one_error_line(unset)
     assert (replayed.returncode, replayed.stderr) == (0, "")
     assert (
-        f"Replaying delivery {accepted.id}: your dispatcher's on_accepted hooks" in replayed.stdout
+        f"Replaying delivery {accepted.id}: your dispatcher has no on_accepted hook to enqueue it:"
+        in replayed.stdout
     )
     assert InboxDelivery.objects.get(id=accepted.id).state == "pending"
 
@@ -332,7 +334,8 @@ def test_a_take_recorded_after_its_timeout_is_given_back(django_db_blocker: Any)
                 held = DjangoInbox(using=alias, network_timeout=timedelta(seconds=1))
                 see_a_late_take_given_back(held, DjangoInbox(using=direct), proxy)
                 deadline = time.monotonic() + 30
-                while held._unsure._thread is not None:  # it ends, closing its connection
+                while any(t.name == UNSURE_THREAD for t in threading.enumerate()):
+                    # It ends once done, closing its connection after it cleared its place.
                     assert time.monotonic() < deadline, "the giving-back thread never ended"
                     time.sleep(0.1)
         finally:

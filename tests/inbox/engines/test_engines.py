@@ -157,7 +157,8 @@ def test_the_replay_command_opens_procrastinates_app_to_enqueue(engine: Engine) 
 
     assert (replayed.returncode, replayed.stderr) == (0, "")
     assert (
-        f"Replaying delivery {delivery_id}: your dispatcher's on_accepted hooks" in replayed.stdout
+        f"Replaying delivery {delivery_id}: enqueued by your dispatcher's on_accepted hooks"
+        in replayed.stdout
     )
     assert engine.queued() == 1
 

@@ -100,6 +100,36 @@ def test_celery_install_refuses_a_second_dispatcher_and_a_sweep_that_never_waits
     inbox_celery.install(celery.Celery(set_as_current=False), other)  # another app: fine
 
 
+def test_each_celery_app_of_a_process_runs_its_own_dispatchers_jobs() -> None:
+    """The tasks are not shared: an app made later does not get the first app's tasks.
+
+    Celery's shared tasks would give the second app the first dispatcher's process task, which
+    would look for its deliveries in the first inbox.
+    """
+    first = Dispatcher(verifier=BearerAuth("a"), inbox=MemoryInbox())
+    second = Dispatcher(verifier=BearerAuth("b"), inbox=MemoryInbox())
+    first_app = celery.Celery("first", set_as_current=False)
+    inbox_celery.install(first_app, first)
+    assert "idwise_events.process" in first_app.tasks  # finalised, as a worker's app is
+    second_app = celery.Celery("second", set_as_current=False)
+    inbox_celery.install(second_app, second)
+    ran: list[str] = []
+    first.on(FinishedJourney)(lambda event: ran.append("first"))
+    second.on(FinishedJourney)(lambda event: ran.append("second"))
+    assert second.inbox is not None
+    delivery_id = second.inbox.accept(
+        key="evt-1",
+        event_type="Finished Journey",
+        event_id="evt-1",
+        fingerprint="f",
+        body=make_event(FinishedJourney, event_id="evt-1").model_dump_json(by_alias=True).encode(),
+    ).id
+
+    outcome = second_app.tasks["idwise_events.process"].run(delivery_id)
+
+    assert (outcome, ran) == ("done", ["second"])
+
+
 @pytest.mark.parametrize(
     ("every", "cron"),
     [

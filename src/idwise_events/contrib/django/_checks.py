@@ -5,6 +5,7 @@ The app registers them when Django is ready.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,9 @@ import django
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
+from django.db.utils import load_backend
 
 from ._settings import load_config
 
@@ -66,8 +69,9 @@ def _database_limits(*, inbox: bool) -> list[checks.CheckMessage]:
             continue
         database = connections.settings[alias]
         options = database.get("OPTIONS") or {}
-        engine = str(database.get("ENGINE", ""))
-        if "postgresql" in engine and "connect_timeout" not in options:
+        vendor = _vendor(str(database.get("ENGINE", "")))
+        connect_timeout = str(options.get("connect_timeout", "")).strip()
+        if vendor == "postgresql" and connect_timeout in ("", "0"):  # 0: libpq waits for ever
             found.append(
                 checks.Warning(
                     f"DATABASES[{alias!r}] has no connect_timeout: connecting to PostgreSQL"
@@ -78,8 +82,9 @@ def _database_limits(*, inbox: bool) -> list[checks.CheckMessage]:
                     id="idwise_events.W007",
                 )
             )
-        if inbox and "sqlite" in engine:
-            wal = "journal_mode=wal" in str(options.get("init_command", "")).lower()
+        if inbox and vendor == "sqlite":
+            init_command = str(options.get("init_command", ""))
+            wal = re.search(r"journal_mode\s*=\s*'?wal", init_command, re.IGNORECASE) is not None
             immediate = str(options.get("transaction_mode", "")).upper() == "IMMEDIATE"
             if not (wal and immediate):
                 found.append(
@@ -95,3 +100,17 @@ def _database_limits(*, inbox: bool) -> list[checks.CheckMessage]:
                     )
                 )
     return found
+
+
+def _vendor(engine: str) -> str:
+    """The backend's own name for its database (PostGIS's is "postgresql" too).
+
+    From the engine's name where the backend cannot load here (PostGIS without GDAL): the
+    check must not fail where Django's own would say what is missing.
+    """
+    try:
+        vendor: str = load_backend(engine).DatabaseWrapper.vendor
+    except (ImportError, ImproperlyConfigured):
+        lowered = engine.lower()
+        return "postgresql" if "postg" in lowered else "sqlite" if "sqlite" in lowered else ""
+    return vendor

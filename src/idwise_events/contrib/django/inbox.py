@@ -261,6 +261,7 @@ class DjangoInbox:
                 next_attempt_at=now,
                 finished_at=None,
                 replays=F("replays") + 1,
+                token=None,  # its last holder's outcomes are over: none says True again
             )
             return replayed == 1
 
