@@ -500,14 +500,15 @@ class SqlInbox:
             return lite.on_conflict_do_nothing(index_elements=[t.c.key]).returning(t.c.id)
         return None
 
-    def _update_held(self, delivery_id: int, token: str, **values: Any) -> bool:
+    def _held(self, delivery_id: int, token: str, **values: Any) -> sa.Update:
         """One fenced update: only while ``token`` holds the delivery (processing)."""
         t = self.table
-        update = (
-            sa.update(t)
-            .where(t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING)
-            .values(**values)
-        )
+        where = (t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING)
+        return sa.update(t).where(*where).values(**values)
+
+    def _update_held(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """Run `_held`'s update: True if it changed the delivery."""
+        update = self._held(delivery_id, token, **values)
         return self._run(lambda conn: conn.execute(update).rowcount == 1)
 
     def _record_outcome(self, delivery_id: int, token: str, **values: Any) -> bool:
@@ -518,11 +519,7 @@ class SqlInbox:
         outcome's state under ``token`` is then this outcome recorded, not a lease lost.
         """
         t = self.table
-        update = (
-            sa.update(t)
-            .where(t.c.id == delivery_id, t.c.token == token, t.c.state == _PROCESSING)
-            .values(**values)
-        )
+        update = self._held(delivery_id, token, **values)
         recorded = sa.select(t.c.id).where(
             t.c.id == delivery_id, t.c.token == token, t.c.state == values["state"]
         )

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -38,17 +37,14 @@ from idwise_events.contrib.django.management.commands import (
 from idwise_events.contrib.django.models import InboxDelivery, ReceivedEvent
 from idwise_events.contrib.django.views import webhook_view
 from idwise_events.testing import make_event
-from idwise_events.testing.postgres import TemporaryPostgres
 
 from ...adapters import django_urls
 from ...cli.conftest import one_error_line
 from ...cli.conftest import run as run_cli
-from ...conftest import require_postgres_programs
 from ...django_project.verifications.models import JourneyOutcome
 from ...inbox.conftest import see_a_late_take_given_back
-from ...stores.conftest import UNSURE_THREAD, FreezingProxy
 from .conftest import URL, body_of, post
-from .test_store import extra_database
+from .test_store import answers_held_by_a_proxy
 
 ROOT = Path(__file__).parents[3]
 
@@ -321,22 +317,6 @@ def test_the_worker_command_shows_a_failed_attempts_traceback_at_verbosity_2(
 
 def test_a_take_recorded_after_its_timeout_is_given_back(django_db_blocker: Any) -> None:
     """PostgreSQL records a take whose answer never came: given back, as `SqlInbox` does."""
-    require_postgres_programs()  # a server of its own, behind a proxy that holds its answers
-    with TemporaryPostgres() as server, django_db_blocker.unblock():
-        proxy = FreezingProxy(server.port)
-        where = {"HOST": "127.0.0.1", "NAME": "postgres", "USER": "postgres"}
-        try:
-            with (
-                extra_database("held", PORT=str(proxy.port), **where) as alias,
-                extra_database("direct", PORT=str(server.port), **where) as direct,
-            ):
-                call_command("migrate", "idwise_events", database=direct, verbosity=0)
-                held = DjangoInbox(using=alias, network_timeout=timedelta(seconds=1))
-                see_a_late_take_given_back(held, DjangoInbox(using=direct), proxy)
-                deadline = time.monotonic() + 30
-                while any(t.name == UNSURE_THREAD for t in threading.enumerate()):
-                    # It ends once done, closing its connection after it cleared its place.
-                    assert time.monotonic() < deadline, "the giving-back thread never ended"
-                    time.sleep(0.1)
-        finally:
-            proxy.close()
+    with answers_held_by_a_proxy(django_db_blocker) as (proxy, alias, direct):
+        held = DjangoInbox(using=alias, network_timeout=timedelta(seconds=1))
+        see_a_late_take_given_back(held, DjangoInbox(using=direct), proxy)

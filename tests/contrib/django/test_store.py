@@ -154,6 +154,33 @@ def extra_database(alias: str, **settings: Any) -> Iterator[str]:
         del connections.settings[alias]
 
 
+@contextmanager
+def answers_held_by_a_proxy(django_db_blocker: Any) -> Iterator[tuple[FreezingProxy, str, str]]:
+    """A PostgreSQL server of the test's own, migrated, behind a proxy that can hold answers.
+
+    Yields the proxy and two database aliases: one through it, one direct. At the end, waits
+    for the thread that releases unsure claims to end (closing its connection): it runs once
+    the claims or takes the test left unsure are settled.
+    """
+    require_postgres_programs()
+    with TemporaryPostgres() as server, django_db_blocker.unblock():
+        proxy = FreezingProxy(server.port)
+        where = {"HOST": "127.0.0.1", "NAME": "postgres", "USER": "postgres"}
+        try:
+            with (
+                extra_database("held", PORT=str(proxy.port), **where) as alias,
+                extra_database("direct", PORT=str(server.port), **where) as direct,
+            ):
+                call_command("migrate", "idwise_events", database=direct, verbosity=0)
+                yield proxy, alias, direct
+                deadline = time.monotonic() + 30
+                while any(t.name == UNSURE_THREAD for t in threading.enumerate()):
+                    assert time.monotonic() < deadline, "the releasing thread never ended"
+                    time.sleep(0.1)
+        finally:
+            proxy.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -284,26 +311,10 @@ def test_a_claim_recorded_after_its_timeout_is_released_not_left_to_block_retrie
     of IDWise's retries. Released before the key is claimed again, or in the background when
     nothing claims it (another machine may get the retry).
     """
-    require_postgres_programs()  # a server of its own, behind a proxy that holds its answers
-    with TemporaryPostgres() as server, django_db_blocker.unblock():
-        proxy = FreezingProxy(server.port)
-        where = {"HOST": "127.0.0.1", "NAME": "postgres", "USER": "postgres"}
-        try:
-            with (
-                extra_database("held", PORT=str(proxy.port), **where) as alias,
-                extra_database("direct", PORT=str(server.port), **where) as direct,
-            ):
-                call_command("migrate", "idwise_events", database=direct, verbosity=0)
-                store = DjangoStore(using=alias, network_timeout=timedelta(seconds=1))
-                other_machine = DjangoStore(using=direct)
-                see_a_late_claim_released(store, other_machine, proxy, claimed_again=claimed_again)
-                deadline = time.monotonic() + 30
-                while any(t.name == UNSURE_THREAD for t in threading.enumerate()):
-                    # It ends once done, closing its connection after it cleared its place.
-                    assert time.monotonic() < deadline, "the releasing thread never ended"
-                    time.sleep(0.1)
-        finally:
-            proxy.close()
+    with answers_held_by_a_proxy(django_db_blocker) as (proxy, alias, direct):
+        store = DjangoStore(using=alias, network_timeout=timedelta(seconds=1))
+        other_machine = DjangoStore(using=direct)
+        see_a_late_claim_released(store, other_machine, proxy, claimed_again=claimed_again)
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", DJANGO_POSTGRESQL])
