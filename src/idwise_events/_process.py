@@ -379,9 +379,7 @@ def engine_inbox(dispatcher: Dispatcher, engine: str) -> Inbox:
     Raises:
         TypeError: If the dispatcher has no inbox.
     """
-    inbox = dispatcher.inbox
-    if inbox is None:
-        raise TypeError("install: the dispatcher has no inbox: create it with Dispatcher(inbox=)")
+    inbox = _inbox_of(dispatcher)
     from ._memory_inbox import MemoryInbox
 
     if isinstance(inbox, MemoryInbox):

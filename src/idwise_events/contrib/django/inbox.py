@@ -337,35 +337,33 @@ class DjangoInbox:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _update_held(self, delivery_id: int, token: str, **values: Any) -> bool:
-        """One fenced update: only while ``token`` holds the delivery (processing)."""
+    def _update_held(
+        self, delivery_id: int, token: str, *, outcome: bool = False, **values: Any
+    ) -> bool:
+        """One fenced update: only while ``token`` holds the delivery (processing).
+
+        ``outcome``: an earlier try may have recorded it already. That try committed, then its
+        connection died before the answer (`Database.run` tried again on a fresh one), or the
+        worker tries again after a `StoreError`: the delivery in the outcome's state under
+        ``token`` is then this outcome recorded, not a lease lost.
+        """
 
         def update(rows: QuerySet[InboxDelivery], alias: str) -> bool:
             held = rows.filter(id=delivery_id, token=token, state=_PROCESSING)
-            changed: int = held.update(**values)
-            return changed == 1
-
-        return self._run(update)
-
-    def _record_outcome(self, delivery_id: int, token: str, **values: Any) -> bool:
-        """`_update_held` for an outcome, which an earlier try may have recorded already.
-
-        That try committed, then its connection died before the answer (`Database.run` tried
-        again on a fresh one), or the worker tries again after a `StoreError`: the delivery in
-        the outcome's state under ``token`` is then this outcome recorded, not a lease lost.
-        """
-
-        def record(rows: QuerySet[InboxDelivery], alias: str) -> bool:
-            held = rows.filter(id=delivery_id, token=token, state=_PROCESSING)
-            changed: int = held.update(**values)
-            if changed == 1:
+            if held.update(**values) == 1:
                 return True
+            if not outcome:
+                return False
             recorded: bool = rows.filter(
                 id=delivery_id, token=token, state=values["state"]
             ).exists()
             return recorded
 
-        return self._run(record)
+        return self._run(update)
+
+    def _record_outcome(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """`_update_held` for an outcome, which an earlier try may have recorded already."""
+        return self._update_held(delivery_id, token, outcome=True, **values)
 
     def _run(self, operation: Callable[[QuerySet[InboxDelivery], str], _T]) -> _T:
         """Run ``operation`` on this inbox's database; its failures become StoreError."""
