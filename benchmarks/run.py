@@ -44,7 +44,7 @@ from http_load import BY_HAND_TITLE as HTTP_BY_HAND_TITLE
 from http_load import HOP_TITLE, PLAIN_BAR, PLAIN_TITLE, TO_THREAD_TITLE, http_comparison
 from http_load import TITLE as HTTP_TITLE
 from imports import BAR as IMPORT_BAR
-from imports import FIRST_PARSE_TITLE, import_times
+from imports import FIRST_PARSE_TITLE, ONE_MODEL_TITLE, import_times
 from imports import TITLE as IMPORT_TITLE
 from parsing import parsing_comparisons
 from peers import peer_comparisons
@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         for reason in peers_skipped:
             title, why = reason.split(": ", 1)
             rows.append(_print(Row("peers", title, skipped=why)))
-    ours, pydantic, first_parse = import_times(rounds=3 if args.quick else 20)
+    ours, pydantic, first_parse, one_model = import_times(rounds=3 if args.quick else 20)
     rows.append(_print(Row("import", IMPORT_TITLE, ours, pydantic, IMPORT_BAR)))
+    rows.append(_print(Row("import", ONE_MODEL_TITLE, one_model, pydantic, None)))
     rows.append(_print(Row("import", FIRST_PARSE_TITLE, first_parse, ours, None)))
     rows += _http_rows(rounds=5 if not args.quick else 1, quick=args.quick)
 
