@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -11,6 +12,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -506,6 +508,59 @@ def test_a_sqlite_store_used_after_close_opens_its_file_again(tmp_path: Path) ->
     assert isinstance(store.claim("evt-2", lease=LEASE, fingerprint="a"), Claimed)
     assert store.purge() == 0
     store.close()
+
+
+def open_files(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path`` or its WAL files."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) in names)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd")
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "dropped"])
+def test_a_sqlite_store_let_go_in_a_thread_that_lives_on_frees_its_connection(
+    tmp_path: Path, closed: bool
+) -> None:
+    """Stores made and let go one after another in the main thread (a test suite, a reloader).
+
+    The main thread never ends, and a store dropped without `close` kept its file open (two
+    descriptors, the file and its WAL) and itself in memory for as long: after about 500, every
+    call failed with "unable to open database file". A closed one was kept in memory.
+    """
+    path = tmp_path / "events.db"
+    gone = []
+    for number in range(40):
+        store = SqlStore(f"sqlite:///{path}")
+        assert isinstance(store.claim(f"evt-{number}", lease=LEASE, fingerprint="a"), Claimed)
+        if closed:
+            store.close()
+        gone += [weakref.ref(store), weakref.ref(store.engine)]
+        del store
+    gc.collect()  # closes the connections of the stores it collects,
+    gc.collect()  # which were all that still held their engines
+
+    assert open_files(path) == 0
+    assert [ref for ref in gone if ref() is not None] == []
+
+
+def test_a_sqlite_store_closes_the_connection_of_each_thread_as_it_ends(tmp_path: Path) -> None:
+    """A thread-per-request server: each thread's connection goes with its thread."""
+    path = tmp_path / "events.db"
+    store = SqlStore(f"sqlite:///{path}")
+    for number in range(20):
+        thread = threading.Thread(
+            target=store.claim, args=(f"evt-{number}",), kwargs={"lease": LEASE, "fingerprint": "a"}
+        )
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert open_files(path) == 0
+    # Each thread's claim was committed; this thread's connection stays for its next call.
+    assert isinstance(store.claim("evt-19", lease=LEASE, fingerprint="a"), InProgress)
+    assert open_files(path) > 0
+    store.close()
+    assert open_files(path) == 0
 
 
 @pytest.mark.parametrize("scheme", ["postgres", "postgres+psycopg"])

@@ -23,8 +23,9 @@ class Connections:
     """The DB-API connections of one store: from the engine's pool, or one per thread.
 
     An SQLite file the store opened itself (``per_thread``) gets one connection per thread, kept
-    open as SQLite apps do, and closed when the thread ends or the store closes: that saves a
-    pool checkout and checkin per call, most of the store's own cost.
+    open as SQLite apps do, and closed when the thread ends, the store closes, or the store is
+    dropped without closing: that saves a pool checkout and checkin per call, most of the store's
+    own cost.
     """
 
     def __init__(self, engine: sa.Engine, *, per_thread: bool) -> None:
@@ -50,7 +51,11 @@ class Connections:
             self._thread.pooled = pooled
             with self._lock:
                 self._held.add(pooled)
-            weakref.finalize(threading.current_thread(), self._let_go, pooled)
+            # The thread's local values die with the thread, or with the store: either way the
+            # connection is closed then. Nothing here refers to the store itself, which a
+            # thread that lives on (the main one) would otherwise keep, open, for ever.
+            self._thread.owner = owner = _Owner()
+            weakref.finalize(owner, _thread_done, weakref.ref(self), pooled, os.getpid())
         return pooled
 
     def give_back(self, pooled: sa.PoolProxiedConnection) -> None:
@@ -61,7 +66,7 @@ class Connections:
     def discard(self, pooled: sa.PoolProxiedConnection, error: BaseException | None) -> None:
         """Never use ``pooled`` again: it died, or was cut."""
         if self.per_thread:
-            self._let_go(pooled, dead=True)
+            self._let_go(pooled)
         else:
             pooled.invalidate(cast("Exception | None", error))
 
@@ -83,18 +88,49 @@ class Connections:
             with contextlib.suppress(Exception):  # closing anyway: nothing to report
                 pooled.close()
 
-    def _let_go(self, pooled: sa.PoolProxiedConnection, *, dead: bool = False) -> None:
-        """Close a thread's connection (its thread ended, or it died) and forget it."""
-        with self._lock:
-            if pooled not in self._held:
-                return  # closed already, by `close`
-            self._held.discard(pooled)
+    def _let_go(self, pooled: sa.PoolProxiedConnection) -> None:
+        """Close this thread's connection, which died, and forget it."""
+        if not self._unheld(pooled):
+            return  # closed already, by `close`
         if getattr(self._thread, "pooled", None) is pooled:
             self._thread.pooled = None
         with contextlib.suppress(Exception):
-            if dead:
-                pooled.invalidate()
+            pooled.invalidate()
             pooled.close()
+
+    def _unheld(self, pooled: sa.PoolProxiedConnection) -> bool:
+        """Forget a thread's connection; ``False`` if `close` had taken it (and closes it)."""
+        with self._lock:
+            if pooled not in self._held:
+                return False
+            self._held.discard(pooled)
+            return True
+
+
+class _Owner:
+    """Lives in a thread's local values beside its connection, and dies with them."""
+
+    __slots__ = ("__weakref__",)
+
+
+_inherited: list[sa.PoolProxiedConnection] = []
+"""A forked child's copies of its parent's connections: never used, closed or collected."""
+
+
+def _thread_done(
+    connections: weakref.ref[Connections], pooled: sa.PoolProxiedConnection, pid: int
+) -> None:
+    """Close a thread's connection once its thread ended or its store is gone."""
+    if os.getpid() != pid:
+        # The parent's, in a forked child (`_forget` dropped it): closing it, or letting the pool
+        # collect it, could touch the parent's database file; it stays as it is.
+        _inherited.append(pooled)
+        return
+    store = connections()
+    if store is not None and not store._unheld(pooled):
+        return  # closed already, by `close`
+    with contextlib.suppress(Exception):  # closing anyway: nothing to report
+        pooled.close()
 
 
 class Session:
