@@ -563,6 +563,25 @@ def test_a_sqlite_store_closes_the_connection_of_each_thread_as_it_ends(tmp_path
     assert open_files(path) == 0
 
 
+def test_a_closed_postgresql_store_leaves_no_watchdog_thread_behind(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """Its thread waited for the last call's time limit (10 s) before ending: stores made and
+    closed one after another left hundreds of threads."""
+    url = postgres_url(postgres)
+    for number in range(5):
+        with closing(SqlStore(url, table_name="watchdog_threads")) as store:
+            assert isinstance(store.claim(f"evt-{number}", lease=LEASE, fingerprint="a"), Claimed)
+    deadline = time.monotonic() + 5  # well under the 10 s the threads used to live
+    while time.monotonic() < deadline and watchdogs():
+        time.sleep(0.01)
+    assert watchdogs() == []
+
+
+def watchdogs() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "idwise-events-watchdog"]
+
+
 @pytest.mark.parametrize("scheme", ["postgres", "postgres+psycopg"])
 def test_the_postgres_scheme_heroku_and_libpq_write_is_postgresql(
     scheme: str, postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]

@@ -41,6 +41,7 @@ class Watchdog:
         self._calls: dict[int, tuple[float, Any]] = {}  # ticket -> (deadline, DB-API connection)
         self._lock = threading.Lock()
         self._watching = False
+        self._closing = threading.Event()
 
     def watch(self, connection: Any) -> int:
         """Start the clock for a call on ``connection``; pass the ticket to `done` after it."""
@@ -64,6 +65,10 @@ class Watchdog:
         with self._lock:
             return self._calls.pop(ticket, None) is not None
 
+    def close(self) -> None:
+        """Let the thread end now if no call is watched, not at the last call's time limit."""
+        self._closing.set()
+
     def _watch(self) -> None:
         while True:
             with self._lock:
@@ -77,7 +82,8 @@ class Watchdog:
                     return
                 # Calls watched later have later deadlines: nothing can be due sooner than this.
                 wake = min(deadline for deadline, _ in self._calls.values())
-            time.sleep(wake - now)
+            self._closing.wait(wake - now)
+            self._closing.clear()
 
 
 _all: weakref.WeakSet[Watchdog] = weakref.WeakSet()

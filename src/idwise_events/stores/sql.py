@@ -194,6 +194,8 @@ class SqlStore:
         """Close the connections, if this store created its engine from a URL."""
         self._unsure.close()
         self._connections.close()
+        if self._watchdog is not None:
+            self._watchdog.close()
         if self._owns_engine:
             self.engine.dispose()
 
