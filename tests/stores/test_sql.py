@@ -529,7 +529,7 @@ def test_a_sqlite_store_let_go_in_a_thread_that_lives_on_frees_its_connection(
     call failed with "unable to open database file". A closed one was kept in memory.
     """
     path = tmp_path / "events.db"
-    gone = []
+    gone: list[weakref.ref[Any]] = []
     for number in range(40):
         store = SqlStore(f"sqlite:///{path}")
         assert isinstance(store.claim(f"evt-{number}", lease=LEASE, fingerprint="a"), Claimed)
