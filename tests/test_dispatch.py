@@ -24,6 +24,7 @@ from idwise_events import (
     FinishedJourney,
     FinishedJourneyBody,
     IdempotencyStore,
+    IpAllowlist,
     ManuallyReviewed,
     MemoryStore,
     NoAuth,
@@ -427,6 +428,57 @@ def test_early_response_refuses_other_methods_and_announced_oversized_bodies(
     if status == 405:
         assert response is not None
         assert response.headers["Allow"] == "POST"
+
+
+class BodySignature:
+    """A verifier of the user's own that reads the body (an HMAC, say): it needs the body first."""
+
+    def verify(self, request: WebhookRequest) -> None:
+        if request.body != b"signed":
+            raise VerificationError("invalid credentials")
+
+
+@pytest.mark.parametrize(
+    ("content_length", "authorization", "status"),
+    [
+        (None, "Bearer forged", 401),  # chunked: refused before any of it is read
+        (str(2**20), "Bearer forged", 401),  # large: the same
+        (None, None, 401),
+        (None, f"Bearer {CANARY}", None),  # authentic: read, then verified again with it
+        (str(2**20), f"Bearer {CANARY}", None),
+        ("2000", "Bearer forged", None),  # small: read first (costs nothing), 401 after
+    ],
+)
+def test_early_response_refuses_a_large_or_chunked_body_without_credentials_before_reading_it(
+    content_length: str | None,
+    authorization: str | None,
+    status: int | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dispatcher = Dispatcher(verifier=VERIFIER & IpAllowlist(["203.0.113.0/24"]))
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    with caplog.at_level(logging.INFO, logger="idwise_events"):
+        response = dispatcher.early_response("POST", content_length, "203.0.113.9", headers=headers)
+
+    assert (response.status if response else None) == status
+    if response is not None:
+        assert json.loads(response.body)["outcome"] == "unauthorized"
+        said = [record.getMessage() for record in caplog.records]
+        assert any("203.0.113.9" in line and "unauthorized" in line for line in said), said
+        assert CANARY not in caplog.text
+
+
+@pytest.mark.parametrize("verifier", [BodySignature(), VERIFIER & BodySignature()])
+def test_early_response_leaves_a_verifier_that_reads_the_body_until_the_body_is_read(
+    verifier: Any,
+) -> None:
+    dispatcher = Dispatcher(verifier=verifier)
+
+    assert dispatcher.early_response("POST", None, headers={}) is None
+    assert dispatcher.early_response("POST", str(2**20), headers={}) is None
+    refused = dispatcher.handle(WebhookRequest(b"unsigned", {"Authorization": f"Bearer {CANARY}"}))
+    assert refused.status == 401
 
 
 # -- handlers ------------------------------------------------------------------------------

@@ -358,6 +358,17 @@ class HeaderAuth(Combinable):
         return f"HeaderAuth(headers={list(self._headers)!r})"
 
 
+def decides_from_headers(verifier: Verifier) -> bool:
+    """Whether ``verifier`` reads only the headers and the peer's address, never the body.
+
+    Every verifier here does (IDWise signs nothing): such a request can be refused before its
+    body is read. One of your own may read the body, so it is asked only once the body is in.
+    """
+    if isinstance(verifier, AllOf):
+        return all(decides_from_headers(part) for part in verifier.verifiers)
+    return isinstance(verifier, Combinable)
+
+
 class AllOf(Combinable):
     """Require every verifier given, as when the portal has Basic or Bearer plus custom headers.
 

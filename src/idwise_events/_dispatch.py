@@ -33,7 +33,7 @@ from ._async_store import (
     given_back_if_cancelled,
     to_thread,
 )
-from ._auth import Verifier
+from ._auth import Verifier, decides_from_headers
 from ._enums import EventType
 from ._errors import PayloadError, StoreError, VerificationError
 from ._events import Event, KnownEvent, UnknownEvent
@@ -50,7 +50,7 @@ from ._outcomes import (
     warn_if_it_loses_events,
 )
 from ._parse import DEFAULT_MAX_BYTES, parse_event
-from ._request import WebhookRequest, WebhookResponse, parse_content_length
+from ._request import Headers, WebhookRequest, WebhookResponse, parse_content_length
 from ._store import (
     Claimed,
     ClaimResult,
@@ -66,6 +66,10 @@ from ._text import error_line, printable
 __all__ = ["Dispatcher"]
 
 logger = logging.getLogger("idwise_events")
+
+_READ_BEFORE_VERIFYING = 65_536
+"""Bytes of a body with a ``Content-Length`` read before it is verified (IDWise's are a few KiB):
+a larger or a chunked one is verified from its headers first, by `Dispatcher.early_response`."""
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
@@ -406,6 +410,7 @@ class Dispatcher:
         self._responses = responses_for(statuses or {})
         warn_if_it_loses_events(statuses or {})
         self._verifier = verifier
+        self._verifier_before_body = verifier if decides_from_headers(verifier) else None
         self._store = store
         self._async_store = as_async_store(store, run_sync=run_sync)
         self._run_sync = run_sync
@@ -754,14 +759,19 @@ class Dispatcher:
         client_ip: str | None = None,
         *,
         multiprocess: bool = False,
+        headers: Headers | None = None,
     ) -> WebhookResponse | None:
         """The answer to give before reading the body, or ``None`` to go on and read it.
 
         Adapters call it first: a method other than POST gets 405, and a ``Content-Length``
-        over ``max_body_bytes`` gets 413 without the body being read. ``client_ip`` (the
-        connecting peer) goes into the log record of such a refusal. WSGI adapters pass the
-        server's ``wsgi.multiprocess`` as ``multiprocess``: a `MemoryStore`, one per process,
-        is then warned about once.
+        over ``max_body_bytes`` gets 413 without the body being read. Given the ``headers``, a
+        body with no ``Content-Length`` (chunked) or one over 64 KiB is read only if the
+        request is authentic: else 401 at once, so that a sender without credentials cannot
+        make the server hold up to ``max_body_bytes`` for each connection it keeps open (when
+        the verifier reads only the headers and the peer's address, as all of ours do).
+        ``client_ip`` (the connecting peer) goes into the log record of such a refusal. WSGI
+        adapters pass the server's ``wsgi.multiprocess`` as ``multiprocess``: a `MemoryStore`,
+        one per process, is then warned about once.
         """
         if multiprocess and self._memory_generation is not None:
             self._check_processes(multiprocess=True)
@@ -771,6 +781,17 @@ class Dispatcher:
         length = parse_content_length(content_length)
         if length is not None and length > self._max_body_bytes:
             return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
+        verifier = self._verifier_before_body
+        if (
+            headers is not None
+            and verifier is not None
+            and (length is None or length > _READ_BEFORE_VERIFYING)
+        ):
+            try:  # a small body is read first (the flow verifies it then): this costs it nothing
+                verifier.verify(WebhookRequest(b"", headers, client_ip))
+            except VerificationError as refused:
+                delivered = Delivered(started, client_ip)
+                return self._answer(delivered, Outcome.UNAUTHORIZED, note=refused.reason or None)
         return None
 
     def handle(self, request: WebhookRequest) -> WebhookResponse:

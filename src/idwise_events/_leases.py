@@ -4,7 +4,8 @@ A claim's lease lets another delivery take the event over once a crashed worker'
 A handler that is merely slow (a back office taking minutes, a long GC pause) must not lose it:
 while handlers run, the lease is extended every third of its length, so an event runs twice only
 if its worker really died. One daemon thread renews every claim of the process; it runs while
-there are claims to keep and stops when there are none.
+there are claims to keep and stops when there are none. Should its renewals fall behind (more
+claims than one thread renews in time), it says so: the leases are then lapsing.
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ _thread: threading.Thread | None = None
 
 def _forked() -> None:
     """In a forked child: the claims and the thread were the parent's."""
-    global _thread, _lock, _wakeup
+    global _thread, _lock, _wakeup, _behind_told
     _thread = None
     _lock = threading.Lock()
     _wakeup = threading.Event()
     _held.clear()
+    _behind_told = -math.inf
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -80,6 +82,9 @@ _wakeup = threading.Event()
 _IDLE = 30.0
 """Seconds the thread waits without claims to keep before it stops."""
 _sleeping_until = 0.0
+_BEHIND_EVERY = 60.0
+"""Seconds between two warnings that renewals are running behind."""
+_behind_told = -math.inf
 
 
 def hold(key: str, token: str, renew: Renew, lease: timedelta) -> Hold:
@@ -105,7 +110,9 @@ def _start() -> None:
 def _keep() -> None:
     global _thread, _sleeping_until
     while True:
-        _sleeping_until = math.inf  # until the next wake is known, every new claim wakes us
+        # The next wake, lowered as the claims are scanned: until it is known, a claim added
+        # meanwhile and due sooner wakes us (see `hold`).
+        _sleeping_until = math.inf
         now = time.monotonic()
         held = list(_held)  # one C call: a snapshot, whatever other threads do meanwhile
         if not held:
@@ -124,15 +131,26 @@ def _keep() -> None:
                 _thread = threading.current_thread()
             continue
         for kept in held:
-            if kept.due <= now:
-                kept.due = now + kept.lease.total_seconds() / 3
-                _renew(kept)
-        _sleeping_until = min((kept.due for kept in list(_held)), default=now)
+            if kept not in _held:  # stopped meanwhile: its claim is being completed
+                continue
+            period = kept.lease.total_seconds() / 3
+            # Renew too what falls due within a quarter period: claims arriving one by one have
+            # as many due times, and waking for each to scan them all would cost O(N²) CPU.
+            # So wakes are a quarter period apart at least, and each claim is renewed between
+            # 3/4 of a period and a period after its last renewal.
+            if kept.due - period / 4 <= now:
+                _renew(kept, period)
+            if kept.due < _sleeping_until:
+                _sleeping_until = kept.due
         _wakeup.wait(max(0.0, _sleeping_until - time.monotonic()))
         _wakeup.clear()
 
 
-def _renew(kept: Hold) -> None:
+def _renew(kept: Hold, period: float) -> None:
+    now = time.monotonic()
+    if now > kept.due + period:  # over 2/3 of the lease after the last renewal
+        _behind(now, now - kept.due + period, kept.lease)
+    kept.due = now + period
     try:
         renewed = kept.renew(kept.key, kept.token, lease=kept.lease)
     except Exception as error:  # a store outage: try again at the next period
@@ -140,6 +158,28 @@ def _renew(kept: Hold) -> None:
         return
     if not renewed and _held.pop(kept, False) is None:
         _lost(kept.key)  # (a claim completed while it was being renewed is not lost)
+
+
+def _behind(now: float, since: float, lease: timedelta) -> None:
+    """Say, once a minute at most, that renewals come so late that leases lapse or nearly.
+
+    One thread renews every claim of the process, a store round trip each: with enough claims
+    held at once on a short lease it falls behind, and another delivery may take over events
+    whose handlers are still running.
+    """
+    global _behind_told
+    if now - _behind_told < _BEHIND_EVERY:
+        return
+    _behind_told = now
+    logger.warning(
+        "lease renewals are running behind: a claim was renewed %.1fs after its last renewal,"
+        " on a lease of %.1fs, with %d claims held by this process; a longer lease (the"
+        " dispatcher's `lease`) or fewer handlers running at once per process keeps handlers"
+        " from running twice",
+        since,
+        lease.total_seconds(),
+        len(_held),
+    )
 
 
 def hold_async(

@@ -176,17 +176,26 @@ def oversized() -> Iterator[bytes]:
         yield b"x" * CHUNK
 
 
-def test_an_oversized_chunked_body_gets_413_while_it_is_still_being_sent(
-    port: int, request: pytest.FixtureRequest
+@pytest.mark.parametrize(
+    ("authorization", "status", "outcome"),
+    [(f"Bearer {TOKEN}", 413, "too_large"), ("Bearer forged", 401, "unauthorized")],
+    ids=["authentic", "forged"],
+)
+def test_an_oversized_chunked_body_is_refused_while_it_is_still_being_sent(
+    port: int, request: pytest.FixtureRequest, authorization: str, status: int, outcome: str
 ) -> None:
-    """No credentials needed: the server stops reading past the limit and answers 413 at once.
+    """The server stops reading past the limit and answers 413 at once; or, without valid
+    credentials, answers 401 before reading the body (a sender without them cannot make it
+    hold up to the limit for each connection it keeps open).
 
     Not under Django's ASGI handler, which reads the whole body before it calls the view (the
-    docs say so): it answers 413 once the body has all come.
+    docs say so): it answers once the body has all come.
     """
-    answer = post_chunked(port, oversized(), {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
 
-    assert (answer.status, json.loads(answer.body)["outcome"]) == (413, "too_large")
+    answer = post_chunked(port, oversized(), headers)
+
+    assert (answer.status, json.loads(answer.body)["outcome"]) == (status, outcome)
     whole_body_first = request.node.callspec.params["port"] == "django-asgi"
     assert answer.sent_all is whole_body_first
 

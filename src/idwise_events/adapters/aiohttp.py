@@ -49,7 +49,10 @@ def to_response(response: WebhookResponse) -> web.Response:
 async def handle(request: web.Request, dispatcher: Dispatcher) -> web.Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     early = dispatcher.early_response(
-        request.method, request.headers.get("Content-Length"), request.remote
+        request.method,
+        request.headers.get("Content-Length"),
+        request.remote,
+        headers=request.raw_headers,
     )
     if early is None:
         reading = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)

@@ -78,7 +78,10 @@ async def handle(scope: Scope, receive: Receive, send: Send, dispatcher: Dispatc
     length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
     client = scope.get("client")
     early = dispatcher.early_response(
-        scope["method"], length.decode("latin-1") if length else None, client[0] if client else None
+        scope["method"],
+        length.decode("latin-1") if length else None,
+        client[0] if client else None,
+        headers=scope["headers"],
     )
     if early is None:
         try:

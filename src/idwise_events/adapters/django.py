@@ -57,6 +57,7 @@ def handle(request: HttpRequest, dispatcher: Dispatcher) -> HttpResponse:
         request.META.get("CONTENT_LENGTH"),
         request.META.get("REMOTE_ADDR"),
         multiprocess=several_processes(request.META),
+        headers=request.headers,
     )
     if early is None:
         max_bytes = dispatcher.max_body_bytes
@@ -71,7 +72,10 @@ async def handle_async(request: HttpRequest, dispatcher: Dispatcher) -> HttpResp
     (or the [ASGI adapter][idwise_events.adapters.asgi]) stop a large one sooner.
     """
     early = dispatcher.early_response(
-        request.method or "", request.META.get("CONTENT_LENGTH"), request.META.get("REMOTE_ADDR")
+        request.method or "",
+        request.META.get("CONTENT_LENGTH"),
+        request.META.get("REMOTE_ADDR"),
+        headers=request.headers,
     )
     if early is not None:
         return to_response(early)

@@ -52,6 +52,7 @@ def handle(request: flask.Request, dispatcher: Dispatcher) -> flask.Response:
         request.environ.get("CONTENT_LENGTH"),
         request.remote_addr,
         multiprocess=several_processes(request.environ),
+        headers=request.headers.items(),
     )
     if early is None:
         max_bytes = dispatcher.max_body_bytes

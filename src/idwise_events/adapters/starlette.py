@@ -51,7 +51,10 @@ async def handle(request: Request, dispatcher: Dispatcher) -> Response:
     """Answer one request: refuse early (405, 413 on ``Content-Length``) or dispatch its body."""
     client = request.client
     early = dispatcher.early_response(
-        request.method, request.headers.get("content-length"), client and client.host
+        request.method,
+        request.headers.get("content-length"),
+        client and client.host,
+        headers=request.headers.raw,
     )
     if early is None:
         reading = to_webhook_request(request, max_bytes=dispatcher.max_body_bytes)

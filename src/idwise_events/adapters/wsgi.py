@@ -9,7 +9,7 @@ The app answers on whatever path it is mounted at.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -38,17 +38,17 @@ def to_webhook_request(environ: WSGIEnvironment, *, max_bytes: int | None = None
         ClientDisconnected: If the body broke off (the client went away).
     """
     body = read_wsgi(environ, max_bytes)
-    headers = [
-        (name[5:].replace("_", "-"), value)
-        for name, value in environ.items()
-        if name.startswith("HTTP_")
-    ]
-    headers.extend(
-        (name.replace("_", "-"), environ[name])
-        for name in ("CONTENT_TYPE", "CONTENT_LENGTH")
-        if environ.get(name)
-    )
-    return WebhookRequest(body, headers, environ.get("REMOTE_ADDR"))
+    return WebhookRequest(body, header_pairs(environ), environ.get("REMOTE_ADDR"))
+
+
+def header_pairs(environ: WSGIEnvironment) -> Iterator[tuple[str, str]]:
+    """The request's headers, as ``(name, value)`` pairs, read from ``environ`` when iterated."""
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            yield name[5:].replace("_", "-"), value
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            yield name.replace("_", "-"), environ[name]
 
 
 def to_response(response: WebhookResponse) -> WsgiResponse:
@@ -66,6 +66,7 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
         environ.get("CONTENT_LENGTH"),
         environ.get("REMOTE_ADDR"),
         multiprocess=several_processes(environ),
+        headers=header_pairs(environ),  # a generator: read only if they are needed
     )
     if early is None:
         max_bytes = dispatcher.max_body_bytes

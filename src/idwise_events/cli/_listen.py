@@ -161,7 +161,10 @@ def _receiver(
             response = _NOT_FOUND
         else:
             early = dispatcher.early_response(
-                method, environ.get("CONTENT_LENGTH") or None, environ.get("REMOTE_ADDR")
+                method,
+                environ.get("CONTENT_LENGTH") or None,
+                environ.get("REMOTE_ADDR"),
+                headers=wsgi.header_pairs(environ),
             )
             if early is None:
                 request = wsgi.to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
