@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 import pytest
@@ -126,15 +127,23 @@ UNREADABLE_BODIES = [
 @pytest.mark.parametrize("body", UNREADABLE_BODIES)
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), (auth_headers(VERIFIER), 400)])
 def test_a_body_the_event_cannot_carry_is_refused_not_raised(
-    body: dict[str, Any], headers: dict[str, str], status: int
+    body: dict[str, Any], headers: dict[str, str], status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Invalid base64, or a body that is not a string: 401 unauthenticated, else 400; no raise."""
+    """Invalid base64, or a body that is not a string: 401 unauthenticated, else 400; no raise.
+
+    A warning says why: the answer's detail alone ("not valid JSON") pointed elsewhere.
+    """
     handler = lambda_handler(Dispatcher(verifier=VERIFIER))
     event = {**lambda_event("http-v2", "POST", b"", headers), **body}
 
-    response = handler(event, None)
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        response = handler(event, None)
 
     assert response["statusCode"] == status
+    said = [r.getMessage() for r in caplog.records if "read as empty" in r.getMessage()]
+    why = "base64" if isinstance(body["body"], str) else "not a string"
+    assert len(said) == 1
+    assert why in said[0]
 
 
 def test_to_response_is_a_proxy_response_with_a_base64_body() -> None:

@@ -184,12 +184,11 @@ def oversized() -> Iterator[bytes]:
 def test_an_oversized_chunked_body_is_refused_while_it_is_still_being_sent(
     port: int, request: pytest.FixtureRequest, authorization: str, status: int, outcome: str
 ) -> None:
-    """The server stops reading past the limit and answers 413 at once; or, without valid
-    credentials, answers 401 before reading the body (a sender without them cannot make it
-    hold up to the limit for each connection it keeps open).
+    """413 past the limit, at once; without valid credentials, 401 before reading the body.
 
-    Not under Django's ASGI handler, which reads the whole body before it calls the view (the
-    docs say so): it answers once the body has all come.
+    A sender without them cannot make the server hold up to the limit for each connection it
+    keeps open. Not under Django's ASGI handler, which reads the whole body before it calls the
+    view (the docs say so): it answers once the body has all come.
     """
     headers = {"Content-Type": "application/json", "Authorization": authorization}
 

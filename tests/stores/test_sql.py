@@ -566,8 +566,10 @@ def test_a_sqlite_store_closes_the_connection_of_each_thread_as_it_ends(tmp_path
 def test_a_closed_postgresql_store_leaves_no_watchdog_thread_behind(
     postgres: TemporaryPostgres | str,
 ) -> None:
-    """Its thread waited for the last call's time limit (10 s) before ending: stores made and
-    closed one after another left hundreds of threads."""
+    """Its thread ended at the last call's time limit (10 s), not at close.
+
+    Stores made and closed one after another left hundreds of threads.
+    """
     url = postgres_url(postgres)
     for number in range(5):
         with closing(SqlStore(url, table_name="watchdog_threads")) as store:

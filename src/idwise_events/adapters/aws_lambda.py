@@ -11,6 +11,7 @@ delivery (``asyncio.run``).
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from .._dispatch import Dispatcher
 from .._request import WebhookRequest, WebhookResponse
 
 __all__ = ["handle", "lambda_handler", "to_response", "to_webhook_request"]
+
+logger = logging.getLogger("idwise_events")
 
 LambdaEvent = Mapping[str, Any]
 """An API Gateway or function URL event, as Lambda passes it (decoded JSON)."""
@@ -28,9 +31,10 @@ def to_webhook_request(event: LambdaEvent) -> WebhookRequest:
 
     Repeated headers are kept apart when the event has ``multiValueHeaders`` (REST v1); a header
     only in ``headers`` is read from there. A body
-    the event cannot carry (marked base64 but not base64, or not a string) is read as empty:
-    the dispatcher then answers 401 to an unauthenticated caller and 400 to an authenticated
-    one, rather than the function failing. So are headers and a request context that are not
+    the event cannot carry (marked base64 but not base64, or not a string) is read as empty,
+    with a warning that says why: the dispatcher then answers 401 to an unauthenticated caller
+    and 400 to an authenticated one, rather than the function failing (API Gateway never sends
+    such an event: a test's hand-written one may). So are headers and a request context that are not
     objects (a hand-written test event): absent.
     """
     source = _source_ip(event)
@@ -64,14 +68,22 @@ def _object(value: object) -> Mapping[str, Any]:
 
 def _body(body: object, *, base64_encoded: bool) -> bytes:
     if not isinstance(body, str):
+        if body:
+            _unreadable(f"its body is a JSON {type(body).__name__}, not a string")
         return b""
     if base64_encoded:
         try:
             return base64.b64decode(body, validate=True)
         except ValueError:  # binascii.Error, or a str that is not ASCII
+            _unreadable("it is marked isBase64Encoded, but its body is not standard base64")
             return b""
     # The text as sent; lone surrogates are kept for the parser to refuse.
     return body.encode("utf-8", "surrogatepass")
+
+
+def _unreadable(why: str) -> None:
+    # Said once per event: otherwise the answer's detail ("not valid JSON") points elsewhere.
+    logger.warning("the Lambda event's body is read as empty: %s", why)
 
 
 def to_response(response: WebhookResponse) -> dict[str, Any]:
