@@ -622,7 +622,8 @@ class _Job:
             delivery.id,
             event_type,
             event_id or "(no eventId)",
-            self.outcome.value,
+            # "done" alone read as recorded: a worker that lost its lease recorded nothing.
+            self.outcome.value if held else f"{self.outcome.value} here but not recorded",
             delivery.attempts,
             duration_ms,
             "".join(f" ({note})" for note in notes),

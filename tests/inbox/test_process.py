@@ -336,6 +336,7 @@ def test_a_worker_whose_lease_lapsed_cannot_complete(
 
     assert taken_over[0] is not None
     assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING  # the new holder's
+    assert "done here but not recorded after attempt 1" in caplog.text
     assert "the lease was lost" in caplog.text
 
 
