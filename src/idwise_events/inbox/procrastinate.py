@@ -19,7 +19,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
 
 import atexit
 import logging
+import os
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -188,7 +190,29 @@ def install(
         "the procrastinate defer of idwise_events.inbox.procrastinate"  # as the log names a hook
     )
     dispatcher.on_accepted(enqueue_accepted)
+    opened_app = weakref.ref(app)
+    os.register_at_fork(after_in_child=lambda: _warn_if_opened_before_fork(opened_app()))
     return ProcrastinateTasks(process=process_task, sweep=sweep_task)
+
+
+def _warn_if_opened_before_fork(app: procrastinate.App | None) -> None:
+    """In a forked child (``gunicorn --preload``): say so if the parent had opened ``app``.
+
+    Its pool's connections are then the parent's too, and a defer in the web request can hang
+    or fail with no word of why; the fix is to open it in each process, after the fork.
+    """
+    try:
+        if app is None:
+            return
+        app.connector.get_sync_connector().pool  # noqa: B018 -- raises AppNotOpen until opened
+    except Exception:  # not open (or a connector without a pool): nothing shared
+        return
+    logger.warning(
+        "procrastinate's app was opened before this process was forked (gunicorn --preload?):"
+        " its pool's connections are the parent's too, and deferring the inbox's jobs can hang"
+        " or fail; open it in each process after the fork (a post_fork hook in"
+        " gunicorn.conf.py), not at import"
+    )
 
 
 def _open_here(app: procrastinate.App, opening: threading.Lock) -> None:

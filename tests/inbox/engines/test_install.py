@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -31,6 +32,9 @@ from idwise_events.inbox import procrastinate as inbox_procrastinate
 from idwise_events.inbox.procrastinate import sweep_cron
 from idwise_events.inbox.sql import SqlInbox
 from idwise_events.testing import build_request, make_event
+
+from ...conftest import in_forked_child
+from .app import procrastinate_engine
 
 
 @pytest.mark.parametrize("engine", ["celery", "procrastinate"])
@@ -81,6 +85,29 @@ def test_install_warns_that_a_memory_inbox_is_not_seen_by_the_workers(
     assert [message.split(" runs ")[0] for message in warned] == ["Celery", "procrastinate"]
     assert all("a MemoryInbox is per process" in message for message in warned)
     assert quiet == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_procrastinate_warns_in_a_process_forked_after_its_app_was_opened(
+    procrastinate_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under `gunicorn --preload`, an app opened at import gives each worker the parent's pool.
+
+    A new user's defers hung until gunicorn killed the worker, with no word of why.
+    """
+    app = procrastinate_engine(procrastinate_database)[0]
+
+    def warned() -> str:  # in the child: what the fork hook logged there
+        return " | ".join(r.getMessage() for r in caplog.records if "forked" in r.getMessage())
+
+    with caplog.at_level(logging.WARNING, logger="idwise_events"):
+        before_opening = in_forked_child(warned)()
+        with app.open():
+            opened = in_forked_child(warned)()
+
+    assert before_opening == ""
+    assert opened.startswith("procrastinate's app was opened before this process was forked")
+    assert "post_fork" in opened
 
 
 def test_celery_install_refuses_a_second_dispatcher_and_a_sweep_that_never_waits() -> None:
