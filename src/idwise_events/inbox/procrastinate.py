@@ -204,7 +204,8 @@ def _warn_if_opened_before_fork(app: procrastinate.App | None) -> None:
     try:
         if app is None:
             return
-        app.connector.get_sync_connector().pool  # noqa: B018 -- raises AppNotOpen until opened
+        connector: Any = app.connector.get_sync_connector()  # psycopg's: with a pool
+        connector.pool  # noqa: B018 -- raises AppNotOpen until it is opened
     except Exception:  # not open (or a connector without a pool): nothing shared
         return
     logger.warning(
