@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -35,6 +37,7 @@ from idwise_events.testing import (
     FakeClock,
     RecordingHandler,
     auth_headers,
+    build_lambda_event,
     build_request,
     make_event,
 )
@@ -296,3 +299,38 @@ def test_build_request_refuses_an_event_types_name_for_a_body() -> None:
         build_request("Finished Journey", BearerAuth("t"))
 
     assert build_request("not json").body == b"not json"
+
+
+@pytest.mark.parametrize("shape", ["rest-v1", "http-v2", "function-url"])
+def test_build_lambda_event_is_answered_by_a_lambda_handler_as_a_delivery(
+    shape: Literal["rest-v1", "http-v2", "function-url"],
+) -> None:
+    """Processed, a retry a duplicate, a forged one 401; the body reaches parse_event exact."""
+    from idwise_events.adapters.aws_lambda import lambda_handler
+
+    verifier = BearerAuth(CANARY) & IpAllowlist(["203.0.113.0/24"])
+    dispatcher = Dispatcher(verifier=verifier)
+    handler = RecordingHandler()
+    dispatcher.on_any(handler)
+    handle = lambda_handler(dispatcher)
+    event = make_event(FinishedJourney, note="é \u2028")  # non-ASCII, exact through base64
+
+    def outcome(answer: dict[str, object]) -> tuple[object, str]:
+        body = base64.b64decode(str(answer["body"]))
+        return answer["statusCode"], json.loads(body)["outcome"]
+
+    sent = build_lambda_event(event, verifier, shape=shape, client_ip="203.0.113.9")
+    assert outcome(handle(sent, None)) == (200, "processed")
+    assert outcome(handle(sent, None)) == (200, "duplicate")
+    assert handler.events == [event]
+    elsewhere = build_lambda_event(make_event(FinishedJourney), verifier, shape=shape)
+    assert outcome(handle(elsewhere, None)) == (401, "unauthorized")  # from 127.0.0.1
+    forged = build_lambda_event(make_event(FinishedJourney), shape=shape, client_ip="203.0.113.9")
+    assert outcome(handle(forged, None)) == (401, "unauthorized")
+
+
+def test_build_lambda_event_refuses_an_unknown_shape_and_an_event_type_name() -> None:
+    with pytest.raises(ValueError, match="'rest-v1', 'http-v2' or 'function-url'"):
+        build_lambda_event(make_event(FinishedJourney), shape="v3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"build_lambda_event\(make_event\('Finished Journey'\)"):
+        build_lambda_event("Finished Journey")

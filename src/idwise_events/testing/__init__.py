@@ -18,13 +18,14 @@ suite. Hypothesis strategies for property tests live in
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import threading
 import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -47,6 +48,7 @@ __all__ = [
     "FakeClock",
     "RecordingHandler",
     "auth_headers",
+    "build_lambda_event",
     "build_request",
     "make_event",
 ]
@@ -184,11 +186,85 @@ def build_request(
         assert response.status == 200
         ```
     """
+    body, sent = _body_and_headers("build_request", event, verifier, headers)
+    return WebhookRequest(body, sent, client_ip=client_ip)
+
+
+def build_lambda_event(
+    event: Event | bytes | str | Mapping[str, Any],
+    verifier: Verifier | None = None,
+    *,
+    shape: Literal["rest-v1", "http-v2", "function-url"] = "http-v2",
+    headers: dict[str, str] | None = None,
+    client_ip: str = "127.0.0.1",
+    path: str = "/webhooks/idwise",
+) -> dict[str, Any]:
+    """The Lambda event of the POST IDWise would send for ``event``, as API Gateway builds it.
+
+    For a function made with
+    [`lambda_handler`][idwise_events.adapters.aws_lambda.lambda_handler], called as
+    ``handler(event, None)``.
+
+    Args:
+        event: As for [`build_request`][idwise_events.testing.build_request]: an event, a raw
+            body, or an envelope as a dict.
+        verifier: Add the headers IDWise sends to an endpoint this verifier protects.
+        headers: More headers, added after (and over) those.
+        client_ip: The source address API Gateway reports.
+        shape: ``"rest-v1"`` (API Gateway's REST API: a text body, ``multiValueHeaders``),
+            ``"http-v2"`` (its HTTP API) or ``"function-url"`` (both: lowercase header names, a
+            base64 body).
+        path: The request's path, which the handler does not read.
+
+    Example:
+        ```python
+        answer = handler(build_lambda_event(make_event(FinishedJourney), verifier), None)
+        assert answer["statusCode"] == 200
+        ```
+    """
+    body, sent = _body_and_headers("build_lambda_event", event, verifier, headers)
+    if shape == "rest-v1":
+        return {
+            "resource": path,
+            "path": path,
+            "httpMethod": "POST",
+            "headers": sent,
+            "multiValueHeaders": {name: [value] for name, value in sent.items()},
+            "body": body.decode("utf-8", "surrogateescape"),
+            "isBase64Encoded": False,
+            "requestContext": {"httpMethod": "POST", "identity": {"sourceIp": client_ip}},
+        }
+    if shape not in ("http-v2", "function-url"):
+        raise ValueError(
+            f"build_lambda_event: shape must be 'rest-v1', 'http-v2' or 'function-url', not"
+            f" {shape!r}"
+        )
+    domain = "abcdef.lambda-url.eu-west-1.on.aws" if shape == "function-url" else "example.com"
+    return {
+        "version": "2.0",
+        "rawPath": path,
+        "headers": {name.lower(): value for name, value in sent.items()},
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+        "requestContext": {
+            "domainName": domain,
+            "http": {"method": "POST", "path": path, "sourceIp": client_ip},
+        },
+    }
+
+
+def _body_and_headers(
+    caller: str,
+    event: Event | bytes | str | Mapping[str, Any],
+    verifier: Verifier | None,
+    headers: dict[str, str] | None,
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers IDWise would send for ``event``, as `build_request` documents."""
     if isinstance(event, str):
         if event_model(event) is not None:  # "Finished Journey": make_event's argument
             raise ValueError(
-                f"build_request: {event!r} is an event type; a str is sent as the raw body:"
-                f" build_request(make_event({event!r}), verifier)"
+                f"{caller}: {event!r} is an event type; a str is sent as the raw body:"
+                f" {caller}(make_event({event!r}), verifier)"
             )
         body = event.encode()
     elif isinstance(event, bytes):
@@ -199,14 +275,13 @@ def build_request(
         body = event.model_dump_json(by_alias=True).encode()
     else:
         raise TypeError(
-            "build_request() takes an event, bytes, str or a dict envelope,"
-            f" not {type(event).__name__}"
+            f"{caller}() takes an event, bytes, str or a dict envelope, not {type(event).__name__}"
         )
     sent = {"Content-Type": "application/json"}
     if verifier is not None:
         sent.update(auth_headers(verifier))
     sent.update(headers or {})
-    return WebhookRequest(body, sent, client_ip=client_ip)
+    return body, sent
 
 
 class FakeClock:
