@@ -13,11 +13,11 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 
-from idwise_events import Claimed, InProgress, MemoryStore
-from idwise_events import _leases
+from idwise_events import Claimed, InProgress, MemoryStore, _leases
 
 BEHIND = "lease renewals are running behind"
 
@@ -130,8 +130,7 @@ def test_every_claim_is_renewed_before_its_lease_lapses_and_no_more_often_than_n
 
     assert taken_over == []
     for key, (held_at, _) in held.items():
-        times = [held_at, *renewed[key]]
-        gaps = [later - earlier for earlier, later in zip(times, [*times[1:], ended])]
+        gaps = [later - earlier for earlier, later in pairwise([held_at, *renewed[key], ended])]
         assert max(gaps) < seconds, key  # the lease never lapsed
         assert min(gaps[:-1]) > seconds / 6, key  # (a quarter of the lease, but for jitter)
     assert not [r for r in caplog.records if BEHIND in r.getMessage()]
@@ -190,3 +189,43 @@ def test_renewals_running_behind_are_told_once(
     assert told.levelno == logging.WARNING
     assert "10 claims held" in told.getMessage()
     assert "longer lease" in told.getMessage()
+
+
+def test_the_thread_survives_a_scan_whose_claims_were_all_stopped_meanwhile(
+    wakeup: CountedEvent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims stopped between the snapshot and their turn leave no next wake: the thread idles.
+
+    (It must not wait forever, nor give `Event.wait` an infinite timeout, which raises.)
+    """
+
+    class StaleOnce(dict[_leases.Hold, None]):
+        """The claims held, listed once as a claim already stopped."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            gone = _leases.Hold("gone", "t", lambda *args, **kwargs: True, timedelta(seconds=1))
+            self.stale: list[_leases.Hold] | None = [gone]
+
+        def __iter__(self) -> Iterator[_leases.Hold]:
+            listed, self.stale = self.stale, None
+            return iter(listed) if listed is not None else super().__iter__()
+
+    held = StaleOnce()
+    monkeypatch.setattr(_leases, "_held", held)
+    store = MemoryStore()
+    lease = timedelta(seconds=0.6)
+    claimed = store.claim("k", lease=lease, fingerprint="f")
+    assert isinstance(claimed, Claimed)
+    renewed = threading.Event()
+
+    def renew(key: str, token: str, *, lease: timedelta) -> bool:
+        renewed.set()
+        return store.renew(key, token, lease=lease)
+
+    kept = _leases.hold("k", claimed.token, renew, lease)
+    try:
+        assert renewed.wait(timeout=10)
+    finally:
+        kept.stop()
+    assert held.stale is None  # the thread did list the stopped claim

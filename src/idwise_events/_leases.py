@@ -142,6 +142,8 @@ def _keep() -> None:
                 _renew(kept, period)
             if kept.due < _sleeping_until:
                 _sleeping_until = kept.due
+        if _sleeping_until == math.inf:
+            continue  # every claim was stopped meanwhile: see whether to idle
         _wakeup.wait(max(0.0, _sleeping_until - time.monotonic()))
         _wakeup.clear()
 
@@ -150,7 +152,7 @@ def _renew(kept: Hold, period: float) -> None:
     now = time.monotonic()
     if now > kept.due + period:  # over 2/3 of the lease after the last renewal
         _behind(now, now - kept.due + period, kept.lease)
-    kept.due = now + period
+    kept.due = now + period  # from now, not from the wake: a round of renewals takes time
     try:
         renewed = kept.renew(kept.key, kept.token, lease=kept.lease)
     except Exception as error:  # a store outage: try again at the next period
