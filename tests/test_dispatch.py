@@ -441,15 +441,14 @@ class BodySignature:
 @pytest.mark.parametrize(
     ("content_length", "authorization", "status"),
     [
-        (None, "Bearer forged", 401),  # chunked: refused before any of it is read
-        (str(2**20), "Bearer forged", 401),  # large: the same
-        (None, None, 401),
-        (None, f"Bearer {CANARY}", None),  # authentic: read, then verified again with it
-        (str(2**20), f"Bearer {CANARY}", None),
-        ("2000", "Bearer forged", None),  # small: read first (costs nothing), 401 after
+        (str(2**20), "Bearer forged", 401),  # large: refused before any of it is read
+        ("65537", None, 401),
+        (str(2**20), f"Bearer {CANARY}", None),  # authentic: read, then verified again with it
+        ("65536", "Bearer forged", None),  # IDWise's size: read first (costs nothing), 401 after
+        (None, "Bearer forged", None),  # chunked: read up to the limit, so that over it is 413
     ],
 )
-def test_early_response_refuses_a_large_or_chunked_body_without_credentials_before_reading_it(
+def test_early_response_refuses_a_large_body_without_credentials_before_reading_it(
     content_length: str | None,
     authorization: str | None,
     status: int | None,
@@ -469,15 +468,38 @@ def test_early_response_refuses_a_large_or_chunked_body_without_credentials_befo
         assert CANARY not in caplog.text
 
 
-@pytest.mark.parametrize("verifier", [BodySignature(), VERIFIER & BodySignature()])
-def test_early_response_leaves_a_verifier_that_reads_the_body_until_the_body_is_read(
+class SignedBearer(BearerAuth):
+    """A subclass of ours that also reads the body: it is the user's, asked with the body."""
+
+    def verify(self, request: WebhookRequest) -> None:
+        super().verify(request)
+        BodySignature().verify(request)
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    [BodySignature(), VERIFIER & BodySignature(), SignedBearer(CANARY)],
+    ids=["own", "all-of", "subclass"],
+)
+def test_early_response_leaves_a_verifier_that_may_read_the_body_until_the_body_is_read(
     verifier: Any,
 ) -> None:
     dispatcher = Dispatcher(verifier=verifier)
+    authentic = {"Authorization": f"Bearer {CANARY}"}
 
-    assert dispatcher.early_response("POST", None, headers={}) is None
+    assert dispatcher.early_response("POST", str(2**20), headers=authentic) is None
     assert dispatcher.early_response("POST", str(2**20), headers={}) is None
-    refused = dispatcher.handle(WebhookRequest(b"unsigned", {"Authorization": f"Bearer {CANARY}"}))
+    assert dispatcher.handle(WebhookRequest(b"signed", authentic)).status == 400  # not JSON
+    assert dispatcher.handle(WebhookRequest(b"unsigned", authentic)).status == 401
+
+
+def test_early_response_verifies_from_half_the_limit_when_that_is_less_than_64_kib() -> None:
+    dispatcher = Dispatcher(verifier=VERIFIER, max_body_bytes=1000)
+    forged = {"Authorization": "Bearer forged"}
+
+    assert dispatcher.early_response("POST", "500", headers=forged) is None
+    refused = dispatcher.early_response("POST", "501", headers=forged)
+    assert refused is not None
     assert refused.status == 401
 
 

@@ -358,15 +358,27 @@ class HeaderAuth(Combinable):
         return f"HeaderAuth(headers={list(self._headers)!r})"
 
 
+_OURS = frozenset({__name__, "idwise_events._allowlist"})
+
+
 def decides_from_headers(verifier: Verifier) -> bool:
     """Whether ``verifier`` reads only the headers and the peer's address, never the body.
 
     Every verifier here does (IDWise signs nothing): such a request can be refused before its
-    body is read. One of your own may read the body, so it is asked only once the body is in.
+    body is read. One of your own, a subclass of ours included, may read the body, so it is
+    asked only once the body is in. A verifier standing for another one (the Django app's,
+    which reads the settings) says which through ``_current_verifier()``.
     """
     if isinstance(verifier, AllOf):
         return all(decides_from_headers(part) for part in verifier.verifiers)
-    return isinstance(verifier, Combinable)
+    current = getattr(verifier, "_current_verifier", None)
+    if current is not None:
+        try:
+            now = current()
+        except Exception:  # (invalid settings: the verifier says so itself, with the body)
+            return False
+        return decides_from_headers(now)
+    return isinstance(verifier, Combinable) and type(verifier).__module__ in _OURS
 
 
 class AllOf(Combinable):

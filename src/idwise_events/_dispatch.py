@@ -68,8 +68,9 @@ __all__ = ["Dispatcher"]
 logger = logging.getLogger("idwise_events")
 
 _READ_BEFORE_VERIFYING = 65_536
-"""Bytes of a body with a ``Content-Length`` read before it is verified (IDWise's are a few KiB):
-a larger or a chunked one is verified from its headers first, by `Dispatcher.early_response`."""
+"""The most a body's ``Content-Length`` may announce and still be read before it is verified
+(IDWise's are a few KiB); half of ``max_body_bytes`` when that is less. A larger one is verified
+from its headers first, by `Dispatcher.early_response`."""
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
@@ -410,7 +411,7 @@ class Dispatcher:
         self._responses = responses_for(statuses or {})
         warn_if_it_loses_events(statuses or {})
         self._verifier = verifier
-        self._verifier_before_body = verifier if decides_from_headers(verifier) else None
+        self._read_before_verifying = min(_READ_BEFORE_VERIFYING, max_body_bytes // 2)
         self._store = store
         self._async_store = as_async_store(store, run_sync=run_sync)
         self._run_sync = run_sync
@@ -764,11 +765,13 @@ class Dispatcher:
         """The answer to give before reading the body, or ``None`` to go on and read it.
 
         Adapters call it first: a method other than POST gets 405, and a ``Content-Length``
-        over ``max_body_bytes`` gets 413 without the body being read. Given the ``headers``, a
-        body with no ``Content-Length`` (chunked) or one over 64 KiB is read only if the
-        request is authentic: else 401 at once, so that a sender without credentials cannot
-        make the server hold up to ``max_body_bytes`` for each connection it keeps open (when
-        the verifier reads only the headers and the peer's address, as all of ours do).
+        over ``max_body_bytes`` gets 413 without the body being read. Given the ``headers`` (a
+        mapping or a list: they are read again with the body), a body announcing more than
+        64 KiB (or half of ``max_body_bytes``) is read only if the request is authentic: else
+        401 at once, so that a sender without credentials cannot make the app take in that
+        much for each connection it keeps open (when the verifier reads only the headers and
+        the peer's address, as ours do). A chunked body, whose size is known only once read,
+        is read up to the limit first, so that one over it gets 413 whoever sent it.
         ``client_ip`` (the connecting peer) goes into the log record of such a refusal. WSGI
         adapters pass the server's ``wsgi.multiprocess`` as ``multiprocess``: a `MemoryStore`,
         one per process, is then warned about once.
@@ -781,14 +784,12 @@ class Dispatcher:
         length = parse_content_length(content_length)
         if length is not None and length > self._max_body_bytes:
             return self._answer(Delivered(started, client_ip), Outcome.TOO_LARGE)
-        verifier = self._verifier_before_body
-        if (
-            headers is not None
-            and verifier is not None
-            and (length is None or length > _READ_BEFORE_VERIFYING)
-        ):
-            try:  # a small body is read first (the flow verifies it then): this costs it nothing
-                verifier.verify(WebhookRequest(b"", headers, client_ip))
+        if length is not None and length > self._read_before_verifying and headers is not None:
+            # (IDWise's bodies are smaller: read first, and verified with them, as ever.)
+            if not decides_from_headers(self._verifier):
+                return None
+            try:
+                self._verifier.verify(WebhookRequest(b"", headers, client_ip))
             except VerificationError as refused:
                 delivered = Delivered(started, client_ip)
                 return self._answer(delivered, Outcome.UNAUTHORIZED, note=refused.reason or None)

@@ -68,8 +68,7 @@ def _object(value: object) -> Mapping[str, Any]:
 
 def _body(body: object, *, base64_encoded: bool) -> bytes:
     if not isinstance(body, str):
-        if body:
-            _unreadable(f"its body is a JSON {type(body).__name__}, not a string")
+        _unreadable("its body is not a string")
         return b""
     if base64_encoded:
         try:

@@ -267,3 +267,19 @@ def test_the_docs_handler_is_an_upsert_keyed_on_the_event() -> None:
     assert sorted(JourneyOutcome.objects.values_list("event_id", flat=True)) == sorted(
         [event.idempotency_key, other.idempotency_key]
     )
+
+
+def test_the_project_dispatcher_refuses_a_large_forged_body_before_reading_it(
+    settings: Any,
+) -> None:
+    """Its verifier follows the settings: it is asked from the headers as ours are."""
+    forged = {"Authorization": "Bearer forged"}
+    authentic = auth_headers(BearerAuth(TOKEN))
+
+    refused = dispatcher.early_response("POST", "100000", "203.0.113.9", headers=forged)
+    assert refused is not None
+    assert refused.status == 401
+    assert dispatcher.early_response("POST", "100000", "203.0.113.9", headers=authentic) is None
+
+    settings.IDWISE_EVENTS = {}  # invalid: the verifier says so once the body is in, as ever
+    assert dispatcher.early_response("POST", "100000", "203.0.113.9", headers=forged) is None

@@ -95,6 +95,10 @@ class _SettingsVerifier:
         """Verify with the settings' verifier; invalid settings raise `ImproperlyConfigured`."""
         _configured_verifier(project_config()).verify(request)
 
+    def _current_verifier(self) -> Verifier:
+        """The settings' verifier now (the dispatcher asks whether it reads only headers)."""
+        return _configured_verifier(project_config())
+
 
 class _Misconfigured:
     """The verifier of a project whose settings are invalid: it refuses to judge anything."""
