@@ -39,12 +39,15 @@ class Connections:
         """No connection held: at creation, and in a forked child (those held are the parent's)."""
         self._thread = threading.local()
         self._held: set[sa.PoolProxiedConnection] = set()
+        self._ended: list[sa.PoolProxiedConnection] = []  # of threads gone, for `take` to close
         self._lock = threading.Lock()
 
     def take(self) -> sa.PoolProxiedConnection:
         """A connection for one call: this thread's own, or one checked out of the pool."""
         if not self.per_thread:
             return self.engine.raw_connection()
+        if self._ended:
+            self._close_ended()
         pooled: sa.PoolProxiedConnection | None = getattr(self._thread, "pooled", None)
         if pooled is None or pooled.dbapi_connection is None:  # none yet, or `close` closed it
             pooled = self.engine.raw_connection()
@@ -52,7 +55,7 @@ class Connections:
             with self._lock:
                 self._held.add(pooled)
             # The thread's local values die with the thread, or with the store: either way the
-            # connection is closed then. Nothing here refers to the store itself, which a
+            # connection is let go then. Nothing here refers to the store itself, which a
             # thread that lives on (the main one) would otherwise keep, open, for ever.
             self._thread.owner = owner = _Owner()
             weakref.finalize(owner, _thread_done, weakref.ref(self), pooled, os.getpid())
@@ -84,6 +87,7 @@ class Connections:
         """Close the threads' own connections (the engine's pool is its owner's to dispose)."""
         with self._lock:
             held, self._held = self._held, set()
+            self._ended.clear()
         for pooled in held:
             with contextlib.suppress(Exception):  # closing anyway: nothing to report
                 pooled.close()
@@ -98,8 +102,19 @@ class Connections:
             pooled.invalidate()
             pooled.close()
 
+    def _close_ended(self) -> None:
+        """Close the connections of the threads that ended since the last call."""
+        while self._ended:
+            try:
+                pooled = self._ended.pop()
+            except IndexError:  # another thread's call took the last one
+                return
+            if self._unheld(pooled):
+                with contextlib.suppress(Exception):  # closing anyway: nothing to report
+                    pooled.close()
+
     def _unheld(self, pooled: sa.PoolProxiedConnection) -> bool:
-        """Forget a thread's connection; ``False`` if `close` had taken it (and closes it)."""
+        """Forget a thread's connection; ``False`` if `close` had taken it (to close it)."""
         with self._lock:
             if pooled not in self._held:
                 return False
@@ -114,22 +129,26 @@ class _Owner:
 
 
 _inherited: list[sa.PoolProxiedConnection] = []
-"""A forked child's copies of its parent's connections: never used, closed or collected."""
+"""A forked child's copies of its parent's connections: never used or closed by the child
+(until it exits)."""
 
 
 def _thread_done(
     connections: weakref.ref[Connections], pooled: sa.PoolProxiedConnection, pid: int
 ) -> None:
-    """Close a thread's connection once its thread ended or its store is gone."""
+    """Let a thread's connection go once its thread ended or its store is gone."""
     if os.getpid() != pid:
         # The parent's, in a forked child (`_forget` dropped it): closing it, or letting the pool
         # collect it, could touch the parent's database file; it stays as it is.
         _inherited.append(pooled)
         return
     store = connections()
-    if store is not None and not store._unheld(pooled):
-        return  # closed already, by `close`
-    with contextlib.suppress(Exception):  # closing anyway: nothing to report
+    if store is not None:
+        # The thread is being torn down: code run now (the pool's checkin, its listeners and
+        # logging) would find no current thread. The store's next call closes it instead.
+        store._ended.append(pooled)
+        return
+    with contextlib.suppress(Exception):  # the store was collected: we are in the collector
         pooled.close()
 
 
