@@ -633,6 +633,7 @@ class _Job:
                 "event_type": event_type,
                 "event_id": event_id,
                 "outcome": self.outcome.value,
+                "recorded": held,
                 "attempts": delivery.attempts,
                 "duration_ms": duration_ms,
                 "replays": delivery.replays,
