@@ -81,7 +81,7 @@ def _body(body: object, *, base64_encoded: bool) -> bytes:
 
 
 def _unreadable(why: str) -> None:
-    # Said once per event: otherwise the answer's detail ("not valid JSON") points elsewhere.
+    # Said for each such event: the answer's detail alone ("not valid JSON") points elsewhere.
     logger.warning("the Lambda event's body is read as empty: %s", why)
 
 

@@ -23,9 +23,9 @@ class Connections:
     """The DB-API connections of one store: from the engine's pool, or one per thread.
 
     An SQLite file the store opened itself (``per_thread``) gets one connection per thread, kept
-    open as SQLite apps do, and closed when the thread ends, the store closes, or the store is
-    dropped without closing: that saves a pool checkout and checkin per call, most of the store's
-    own cost.
+    open as SQLite apps do, and closed by the store's next call once the thread has ended, when
+    the store closes, or when the store is dropped without closing: that saves a pool checkout
+    and checkin per call, most of the store's own cost.
     """
 
     def __init__(self, engine: sa.Engine, *, per_thread: bool) -> None:
