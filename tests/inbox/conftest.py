@@ -150,9 +150,13 @@ def django_backend(name: str, database: str, tmp_path: Path) -> InboxBackend:
         # Out of the settings, the alias is one Django's test case allows (a "dynamically
         # created connection") although the test is only marked with the project's database.
         del connections.settings[alias]
+        inbox = DjangoInbox(using=alias, network_timeout=timedelta(seconds=2))
         try:
-            yield DjangoInbox(using=alias, network_timeout=timedelta(seconds=2))
+            yield inbox
         finally:
+            # Its takes left unsure are given back by a thread for up to a lease: stopped now,
+            # before the alias goes, or it logs, in whatever test runs then, that it is gone.
+            inbox._unsure.close()
             connection.close()
             del connections[alias]
 
