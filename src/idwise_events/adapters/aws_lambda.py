@@ -20,7 +20,7 @@ from .._request import WebhookRequest, WebhookResponse
 
 __all__ = ["handle", "lambda_handler", "to_response", "to_webhook_request"]
 
-logger = logging.getLogger("idwise_events")
+logger: logging.Logger = logging.getLogger("idwise_events")
 
 LambdaEvent = Mapping[str, Any]
 """An API Gateway or function URL event, as Lambda passes it (decoded JSON)."""
