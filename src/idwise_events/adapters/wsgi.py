@@ -38,10 +38,10 @@ def to_webhook_request(environ: WSGIEnvironment, *, max_bytes: int | None = None
         ClientDisconnected: If the body broke off (the client went away).
     """
     body = read_wsgi(environ, max_bytes)
-    return WebhookRequest(body, header_pairs(environ), environ.get("REMOTE_ADDR"))
+    return WebhookRequest(body, _header_pairs(environ), environ.get("REMOTE_ADDR"))
 
 
-def header_pairs(environ: WSGIEnvironment) -> Iterator[tuple[str, str]]:
+def _header_pairs(environ: WSGIEnvironment) -> Iterator[tuple[str, str]]:
     """The request's headers, as ``(name, value)`` pairs, read from ``environ`` when iterated."""
     for name, value in environ.items():
         if name.startswith("HTTP_"):
@@ -66,7 +66,7 @@ def handle(environ: WSGIEnvironment, dispatcher: Dispatcher) -> WsgiResponse:
         environ.get("CONTENT_LENGTH"),
         environ.get("REMOTE_ADDR"),
         multiprocess=several_processes(environ),
-        headers=header_pairs(environ),  # a generator: read only if they are needed
+        headers=_header_pairs(environ),  # a generator: read only if they are needed
     )
     if early is None:
         max_bytes = dispatcher.max_body_bytes

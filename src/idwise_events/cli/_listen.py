@@ -164,7 +164,7 @@ def _receiver(
                 method,
                 environ.get("CONTENT_LENGTH") or None,
                 environ.get("REMOTE_ADDR"),
-                headers=wsgi.header_pairs(environ),
+                headers=wsgi._header_pairs(environ),
             )
             if early is None:
                 request = wsgi.to_webhook_request(environ, max_bytes=dispatcher.max_body_bytes)
