@@ -162,6 +162,28 @@ def test_refused_connection_gives_store_error_without_the_password(
     assert "CANARY-pw-42" not in repr(in_query)  # libpq takes a password there too
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # SQLAlchemy and libpq split at the first "@": the host would be "DNS-tail@127.0.0.1".
+        ("postgresql+psycopg://app:pw@CANARY-tail@127.0.0.1:5432/events", "holds an '@'"),
+        # Then a ":" starts the "port": "invalid literal for int() ...: 'CANARY'" before.
+        ("postgresql+psycopg://app:pw@x:CANARY/y@127.0.0.1:5432/events", "not a database URL"),
+    ],
+)
+def test_a_password_not_percent_encoded_is_refused_without_showing_any_of_it(
+    url: str, says: str
+) -> None:
+    """Neither the store's error nor the name it would resolve holds a part of the password."""
+    with pytest.raises(sa.exc.ArgumentError) as caught:
+        SqlStore(url)
+
+    assert says in str(caught.value)
+    assert "%40" in str(caught.value)  # how to write it
+    assert "CANARY" not in str(caught.value)
+    assert caught.value.__cause__ is None  # SQLAlchemy's own message quotes the URL
+
+
 def test_a_store_error_says_why_and_hides_the_password_wherever_the_driver_quotes_it(
     postgres: TemporaryPostgres | str, open_store: Callable[..., SqlStore]
 ) -> None:

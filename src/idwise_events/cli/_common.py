@@ -273,8 +273,10 @@ def parse_database_url(url: str) -> tuple[URL, str]:
 
     try:
         parsed = make_url(url)
-    except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+    except sa_exc.ArgumentError as exc:  # its message shows no password
         shown = _without_secrets(url)
+        if "holds an '@'" in str(exc):  # a password's unencoded "@": say which, not only "not a URL"
+            raise CliError(f"--db: {shown!r}: {exc}") from exc
         raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
     return parsed, hidden_password(parsed)
 

@@ -21,6 +21,10 @@ __all__: list[str] = []
 
 _CONNECT_TIMEOUT = 5  # seconds (or network_timeout if shorter), unless the URL says otherwise
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+_ENCODE_HINT = (
+    "'@', ':' or '/' in the user name or password percent-encoded (%40, %3A, %2F), as"
+    " urllib.parse.quote(password, safe='') gives"
+)
 
 
 _engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
@@ -50,19 +54,28 @@ def make_url(url: str) -> sa.URL:
     Raises:
         sqlalchemy.exc.ArgumentError: If it is not a URL (a bare file name is told how to write
             one; anything else is not quoted: with a ``:``, an ``@`` or a ``=``, it may hold a
-            password); ``ValueError`` for a port that is not a number.
+            password), or if its password holds a ``:``, ``/`` or ``@`` not percent-encoded.
     """
     try:
         parsed = sa.make_url(url)
-    except sa_exc.ArgumentError:
+    except (sa_exc.ArgumentError, ValueError):  # ValueError: a "port" that is not a number
         if url.strip() and not any(mark in url for mark in ":@="):  # a file name, no secret
             message = f"{url!r} is not a database URL: for a SQLite file, write 'sqlite:///{url}'"
         else:
             message = (
                 "not a database URL (not shown: it may hold a password); expected"
-                " postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or sqlite:///FILE"
+                " postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or sqlite:///FILE, with any"
+                f" {_ENCODE_HINT}"
             )
-        raise sa_exc.ArgumentError(message) from None  # SQLAlchemy's message quotes it whole
+        # SQLAlchemy's message quotes the URL whole, or a part of the password as the port.
+        raise sa_exc.ArgumentError(message) from None
+    if "@" in (parsed.host or ""):
+        # "USER:P@SS@HOST": SQLAlchemy and libpq split at the first "@", leaving the rest of the
+        # password as the host, which would be shown, and sent to the DNS resolver.
+        raise sa_exc.ArgumentError(
+            "the database URL's password holds an '@': write any"
+            f" {_ENCODE_HINT}"
+        )
     backend, plus, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         parsed = parsed.set(drivername=f"postgresql{plus}{driver}")
