@@ -212,3 +212,15 @@ def tables(path: Path) -> list[str]:
         names = [row[0] for row in connection.execute("select name from sqlite_master")]
     connection.close()
     return names
+
+
+@pytest.mark.parametrize("table", ["events[v2]", "events[/x]"])
+def test_a_name_with_brackets_is_printed_as_it_is(tmp_path: Path, table: str) -> None:
+    """The operator's names are text, not rich markup: "[v2]" was dropped, "[/x]" crashed."""
+    path = tmp_path / "events.db"
+    fill(f"sqlite:///{path}", table)
+
+    result = run("purge", "--db", str(path), "--table", table)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Purged 2 records from {table} in sqlite:///{path}")

@@ -178,6 +178,29 @@ def test_show_prints_the_payload_pretty_with_control_characters_escaped(
     assert "no delivery 999" in one_error_line(run("inbox", "show", "999", "--db", db))
 
 
+def test_a_reader_that_stops_reading_ends_show_quietly_and_well(tmp_path: Path) -> None:
+    """`idwise-events inbox show 1 | head -1`: exit 0, nothing on stderr (rich's own end was 1)."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    event = make_event(FinishedJourney, reference_no="x" * 200_000)  # more than a pipe holds
+    delivery_id = accept_event(inbox, event).id
+    inbox.close()
+    for _ in range(3):  # where the pipe closes varies: rich's write, or the final flush
+        command = subprocess.Popen(
+            [str(SCRIPT), "inbox", "show", str(delivery_id), "--db", str(tmp_path / "inbox.db")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment(),
+        )
+        assert command.stdout is not None
+        assert command.stderr is not None
+        command.stdout.readline()
+        command.stdout.close()  # what `head -1` does once it has its line
+
+        assert command.wait(timeout=120) == 0
+        assert command.stderr.read() == b""
+        command.stderr.close()
+
+
 def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int]]) -> None:
     db, ids = sqlite_inbox
     one = run("inbox", "replay", str(ids["done"]), "--db", db)

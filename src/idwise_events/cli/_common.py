@@ -70,12 +70,31 @@ PIPE_WIDTH = 100
 which would fold the demo's table, and no terminal to overflow."""
 
 
+class _Console(Console):
+    """rich's console, but text is printed as it is, and a closed pipe ends the command well.
+
+    No markup: the names printed (a table, a path, a file) are the operator's, and ``[v2]`` in
+    one is not a style. A reader that stopped reading (``| head``) has what it wanted: the
+    command ends with 0 (see `main`), not rich's 1.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)  # what is still buffered goes nowhere
+        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+        os.close(devnull)
+        raise BrokenPipeError
+
+
 def stdout(pipe_width: int = PIPE_WIDTH) -> Console:
     """The console for results: colours only on a terminal, long lines never cut or wrapped.
 
     ``pipe_width``: its width when writing to a pipe or a file (unless ``COLUMNS`` says).
     """
-    console = Console(highlight=False, emoji=False, soft_wrap=True)
+    console = _Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = pipe_width
     return console
@@ -83,7 +102,7 @@ def stdout(pipe_width: int = PIPE_WIDTH) -> Console:
 
 def stderr() -> Console:
     """The console for notices (what is listening, where the store is), kept out of stdout."""
-    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+    return _Console(stderr=True)
 
 
 # -- the library's log ----------------------------------------------------------------------
@@ -275,7 +294,7 @@ def parse_database_url(url: str) -> tuple[URL, str]:
         parsed = make_url(url)
     except sa_exc.ArgumentError as exc:  # its message shows no password
         shown = _without_secrets(url)
-        if "holds an '@'" in str(exc):  # a password's unencoded "@": say which, not only "not a URL"
+        if "holds an '@'" in str(exc):  # an unencoded "@": say so, not only "not a URL"
             raise CliError(f"--db: {shown!r}: {exc}") from exc
         raise CliError(f"--db: {shown!r} is neither a database URL nor a file path") from exc
     return parsed, hidden_password(parsed)
