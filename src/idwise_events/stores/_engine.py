@@ -73,8 +73,7 @@ def make_url(url: str) -> sa.URL:
         # "USER:P@SS@HOST": SQLAlchemy and libpq split at the first "@", leaving the rest of the
         # password as the host, which would be shown, and sent to the DNS resolver.
         raise sa_exc.ArgumentError(
-            "the database URL's password holds an '@': write any"
-            f" {_ENCODE_HINT}"
+            f"the database URL's password holds an '@': write any {_ENCODE_HINT}"
         )
     backend, plus, driver = parsed.drivername.partition("+")
     if backend == "postgres":
