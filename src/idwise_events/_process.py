@@ -191,13 +191,7 @@ def process(
     except BaseException as stop:
         _phase.interruptible = False
         renewer.stop()
-        arguments = given_back(job.clock(), stop)
-        try:
-            inbox.retry(delivery_id, taken.token, **arguments)
-        except Exception:
-            job.held_until_its_lease_lapses("could not be given back")
-        else:
-            job.gave_back(arguments["error"])
+        _give_back(inbox, job, taken.token, given_back(job.clock(), stop))
         raise
     finally:
         _phase.interruptible = False
@@ -258,13 +252,7 @@ async def process_async(
 
         def give_back() -> None:
             renewer.stop()
-            try:
-                held = inbox.retry(delivery_id, taken.token, **arguments)
-            except Exception:
-                job.held_until_its_lease_lapses("could not be given back")
-            else:
-                if held:  # (else no longer ours: given back already, or taken over)
-                    job.gave_back(arguments["error"])
+            _give_back(inbox, job, taken.token, arguments)
 
         running = thread.unfinished
         if running is not None:  # the thread goes on, the lease renewed until it ends
@@ -586,6 +574,20 @@ class _Job:
             extra={"delivery_id": delivery.id, "outcome": "given_back"},
         )
 
+    def not_given_back(self, why: str) -> None:
+        """Log that the handlers were interrupted in a delivery no longer this worker's."""
+        event_type, event_id = self.labels()
+        logger.warning(
+            "inbox delivery %d %s %s: %s after %.1f ms; not given back: its lease had lapsed and"
+            " another worker holds it now",
+            self.delivery.id,
+            event_type,
+            event_id or "(no eventId)",
+            why,
+            (time.perf_counter() - self.started) * 1000,
+            extra={"delivery_id": self.delivery.id, "outcome": "not_given_back"},
+        )
+
     def finish(self, held: bool) -> ProcessOutcome:
         """Log the delivery's one record and return its outcome; ``held`` is the inbox's answer."""
         delivery = self.delivery
@@ -640,6 +642,19 @@ class _Job:
             },
         )
         return self.outcome
+
+
+def _give_back(inbox: Inbox, job: _Job, token: str, arguments: dict[str, Any]) -> None:
+    """Make an interrupted delivery due again at once, and log what became of it."""
+    try:
+        held = inbox.retry(job.delivery.id, token, **arguments)
+    except Exception:
+        job.held_until_its_lease_lapses("could not be given back")
+    else:
+        if held:
+            job.gave_back(arguments["error"])
+        else:  # its lease lapsed while it ran, and another worker took it over
+            job.not_given_back(arguments["error"].removesuffix(": given back"))
 
 
 def _hold(inbox: Inbox, job: _Job, token: str, lease: timedelta) -> Hold:

@@ -500,6 +500,42 @@ def test_a_stopped_worker_gives_the_delivery_back(
     )
 
 
+@pytest.mark.parametrize("runs", ["process", "process_async"])
+def test_a_worker_stopped_after_its_delivery_was_taken_over_says_it_gave_nothing_back(
+    inbox_backend: InboxBackend, caplog: pytest.LogCaptureFixture, runs: str
+) -> None:
+    """Paused past its lease, then stopped: the other worker keeps it, and the log says so."""
+    clock = FakeClock()
+    inbox = inbox_backend.make(clock=clock)
+    dispatcher = dispatcher_for(inbox, lease=timedelta(seconds=30))
+    taken_over = []
+
+    @dispatcher.on(FinishedJourney)
+    def paused_then_stopped(event: FinishedJourney) -> None:
+        clock.advance(seconds=60)  # past the lease: another worker takes the delivery over
+        taken_over.append(inbox.take(delivery_id, lease=timedelta(seconds=30)))
+        raise KeyboardInterrupt
+
+    delivery_id = accept_event(inbox).id
+    run = (
+        (lambda: process(dispatcher, delivery_id, clock=clock))
+        if runs == "process"
+        else (lambda: asyncio.run(process_async(dispatcher, delivery_id, clock=clock)))
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run()
+
+    assert taken_over[0] is not None
+    assert delivery(inbox, delivery_id).state is DeliveryState.PROCESSING  # the other's
+    outcomes = [getattr(r, "outcome", None) for r in caplog.records]
+    assert "given_back" not in outcomes  # it was "given back ...; due again now" in `process`
+    (record,) = [r for r in caplog.records if getattr(r, "outcome", None) == "not_given_back"]
+    assert ": interrupted (" in record.getMessage()
+    assert record.getMessage().endswith(
+        "; not given back: its lease had lapsed and another worker holds it now"
+    )
+
+
 def test_process_async_awaits_coroutine_handlers_and_a_cancelled_task_gives_back(
     inbox_backend: InboxBackend,
 ) -> None:
