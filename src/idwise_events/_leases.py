@@ -52,7 +52,7 @@ class Hold:
 
 
 def _lost(key: str, error: BaseException | None = None) -> None:
-    reason = f"renewing it failed ({error})" if error else "another delivery took the event over"
+    reason = f"renewing it failed ({error})" if error else "it lapsed and was taken over"
     logger.warning(
         "the lease on %s could not be renewed: %s; if its handlers outlive the"
         " lease they may run twice",

@@ -217,7 +217,7 @@ def test_replay_one_and_every_dead_letter(sqlite_inbox: tuple[str, dict[str, int
     )
     assert one_error_line(unknown).endswith("no delivery 999")
     assert every.returncode == 0
-    assert "Replaying 1 dead letter: the embedded worker" in every.stdout
+    assert "Replaying 1 dead letter: the embedded worker takes it at" in every.stdout
     inbox = SqlInbox(f"sqlite:///{db}")
     assert inbox.stats()[DeliveryState.PENDING] == 3
     inbox.close()
@@ -296,8 +296,11 @@ def test_purge_deletes_old_done_deliveries_and_dead_ones_if_asked(
     done_only = run("inbox", "purge", "--older-than-days", "7", "--db", db)
     with_dead = run("inbox", "purge", "--older-than-days", "7", "--dead", "--db", db)
 
+    nothing_left = run("inbox", "purge", "--older-than-days", "1", "--db", db)
+
     assert "Purged 1 delivery older than 7 days." in done_only.stdout
     assert "Purged 1 delivery" in with_dead.stdout
+    assert "Purged 0 deliveries older than 1 day." in nothing_left.stdout
     inbox = SqlInbox(f"sqlite:///{db}")
     assert inbox.stats()[DeliveryState.PENDING] == 1
     assert inbox.stats()[DeliveryState.DEAD] == 0
@@ -449,7 +452,10 @@ def test_replay_dead_through_the_app_replays_each_letter_once_and_reports_failed
     every = run("inbox", "replay", "--dead", "--app", "failing_app:dispatcher", cwd=tmp_path)
     no_inbox = run("inbox", "replay", "--dead", "--app", "failing_app:no_inbox", cwd=tmp_path)
 
-    assert "Replaying 3 dead letters: an on_accepted hook raised (below)" in every.stdout
+    assert (
+        "Replaying 3 dead letters: an on_accepted hook raised (above), so the next sweep"
+        " enqueues them" in every.stdout
+    )
     assert "enqueued by" not in every.stdout
     assert [delivery.replays for delivery in inbox.deliveries()] == [1, 1, 1]
     assert every.returncode == 1

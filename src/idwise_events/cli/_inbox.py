@@ -239,7 +239,7 @@ def replay(
         if app_path is not None:
             raise click.UsageError("give --db or --app, not both")
         with _opened(db, table) as opened:
-            return _replay(opened, opened.replay, delivery_id, then=lambda: _AT_THE_NEXT_SWEEP)
+            return _replay(opened, opened.replay, delivery_id, then=_at_the_next_sweep)
     if app_path is None:
         raise click.UsageError("give --db (the inbox's database) or --app (your dispatcher)")
     if table is not None:
@@ -247,11 +247,13 @@ def replay(
     dispatcher, inbox = dispatcher_with_inbox(app_path)
     hooks_log = log_lines(logging.WARNING)  # a hook that raised: one line, not a traceback
 
-    def then() -> str:
+    def then(them: str) -> str:
         if hooks_log.errors:
-            return "an on_accepted hook raised (below), so the next sweep enqueues it"
+            return f"an on_accepted hook raised (above), so the next sweep enqueues {them}"
         if not dispatcher._accepted_hooks:  # (the package's own: no engine is installed)
-            return f"your dispatcher has no on_accepted hook to enqueue it: {_SCAN_OR_SWEEP}"
+            return (
+                f"your dispatcher has no on_accepted hook to enqueue {them}: {_scan_or_sweep(them)}"
+            )
         return _ENQUEUED
 
     try:
@@ -266,11 +268,18 @@ def replay(
     return 0
 
 
-_SCAN_OR_SWEEP = (
-    "the embedded worker takes it at its next scan, Celery's or procrastinate's workers at a"
-    " sweep (within twice their sweep_every, 2 minutes by default)"
-)
-_AT_THE_NEXT_SWEEP = f"{_SCAN_OR_SWEEP}; to enqueue it now, replay with --app and your dispatcher"
+def _scan_or_sweep(them: str) -> str:
+    """When the workers find the replayed delivery (``them``: "it") or deliveries ("them")."""
+    return (
+        f"the embedded worker takes {them} at its next scan, Celery's or procrastinate's workers"
+        " at a sweep (within twice their sweep_every, 2 minutes by default)"
+    )
+
+
+def _at_the_next_sweep(them: str) -> str:
+    return f"{_scan_or_sweep(them)}; to enqueue {them} now, replay with --app and your dispatcher"
+
+
 _ENQUEUED = "enqueued by your dispatcher's on_accepted hooks"
 
 
@@ -279,12 +288,12 @@ def _replay(
     replay_one: Callable[[int], bool],
     delivery_id: int | None,
     *,
-    then: Callable[[], str],
+    then: Callable[[str], str],
 ) -> int:
     """Replay one delivery, or every dead letter (each once); print what was done and when it runs.
 
-    ``then()``, once the replays are made, says when: at the next scan or sweep (``--db``), or
-    enqueued already by the dispatcher's hooks (``--app``).
+    ``then("it")`` (or ``"them"``), once the replays are made, says when: at the next scan or
+    sweep (``--db``), or enqueued already by the dispatcher's hooks (``--app``).
     """
     if delivery_id is not None:
         if not replay_one(delivery_id):
@@ -295,7 +304,7 @@ def _replay(
                 f"delivery {delivery_id} is {delivery.state.value}: only done and dead deliveries"
                 " can be replayed (a pending one runs anyway)"
             )
-        stdout().print(f"Replaying delivery {delivery_id}: {then()}.")
+        stdout().print(f"Replaying delivery {delivery_id}: {then('it')}.")
         return 0
     count = 0
     before: int | None = None  # pages by id: a replayed letter that dies again is not met again
@@ -310,7 +319,8 @@ def _replay(
         if count:
             stdout().print(f"Replayed {_dead_letters(count)} before the inbox failed.")
         raise
-    stdout().print(f"Replaying {_dead_letters(count)}" + (f": {then()}." if count else "."))
+    them = "it" if count == 1 else "them"
+    stdout().print(f"Replaying {_dead_letters(count)}" + (f": {then(them)}." if count else "."))
     return 0
 
 
@@ -334,7 +344,8 @@ def purge(db: str, table: str | None, older_than_days: float, dead: bool) -> int
     with _opened(db, table) as opened:
         removed = opened.purge(older_than=timedelta(days=older_than_days), dead=dead)
     deliveries = "delivery" if removed == 1 else "deliveries"
-    stdout().print(f"Purged {removed} {deliveries} older than {older_than_days:g} days.")
+    days = "day" if older_than_days == 1 else "days"
+    stdout().print(f"Purged {removed} {deliveries} older than {older_than_days:g} {days}.")
     return 0
 
 
