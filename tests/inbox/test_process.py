@@ -517,11 +517,13 @@ def test_a_worker_stopped_after_its_delivery_was_taken_over_says_it_gave_nothing
         raise KeyboardInterrupt
 
     delivery_id = accept_event(inbox).id
-    run = (
-        (lambda: process(dispatcher, delivery_id, clock=clock))
-        if runs == "process"
-        else (lambda: asyncio.run(process_async(dispatcher, delivery_id, clock=clock)))
-    )
+
+    def run() -> None:
+        if runs == "process":
+            process(dispatcher, delivery_id, clock=clock)
+        else:
+            asyncio.run(process_async(dispatcher, delivery_id, clock=clock))
+
     with pytest.raises(KeyboardInterrupt):
         run()
 
