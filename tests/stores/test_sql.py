@@ -30,6 +30,7 @@ from idwise_events import Claimed, Completed, InProgress, StoreError
 from idwise_events.inbox.sql import inbox_table
 from idwise_events.stores._unsure import UnsureClaims
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
+from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
 from ..conftest import in_forked_child, postgres_url, require_postgres_programs
@@ -182,6 +183,65 @@ def test_a_password_not_percent_encoded_is_refused_without_showing_any_of_it(
     assert "%40" in str(caught.value)  # how to write it
     assert "CANARY" not in str(caught.value)
     assert caught.value.__cause__ is None  # SQLAlchemy's own message quotes the URL
+
+
+def test_a_call_that_overran_its_time_limit_is_undone_as_it_is_reported(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """A complete() stuck on a row lock past network_timeout fails, and stays undone after.
+
+    The watchdog used to cut the socket only: the server went on waiting for the lock, then
+    completed the claim that the caller had been told was not completed.
+    """
+    url = postgres_url(postgres).replace("postgresql://", "postgresql+psycopg://", 1)
+    table = f"events_{uuid.uuid4().hex[:12]}"
+    store = SqlStore(url, table_name=table, network_timeout=timedelta(seconds=1))
+    claim = store.claim("evt-locked", lease=LEASE, fingerprint="a")
+    assert isinstance(claim, Claimed)
+    locker = psycopg.connect(url.replace("+psycopg", "", 1))
+    try:
+        locker.execute(f"SELECT key FROM {table} WHERE key = 'evt-locked' FOR UPDATE")  # noqa: S608
+
+        with pytest.raises(StoreError, match="did not answer within 1 s"):
+            store.complete("evt-locked", claim.token)
+
+        waiting = locker.execute(  # cancelled on the server, not waiting for the lock
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+            (f"UPDATE {table}%",),
+        ).fetchone()
+        assert waiting == (0,)
+    finally:
+        locker.rollback()
+        locker.close()
+    time.sleep(0.2)  # were it still waiting, it would complete the claim now
+    assert isinstance(store.claim("evt-locked", lease=LEASE, fingerprint="a"), InProgress)
+    assert store.release("evt-locked", claim.token)  # still the first claim's, not completed
+    store.close()
+
+
+def test_a_purge_may_take_longer_than_network_timeout(postgres: TemporaryPostgres | str) -> None:
+    """Millions of rows take minutes to delete: a purge is not cut (nor cancelled) at 1 s."""
+    url = postgres_url(postgres).replace("postgresql://", "postgresql+psycopg://", 1)
+    table = f"events_{uuid.uuid4().hex[:12]}"
+    old = FakeClock(start=datetime.now(timezone.utc) - timedelta(days=40))
+    store = SqlStore(url, table_name=table, network_timeout=timedelta(seconds=1), clock=old)
+    claim = store.claim("evt-old", lease=LEASE, fingerprint="a")
+    assert isinstance(claim, Claimed)
+    assert store.complete("evt-old", claim.token)
+    store.close()
+    store = SqlStore(url, table_name=table, network_timeout=timedelta(seconds=1))
+    locker = psycopg.connect(url.replace("+psycopg", "", 1))
+    locker.execute(f"SELECT key FROM {table} WHERE key = 'evt-old' FOR UPDATE")  # noqa: S608
+    unlock = threading.Timer(2.5, locker.rollback)  # the purge waits 2.5 s for the row
+    unlock.start()
+    try:
+        started = time.monotonic()
+        assert store.purge() == 1
+        assert time.monotonic() - started > 2
+    finally:
+        unlock.join()
+        locker.close()
+        store.close()
 
 
 def test_a_store_error_says_why_and_hides_the_password_wherever_the_driver_quotes_it(

@@ -56,7 +56,7 @@ from ..stores._engine import (
 from ..stores._keys import FINGERPRINT_LENGTH, MAX_KEY_LENGTH, stored_fingerprint, stored_key
 from ..stores._table import UtcDateTime, checked_table_name
 from ..stores._unsure import UnsureClaims
-from ..stores._watchdog import Watchdog
+from ..stores._watchdog import PURGE_LIMIT, Watchdog
 
 __all__ = ["DEFAULT_INBOX_TABLE_NAME", "SqlInbox", "inbox_table"]
 
@@ -480,7 +480,7 @@ class SqlInbox:
         delete = sa.delete(t).where(
             t.c.state.in_(states), t.c.finished_at < self._clock() - older_than
         )
-        return self._run(lambda conn: conn.execute(delete).rowcount)
+        return self._run(lambda conn: conn.execute(delete).rowcount, limit=PURGE_LIMIT)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -529,7 +529,13 @@ class SqlInbox:
 
         return self._run(record)
 
-    def _run(self, operation: Callable[[sa.Connection], _T], *, autocommit: bool = False) -> _T:
+    def _run(
+        self,
+        operation: Callable[[sa.Connection], _T],
+        *,
+        autocommit: bool = False,
+        limit: float | None = None,
+    ) -> _T:
         """Run one operation in a transaction; every database failure becomes StoreError.
 
         ``autocommit``: each statement commits on its own, for an operation whose statements are
@@ -546,9 +552,9 @@ class SqlInbox:
             overran: list[bool] = []
             try:
                 if autocommit:
-                    with self._autocommit.connect() as conn, self._watched(conn, overran):
+                    with self._autocommit.connect() as conn, self._watched(conn, overran, limit):
                         return operation(conn)
-                with self.engine.begin() as conn, self._watched(conn, overran):
+                with self.engine.begin() as conn, self._watched(conn, overran, limit):
                     return operation(conn)
             except sa_exc.DBAPIError as exc:
                 error = driver_error(exc)
@@ -558,9 +564,9 @@ class SqlInbox:
                         f" ({type(error).__name__})"
                     ) from error
                 if overran:
+                    waited = self._network_timeout.total_seconds() if limit is None else limit
                     raise StoreError(
-                        f"{self._dialect} inbox did not answer within"
-                        f" {self._network_timeout.total_seconds():g} s"
+                        f"{self._dialect} inbox did not answer within {waited:g} s"
                     ) from error
                 if not (exc.connection_invalidated and attempt == 1):
                     raise StoreError(describe(self.engine, exc, "inbox")) from error
@@ -573,17 +579,25 @@ class SqlInbox:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
-    def _watched(self, conn: sa.Connection, overran: list[bool] | None = None) -> Iterator[None]:
-        """Let the watchdog cut the connection if the block overruns ``network_timeout``."""
+    def _watched(
+        self, conn: sa.Connection, overran: list[bool] | None = None, limit: float | None = None
+    ) -> Iterator[None]:
+        """Let the watchdog cut the connection if the block overruns ``network_timeout``.
+
+        (Or ``limit`` seconds.) A connection cut, or about to be, is never used again, even if
+        its call ended well.
+        """
         if self._watchdog is None:
             yield
             return
-        ticket = self._watchdog.watch(conn.connection.dbapi_connection)
+        ticket = self._watchdog.watch(conn.connection.dbapi_connection, limit)
         try:
             yield
         finally:
-            if not self._watchdog.done(ticket) and overran is not None:
-                overran.append(True)
+            if not self._watchdog.done(ticket):
+                conn.invalidate()
+                if overran is not None:
+                    overran.append(True)
 
 
 def _delivery(row: sa.Row[Any]) -> Delivery:

@@ -5,10 +5,18 @@ NAT entry, a hung pooler) waits in the driver for ever: PostgreSQL's ``statement
 cannot help when its answer cannot arrive, and TCP keepalives cannot tell a silent peer from a
 slow one when something on the way still acknowledges the packets. So the watchdog shuts down
 the socket of a call that overran: the driver then fails at once with a connection error.
+
+A server that is merely slow (a statement waiting for a row lock, a purge of millions of rows)
+would go on with the statement after the cut, and commit it, while the caller is told it failed.
+So first the watchdog asks the server to cancel the statement, where the driver can without
+blocking the process (psycopg 3 on libpq 17 or later), and waits up to `CANCEL_WAIT` for the
+request to be sent: a call reported failed is then undone, unless the server was committing it
+at that very moment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -17,11 +25,20 @@ import time
 import weakref
 from typing import Any
 
-__all__ = ["Watchdog"]
+__all__ = ["CANCEL_WAIT", "PURGE_LIMIT", "Watchdog"]
+
+CANCEL_WAIT = 1.0
+"""Seconds the cut of overrun calls waits, at most, for their cancel requests to be sent."""
+PURGE_LIMIT = 3600.0
+"""Seconds a purge may take: deleting millions of rows takes minutes, not ``network_timeout``.
+
+A purge is run by hand or by cron: waiting long on a database out of reach harms nothing there
+(and TCP keepalives end the wait within about a minute if the server's machine is gone).
+"""
 
 
 class Watchdog:
-    """Shuts down the socket of every watched call still running ``limit`` seconds after it began.
+    """Cancels and cuts every watched call still running ``limit`` seconds after it began.
 
     Needs a DB-API connection with a ``fileno()`` method (psycopg, psycopg2); without one, a
     call is not cut. One thread watches, started when a call is watched and ended when none is.
@@ -43,9 +60,12 @@ class Watchdog:
         self._watching = False
         self._closing = threading.Event()
 
-    def watch(self, connection: Any) -> int:
-        """Start the clock for a call on ``connection``; pass the ticket to `done` after it."""
-        deadline = time.monotonic() + self.limit
+    def watch(self, connection: Any, limit: float | None = None) -> int:
+        """Start the clock for a call on ``connection``; pass the ticket to `done` after it.
+
+        ``limit``: this call's, if not the watchdog's (a purge, which may take minutes).
+        """
+        deadline = time.monotonic() + (self.limit if limit is None else limit)
         ticket = next(self._tickets)
         with self._lock:
             self._calls[ticket] = (deadline, connection)
@@ -57,10 +77,10 @@ class Watchdog:
         return ticket
 
     def done(self, ticket: int) -> bool:
-        """Stop the clock; ``False`` if the call overran and its connection was cut.
+        """Stop the clock; ``False`` if the call overran and its connection is being cut.
 
-        Call it before the connection goes back to the pool, so that a cut can never reach a
-        connection that serves another call by then.
+        Call it before the connection goes back to the pool, and on ``False`` never use the
+        connection again (invalidate it): its cut may come after the call's end.
         """
         with self._lock:
             return self._calls.pop(ticket, None) is not None
@@ -71,17 +91,21 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
+            overran: list[tuple[Any, socket.socket | None]] = []
+            wake = 0.0
             with self._lock:
                 now = time.monotonic()
                 for ticket, (deadline, connection) in list(self._calls.items()):
                     if deadline <= now:
                         del self._calls[ticket]
-                        _cut(connection)
-                if not self._calls:
-                    self._watching = False
-                    return
-                # Calls watched later have later deadlines: nothing can be due sooner than this.
-                wake = min(deadline for deadline, _ in self._calls.values())
+                        overran.append((connection, _socket(connection)))
+                watching = self._watching = bool(self._calls)
+                if watching:
+                    wake = min(deadline for deadline, _ in self._calls.values())
+            if overran:  # (outside the lock: watching and ending calls never wait for this)
+                _cancel_and_cut(overran)
+            if not watching:
+                return
             self._closing.wait(wake - now)
             self._closing.clear()
 
@@ -97,13 +121,55 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def _cut(connection: Any) -> None:
-    """Shut the connection's socket down in both directions, so the blocked driver wakes up."""
+def _socket(connection: Any) -> socket.socket | None:
+    """The connection's socket under a descriptor of its own, or ``None`` if it has none.
+
+    Taken while the call still holds the connection: if the connection is closed before the
+    cut, its descriptor's number may serve another socket by then, but this one is still the
+    call's.
+    """
     try:
-        # Read under the watchdog's lock, while the call still holds the connection: the socket
-        # is the connection's own. (A driver that dropped it itself answers with an error.)
-        fd = connection.fileno()
-        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as duplicate:  # a dup()
-            duplicate.shutdown(socket.SHUT_RDWR)
-    except Exception:  # noqa: S110 -- no socket (left, closed, not a driver that exposes it): nothing to cut
-        pass
+        return socket.fromfd(connection.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    except Exception:  # no socket (left, closed, not a driver that exposes it): nothing to cut
+        return None
+
+
+def _cancel_and_cut(overran: list[tuple[Any, socket.socket | None]]) -> None:
+    """Ask the server to cancel each call's statement, then shut each call's socket down."""
+    cancelling = [
+        threading.Thread(target=_cancel, args=(connection,), daemon=True)
+        for connection, _socket in overran
+        if _can_cancel(connection)
+    ]
+    for thread in cancelling:
+        thread.start()
+    until = time.monotonic() + CANCEL_WAIT  # a server out of reach does not hold the cut up
+    for thread in cancelling:
+        thread.join(max(0.0, until - time.monotonic()))
+    for _connection, sock in overran:
+        if sock is not None:
+            with sock, contextlib.suppress(OSError):  # so the blocked driver wakes up
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _can_cancel(connection: Any) -> bool:
+    """Whether the driver cancels without blocking the process: psycopg 3 on libpq 17 or later.
+
+    Older libpq (and psycopg2, and psycopg's fallback) cancel in a C call that keeps Python's
+    lock while it waits for the server, which would stop every thread of a process whose
+    database is out of reach.
+    """
+    if getattr(connection, "cancel_safe", None) is None:
+        return False
+    try:
+        from psycopg import capabilities
+
+        return capabilities.has_cancel_safe()
+    except Exception:  # an older psycopg, without capabilities (nor cancel_safe's own way)
+        return False
+
+
+def _cancel(connection: Any) -> None:
+    # Closed meanwhile (its call ended), done already, or out of reach: nothing more to do.
+    with contextlib.suppress(Exception):
+        connection.cancel_safe(timeout=CANCEL_WAIT)

@@ -57,7 +57,7 @@ from ._keys import stored_fingerprint, stored_key
 from ._session import Connections, Session
 from ._table import COMPLETED, DEFAULT_TABLE_NAME, build_statements, from_stored, idempotency_table
 from ._unsure import UnsureClaims
-from ._watchdog import Watchdog
+from ._watchdog import PURGE_LIMIT, Watchdog
 
 __all__ = ["DEFAULT_TABLE_NAME", "SqlStore", "idempotency_table"]
 
@@ -109,8 +109,10 @@ class SqlStore:
             lock held by another connection before failing with `StoreError`.
         network_timeout: PostgreSQL (a database server reached through psycopg or psycopg2):
             the longest a call waits for the server's answer. A call still waiting then (a
-            frozen network, a failover, a hung pooler) has its connection cut and raises
-            `StoreError`, and the other pooled connections are dropped. For an engine this
+            frozen network, a failover, a hung pooler) has its statement cancelled on the
+            server where the driver can (psycopg on libpq 17+, within a second more) and its
+            connection cut, raises `StoreError`, and the other pooled connections are dropped.
+            `purge` may take an hour. For an engine this
             store creates it is also libpq's ``tcp_user_timeout``, and connecting waits
             ``connect_timeout``: 5 seconds, or this if shorter (whole seconds, at least 2). A
             value of either in the URL (``?connect_timeout=3``) wins. A call that must connect
@@ -222,7 +224,7 @@ class SqlStore:
         self._table_ready = True
 
     def _create_table_once(self) -> None:
-        with self.engine.connect() as conn, self._watched(conn.connection.dbapi_connection):
+        with self.engine.connect() as conn, self._watched(conn):
             if self._sqlite:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             try:
@@ -283,7 +285,7 @@ class SqlStore:
     def purge(self) -> int:
         """See [`IdempotencyStore.purge`][idwise_events.IdempotencyStore.purge]."""
         values = {"cutoff": self._clock() - self.retention}
-        return self._run(lambda session: session.execute("purge", values)[1])
+        return self._run(lambda session: session.execute("purge", values)[1], limit=PURGE_LIMIT)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -324,7 +326,7 @@ class SqlStore:
             return Claimed(values["claim_token"], fingerprint_mismatch=mismatch)
         return Claimed(values["claim_token"])
 
-    def _run(self, operation: Callable[[Session], _T]) -> _T:
+    def _run(self, operation: Callable[[Session], _T], *, limit: float | None = None) -> _T:
         """Run one operation on a pooled connection; every database failure becomes StoreError.
 
         A connection found dead (the database restarted, the network failed) is dropped with
@@ -348,7 +350,7 @@ class SqlStore:
             try:
                 if watchdog is None:
                     return session.run(operation)
-                ticket = watchdog.watch(session.dbapi_connection)
+                ticket = watchdog.watch(session.dbapi_connection, limit)
                 try:
                     result = session.run(operation)
                 finally:
@@ -379,9 +381,9 @@ class SqlStore:
                     session.invalidate(error)
                     self._connections.drop_pool(pool)
                 if overran:
+                    waited = self._network_timeout.total_seconds() if limit is None else limit
                     raise StoreError(
-                        f"{dialect.name} idempotency store did not answer within"
-                        f" {self._network_timeout.total_seconds():g} s"
+                        f"{dialect.name} idempotency store did not answer within {waited:g} s"
                     ) from error
                 if not (dead and attempt == 1):
                     raise StoreError(describe(self.engine, exc)) from error
@@ -393,16 +395,20 @@ class SqlStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
-    def _watched(self, dbapi_connection: Any) -> Iterator[None]:
-        """Let the watchdog cut ``dbapi_connection`` if the block overruns ``network_timeout``."""
+    def _watched(self, conn: sa.Connection) -> Iterator[None]:
+        """Let the watchdog cut ``conn`` if the block overruns ``network_timeout``.
+
+        A connection cut (or about to be) is never used again, even if its call ended well.
+        """
         if self._watchdog is None:
             yield
             return
-        ticket = self._watchdog.watch(dbapi_connection)
+        ticket = self._watchdog.watch(conn.connection.dbapi_connection)
         try:
             yield
         finally:
-            self._watchdog.done(ticket)
+            if not self._watchdog.done(ticket):
+                conn.invalidate()
 
     def _watch_first_connect(self, dbapi_connection: Any, record: Any) -> None:
         if self._watchdog is not None:

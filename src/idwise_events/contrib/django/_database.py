@@ -33,8 +33,11 @@ class Database:
         self.network_timeout = network_timeout
         self._watchdog = Watchdog(network_timeout.total_seconds())
 
-    def run(self, alias: str, operation: Callable[[], _T]) -> _T:
-        """Run ``operation`` (which uses the database ``alias``); its failures become StoreError."""
+    def run(self, alias: str, operation: Callable[[], _T], limit: float | None = None) -> _T:
+        """Run ``operation`` (which uses the database ``alias``); its failures become StoreError.
+
+        ``limit``: the seconds it may take, if not ``network_timeout`` (a purge's).
+        """
         connection = connections[alias]
         watchdog = self._watchdog if connection.vendor == "postgresql" else None
         for attempt in (1, 2):
@@ -44,7 +47,7 @@ class Database:
                 ticket = None
                 if watchdog is not None:
                     connection.ensure_connection()  # bounded by the connection's connect_timeout
-                    ticket = watchdog.watch(connection.connection)
+                    ticket = watchdog.watch(connection.connection, limit)
                 try:
                     result = operation()
                 finally:
@@ -65,9 +68,9 @@ class Database:
                 cause = exc.__cause__ or exc
                 if overran:
                     _drop(connection)
+                    waited = self.network_timeout.total_seconds() if limit is None else limit
                     raise StoreError(
-                        f"{connection.vendor} {self.what} did not answer within"
-                        f" {self.network_timeout.total_seconds():g} s"
+                        f"{connection.vendor} {self.what} did not answer within {waited:g} s"
                     ) from cause
                 if not connection.in_atomic_block:
                     if connection.connection is not None and not connection.is_usable():

@@ -35,6 +35,7 @@ from ..._inbox import (
 from ..._store import Clock, check_lease, utc_now
 from ...stores._keys import stored_fingerprint, stored_key
 from ...stores._unsure import UnsureClaims
+from ...stores._watchdog import PURGE_LIMIT
 from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
@@ -333,7 +334,7 @@ class DjangoInbox:
             deleted: int = rows.filter(state__in=states, finished_at__lt=cutoff)._raw_delete(alias)
             return deleted
 
-        return self._run(purge)
+        return self._run(purge, PURGE_LIMIT)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -365,13 +366,18 @@ class DjangoInbox:
         """`_update_held` for an outcome, which an earlier try may have recorded already."""
         return self._update_held(delivery_id, token, outcome=True, **values)
 
-    def _run(self, operation: Callable[[QuerySet[InboxDelivery], str], _T]) -> _T:
-        """Run ``operation`` on this inbox's database; its failures become StoreError."""
+    def _run(
+        self, operation: Callable[[QuerySet[InboxDelivery], str], _T], limit: float | None = None
+    ) -> _T:
+        """Run ``operation`` on this inbox's database; its failures become StoreError.
+
+        ``limit``: the seconds it may take, if not ``network_timeout`` (a purge's).
+        """
         from .models import InboxDelivery  # not at import: the app registry may not be ready
 
         alias = self._alias()
         rows = InboxDelivery.objects.using(alias)
-        return self._database.run(alias, lambda: operation(rows, alias))
+        return self._database.run(alias, lambda: operation(rows, alias), limit)
 
     def _alias(self) -> str:
         from .models import InboxDelivery

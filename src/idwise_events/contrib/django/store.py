@@ -37,6 +37,7 @@ from ..._store import (
 from ..._text import ascii_printable
 from ...stores._keys import stored_fingerprint, stored_key
 from ...stores._unsure import UnsureClaims
+from ...stores._watchdog import PURGE_LIMIT
 from ._database import Database, db_time, read_time
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class DjangoStore:
         stale = Q(status=_COMPLETED, completed_at__lt=cutoff) | Q(
             status=_IN_PROGRESS, lease_expires_at__lt=cutoff
         )
-        return self._run(lambda rows, alias: _delete(rows.filter(stale), alias))
+        return self._run(lambda rows, alias: _delete(rows.filter(stale), alias), PURGE_LIMIT)
 
     def record_event(self, event: Event) -> None:
         """Note the event's type and journey on its row, for the admin (the app calls it).
@@ -197,13 +198,18 @@ class DjangoStore:
             return _claim_upserting(rows, connection, values, now, lease)
         return _claim_portably(rows, alias, values, now, lease)
 
-    def _run(self, operation: Callable[[QuerySet[ReceivedEvent], str], _T]) -> _T:
-        """Run ``operation`` on this store's database; its failures become StoreError."""
+    def _run(
+        self, operation: Callable[[QuerySet[ReceivedEvent], str], _T], limit: float | None = None
+    ) -> _T:
+        """Run ``operation`` on this store's database; its failures become StoreError.
+
+        ``limit``: the seconds it may take, if not ``network_timeout`` (a purge's).
+        """
         from .models import ReceivedEvent  # not at import: the app registry may not be ready
 
         alias = self._alias()
         rows = ReceivedEvent.objects.using(alias)
-        return self._database.run(alias, lambda: operation(rows, alias))
+        return self._database.run(alias, lambda: operation(rows, alias), limit)
 
     def _alias(self) -> str:
         from .models import ReceivedEvent
