@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from idwise_events import StoreError
+from idwise_events.cli._common import failure_reason
+
 from .conftest import one_error_line, run
 
 CANARY = "CANARY-cli-s3cr3t-51d7"
@@ -162,3 +165,15 @@ def test_help_and_version_exit_0() -> None:
         'idwise-events send "Finished Journey" --url http://127.0.0.1:8000/ --bearer TOKEN',
     ]
     assert "\\b" not in helped.stdout
+
+
+def test_a_call_that_overran_is_reported_by_its_time_limit_not_by_the_cut() -> None:
+    """The driver's "server closed the connection" is how the wait ended, not why."""
+    cut = OSError("consuming input failed: server closed the connection unexpectedly")
+    overran = StoreError("postgresql inbox did not answer within 10 s")
+    overran.__cause__ = cut
+    refused = StoreError("postgresql inbox unavailable (connection refused)")
+    refused.__cause__ = OSError("connection refused")
+
+    assert failure_reason(overran) == "postgresql inbox did not answer within 10 s"
+    assert failure_reason(refused) == "connection refused"

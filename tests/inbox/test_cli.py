@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -261,6 +262,54 @@ def test_replay_through_an_app_without_hooks_says_the_sweep_runs_it(tmp_path: Pa
     assert "your dispatcher has no on_accepted hook to enqueue it: the embedded" in replayed.stdout
     assert "enqueued by" not in replayed.stdout
     assert "replay with --app" not in replayed.stdout  # (it was)
+
+
+RELATIVE_APP = """
+from idwise_events import BearerAuth, Dispatcher, MemoryInbox
+from idwise_events.inbox.sql import SqlInbox
+
+token = BearerAuth("replay-test-token")
+dispatcher = Dispatcher(verifier=token, inbox=SqlInbox("sqlite:///inbox.db"))  # relative
+in_memory = Dispatcher(verifier=token, inbox=MemoryInbox())
+"""
+
+
+def test_replay_through_an_app_whose_inbox_is_not_there_says_so_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    """Run elsewhere than the app's directory: not "Replaying 0 dead letters" in a new file."""
+    (tmp_path / "relative_app.py").write_text(RELATIVE_APP)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"
+
+    dead = run(
+        "inbox", "replay", "--dead", "--app", "relative_app:dispatcher",
+        cwd=elsewhere, env={"PYTHONPATH": path},
+    )  # fmt: skip
+    memory = run("inbox", "replay", "--dead", "--app", "relative_app:in_memory", cwd=tmp_path)
+
+    assert dead.returncode == 1
+    assert f"no SQLite database at {elsewhere / 'inbox.db'}." in one_error_line(dead)
+    assert "run this in your app's directory" in one_error_line(dead)
+    assert not (elsewhere / "inbox.db").exists()
+    assert memory.returncode == 1
+    assert "inbox is a MemoryInbox: it lives in your app's process" in one_error_line(memory)
+
+
+def test_the_database_may_come_from_the_environment(
+    sqlite_inbox: tuple[str, dict[str, int]],
+) -> None:
+    """IDWISE_EVENTS_DB keeps a password out of the command line; --app still wins for replay."""
+    db, ids = sqlite_inbox
+    stats = run("inbox", "stats", env={"IDWISE_EVENTS_DB": db})
+    replayed = run(
+        "inbox", "replay", str(ids["done"]), "--app", "json:loads", env={"IDWISE_EVENTS_DB": db}
+    )
+
+    assert stats.returncode == 0, stats.stderr
+    assert "done" in stats.stdout
+    assert "json:loads is a function, not a Dispatcher" in one_error_line(replayed)  # not "both"
 
 
 def test_replay_through_the_app_calls_its_accepted_hooks(

@@ -19,6 +19,7 @@ from rich.console import Console
 from .._auth import Verifier
 from .._auth_config import AuthConfig, AuthNames, build_verifier
 from .._auth_env import verifier_from_env
+from .._errors import StoreError
 from .._store import DEFAULT_RETENTION
 from .._text import error_line
 from ._terminal import MESSAGE_LIMIT, printable
@@ -284,6 +285,20 @@ def open_store(
     return store
 
 
+DB_VARIABLE = "IDWISE_EVENTS_DB"
+"""Where ``--db`` is read from when it is not given: a URL with a password stays out of ``ps``."""
+DB_HINT = (
+    "Rather than a password in the command line (which every local user sees in ps), set"
+    f" {DB_VARIABLE}, or give none in the URL and let libpq read PGPASSWORD or ~/.pgpass."
+)
+
+
+def from_environment(name: str) -> bool:
+    """Whether the current command's parameter ``name`` came from its environment variable."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is click.core.ParameterSource.ENVIRONMENT
+
+
 def parse_database_url(url: str) -> tuple[URL, str]:
     """``url`` parsed, and shown without its password; `CliError` (without it too) if malformed."""
     from sqlalchemy import exc as sa_exc
@@ -334,7 +349,13 @@ def shown_url(store: SqlStore) -> str:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """The most telling one-line reason: the driver's message, else the exception's."""
+    """The most telling one-line reason: the driver's message, else the exception's.
+
+    But for a call that overran its time limit, the library's own: the driver's ("server closed
+    the connection") is only how the wait was ended.
+    """
+    if "did not answer within" in str(exc):
+        return str(exc)
     while exc.__cause__ is not None:
         exc = exc.__cause__
     message = str(exc).strip().splitlines()
@@ -350,7 +371,35 @@ def dispatcher_with_inbox(app_path: str) -> tuple[Dispatcher, Inbox]:
         raise CliError(f"--app: {app_path} is a {type(dispatcher).__name__}, not a Dispatcher")
     if dispatcher.inbox is None:
         raise CliError(f"--app: {app_path} has no inbox: create it with Dispatcher(inbox=...)")
+    from .._memory_inbox import MemoryInbox
+
+    if isinstance(dispatcher.inbox, MemoryInbox):
+        raise CliError(
+            f"--app: {app_path}'s inbox is a MemoryInbox: it lives in your app's process, which"
+            " this command cannot reach; give the app a SqlInbox (see the docs' Inbox page)"
+        )
     return dispatcher, dispatcher.inbox
+
+
+def missing_inbox(inbox: Inbox) -> str | None:
+    """What is missing, if ``inbox`` is a `SqlInbox` whose database file or table does not exist.
+
+    Nothing is created to find out. A relative SQLite path is opened from the current directory,
+    so a command run elsewhere than the app would otherwise find an empty inbox of its own.
+    """
+    engine = getattr(inbox, "engine", None)
+    exists: Callable[[], bool] | None = getattr(inbox, "exists", None)
+    if engine is None or exists is None:
+        return None
+    missing = missing_sqlite_file(engine.url)
+    if missing is not None:
+        return f"no SQLite database at {os.path.abspath(missing)}"
+    try:
+        if not exists():
+            return "no inbox table in its database (nothing was ever accepted into it)"
+    except StoreError:  # unreachable now: said by the command's first call, if it lasts
+        return None
+    return None
 
 
 def _import_dispatcher(app_path: str) -> object:

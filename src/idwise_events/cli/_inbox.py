@@ -19,13 +19,17 @@ from .._inbox import MAX_LABEL_LENGTH, Delivery, DeliveryState
 from .._text import printable
 from ..testing._samples import event_model, known_types
 from ._common import (
+    DB_HINT,
+    DB_VARIABLE,
     MAX_RETENTION_DAYS,
     CliError,
     FiniteFloat,
     database_url,
     dispatcher_with_inbox,
     failure_reason,
+    from_environment,
     log_lines,
+    missing_inbox,
     missing_sqlite_file,
     parse_database_url,
     stderr,
@@ -52,8 +56,10 @@ def _database_options(command: F) -> F:
     return click.option(
         "--db",
         required=True,
+        envvar=DB_VARIABLE,
+        show_envvar=True,
         metavar="URL|FILE",
-        help="The inbox's database: a SQLAlchemy URL, or the path of a SQLite file.",
+        help=f"The inbox's database: a SQLAlchemy URL, or the path of a SQLite file. {DB_HINT}",
     )(command)
 
 
@@ -211,8 +217,10 @@ def show(db: str, table: str | None, delivery_id: int) -> int:
 @inbox.command()
 @click.option(
     "--db",
+    envvar=DB_VARIABLE,
+    show_envvar=True,
     metavar="URL|FILE",
-    help="The inbox's database: a SQLAlchemy URL, or the path of a SQLite file.",
+    help=f"The inbox's database: a SQLAlchemy URL, or the path of a SQLite file. {DB_HINT}",
 )
 @click.option("--table", metavar="NAME", help="The inbox's table, if not the default one.")
 @click.option(
@@ -235,6 +243,8 @@ def replay(
     """
     if (delivery_id is None) == (not dead):
         raise click.UsageError("give a DELIVERY_ID or --dead (not both)")
+    if app_path is not None and from_environment("db"):
+        db = None  # --app given: the variable is for the commands that take only --db
     if db is not None:
         if app_path is not None:
             raise click.UsageError("give --db or --app, not both")
@@ -245,6 +255,12 @@ def replay(
     if table is not None:
         raise click.UsageError("--table goes with --db: the dispatcher's inbox has its own")
     dispatcher, inbox = dispatcher_with_inbox(app_path)
+    missing = missing_inbox(inbox)
+    if missing is not None:
+        raise CliError(
+            f"--app: {inbox!r}: {missing}. A relative SQLite path is opened from the current"
+            " directory: run this in your app's directory"
+        )
     hooks_log = log_lines(logging.WARNING)  # a hook that raised: one line, not a traceback
 
     def then(them: str) -> str:

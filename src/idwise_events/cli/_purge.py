@@ -6,6 +6,8 @@ import click
 
 from .._errors import StoreError
 from ._common import (
+    DB_HINT,
+    DB_VARIABLE,
     MAX_RETENTION_DAYS,
     CliError,
     FiniteFloat,
@@ -20,8 +22,10 @@ from ._common import (
 @click.option(
     "--db",
     required=True,
+    envvar=DB_VARIABLE,
+    show_envvar=True,
     metavar="URL|FILE",
-    help="The store's database: a SQLAlchemy URL, or the path of a SQLite file.",
+    help=f"The store's database: a SQLAlchemy URL, or the path of a SQLite file. {DB_HINT}",
 )
 @click.option("--table", metavar="NAME", help="The store's table, if not the default one.")
 @click.option(

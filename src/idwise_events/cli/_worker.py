@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import click
 
-from .._errors import StoreError
-from ._common import FiniteFloat, dispatcher_with_inbox, log_lines, stderr
-
-if TYPE_CHECKING:
-    from .._inbox import Inbox
+from ._common import FiniteFloat, dispatcher_with_inbox, log_lines, missing_inbox, stderr
 
 
 @click.command(short_help="Process the inbox's deliveries in the foreground (one machine).")
@@ -92,23 +86,12 @@ def worker(
     log_lines(logging.INFO)
     embedded = EmbeddedWorker(dispatcher, poll_interval=timedelta(seconds=poll), retries=retries)
     stderr().print(f"Worker processing {inbox!r} (pid {os.getpid()}); Ctrl-C stops it.")
-    if not _table_exists(inbox):
+    missing = missing_inbox(inbox)
+    if missing is not None:
         stderr().print(
-            "Warning: this inbox has no table yet: nothing was ever accepted into it. If your"
-            " app runs in another directory (a relative SQLite path) or on another database,"
-            " its deliveries are not here."
+            f"Warning: {missing}. If your app runs in another directory (a relative SQLite"
+            " path) or on another database, its deliveries are not here."
         )
     embedded.run_forever(grace=timedelta(seconds=grace))
     stderr().print("Worker stopped.")
     return 0
-
-
-def _table_exists(inbox: Inbox) -> bool:
-    """False only if the inbox can tell that its table does not exist (`SqlInbox` can)."""
-    exists: Callable[[], bool] | None = getattr(inbox, "exists", None)
-    if exists is None:
-        return True
-    try:
-        return exists()
-    except StoreError:  # unreachable now: the worker waits for it, as at any other time
-        return True
