@@ -354,7 +354,10 @@ def periodic_sweep(inbox: Inbox, enqueue: Callable[[int], object], *, every: tim
 def _inbox_of(dispatcher: Dispatcher) -> Inbox:
     inbox = dispatcher.inbox
     if inbox is None:
-        raise TypeError("this dispatcher has no inbox: create it with Dispatcher(inbox=...)")
+        raise TypeError(
+            "this dispatcher has no inbox: create it with Dispatcher(inbox=...) (the Django"
+            ' app\'s: set IDWISE_EVENTS["INBOX"] = True)'
+        )
     return inbox
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+
+from idwise_events import FinishedJourney
+from idwise_events.testing import make_event
 
 from .conftest import SCRIPT, TOKEN, WAIT, StartListener, environment, one_error_line, run
 from .loopback import answering
@@ -380,3 +385,37 @@ def test_a_url_with_accents_is_sent_percent_encoded() -> None:
     assert (sent.returncode, sent.stderr) == (0, "")
     assert [request[:2] for request in receiving.requests] == [("POST", "/caf%C3%A9?q=%C3%A9")]
     assert f"{receiving.url}/caf%C3%A9?q=%C3%A9" in sent.stdout
+
+
+def test_a_burst_of_connections_is_answered_not_reset(listener: StartListener) -> None:
+    """50 deliveries at once are all answered: the listening socket's backlog holds them.
+
+    socketserver's backlog of 5 made a trial's burst of 50 lose 19 connections to resets; the
+    kernel reports the backlog as the listening socket's Send-Q.
+    """
+    ss = shutil.which("ss")
+    if ss is None:
+        pytest.skip("needs iproute2's ss, to read the backlog (CI installs it)")
+    receiver = listener()
+    address = urlsplit(receiver.url)
+    host, port = address.hostname or "", address.port or 80
+    sockets = subprocess.run(
+        [ss, "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    )
+    (listening,) = sockets.stdout.splitlines()
+    assert int(listening.split()[2]) >= 128  # (5 before)
+    connections = [socket.create_connection((host, port), timeout=30) for _ in range(50)]
+    try:
+        for connection in connections:
+            body = make_event(FinishedJourney).model_dump_json(by_alias=True).encode()  # new each
+            connection.sendall(
+                f"POST {address.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type:"
+                f" application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        answers = [connection.recv(12) for connection in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+    assert answers == [b"HTTP/1.0 200"] * 50

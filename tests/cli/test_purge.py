@@ -141,6 +141,21 @@ def test_purge_of_an_inbox_database_points_to_inbox_purge(tmp_path: Path) -> Non
     )
 
 
+def test_purge_of_a_django_projects_database_points_to_its_command(tmp_path: Path) -> None:
+    """The Django app's store is its model's table, purged by manage.py: the error says so."""
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as django_database:  # the table as its migration makes it
+        django_database.execute("CREATE TABLE idwise_events_receivedevent (key TEXT)")
+
+    result = run("purge", "--db", str(path))
+
+    assert result.returncode == 1
+    assert one_error_line(result).endswith(
+        "it holds the Django app's store (idwise_events_receivedevent): purge it with"
+        " `python manage.py idwise_events_purge`"
+    )
+
+
 @pytest.mark.parametrize(
     "written",
     [

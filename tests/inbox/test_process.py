@@ -718,3 +718,12 @@ def test_delays_grow_exponentially_within_the_ceiling() -> None:
 def test_process_needs_a_dispatcher_with_an_inbox() -> None:
     with pytest.raises(TypeError, match="inbox"):
         process(Dispatcher(verifier=NoAuth()), 1)
+
+
+def test_processing_without_an_inbox_says_how_to_have_one() -> None:
+    """Django users never create the Dispatcher: the error names their setting too."""
+    with pytest.raises(
+        TypeError,
+        match=r'Dispatcher\(inbox=...\) \(the Django app.s: set IDWISE_EVENTS\["INBOX"\] = True\)',
+    ):
+        process(Dispatcher(verifier=NoAuth()), 1)

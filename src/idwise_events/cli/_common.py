@@ -266,6 +266,7 @@ def open_store(
         tables = sa.inspect(store.engine) if existing else None
         found = tables is None or tables.has_table(name)
         inbox_table = not found and tables is not None and tables.has_table(INBOX_TABLE)
+        django_table = not found and tables is not None and tables.has_table(_DJANGO_STORE_TABLE)
         if not existing:
             store.create_table()
     except ImportError as exc:  # the database's driver
@@ -279,6 +280,9 @@ def open_store(
             + (
                 f"it holds an inbox ({INBOX_TABLE}): purge it with `idwise-events inbox purge`"
                 if inbox_table
+                else f"it holds the Django app's store ({_DJANGO_STORE_TABLE}): purge it with"
+                " `python manage.py idwise_events_purge`"
+                if django_table
                 else "not an idwise-events store, or its table has another name (--table)"
             )
         )
@@ -297,6 +301,9 @@ def from_environment(name: str) -> bool:
     """Whether the current command's parameter ``name`` came from its environment variable."""
     source = click.get_current_context().get_parameter_source(name)
     return source is click.core.ParameterSource.ENVIRONMENT
+
+
+_DJANGO_STORE_TABLE = "idwise_events_receivedevent"  # the Django app's (its model's table)
 
 
 def parse_database_url(url: str) -> tuple[URL, str]:

@@ -32,6 +32,7 @@ class _ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
     """wsgiref's server, one thread per request, so a slow delivery does not hold up the next."""
 
     daemon_threads = True  # Ctrl-C does not wait for a client that keeps its connection open
+    request_queue_size = 128  # a burst waits to be accepted (socketserver's 5 reset it)
 
 
 class _QuietHandler(WSGIRequestHandler):
