@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from idwise_events import Dispatcher, IpAllowlist, MemoryStore
 from idwise_events.adapters import DEFAULT_PATH, asgi
 from idwise_events.cli._http import post, serving_asgi
 from idwise_events.testing import SAMPLE_BODIES, make_event
+from idwise_events.testing.postgres import _free_port
 
-from .conftest import run
+from .conftest import one_error_line, run
 
 TYPES = [model.event_type.value for model in SAMPLE_BODIES]
 
@@ -106,6 +108,22 @@ def test_demo_runs_under_either_server_on_a_temporary_store(server: str) -> None
     found = re.search(r"store     SqlStore on SQLite, (\S+) \(temporary\)", result.stdout)
     assert found, result.stdout
     assert not Path(found.group(1)).exists()
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+def test_demo_takes_the_port_it_is_given_and_says_when_it_is_taken(server: str) -> None:
+    """Where only some ports may be used: --port; one in use is one line and exit 1."""
+    port = _free_port()
+    result = run("demo", "--server", server, "--port", str(port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run("demo", "--server", server, "--port", str(taken.getsockname()[1]))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"receiver  http://127.0.0.1:{port}{DEFAULT_PATH} " in result.stdout
+    assert busy.returncode == 1
+    assert "the address is already in use" in one_error_line(busy)
 
 
 def test_the_asgi_server_ignores_a_forged_x_forwarded_for() -> None:

@@ -43,11 +43,18 @@ _FORGED_BODY = b'{"event": "Finished Journey", "body": {"journeyId": "forged"}}'
     show_default=True,
     help="Serve the standalone WSGI app (wsgiref) or ASGI app (uvicorn).",
 )
-def demo(db: str | None, server: str) -> int:
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The receiver's loopback port; 0 picks a free one.",
+)
+def demo(db: str | None, server: str, port: int) -> int:
     """Receive a sample of every IDWise webhook type, a retry of each and a forged request.
 
     The receiver (Dispatcher, Bearer Token verifier, SqlStore on SQLite) runs in this process
-    behind a real HTTP server on a free loopback port; each delivery is a real POST with the
+    behind a real HTTP server on a loopback port; each delivery is a real POST with the
     headers IDWise sends. Each event's handler runs once: retries are acknowledged as duplicates,
     and the forged request is refused with 401.
     """
@@ -56,10 +63,10 @@ def demo(db: str | None, server: str) -> int:
     quiet_library_log()
     with tempfile.TemporaryDirectory(prefix="idwise-events-demo-") as folder:
         path = Path(db) if db else Path(folder) / "idwise-events.db"
-        return _run(path, kept=db is not None, server=server)
+        return _run(path, kept=db is not None, server=server, port=port)
 
 
-def _run(path: Path, *, kept: bool, server: str) -> int:
+def _run(path: Path, *, kept: bool, server: str, port: int) -> int:
     verifier = BearerAuth(secrets.token_urlsafe(24))  # IDWise's portal would hold this token
     store = open_store(database_url(str(path)))
     dispatcher = Dispatcher(verifier=verifier, store=store)
@@ -70,9 +77,9 @@ def _run(path: Path, *, kept: bool, server: str) -> int:
         seen[event.idempotency_key] = handler_view(event)  # your business logic goes here
 
     serving: AbstractContextManager[str] = (
-        serving_wsgi(wsgi.app(dispatcher))
+        serving_wsgi(wsgi.app(dispatcher), port)
         if server == "wsgi"
-        else serving_asgi(asgi.app(dispatcher))
+        else serving_asgi(asgi.app(dispatcher), port)
     )
     headers = {"Content-Type": "application/json", **auth_headers(verifier)}
     rows: list[tuple[str, Answer, Answer, list[str]]] = []

@@ -65,9 +65,9 @@ def _bind_reason(exc: OSError) -> str:
 
 
 @contextmanager
-def serving_wsgi(app: WSGIApplication) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yield its base URL; stop on exit."""
-    server = wsgi_server(app, "127.0.0.1", 0)
+def serving_wsgi(app: WSGIApplication, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on a loopback port (0: a free one) in a thread; yield its base URL."""
+    server = wsgi_server(app, "127.0.0.1", port)
     thread = threading.Thread(target=server.serve_forever, name="idwise-events-wsgi", daemon=True)
     thread.start()
     try:
@@ -79,18 +79,23 @@ def serving_wsgi(app: WSGIApplication) -> Iterator[str]:
 
 
 @contextmanager
-def serving_asgi(app: AsgiApp) -> Iterator[str]:
-    """Serve ``app`` under uvicorn on a free loopback port in a thread; yield its base URL.
+def serving_asgi(app: AsgiApp, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` under uvicorn on a loopback port (0: a free one) in a thread; yield its URL.
 
     Raises:
-        CliError: If uvicorn is not installed, or the server does not start in time.
+        CliError: If uvicorn is not installed, the port cannot be bound, or the server does not
+            start in time.
     """
     try:
         import uvicorn
     except ImportError as exc:
         raise CliError("--server asgi needs uvicorn: pip install uvicorn") from exc
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on 127.0.0.1:{port}: {_bind_reason(exc)}") from exc
     port = sock.getsockname()[1]
     # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any client on
     # 127.0.0.1 (its default trusted proxy) as the peer address, which IpAllowlist checks.

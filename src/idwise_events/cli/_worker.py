@@ -65,9 +65,10 @@ def worker(
 ) -> int:
     """Run the handlers of the deliveries your dispatcher's inbox accepted, one at a time.
 
-    For the embedded SQLite inbox on one machine; on several machines use Celery or the
-    PostgreSQL queue. It prints one line per processed delivery, and stops on SIGTERM or Ctrl-C,
-    giving back the delivery it holds if its handlers do not finish within --grace.
+    Made for the SQLite inbox on one machine; on several machines, Celery or the PostgreSQL
+    queue distribute the work (on a PostgreSQL inbox this worker is correct too, polling). It
+    prints one line per processed delivery, and stops on SIGTERM or Ctrl-C, giving back the
+    delivery it holds if its handlers do not finish within --grace.
     """
     from .._process import RetryPolicy
     from ..inbox.worker import EmbeddedWorker
