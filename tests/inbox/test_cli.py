@@ -179,6 +179,19 @@ def test_show_prints_the_payload_pretty_with_control_characters_escaped(
     assert "no delivery 999" in one_error_line(run("inbox", "show", "999", "--db", db))
 
 
+def test_show_prints_a_payload_nested_past_pythons_limit_as_it_is_stored(tmp_path: Path) -> None:
+    """Such a body is refused on the way in; one written into the database is shown, raw."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    nested = b'{"event": "Finished Journey", "body": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    delivery_id = accept_event(inbox, body=nested).id
+    inbox.close()
+
+    shown = run("inbox", "show", str(delivery_id), "--db", str(tmp_path / "inbox.db"))
+
+    assert shown.returncode == 0, shown.stderr  # (it was "unexpected RecursionError")
+    assert shown.stdout.rstrip().endswith("[" * 5000 + "]" * 5000 + "}")
+
+
 def test_a_reader_that_stops_reading_ends_show_quietly_and_well(tmp_path: Path) -> None:
     """`idwise-events inbox show 1 | head -1`: exit 0, nothing on stderr (rich's own end was 1)."""
     inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")

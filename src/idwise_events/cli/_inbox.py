@@ -403,7 +403,7 @@ def _payload(body: bytes) -> str:
     """The body pretty-printed (JSON escapes control characters), or escaped as text if not JSON."""
     try:
         pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested past Python's limit: shown as it is stored)
         return printable(body.decode("utf-8", "backslashreplace"), len(body) * 4 + 1)
     # JSON escapes C0 controls in strings, not the others (DEL, C1, bidi overrides): escape
     # them too, line by line (the only raw newlines in JSON are its layout's).
