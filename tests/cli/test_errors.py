@@ -86,7 +86,7 @@ CASES = [
     (["demo", "--db", "{tmp}/no/such/dir/demo.db"], 1, "cannot open the database sqlite:///"),
     (["demo", "--db", f"postgresql://app:{CANARY}@127.0.0.1:9/db"], 2, "Invalid value for '--db'"),
     (["demo", "--db", ""], 2, "Invalid value for '--db': takes the path of a SQLite file"),
-    (["purge"], 2, "Missing option '--db'."),
+    (["purge"], 2, "Missing option '--db' (env var: 'IDWISE_EVENTS_DB')."),
     (
         ["purge", "--db", f"host=127.0.0.1 dbname=app user=app password={CANARY}"],
         2,
