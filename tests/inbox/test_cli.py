@@ -135,6 +135,29 @@ def test_list_takes_any_limit_a_database_takes_and_refuses_a_larger_one(tmp_path
     assert "Traceback" not in larger.stderr + largest.stderr
 
 
+def test_list_reads_long_lists_a_page_at_a_time_and_misses_none(tmp_path: Path) -> None:
+    """Past the 50 read at a time (bodies of up to 1 MB are not all held): the same rows."""
+    inbox = SqlInbox(f"sqlite:///{tmp_path / 'inbox.db'}")
+    spelt = [accept_event(inbox, make_event("AML Monitor Update")).id for _ in range(70)]
+    misspelt = [accept_event(inbox, make_event("AML Monior Update")).id for _ in range(70)]
+    inbox.close()
+    db = str(tmp_path / "inbox.db")
+
+    both = run("inbox", "list", "--db", db, "--type", "AmlMonitorUpdate", "--limit", "130")
+    every = run("inbox", "list", "--db", db, "--limit", "1000")
+
+    def ids_listed(result: subprocess.CompletedProcess[str]) -> list[int]:
+        assert result.returncode == 0, result.stderr
+        rows = [line.split("│") for line in result.stdout.splitlines() if "│" in line]
+        return [int(row[1]) for row in rows if row[1].strip().isdigit()]
+
+    newest_first = sorted(spelt + misspelt, reverse=True)
+    assert ids_listed(both) == newest_first[:130]
+    assert f"130 shown; older ones with --before-id {newest_first[129]}" in both.stderr
+    assert ids_listed(every) == newest_first
+    assert every.stderr == ""
+
+
 def test_list_takes_the_event_type_spelt_as_send_takes_it(
     sqlite_inbox: tuple[str, dict[str, int]],
 ) -> None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ..inbox.sql import SqlInbox
 
 F = TypeVar("F", bound=Callable[..., Any])
-_REPLAY_PAGE = 500
+_REPLAY_PAGE = 50  # (each with its body, up to 1 MB)
 
 
 def _database_options(command: F) -> F:
@@ -154,18 +154,19 @@ def list_(
         names += [name for name in wire_names(model.event_type.value) if name != event_type]
     with _opened(db, table) as opened:
         found = {
-            delivery.id: delivery
+            delivery_id: cells
             for name in names
-            for delivery in opened.deliveries(
+            for delivery_id, cells in _listed(
+                opened,
+                limit,
+                before_id,
                 state=None if state is None else DeliveryState(state),
                 event_type=name,
                 event_id=event_id,
-                before_id=before_id,
-                limit=limit,
             )
         }
-    rows = [found[delivery_id] for delivery_id in sorted(found, reverse=True)[:limit]]
-    if event_type is not None and model is None and not rows:  # a typo, most likely
+    ids = sorted(found, reverse=True)[:limit]
+    if event_type is not None and model is None and not ids:  # a typo, most likely
         stderr().print(
             Text(
                 f"{printable(event_type)!r} is not an IDWise event type ({known_types()}),"
@@ -173,23 +174,44 @@ def list_(
             )
         )
     grid = Table("id", "state", "event", "event id", "received", "attempts", "last error")
-    for delivery in rows:
-        grid.add_row(
-            str(delivery.id),
-            delivery.state.value,
-            Text(printable(delivery.event_type, 40)),
-            Text(printable(delivery.event_id or "-", 40)),
-            _time(delivery.received_at),
-            str(delivery.attempts)
-            + (f" (replayed {delivery.replays})" if delivery.replays else ""),
-            Text(printable(delivery.last_error or "", 60)),
-        )
+    for delivery_id in ids:
+        grid.add_row(*found[delivery_id])
     stdout(pipe_width=_WHOLE_ROWS).print(grid)  # for grep and awk: each delivery on one line
-    if len(rows) == limit:  # on stderr: the table stays whole for grep and awk
-        stderr().print(
-            Text(f"{limit} shown; older ones with --before-id {rows[-1].id} (same filters)")
-        )
+    if len(ids) == limit:  # on stderr: the table stays whole for grep and awk
+        stderr().print(Text(f"{limit} shown; older ones with --before-id {ids[-1]} (same filters)"))
     return 0
+
+
+_PAGE = 50
+"""Deliveries read at a time: bodies may be 1 MB each, and a list or replay needs none."""
+
+
+def _listed(
+    inbox: Inbox, limit: int, before_id: int | None, **filters: Any
+) -> Iterator[tuple[int, tuple[str | Text, ...]]]:
+    """Up to ``limit`` deliveries' ids and table cells, newest first, read a page at a time."""
+    while limit:
+        page = inbox.deliveries(before_id=before_id, limit=min(_PAGE, limit), **filters)
+        for delivery in page:
+            yield delivery.id, _cells(delivery)
+        if len(page) < min(_PAGE, limit):
+            return
+        limit -= len(page)
+        before_id = page[-1].id
+
+
+def _cells(delivery: Delivery) -> tuple[str | Text, ...]:
+    """The row of ``delivery`` in `list`'s table."""
+    replayed = f" (replayed {delivery.replays})" if delivery.replays else ""
+    return (
+        str(delivery.id),
+        delivery.state.value,
+        Text(printable(delivery.event_type, 40)),
+        Text(printable(delivery.event_id or "-", 40)),
+        _time(delivery.received_at),
+        f"{delivery.attempts}{replayed}",
+        Text(printable(delivery.last_error or "", 60)),
+    )
 
 
 _WHOLE_ROWS = 1000
