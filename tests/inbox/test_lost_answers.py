@@ -21,7 +21,7 @@ from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres
 
 from ..conftest import postgres_url
-from ..stores.conftest import FreezingProxy
+from ..stores.conftest import FreezingProxy, requires_cancel_safe, updates_running
 from .conftest import accept_event, see_a_late_take_given_back
 
 LEASE = timedelta(minutes=5)
@@ -45,6 +45,7 @@ def test_a_take_recorded_after_its_timeout_is_given_back(
         proxy.close()
 
 
+@requires_cancel_safe
 def test_a_replay_that_overran_its_time_limit_is_undone_as_it_is_reported(
     postgres: TemporaryPostgres | str,
 ) -> None:
@@ -68,11 +69,7 @@ def test_a_replay_that_overran_its_time_limit_is_undone_as_it_is_reported(
             inbox.replay(delivery_id)
 
         # The UPDATE is gone from the server while the lock is still held: cancelled, not queued.
-        waiting = locker.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-            (f"UPDATE {table}%",),
-        ).fetchone()
-        assert waiting == (0,)
+        assert updates_running(locker, table) == 0
     finally:
         locker.rollback()
         locker.close()
@@ -109,3 +106,22 @@ def test_an_inbox_purge_may_take_longer_than_network_timeout(
         unlock.join()
         locker.close()
         inbox.close()
+
+
+def test_a_call_answered_as_it_was_cut_keeps_its_answer_and_not_its_connection(
+    postgres: TemporaryPostgres | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its transaction commits; the connection is dropped after, not inside it (which failed)."""
+    url = postgres_url(postgres).replace("postgresql://", "postgresql+psycopg://", 1)
+    inbox = SqlInbox(url, table_name=f"inbox_{uuid.uuid4().hex[:12]}")
+    delivery_id = accept_event(inbox).id
+    watchdog = inbox._watchdog
+    assert watchdog is not None
+    monkeypatch.setattr(watchdog, "done", lambda ticket: False)  # every call "overran"
+
+    taken = inbox.take(delivery_id, lease=LEASE)  # was StoreError("...PendingRollbackError")
+
+    assert taken is not None
+    monkeypatch.undo()
+    assert inbox.complete(delivery_id, taken.token)  # on a new connection
+    inbox.close()

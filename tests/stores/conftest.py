@@ -342,3 +342,28 @@ def see_a_late_claim_released(
     while isinstance(claimer.claim("evt", lease=lease, fingerprint="a"), InProgress):
         assert time.monotonic() < deadline, "the unsure claim was never released"
         time.sleep(0.2)
+
+
+requires_cancel_safe = pytest.mark.skipif(
+    not psycopg.capabilities.has_cancel_safe(),
+    reason="the watchdog cancels statements only with psycopg on libpq 17 or later",
+)
+"""For the tests of a statement cancelled on the server once its call overran."""
+
+
+def updates_running(locker: psycopg.Connection[Any], table: str) -> int:
+    """How many UPDATEs of ``table`` other sessions still run (or wait for a lock), up to 5 s.
+
+    A cancelled one ends within moments of the cancel; one that was not waits for the lock.
+    """
+    deadline = time.monotonic() + 5.0
+    while True:
+        row = locker.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+            " AND query LIKE %s AND pid <> pg_backend_pid()",
+            (f"UPDATE {table}%",),
+        ).fetchone()
+        running = row[0] if row else 0
+        if running == 0 or time.monotonic() > deadline:
+            return running
+        time.sleep(0.05)

@@ -29,12 +29,18 @@ from sqlalchemy.schema import CreateTable
 from idwise_events import Claimed, Completed, InProgress, StoreError
 from idwise_events.inbox.sql import inbox_table
 from idwise_events.stores._unsure import UnsureClaims
+from idwise_events.stores._watchdog import Watchdog
 from idwise_events.stores.sql import DEFAULT_TABLE_NAME, SqlStore, idempotency_table
 from idwise_events.testing import FakeClock
 from idwise_events.testing.postgres import TemporaryPostgres, _free_port
 
 from ..conftest import in_forked_child, postgres_url, require_postgres_programs
-from .conftest import FreezingProxy, see_a_late_claim_released
+from .conftest import (
+    FreezingProxy,
+    requires_cancel_safe,
+    see_a_late_claim_released,
+    updates_running,
+)
 
 LEASE = timedelta(minutes=5)
 DOCS = Path(__file__).parent.parent.parent / "docs"
@@ -168,6 +174,9 @@ def test_refused_connection_gives_store_error_without_the_password(
     [
         # SQLAlchemy and libpq split at the first "@": the host would be "DNS-tail@127.0.0.1".
         ("postgresql+psycopg://app:pw@CANARY-tail@127.0.0.1:5432/events", "holds an '@'"),
+        # ...or as the host, the rest going to the database's name or the query.
+        ("postgresql+psycopg://app:pw@CANARY/w@127.0.0.1/events", "holds an '@'"),
+        ("postgresql+psycopg://app:pw@CANARY?w@127.0.0.1/events", "holds an '@'"),
         # Then a ":" starts the "port": "invalid literal for int() ...: 'CANARY'" before.
         ("postgresql+psycopg://app:pw@x:CANARY/y@127.0.0.1:5432/events", "not a database URL"),
     ],
@@ -185,6 +194,7 @@ def test_a_password_not_percent_encoded_is_refused_without_showing_any_of_it(
     assert caught.value.__cause__ is None  # SQLAlchemy's own message quotes the URL
 
 
+@requires_cancel_safe
 def test_a_call_that_overran_its_time_limit_is_undone_as_it_is_reported(
     postgres: TemporaryPostgres | str,
 ) -> None:
@@ -205,11 +215,7 @@ def test_a_call_that_overran_its_time_limit_is_undone_as_it_is_reported(
         with pytest.raises(StoreError, match="did not answer within 1 s"):
             store.complete("evt-locked", claim.token)
 
-        waiting = locker.execute(  # cancelled on the server, not waiting for the lock
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-            (f"UPDATE {table}%",),
-        ).fetchone()
-        assert waiting == (0,)
+        assert updates_running(locker, table) == 0  # cancelled, not waiting for the lock
     finally:
         locker.rollback()
         locker.close()
@@ -240,6 +246,94 @@ def test_a_purge_may_take_longer_than_network_timeout(postgres: TemporaryPostgre
         assert time.monotonic() - started > 2
     finally:
         unlock.join()
+        locker.close()
+        store.close()
+
+
+class _HeldCancel:
+    """A psycopg connection whose statement's cancel waits until the test lets it go."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+        self.let_go = threading.Event()
+
+    def fileno(self) -> int:
+        return self.connection.fileno()
+
+    def cancel_safe(self, *, timeout: float) -> None:
+        self.let_go.wait(timeout)
+        self.connection.cancel_safe(timeout=timeout)
+
+
+@requires_cancel_safe
+def test_done_returns_false_only_once_the_call_is_cancelled_and_cut(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """done() says False once the cancel was asked for and the socket shut, not before.
+
+    Else a caller that keeps the connection (a Django transaction) had its next statement
+    cancelled: a call that ended by itself just past its limit got its cancel later.
+    """
+    watchdog = Watchdog(0.3)
+    connection = psycopg.connect(postgres_url(postgres).replace("+psycopg", "", 1), autocommit=True)
+    held = _HeldCancel(connection)
+    try:
+        ticket = watchdog.watch(held)
+        connection.execute("SELECT pg_sleep(0.6)")  # ends by itself, its cancel still held
+        answer: list[bool] = []
+        ending = threading.Thread(target=lambda: answer.append(watchdog.done(ticket)))
+        ending.start()
+
+        assert not answer  # (it answered at once, the cancel and the cut yet to come)
+        ending.join(0.1)
+        assert ending.is_alive()
+        held.let_go.set()
+        ending.join(5)
+        assert answer == [False]
+        with pytest.raises(psycopg.OperationalError):  # cut already: nothing to cancel
+            connection.execute("SELECT 'a later call'")
+    finally:
+        held.let_go.set()
+        connection.close()
+        watchdog.close()
+
+
+def test_a_purge_in_flight_does_not_lift_the_other_calls_time_limit(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """While a purge may wait an hour, a complete() started later is still cut at 1 s.
+
+    The watchdog slept until the earliest deadline it knew, the purge's, when the later call
+    came with an earlier one: that call waited as long as the lock did (8 s here).
+    """
+    url = postgres_url(postgres).replace("postgresql://", "postgresql+psycopg://", 1)
+    table = f"events_{uuid.uuid4().hex[:12]}"
+    old = FakeClock(start=datetime.now(timezone.utc) - timedelta(days=40))
+    store = SqlStore(url, table_name=table, network_timeout=timedelta(seconds=1), clock=old)
+    done = store.claim("evt-old", lease=LEASE, fingerprint="a")
+    claim = store.claim("evt-held", lease=LEASE, fingerprint="a")
+    assert isinstance(done, Claimed)
+    assert isinstance(claim, Claimed)
+    assert store.complete("evt-old", done.token)
+    store.close()
+    store = SqlStore(url, table_name=table, network_timeout=timedelta(seconds=1))
+    store.create_table()
+    time.sleep(1.5)  # the watchdog's thread is gone: the purge's call starts it
+    locker = psycopg.connect(url.replace("+psycopg", "", 1))
+    locker.execute(f"SELECT key FROM {table} FOR UPDATE")  # noqa: S608
+    unlock = threading.Timer(8.0, locker.rollback)
+    unlock.start()
+    purging = threading.Thread(target=store.purge)
+    try:
+        purging.start()
+        assert updates_running(locker, table) == 0  # (a DELETE: not counted)
+        time.sleep(0.2)  # the purge is watched first, with its hour
+
+        with pytest.raises(StoreError, match="did not answer within 1 s"):
+            store.complete("evt-held", claim.token)
+    finally:
+        unlock.join()
+        purging.join()
         locker.close()
         store.close()
 

@@ -554,7 +554,12 @@ class SqlInbox:
                 if autocommit:
                     with self._autocommit.connect() as conn, self._watched(conn, overran, limit):
                         return operation(conn)
-                with self.engine.begin() as conn, self._watched(conn, overran, limit):
+                # The COMMIT watched too; a connection that overran is invalidated after it.
+                with (
+                    self.engine.connect() as conn,
+                    self._watched(conn, overran, limit),
+                    conn.begin(),
+                ):
                     return operation(conn)
             except sa_exc.DBAPIError as exc:
                 error = driver_error(exc)
@@ -564,19 +569,22 @@ class SqlInbox:
                         f" ({type(error).__name__})"
                     ) from error
                 if overran:
-                    waited = self._network_timeout.total_seconds() if limit is None else limit
-                    raise StoreError(
-                        f"{self._dialect} inbox did not answer within {waited:g} s"
-                    ) from error
+                    raise self._overran(limit) from error
                 if not (exc.connection_invalidated and attempt == 1):
                     raise StoreError(describe(self.engine, exc, "inbox")) from error
             except sa_exc.SQLAlchemyError as exc:
+                if overran:
+                    raise self._overran(limit) from driver_error(exc)
                 raise StoreError(describe(self.engine, exc, "inbox")) from driver_error(exc)
             except OverflowError as exc:  # sqlite3 binding an integer past 64 bits, such as an id
                 raise ValueError(
                     f"the {self._dialect} inbox refused a value of this call (OverflowError)"
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _overran(self, limit: float | None) -> StoreError:
+        waited = self._network_timeout.total_seconds() if limit is None else limit
+        return StoreError(f"{self._dialect} inbox did not answer within {waited:g} s")
 
     @contextlib.contextmanager
     def _watched(

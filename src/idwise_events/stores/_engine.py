@@ -54,7 +54,8 @@ def make_url(url: str) -> sa.URL:
     Raises:
         sqlalchemy.exc.ArgumentError: If it is not a URL (a bare file name is told how to write
             one; anything else is not quoted: with a ``:``, an ``@`` or a ``=``, it may hold a
-            password), or if its password holds a ``:``, ``/`` or ``@`` not percent-encoded.
+            password), or if an ``@`` follows its password's (one in the password, not
+            percent-encoded).
     """
     try:
         parsed = sa.make_url(url)
@@ -69,9 +70,10 @@ def make_url(url: str) -> sa.URL:
             )
         # SQLAlchemy's message quotes the URL whole, or a part of the password as the port.
         raise sa_exc.ArgumentError(message) from None
-    if "@" in (parsed.host or ""):
+    if parsed.password is not None and "@" in url.partition("@")[2]:
         # "USER:P@SS@HOST": SQLAlchemy and libpq split at the first "@", leaving the rest of the
-        # password as the host, which would be shown, and sent to the DNS resolver.
+        # password as the host (or the database, or the query), which would be shown, and the
+        # host sent to the DNS resolver.
         raise sa_exc.ArgumentError(
             f"the database URL's password holds an '@': write any {_ENCODE_HINT}"
         )

@@ -167,6 +167,8 @@ class Session:
         self._statements = statements
         self._sql = sql
         self._core: sa.Connection | None = None
+        self._pool = connections.engine.pool
+        self._invalidated = False
         if sql is None:
             self._core = connections.engine.connect()
             self._pooled = self._core.connection
@@ -213,6 +215,7 @@ class Session:
 
     def invalidate(self, error: BaseException | None) -> None:
         """Drop the connection rather than use it again: it died, or was cut."""
+        self._invalidated = True
         if self._core is not None:
             if not self._core.invalidated:
                 self._core.invalidate(cast("Exception | None", error))
@@ -220,10 +223,19 @@ class Session:
             self._connections.discard(self._pooled, error)
 
     def close(self) -> None:
-        """Give the connection back (to the pool, or to the thread that keeps it)."""
+        """Give the connection back (to the pool, or to the thread that keeps it).
+
+        A pool dropped meanwhile (`Connections.drop_pool`) gets nothing back: no one would close
+        what it holds, but the garbage collector, with a warning.
+        """
+        dropped = self._connections.engine.pool is not self._pool
         if self._core is not None:
+            if dropped and not self._core.invalidated:
+                self._core.invalidate()
             self._core.close()
         else:
+            if dropped and not self._invalidated:
+                self.invalidate(None)
             self._connections.give_back(self._pooled)
 
     def _driver_execute(self, sql: str, parameters: Any) -> tuple[Sequence[Any], int]:

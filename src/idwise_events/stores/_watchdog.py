@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import socket
 import threading
@@ -33,7 +34,8 @@ PURGE_LIMIT = 3600.0
 """Seconds a purge may take: deleting millions of rows takes minutes, not ``network_timeout``.
 
 A purge is run by hand or by cron: waiting long on a database out of reach harms nothing there
-(and TCP keepalives end the wait within about a minute if the server's machine is gone).
+(and for an engine the store creates, TCP keepalives end the wait within about a minute if the
+server's machine is gone).
 """
 
 
@@ -56,9 +58,11 @@ class Watchdog:
         The thread is the parent's: a child that believed it running would never cut a call.
         """
         self._calls: dict[int, tuple[float, Any]] = {}  # ticket -> (deadline, DB-API connection)
+        self._cutting: dict[int, threading.Event] = {}  # overran: set once cancelled and cut
         self._lock = threading.Lock()
         self._watching = False
-        self._closing = threading.Event()
+        self._wake_at = math.inf  # when the thread next looks, unless woken
+        self._wakeup = threading.Event()
 
     def watch(self, connection: Any, limit: float | None = None) -> int:
         """Start the clock for a call on ``connection``; pass the ticket to `done` after it.
@@ -74,40 +78,52 @@ class Watchdog:
                 threading.Thread(
                     target=self._watch, name="idwise-events-watchdog", daemon=True
                 ).start()
+            elif deadline < self._wake_at:  # sooner than the thread will look: a purge's wait
+                self._wake_at = deadline
+                self._wakeup.set()
         return ticket
 
     def done(self, ticket: int) -> bool:
-        """Stop the clock; ``False`` if the call overran and its connection is being cut.
+        """Stop the clock; ``False`` if the call overran and its connection was cut.
 
-        Call it before the connection goes back to the pool, and on ``False`` never use the
-        connection again (invalidate it): its cut may come after the call's end.
+        Call it before the connection goes back to the pool, so that a cut can never reach a
+        connection that serves another call by then. For a call that overran, it returns once
+        the statement's cancel was asked for and the connection cut (`CANCEL_WAIT` at most).
         """
         with self._lock:
-            return self._calls.pop(ticket, None) is not None
+            if self._calls.pop(ticket, None) is not None:
+                return True
+            cutting = self._cutting.get(ticket)
+        if cutting is not None:
+            cutting.wait(CANCEL_WAIT + 1.0)  # (the cut follows the cancel's wait at once)
+        return False
 
     def close(self) -> None:
         """Let the thread end now if no call is watched, not at the last call's time limit."""
-        self._closing.set()
+        self._wakeup.set()
 
     def _watch(self) -> None:
         while True:
-            overran: list[tuple[Any, socket.socket | None]] = []
-            wake = 0.0
+            overran: dict[int, tuple[Any, socket.socket | None]] = {}
             with self._lock:
                 now = time.monotonic()
                 for ticket, (deadline, connection) in list(self._calls.items()):
                     if deadline <= now:
                         del self._calls[ticket]
-                        overran.append((connection, _socket(connection)))
+                        overran[ticket] = (connection, _socket(connection))
+                        self._cutting[ticket] = threading.Event()
                 watching = self._watching = bool(self._calls)
-                if watching:
-                    wake = min(deadline for deadline, _ in self._calls.values())
+                # Calls may have limits of their own: a later one can be due sooner (see watch).
+                self._wake_at = min((deadline for deadline, _ in self._calls.values()), default=0)
+                self._wakeup.clear()
             if overran:  # (outside the lock: watching and ending calls never wait for this)
-                _cancel_and_cut(overran)
+                _cancel_and_cut(list(overran.values()))
+                with self._lock:
+                    for ticket in overran:
+                        self._cutting.pop(ticket).set()
             if not watching:
                 return
-            self._closing.wait(wake - now)
-            self._closing.clear()
+            self._wakeup.wait(self._wake_at - time.monotonic())
 
 
 _all: weakref.WeakSet[Watchdog] = weakref.WeakSet()
