@@ -766,6 +766,22 @@ def test_a_closed_postgresql_store_leaves_no_watchdog_thread_behind(
     assert watchdogs() == []
 
 
+def test_after_a_purge_the_watchdog_thread_ends_as_after_any_call(
+    postgres: TemporaryPostgres | str,
+) -> None:
+    """Not an hour later, at the purge's own time limit (a store kept open, or never closed)."""
+    store = SqlStore(postgres_url(postgres), table_name="watchdog_threads")
+    watchdog = store._watchdog
+    assert watchdog is not None
+    store.purge()
+
+    deadline = time.monotonic() + 5  # one network_timeout (10 s) would do; an hour would not
+    while time.monotonic() < deadline and watchdog._watching:
+        time.sleep(0.01)
+    assert not watchdog._watching
+    store.close()
+
+
 def watchdogs() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "idwise-events-watchdog"]
 

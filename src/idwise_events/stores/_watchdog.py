@@ -59,6 +59,7 @@ class Watchdog:
         """
         self._calls: dict[int, tuple[float, Any]] = {}  # ticket -> (deadline, DB-API connection)
         self._cutting: dict[int, threading.Event] = {}  # overran: set once cancelled and cut
+        self._long: set[int] = set()  # calls with a longer limit than the watchdog's (purges)
         self._lock = threading.Lock()
         self._watching = False
         self._wake_at = math.inf  # when the thread next looks, unless woken
@@ -73,6 +74,8 @@ class Watchdog:
         ticket = next(self._tickets)
         with self._lock:
             self._calls[ticket] = (deadline, connection)
+            if limit is not None and limit > self.limit:
+                self._long.add(ticket)
             if not self._watching:
                 self._watching = True
                 threading.Thread(
@@ -92,7 +95,11 @@ class Watchdog:
         """
         with self._lock:
             if self._calls.pop(ticket, None) is not None:
+                if ticket in self._long:  # the thread may sleep until its hour: let it see
+                    self._long.discard(ticket)
+                    self._wakeup.set()
                 return True
+            self._long.discard(ticket)
             cutting = self._cutting.get(ticket)
         if cutting is not None:
             cutting.wait(CANCEL_WAIT + 1.0)  # (the cut follows the cancel's wait at once)
