@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -144,8 +145,9 @@ def test_purge_of_an_inbox_database_points_to_inbox_purge(tmp_path: Path) -> Non
 def test_purge_of_a_django_projects_database_points_to_its_command(tmp_path: Path) -> None:
     """The Django app's store is its model's table, purged by manage.py: the error says so."""
     path = tmp_path / "db.sqlite3"
-    with sqlite3.connect(path) as django_database:  # the table as its migration makes it
+    with closing(sqlite3.connect(path)) as django_database:  # as its migration makes it
         django_database.execute("CREATE TABLE idwise_events_receivedevent (key TEXT)")
+        django_database.commit()
 
     result = run("purge", "--db", str(path))
 

